@@ -1,0 +1,121 @@
+import { awscdk, javascript } from 'projen';
+
+// Versions that are known to work together (see README "Toolchain"):
+// aws-cdk-lib 2.257 emits a cloud-assembly schema that integ-runner 2.197 and
+// the CDK CLI 2.1148 can read, and @aws-cdk/integ-tests-alpha 2.245's peer
+// range (^2.245.0) includes it.
+const CDK_VERSION = '2.257.0';
+const CONSTRUCTS_VERSION = '10.5.1';
+const CDK_CLI_VERSION = '2.1148.1';
+const INTEG_RUNNER_VERSION = '2.197.10';
+const INTEG_TESTS_ALPHA_VERSION = '2.245.0-alpha.0';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: '@chronos/training-infra',
+  description:
+    'AWS CDK constructs for the persistent, $0-when-idle foundation of ephemeral EC2 GPU training runs: ' +
+    'one-AZ public VPC without NAT, S3 gateway endpoint, lifecycle-managed bucket, least-privilege instance role, ' +
+    'egress-only security group, cost tags and CloudFormation exports.',
+  keywords: ['cdk', 'aws-cdk', 'awscdk', 'ec2', 'gpu', 'training', 'machine-learning', 's3', 'vpc'],
+  author: 'Chronos Training',
+  authorAddress: 'chronos@example.com',
+  repositoryUrl: 'https://github.com/chronos/training-infra.git',
+  license: 'Apache-2.0',
+  stability: 'experimental',
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+
+  cdkVersion: CDK_VERSION,
+  constructsVersion: CONSTRUCTS_VERSION,
+  jsiiVersion: '~6.0.0',
+
+  // CI is `.ci/run`; no hosted workflows, no release automation in this repo.
+  github: false,
+  release: false,
+  depsUpgrade: false,
+  pullRequestTemplate: false,
+
+  publishToPypi: {
+    distName: 'chronos-training-infra',
+    module: 'chronos_training_infra',
+  },
+
+  devDeps: [
+    `aws-cdk@${CDK_CLI_VERSION}`,
+    `@aws-cdk/integ-runner@${INTEG_RUNNER_VERSION}`,
+    `@aws-cdk/integ-tests-alpha@${INTEG_TESTS_ALPHA_VERSION}`,
+  ],
+
+  // A root tsconfig.dev.json that type-checks everything that is not shipped.
+  tsconfigDevFile: 'tsconfig.dev.json',
+  tsconfigDev: {
+    include: ['src/**/*.ts', 'test/**/*.ts', 'integ/**/*.ts', '.projenrc.ts', 'projenrc/**/*.ts'],
+    exclude: ['node_modules', '**/*.snapshot/**', '**/cdk.out/**'],
+    compilerOptions: {},
+  },
+
+  eslintOptions: {
+    dirs: ['src'],
+    devdirs: ['test', 'integ', 'projenrc', '.projenrc.ts'],
+    // The test task reports lint errors instead of silently rewriting files.
+    commandOptions: { fix: false, extraArgs: ['--max-warnings', '0'] },
+    // Lint test/ and integ/ against tsconfig.dev.json (the project service only finds tsconfig.json files).
+    projectService: false,
+    tsconfigPath: './tsconfig.dev.json',
+  },
+
+  jestOptions: {
+    // Snapshot tests must be able to fail: never rewrite snapshots in `test`.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    passWithNoTests: false,
+    jestConfig: {
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+    },
+  },
+
+  gitignore: ['cdk.out', '*.snapshot/**/asset.*', '.tools/', '.venv*/', '__pycache__/', '.pytest_cache/'],
+});
+
+// integ-runner's snapshot directories are committed, with their cdk.out version marker but without asset bodies.
+project.gitignore.addPatterns('!/integ/*.snapshot/cdk.out');
+
+// Keep the sample app, scripts and Python tests out of the npm tarball.
+for (const p of ['/integ/', '/scripts/', '/test-python/', '/.ci/', '/tsconfig.dev.json', '/.tools/']) {
+  project.addPackageIgnore(p);
+}
+
+// ---------------------------------------------------------------------------
+// Integration tests: integ-runner verifies the committed snapshots offline.
+// ---------------------------------------------------------------------------
+const integRunner = 'integ-runner --directory integ --language typescript --parallel-regions us-east-1';
+
+const integ = project.addTask('integ', {
+  description: 'Verify integ/ snapshots offline (no AWS account): synthesizes each integ.*.ts and diffs it with its committed snapshot',
+  exec: integRunner,
+});
+project.addTask('integ:update', {
+  description: 'Refresh integ/ snapshots offline (after an intended change): synthesizes without deploying',
+  exec: `${integRunner} --update-on-failed --dry-run --force`,
+});
+project.testTask.spawn(integ);
+
+// The sample app with the CDK CLI, as the guide's Deployment section shows.
+project.addTask('synth', {
+  description: 'Synthesize the sample app (integ/app.ts) with the CDK CLI; pass -c environment=stage etc.',
+  cwd: 'integ',
+  exec: 'cdk synth',
+  receiveArgs: true,
+});
+
+// ---------------------------------------------------------------------------
+// The whole test suite (README, .ci/run): build = compile, docgen, unit tests,
+// eslint, integ snapshot verification, package; then generated files must be current.
+// ---------------------------------------------------------------------------
+const ci = project.addTask('ci', { description: 'The whole test suite, as CI runs it' });
+ci.spawn(project.buildTask);
+// The packed tarball, installed into a separate app with only aws-cdk-lib and constructs.
+ci.exec('node scripts/consumer-check.js');
+ci.exec('git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)');
+
+project.synth();

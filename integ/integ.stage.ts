@@ -1,0 +1,50 @@
+// Integration test: another environment with non-default props.
+import { ExpectedResult, IntegTest } from '@aws-cdk/integ-tests-alpha';
+import { App, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { assertionStackFor, sampleStack } from './sample';
+
+const app = new App();
+const stack = sampleStack(app, {
+  environment: 'stage',
+  costCenter: 'collect',
+  networkProps: { vpcCidr: '10.42.0.0/16', subnetCidrMask: 26 },
+  bucketProps: {
+    logRetention: Duration.days(7),
+    artifactTransition: Duration.days(45),
+    artifactExpiration: Duration.days(120),
+    removalPolicy: RemovalPolicy.DESTROY,
+  },
+  instanceRoleProps: { terminateSelfOnly: false },
+});
+const foundation = stack.foundation;
+
+const integ = new IntegTest(app, 'ChronosTrainingStage', {
+  testCases: [stack],
+  assertionStack: assertionStackFor(stack),
+});
+
+integ.assertions
+  .awsApiCall('S3', 'getBucketLifecycleConfiguration', { Bucket: foundation.bucket.bucket.bucketName })
+  .expect(ExpectedResult.objectLike({
+    Rules: [
+      { ID: 'TrainingLogs', Expiration: { Days: 7 } },
+      { ID: 'ModelArtifacts', Expiration: { Days: 120 }, Transitions: [{ Days: 45, StorageClass: 'STANDARD_IA' }] },
+    ],
+  }));
+
+integ.assertions
+  .awsApiCall('EC2', 'describeSecurityGroups', { GroupIds: [foundation.securityGroup.securityGroup.securityGroupId] })
+  .expect(ExpectedResult.objectLike({
+    SecurityGroups: [{
+      IpPermissions: [],
+      IpPermissionsEgress: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }],
+    }],
+  }));
+
+integ.assertions
+  .awsApiCall('EC2', 'describeSubnets', { SubnetIds: [foundation.network.publicSubnet.subnetId] })
+  .expect(ExpectedResult.objectLike({
+    Subnets: [{ CidrBlock: '10.42.0.0/26', MapPublicIpOnLaunch: true }],
+  }));
+
+app.synth();

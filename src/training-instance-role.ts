@@ -1,0 +1,157 @@
+import { Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import {
+  CACHED_DATASETS_PREFIX,
+  DEFAULT_ENVIRONMENT,
+  instanceProfileName,
+  PROJECT_TAG_VALUE,
+  RUNTIME_PREFIXES,
+  TAG_ENVIRONMENT,
+  TAG_PROJECT,
+  validateEnvironment,
+} from './conventions';
+
+/**
+ * Options of a `TrainingInstanceRole`, without the bucket and environment (the
+ * foundation supplies them).
+ */
+export interface TrainingInstanceRoleOptions {
+  /**
+   * Whether an instance may terminate only itself.
+   *
+   * When `true`, `ec2:TerminateInstances` is allowed only when the request is
+   * signed with the instance's own role credentials (`ec2:SourceInstanceARN`)
+   * for that same instance, and the instance is tagged `Project=Chronos-Training`
+   * and `Environment={environment}`. When `false`, any instance with those two
+   * tags may be terminated (for example by a supervisor instance).
+   *
+   * @default true
+   */
+  readonly terminateSelfOnly?: boolean;
+}
+
+/**
+ * Properties of a `TrainingInstanceRole`.
+ */
+export interface TrainingInstanceRoleProps extends TrainingInstanceRoleOptions {
+  /** The training bucket the instances read from and write to. */
+  readonly bucket: s3.IBucket;
+
+  /**
+   * The environment name: the bucket prefix the role may write, the
+   * `Environment` tag it may terminate, and the instance profile's name.
+   *
+   * @default 'dev'
+   */
+  readonly environment?: string;
+}
+
+/**
+ * The role and instance profile of a training instance, trusted by EC2, with
+ * three inline policies:
+ *
+ * - `S3ReadAccess`: read (and list) `cached-datasets/`, `runtime/python-env/` and
+ *   `runtime/scripts/`, shared by all environments;
+ * - `S3WriteAccess`: read, write, delete (and list) `{environment}/` only;
+ * - `EC2SelfManagement`: describe instances, and terminate only itself (or, with
+ *   `terminateSelfOnly: false`, instances of this project and environment).
+ *
+ * It cannot create tags, run instances, pass roles or change the bucket.
+ */
+export class TrainingInstanceRole extends Construct {
+  /** The IAM role assumed by training instances. */
+  public readonly role: iam.IRole;
+
+  /** The instance profile `ChronosTrainingInstanceProfile-{environment}` that carries the role. */
+  public readonly instanceProfile: iam.IInstanceProfile;
+
+  /**
+   * @param scope the parent construct
+   * @param id the construct id (part of every logical ID below it: keep it stable)
+   * @param props the properties; see the props interface for defaults
+   */
+  constructor(scope: Construct, id: string, props: TrainingInstanceRoleProps) {
+    super(scope, id);
+    const environment = validateEnvironment(props.environment ?? DEFAULT_ENVIRONMENT);
+    const bucket = props.bucket;
+    const readPrefixes = [CACHED_DATASETS_PREFIX, ...RUNTIME_PREFIXES];
+    const writePrefix = `${environment}/`;
+
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `IAM role for Chronos Training instances (${environment})`,
+      inlinePolicies: {
+        S3ReadAccess: document([
+          new iam.PolicyStatement({
+            sid: 'ReadSharedDatasetsAndRuntime',
+            actions: ['s3:GetObject'],
+            resources: readPrefixes.map(p => bucket.arnForObjects(`${p}*`)),
+          }),
+          new iam.PolicyStatement({
+            sid: 'ListSharedDatasetsAndRuntime',
+            actions: ['s3:ListBucket'],
+            resources: [bucket.bucketArn],
+            // ListBucket is a bucket-level action: scope it by the listed prefix.
+            conditions: { StringLike: { 's3:prefix': readPrefixes.map(p => `${p}*`) } },
+          }),
+        ]),
+        S3WriteAccess: document([
+          new iam.PolicyStatement({
+            sid: 'ReadWriteEnvironmentPrefix',
+            actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+            resources: [bucket.arnForObjects(`${writePrefix}*`)],
+          }),
+          new iam.PolicyStatement({
+            sid: 'ListEnvironmentPrefix',
+            actions: ['s3:ListBucket'],
+            resources: [bucket.bucketArn],
+            conditions: { StringLike: { 's3:prefix': [`${writePrefix}*`] } },
+          }),
+        ]),
+        EC2SelfManagement: document([
+          // DescribeInstances supports no resource-level permissions or tag
+          // conditions: a conditioned statement would never allow it.
+          new iam.PolicyStatement({
+            sid: 'DescribeInstances',
+            actions: ['ec2:DescribeInstances'],
+            resources: ['*'],
+          }),
+          new iam.PolicyStatement({
+            sid: props.terminateSelfOnly === false ? 'TerminateProjectEnvironmentInstances' : 'TerminateSelf',
+            actions: ['ec2:TerminateInstances'],
+            resources: [instanceArn(this, '*')],
+            conditions: {
+              StringEquals: {
+                [`ec2:ResourceTag/${TAG_PROJECT}`]: PROJECT_TAG_VALUE,
+                [`ec2:ResourceTag/${TAG_ENVIRONMENT}`]: environment,
+              },
+              // ec2:SourceInstanceARN is set on requests signed with an instance's
+              // role credentials; ${ec2:InstanceID} is the target instance.
+              ...(props.terminateSelfOnly === false ? {} : {
+                ArnEquals: { 'ec2:SourceInstanceARN': instanceArn(this, '${ec2:InstanceID}') },
+              }),
+            },
+          }),
+        ]),
+      },
+    });
+
+    this.role = role;
+    this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', {
+      role,
+      instanceProfileName: instanceProfileName(environment),
+    });
+  }
+}
+
+// `minimize` set explicitly so the consumer's `@aws-cdk/aws-iam:minimizePolicies`
+// flag cannot merge or reorder the statements.
+function document(statements: iam.PolicyStatement[]): iam.PolicyDocument {
+  return new iam.PolicyDocument({ statements, minimize: false });
+}
+
+function instanceArn(scope: Construct, instanceId: string): string {
+  return Stack.of(scope).formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId });
+}

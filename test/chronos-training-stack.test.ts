@@ -1,0 +1,101 @@
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
+
+describe('ChronosTrainingStack', () => {
+  const saved = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+  beforeEach(() => {
+    delete process.env.CDK_DEFAULT_ACCOUNT;
+    delete process.env.CDK_DEFAULT_REGION;
+  });
+  afterAll(() => {
+    for (const [key, value] of [['CDK_DEFAULT_ACCOUNT', saved.account], ['CDK_DEFAULT_REGION', saved.region]] as const) {
+      if (value === undefined) delete process.env[key]; else process.env[key] = value;
+    }
+  });
+
+  function synth(props: ChronosTrainingStackProps = {}, context: Record<string, unknown> = {}) {
+    const app = new App({ context });
+    const stack = new ChronosTrainingStack(app, 'ChronosTraining-test-Stack', props);
+    return { app, stack, template: Template.fromStack(stack) };
+  }
+
+  test("has the guide's description for its environment", () => {
+    expect(synth({}, { environment: 'stage' }).template.toJSON().Description)
+      .toBe('Chronos Training Infrastructure (stage) - VPC, S3, IAM, Security Groups');
+    expect(synth().template.toJSON().Description)
+      .toBe('Chronos Training Infrastructure (dev) - VPC, S3, IAM, Security Groups');
+  });
+
+  test('takes a description from props', () => {
+    expect(synth({ description: 'mine' }).template.toJSON().Description).toBe('mine');
+  });
+
+  test('holds one foundation for the environment and cost center of its props', () => {
+    const { stack } = synth({ environment: 'prod', costCenter: 'serve' });
+    expect(stack.foundation.environment).toBe('prod');
+    expect(stack.foundation.costCenter).toBe('serve');
+    expect(stack.foundation.node.id).toBe('Foundation');
+  });
+
+  test('reads environment and cost center from context', () => {
+    const { stack, template } = synth({}, { environment: 'stage', costCenter: 'collect' });
+    expect([stack.foundation.environment, stack.foundation.costCenter]).toEqual(['stage', 'collect']);
+    template.hasOutput('*', { Export: { Name: 'ChronosTraining-stage-CostCenter' }, Value: 'collect' });
+  });
+
+  test('defaults to an unknown account in us-east-1, with pseudo parameters in names', () => {
+    const { stack, template } = synth();
+    expect(stack.region).toBe('us-east-1');
+    expect(stack.resolve(stack.account)).toEqual({ Ref: 'AWS::AccountId' });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: { 'Fn::Join': ['', ['chronos-training-dev-', { Ref: 'AWS::AccountId' }, '-us-east-1']] },
+    });
+  });
+
+  test("uses the CDK CLI's default environment", () => {
+    process.env.CDK_DEFAULT_ACCOUNT = '111111111111';
+    process.env.CDK_DEFAULT_REGION = 'eu-west-1';
+    const { stack } = synth();
+    expect([stack.account, stack.region]).toEqual(['111111111111', 'eu-west-1']);
+  });
+
+  test('prefers account and region context over the CLI default environment', () => {
+    process.env.CDK_DEFAULT_ACCOUNT = '111111111111';
+    process.env.CDK_DEFAULT_REGION = 'eu-west-1';
+    const { stack, template } = synth({}, { account: '222222222222', region: 'us-west-2' });
+    expect([stack.account, stack.region]).toEqual(['222222222222', 'us-west-2']);
+    template.hasResourceProperties('AWS::S3::Bucket', { BucketName: 'chronos-training-dev-222222222222-us-west-2' });
+  });
+
+  test('prefers env from props over context', () => {
+    const { stack } = synth({ env: { account: '333333333333', region: 'ap-southeast-2' } }, { account: '222222222222', region: 'us-west-2' });
+    expect([stack.account, stack.region]).toEqual(['333333333333', 'ap-southeast-2']);
+  });
+
+  test('names stacks as the guide does', () => {
+    expect(ChronosTrainingStack.stackNameFor('stage')).toBe('ChronosTraining-stage-Stack');
+    expect(() => ChronosTrainingStack.stackNameFor('Stage')).toThrow(/environment 'Stage' is invalid/);
+  });
+
+  test('rejects an invalid environment before creating anything', () => {
+    expect(() => synth({ environment: 'prod!' })).toThrow(/environment 'prod!' is invalid/);
+  });
+
+  test('dev, stage and prod synthesize side by side in one app with no shared name or export', () => {
+    const app = new App();
+    const stacks = ['dev', 'stage', 'prod'].map(environment =>
+      new ChronosTrainingStack(app, ChronosTrainingStack.stackNameFor(environment), { environment }));
+    const assembly = app.synth();
+    expect(assembly.stacks.map(s => s.stackName).sort()).toEqual(['ChronosTraining-dev-Stack', 'ChronosTraining-prod-Stack', 'ChronosTraining-stage-Stack']);
+    const templates = stacks.map(s => Template.fromStack(s));
+    const exports = templates.flatMap(t => Object.values(t.findOutputs('*')).map((o: any) => o.Export.Name));
+    expect(exports).toHaveLength(24);
+    expect(new Set(exports).size).toBe(24);
+    const named = templates.flatMap(t => [
+      ...Object.values(t.findResources('AWS::S3::Bucket')).map((r: any) => JSON.stringify(r.Properties.BucketName)),
+      ...Object.values(t.findResources('AWS::IAM::InstanceProfile')).map((r: any) => r.Properties.InstanceProfileName),
+    ]);
+    expect(new Set(named).size).toBe(6);
+  });
+});

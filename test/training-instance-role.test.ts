@@ -1,0 +1,138 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { TrainingInstanceRole, TrainingInstanceRoleProps } from '../src';
+import { agnosticStack, onlyResource } from './helpers';
+
+describe('TrainingInstanceRole', () => {
+  function synth(props: Partial<TrainingInstanceRoleProps> = {}) {
+    const stack = agnosticStack();
+    const bucket = new s3.Bucket(stack, 'Data');
+    const construct = new TrainingInstanceRole(stack, 'Training', { bucket, ...props });
+    const template = Template.fromStack(stack);
+    const role = onlyResource(template, 'AWS::IAM::Role');
+    const policies: Record<string, any[]> = Object.fromEntries(
+      role.Properties.Policies.map((p: any) => [p.PolicyName, p.PolicyDocument.Statement]));
+    return { stack, bucket, construct, template, role, policies };
+  }
+
+  const bucketArn = { 'Fn::GetAtt': [expect.stringMatching(/^Data/), 'Arn'] };
+  const objects = (suffix: string) => ({ 'Fn::Join': ['', [bucketArn, `/${suffix}`]] });
+  const instanceArn = (id: string) => ({
+    'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:instance/${id}`]],
+  });
+
+  test('is trusted by EC2 only', () => {
+    const { role } = synth();
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([{
+      Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' },
+    }]);
+  });
+
+  test("has the guide's description", () => {
+    const { role } = synth({ environment: 'stage' });
+    expect(role.Properties.Description).toBe('IAM role for Chronos Training instances (stage)');
+  });
+
+  test('has exactly the three inline policies named in the guide, and no managed policy', () => {
+    const { role, template } = synth();
+    expect(role.Properties.Policies.map((p: any) => p.PolicyName)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement']);
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    template.resourceCountIs('AWS::IAM::Policy', 0);
+    template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
+  });
+
+  test('S3ReadAccess reads and lists only the shared dataset and runtime prefixes', () => {
+    const { policies } = synth();
+    expect(policies.S3ReadAccess).toEqual([
+      {
+        Sid: 'ReadSharedDatasetsAndRuntime',
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: [objects('cached-datasets/*'), objects('runtime/python-env/*'), objects('runtime/scripts/*')],
+      },
+      {
+        Sid: 'ListSharedDatasetsAndRuntime',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: bucketArn,
+        Condition: { StringLike: { 's3:prefix': ['cached-datasets/*', 'runtime/python-env/*', 'runtime/scripts/*'] } },
+      },
+    ]);
+  });
+
+  test('S3WriteAccess reads, writes and lists only its environment prefix', () => {
+    const { policies } = synth({ environment: 'prod' });
+    expect(policies.S3WriteAccess).toEqual([
+      {
+        Sid: 'ReadWriteEnvironmentPrefix',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+        Resource: objects('prod/*'),
+      },
+      {
+        Sid: 'ListEnvironmentPrefix',
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: bucketArn,
+        Condition: { StringLike: { 's3:prefix': ['prod/*'] } },
+      },
+    ]);
+  });
+
+  test('EC2SelfManagement describes any instance and terminates only itself, tagged with project and environment', () => {
+    const { policies } = synth({ environment: 'stage' });
+    expect(policies.EC2SelfManagement).toEqual([
+      { Sid: 'DescribeInstances', Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' },
+      {
+        Sid: 'TerminateSelf',
+        Effect: 'Allow',
+        Action: 'ec2:TerminateInstances',
+        Resource: instanceArn('*'),
+        Condition: {
+          StringEquals: { 'ec2:ResourceTag/Project': 'Chronos-Training', 'ec2:ResourceTag/Environment': 'stage' },
+          ArnEquals: { 'ec2:SourceInstanceARN': instanceArn('${ec2:InstanceID}') },
+        },
+      },
+    ]);
+  });
+
+  test('with terminateSelfOnly false, terminates any instance of the project and environment', () => {
+    const { policies } = synth({ terminateSelfOnly: false });
+    expect(policies.EC2SelfManagement[1]).toEqual({
+      Sid: 'TerminateProjectEnvironmentInstances',
+      Effect: 'Allow',
+      Action: 'ec2:TerminateInstances',
+      Resource: instanceArn('*'),
+      Condition: { StringEquals: { 'ec2:ResourceTag/Project': 'Chronos-Training', 'ec2:ResourceTag/Environment': 'dev' } },
+    });
+  });
+
+  test('never grants tagging, launching, role passing or bucket administration', () => {
+    const { policies } = synth();
+    const actions = Object.values(policies).flat().flatMap((s: any) => [s.Action].flat());
+    expect(actions.sort()).toEqual([
+      'ec2:DescribeInstances', 'ec2:TerminateInstances',
+      's3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:GetObject', 's3:ListBucket', 's3:ListBucket', 's3:PutObject',
+    ]);
+  });
+
+  test('creates the instance profile ChronosTrainingInstanceProfile-{env} holding the role', () => {
+    const { template, stack, construct } = synth({ environment: 'stage' });
+    const profile = onlyResource(template, 'AWS::IAM::InstanceProfile');
+    expect(profile.Properties).toEqual({
+      InstanceProfileName: 'ChronosTrainingInstanceProfile-stage',
+      Roles: [stack.resolve(construct.role.roleName)],
+    });
+    const profileLogicalId = stack.getLogicalId(construct.instanceProfile.node.defaultChild as any);
+    expect(stack.resolve(construct.instanceProfile.instanceProfileName)).toEqual({ Ref: profileLogicalId });
+  });
+
+  test('defaults the environment to dev', () => {
+    const { template } = synth();
+    template.hasResourceProperties('AWS::IAM::InstanceProfile', { InstanceProfileName: 'ChronosTrainingInstanceProfile-dev' });
+  });
+
+  test('rejects an invalid environment', () => {
+    expect(() => synth({ environment: '-dev' })).toThrow(/environment '-dev' is invalid/);
+  });
+});
