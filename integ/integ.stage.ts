@@ -12,9 +12,11 @@ const stack = sampleStack(app, {
     logRetention: Duration.days(7),
     artifactTransition: Duration.days(45),
     artifactExpiration: Duration.days(120),
+    incompleteUploadExpiration: Duration.days(3),
     removalPolicy: RemovalPolicy.DESTROY,
   },
   instanceRoleProps: { terminateSelfOnly: false },
+  flowLogs: true,
 });
 const foundation = stack.foundation;
 
@@ -23,14 +25,22 @@ const integ = new IntegTest(app, 'ChronosTrainingStage', {
   assertionStack: assertionStackFor(stack),
 });
 
-integ.assertions
-  .awsApiCall('S3', 'getBucketLifecycleConfiguration', { Bucket: foundation.bucket.bucket.bucketName })
-  .expect(ExpectedResult.objectLike({
-    Rules: [
-      { ID: 'TrainingLogs', Expiration: { Days: 7 } },
-      { ID: 'ModelArtifacts', Expiration: { Days: 120 }, Transitions: [{ Days: 45, StorageClass: 'STANDARD_IA' }] },
-    ],
-  }));
+const lifecycle = integ.assertions
+  .awsApiCall('S3', 'getBucketLifecycleConfiguration', { Bucket: foundation.bucket.bucket.bucketName });
+// The IAM action is s3:GetLifecycleConfiguration, not the API's name.
+lifecycle.provider.addToRolePolicy({
+  Effect: 'Allow',
+  Action: ['s3:GetLifecycleConfiguration'],
+  Resource: [foundation.bucket.bucket.bucketArn],
+});
+lifecycle.expect(ExpectedResult.objectLike({
+  Rules: [
+    { ID: 'TrainingLogs', Expiration: { Days: 7 } },
+    { ID: 'ModelArtifacts', Expiration: { Days: 120 }, Transitions: [{ Days: 45, StorageClass: 'STANDARD_IA' }] },
+    { ID: 'AbortIncompleteMultipartUploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 } },
+    { ID: 'VpcFlowLogs', Prefix: 'vpc-flow-logs/', Expiration: { Days: 7 } },
+  ],
+}));
 
 integ.assertions
   .awsApiCall('EC2', 'describeSecurityGroups', { GroupIds: [foundation.securityGroup.securityGroup.securityGroupId] })

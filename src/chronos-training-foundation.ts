@@ -1,4 +1,5 @@
 import { CfnOutput, Tags } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import {
   CONTEXT_COST_CENTER,
@@ -6,6 +7,7 @@ import {
   DEFAULT_COST_CENTER,
   DEFAULT_ENVIRONMENT,
   exportName,
+  FLOW_LOGS_PREFIX,
   MANAGED_BY_TAG_VALUE,
   PROJECT_TAG_VALUE,
   TAG_COST_CENTER,
@@ -61,6 +63,16 @@ export interface ChronosTrainingFoundationProps {
    * @default - instances may terminate only themselves
    */
   readonly instanceRoleProps?: TrainingInstanceRoleOptions;
+
+  /**
+   * Whether to deliver VPC flow logs (all traffic) into the training bucket under
+   * `vpc-flow-logs/`, expired after the bucket's log retention. They are billed
+   * per GB delivered: nothing while no instance runs. Ignored when
+   * `networkProps.flowLogDestination` is set.
+   *
+   * @default false
+   */
+  readonly flowLogs?: boolean;
 }
 
 /**
@@ -104,8 +116,15 @@ export class ChronosTrainingFoundation extends Construct {
       props.costCenter ?? this.node.tryGetContext(CONTEXT_COST_CENTER) ?? DEFAULT_COST_CENTER);
     const environment = this.environment;
 
-    this.network = new TrainingNetwork(this, 'Network', props.networkProps);
+    // The bucket is created first so that the network can deliver flow logs into it;
+    // construct IDs, not creation order, determine logical IDs.
     this.bucket = new TrainingBucket(this, 'Bucket', { ...props.bucketProps, environment });
+    let flowLogDestination = props.networkProps?.flowLogDestination;
+    if (flowLogDestination === undefined && props.flowLogs) {
+      flowLogDestination = ec2.FlowLogDestination.toS3(this.bucket.bucket, FLOW_LOGS_PREFIX);
+      this.bucket.addLogExpiration('VpcFlowLogs', FLOW_LOGS_PREFIX);
+    }
+    this.network = new TrainingNetwork(this, 'Network', { ...props.networkProps, flowLogDestination });
     this.instanceRole = new TrainingInstanceRole(this, 'InstanceRole', {
       ...props.instanceRoleProps,
       bucket: this.bucket.bucket,

@@ -62,6 +62,7 @@ export class ChronosTrainingStack extends Stack {
       networkProps: props.networkProps,
       bucketProps: props.bucketProps,
       instanceRoleProps: props.instanceRoleProps,
+      flowLogs: props.flowLogs,
     });
   }
 }

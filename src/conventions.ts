@@ -33,6 +33,13 @@ export const KNOWN_COST_CENTERS = ['collect', 'train', 'serve'];
 /** Bucket prefixes written by the guide's post-deployment setup and read by every environment. */
 export const CACHED_DATASETS_PREFIX = 'cached-datasets/';
 export const RUNTIME_PREFIXES = ['runtime/python-env/', 'runtime/scripts/'];
+/** Where the foundation's opt-in VPC flow logs are delivered in the training bucket. */
+export const FLOW_LOGS_PREFIX = 'vpc-flow-logs/';
+/**
+ * First path segments of the bucket that belong to no environment: an
+ * environment of the same name would put its lifecycle rules on them.
+ */
+export const RESERVED_TOP_LEVEL_PREFIXES = ['cached-datasets/', 'runtime/', FLOW_LOGS_PREFIX];
 
 const BUCKET_NAME_PREFIX = 'chronos-training-';
 const S3_BUCKET_NAME_MAX = 63;
@@ -88,6 +95,12 @@ export function validateEnvironment(environment: string, prop: string = 'environ
     throw new Error(
       `${prop} '${environment}' is invalid: it must start with a lowercase letter, contain only lowercase letters, ` +
       'digits and hyphens, and not end with a hyphen (it becomes part of the S3 bucket name)',
+    );
+  }
+  if (RESERVED_TOP_LEVEL_PREFIXES.includes(`${environment}/`)) {
+    throw new Error(
+      `${prop} '${environment}' is reserved: the bucket prefix '${environment}/' holds data shared by all environments ` +
+      `(reserved: ${RESERVED_TOP_LEVEL_PREFIXES.map(p => p.slice(0, -1)).join(', ')}), and an environment's lifecycle rules would expire it`,
     );
   }
   if (environment.length > MAX_ENVIRONMENT_LENGTH) {

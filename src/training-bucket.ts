@@ -1,15 +1,26 @@
-import { Annotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { bucketName, DEFAULT_ENVIRONMENT, validateEnvironment, wholeDays } from './conventions';
+import { acknowledgeNag, skipCheckov } from './compliance';
+import {
+  bucketName,
+  CACHED_DATASETS_PREFIX,
+  DEFAULT_ENVIRONMENT,
+  validateEnvironment,
+  wholeDays,
+} from './conventions';
+
+/** Prefixes shared by every environment: no lifecycle rule may expire or transition them. */
+const SHARED_PREFIXES = [CACHED_DATASETS_PREFIX, 'runtime/'];
 
 /**
- * Lifecycle and retention options of a `TrainingBucket`, without the environment
- * (the foundation supplies it).
+ * Lifecycle, retention and logging options of a `TrainingBucket`, without the
+ * environment (the foundation supplies it).
  */
 export interface TrainingBucketOptions {
   /**
-   * How long training logs under `{environment}/logs/` are kept.
+   * How long training logs under `{environment}/logs/` (and AWS service logs
+   * added with `addLogExpiration`) are kept.
    *
    * @default Duration.days(14)
    */
@@ -32,12 +43,37 @@ export interface TrainingBucketOptions {
   readonly artifactExpiration?: Duration;
 
   /**
+   * When the parts of multipart uploads that were never completed (an
+   * interrupted checkpoint upload, say) are deleted, anywhere in the bucket.
+   * Such parts are invisible in listings but billed as storage.
+   *
+   * @default Duration.days(7)
+   */
+  readonly incompleteUploadExpiration?: Duration;
+
+  /**
    * What happens to the bucket when it leaves the stack or the stack is deleted.
    * `RemovalPolicy.DESTROY` deletes it only when it is empty.
    *
    * @default RemovalPolicy.RETAIN - deleting the stack never deletes training data
    */
   readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * A separate bucket to receive S3 server access logs of the training bucket.
+   * It must be another bucket: access logs delivered into the logged bucket
+   * itself produce records of their own delivery, so the bucket would never be idle.
+   *
+   * @default - no server access logs
+   */
+  readonly serverAccessLogsBucket?: s3.IBucket;
+
+  /**
+   * The key prefix of server access logs in `serverAccessLogsBucket`.
+   *
+   * @default - 's3-access-logs/' followed by the bucket name and '/'
+   */
+  readonly serverAccessLogsPrefix?: string;
 }
 
 /**
@@ -57,7 +93,8 @@ export interface TrainingBucketProps extends TrainingBucketOptions {
  * SSE-S3 encrypted, all public access blocked, TLS enforced, unversioned, with
  * lifecycle rules that expire logs and age out artifacts of one environment.
  *
- * Shared prefixes (`cached-datasets/`, `runtime/`) have no lifecycle rule.
+ * Shared prefixes (`cached-datasets/`, `runtime/`) have no lifecycle rule that
+ * expires or transitions objects.
  */
 export class TrainingBucket extends Construct {
   /** The S3 bucket. */
@@ -65,6 +102,9 @@ export class TrainingBucket extends Construct {
 
   /** The environment whose prefixes the lifecycle rules manage. */
   public readonly environment: string;
+
+  private readonly concreteBucket: s3.Bucket;
+  private readonly logDays: number;
 
   /**
    * @param scope the parent construct
@@ -81,6 +121,8 @@ export class TrainingBucket extends Construct {
       'S3 moves objects to STANDARD_IA no earlier than 30 days after creation');
     const expirationDays = wholeDays('artifactExpiration', props.artifactExpiration ?? Duration.days(90), 1,
       'S3 expires objects at least one day after creation');
+    const uploadDays = wholeDays('incompleteUploadExpiration', props.incompleteUploadExpiration ?? Duration.days(7), 1,
+      'S3 aborts incomplete multipart uploads at least one day after they start');
     if (expirationDays <= transitionDays) {
       throw new Error(
         `artifactExpiration (${expirationDays} days) must be later than artifactTransition (${transitionDays} days); ` +
@@ -92,16 +134,24 @@ export class TrainingBucket extends Construct {
         `logRetention (${logDays} days) is longer than artifactExpiration (${expirationDays} days): ` +
         `logs under ${environment}/logs/ also match the artifact rule and expire after ${expirationDays} days`);
     }
+    if (props.serverAccessLogsPrefix !== undefined && props.serverAccessLogsBucket === undefined) {
+      throw new Error(`serverAccessLogsPrefix '${props.serverAccessLogsPrefix}' needs serverAccessLogsBucket: ` +
+        'access logs are delivered only to a separate bucket');
+    }
 
     const stack = Stack.of(this);
+    const name = bucketName(environment, stack.account, stack.region);
     this.environment = environment;
-    this.bucket = new s3.Bucket(this, 'Bucket', {
-      bucketName: bucketName(environment, stack.account, stack.region),
+    this.logDays = logDays;
+    const bucket = new s3.Bucket(this, 'Bucket', {
+      bucketName: name,
       versioned: false,
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      serverAccessLogsBucket: props.serverAccessLogsBucket,
+      serverAccessLogsPrefix: props.serverAccessLogsBucket ? (props.serverAccessLogsPrefix ?? `s3-access-logs/${name}/`) : undefined,
       lifecycleRules: [
         {
           id: 'TrainingLogs',
@@ -121,7 +171,42 @@ export class TrainingBucket extends Construct {
             },
           ],
         },
+        {
+          // Deletes only unfinished upload parts, never an object.
+          id: 'AbortIncompleteMultipartUploads',
+          enabled: true,
+          abortIncompleteMultipartUploadAfter: Duration.days(uploadDays),
+        },
       ],
     });
+    this.concreteBucket = bucket;
+    this.bucket = bucket;
+
+    const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
+    skipCheckov(cfnBucket, 'CKV_AWS_21',
+      'Unversioned by design (the guide): checkpoints are rewritten often and lifecycle rules, not versions, bound retention; ' +
+      'versions of every overwritten checkpoint would be billed storage');
+    if (!props.serverAccessLogsBucket) {
+      const reason = 'Server access logs are opt-in (serverAccessLogsBucket): they need a second bucket, since logs delivered ' +
+        'into this bucket would log their own delivery and the bucket would never be idle';
+      acknowledgeNag(cfnBucket, 'AwsSolutions-S1', reason);
+      skipCheckov(cfnBucket, 'CKV_AWS_18', reason);
+    }
+  }
+
+  /**
+   * Expires objects under `prefix` after `logRetention`: for AWS service logs
+   * (VPC flow logs, say) delivered into the training bucket.
+   *
+   * @param id the lifecycle rule's ID
+   * @param prefix a key prefix ending in '/', outside `cached-datasets/`, `runtime/` and this environment's prefix
+   */
+  public addLogExpiration(id: string, prefix: string): void {
+    const overlaps = SHARED_PREFIXES.filter(p => prefix.startsWith(p) || p.startsWith(prefix));
+    if (Token.isUnresolved(prefix) || !prefix.endsWith('/') || prefix.startsWith('/') || overlaps.length > 0) {
+      throw new Error(`addLogExpiration prefix '${prefix}' is invalid: it must be a literal key prefix ending in '/' ` +
+        `that neither contains nor lies inside ${SHARED_PREFIXES.map(p => `'${p}'`).join(' or ')}`);
+    }
+    this.concreteBucket.addLifecycleRule({ id, enabled: true, prefix, expiration: Duration.days(this.logDays) });
   }
 }

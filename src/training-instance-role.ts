@@ -2,6 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { acknowledgeNag, nagResourceFinding } from './compliance';
 import {
   CACHED_DATASETS_PREFIX,
   DEFAULT_ENVIRONMENT,
@@ -121,9 +122,14 @@ export class TrainingInstanceRole extends Construct {
           new iam.PolicyStatement({
             sid: props.terminateSelfOnly === false ? 'TerminateProjectEnvironmentInstances' : 'TerminateSelf',
             actions: ['ec2:TerminateInstances'],
-            resources: [instanceArn(this, '*')],
+            // Any partition, region and account in the ARN: cdk-nag findings whose text holds
+            // more than one '::' (as `<AWS::Partition>` does) cannot be acknowledged through
+            // aws-cdk-lib's Validations. EC2 has no cross-account access, and ec2:Region below
+            // keeps the statement to the stack's region.
+            resources: [ANY_INSTANCE_ARN],
             conditions: {
               StringEquals: {
+                'ec2:Region': Stack.of(this).region,
                 [`ec2:ResourceTag/${TAG_PROJECT}`]: PROJECT_TAG_VALUE,
                 [`ec2:ResourceTag/${TAG_ENVIRONMENT}`]: environment,
               },
@@ -138,6 +144,21 @@ export class TrainingInstanceRole extends Construct {
       },
     });
 
+    // The remaining wildcards are object keys under one prefix, and instance ARNs
+    // narrowed by tag and source-instance conditions; each is acknowledged by name.
+    const cfnRole = role.node.defaultChild as iam.CfnRole;
+    for (const prefix of readPrefixes) {
+      acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${prefix}*`))}]`,
+        `Read-only access to the objects under the shared '${prefix}' prefix, which every training run reads`);
+    }
+    acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${writePrefix}*`))}]`,
+      `Read-write access to the objects under this environment's own '${writePrefix}' prefix, where runs write outputs`);
+    acknowledgeNag(cfnRole, 'AwsSolutions-IAM5[Resource::*]',
+      'ec2:DescribeInstances supports no resource-level permissions: AWS requires Resource "*"');
+    acknowledgeNag(cfnRole, `AwsSolutions-IAM5[Resource::${ANY_INSTANCE_ARN}]`,
+      'ec2:TerminateInstances on instance ARNs narrowed by conditions: Project and Environment tags, and by default ' +
+      'the calling instance itself (ec2:SourceInstanceARN)');
+
     this.role = role;
     this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', {
       role,
@@ -151,6 +172,8 @@ export class TrainingInstanceRole extends Construct {
 function document(statements: iam.PolicyStatement[]): iam.PolicyDocument {
   return new iam.PolicyDocument({ statements, minimize: false });
 }
+
+const ANY_INSTANCE_ARN = 'arn:*:ec2:*:*:instance/*';
 
 function instanceArn(scope: Construct, instanceId: string): string {
   return Stack.of(scope).formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId });

@@ -1,6 +1,7 @@
 import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
+import { acknowledgeNag } from './compliance';
 
 /**
  * Properties of a `TrainingNetwork`.
@@ -29,6 +30,15 @@ export interface TrainingNetworkProps {
    * environment-agnostic stack, a context lookup for a stack with account and region)
    */
   readonly availabilityZone?: string;
+
+  /**
+   * Where to deliver VPC flow logs of all traffic (for example
+   * `FlowLogDestination.toS3(bucket, 'vpc-flow-logs/')`). Flow logs are billed
+   * per GB delivered, so they cost nothing while no instance runs.
+   *
+   * @default - no flow logs
+   */
+  readonly flowLogDestination?: ec2.FlowLogDestination;
 }
 
 /**
@@ -86,6 +96,14 @@ export class TrainingNetwork extends Construct {
       // bootstrap). Training instances never use the default security group.
       restrictDefaultSecurityGroup: false,
     });
+
+    if (props.flowLogDestination) {
+      vpc.addFlowLog('FlowLog', { destination: props.flowLogDestination, trafficType: ec2.FlowLogTrafficType.ALL });
+    } else {
+      acknowledgeNag(vpc.node.defaultChild as ec2.CfnVPC, 'AwsSolutions-VPC7',
+        'VPC flow logs are opt-in (flowLogDestination, or flowLogs on the foundation): the VPC carries only short-lived, ' +
+        'egress-only training instances, and the guide keeps monitoring resources out of the $0-idle foundation');
+    }
 
     this.vpc = vpc;
     this.publicSubnet = vpc.publicSubnets[0];

@@ -108,6 +108,44 @@ describe('ChronosTrainingFoundation', () => {
     expect(JSON.stringify(template.findResources('AWS::IAM::Role'))).not.toContain('ec2:SourceInstanceARN');
   });
 
+  test('delivers VPC flow logs into the bucket under vpc-flow-logs/, expired with the logs, when asked', () => {
+    const { stack, foundation, template } = synth({ flowLogs: true, bucketProps: { logRetention: Duration.days(5) } });
+    template.hasResourceProperties('AWS::EC2::FlowLog', {
+      ResourceType: 'VPC',
+      TrafficType: 'ALL',
+      LogDestinationType: 's3',
+      LogDestination: { 'Fn::Join': ['', [stack.resolve(foundation.bucket.bucket.bucketArn), '/vpc-flow-logs/']] },
+    });
+    const rules = Object.values(template.findResources('AWS::S3::Bucket'))[0].Properties.LifecycleConfiguration.Rules;
+    expect(rules).toContainEqual({ Id: 'VpcFlowLogs', Status: 'Enabled', Prefix: 'vpc-flow-logs/', ExpirationInDays: 5 });
+  });
+
+  test('has no flow logs by default', () => {
+    synth().template.resourceCountIs('AWS::EC2::FlowLog', 0);
+  });
+
+  test('keeps the logical IDs of its stateful resources (a changed ID replaces the bucket)', () => {
+    const app = new App();
+    const stack = new Stack(app, 'ChronosTraining-dev-Stack');
+    new ChronosTrainingFoundation(stack, 'Foundation');
+    const ids = (type: string) => Object.keys(Template.fromStack(stack).findResources(type));
+    expect({
+      bucket: ids('AWS::S3::Bucket'),
+      role: ids('AWS::IAM::Role'),
+      instanceProfile: ids('AWS::IAM::InstanceProfile'),
+      vpc: ids('AWS::EC2::VPC'),
+      subnet: ids('AWS::EC2::Subnet'),
+      securityGroup: ids('AWS::EC2::SecurityGroup'),
+    }).toEqual({
+      bucket: ['FoundationBucketBE686EA7'],
+      role: ['FoundationInstanceRole80D1B58D'],
+      instanceProfile: ['FoundationInstanceRoleInstanceProfile0B21D723'],
+      vpc: ['FoundationNetworkVpc31EF8B04'],
+      subnet: ['FoundationNetworkVpcPublicSubnet1Subnet60865557'],
+      securityGroup: ['FoundationSecurityGroup2D2612DB'],
+    });
+  });
+
   describe('rejects bad input', () => {
     test.each<[string, ChronosTrainingFoundationProps, RegExp]>([
       ['an empty environment', { environment: '' }, /environment must not be empty/],

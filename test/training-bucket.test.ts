@@ -1,5 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Template, Match } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { TrainingBucket, TrainingBucketProps } from '../src';
 import { agnosticStack, concreteStack, onlyResource, warnings } from './helpers';
 
@@ -78,6 +79,7 @@ describe('TrainingBucket', () => {
         ExpirationInDays: 90,
         Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }],
       },
+      { Id: 'AbortIncompleteMultipartUploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } },
     ]);
   });
 
@@ -95,8 +97,50 @@ describe('TrainingBucket', () => {
         ExpirationInDays: 365,
         Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 45 }],
       }),
+      expect.objectContaining({ Id: 'AbortIncompleteMultipartUploads' }),
     ]);
   });
+
+  test('aborts incomplete multipart uploads anywhere in the bucket, after a configurable time', () => {
+    const rule = rules(synth({ incompleteUploadExpiration: Duration.days(3) }).template)[2];
+    expect(rule).toEqual({ Id: 'AbortIncompleteMultipartUploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 } });
+  });
+
+  test('delivers server access logs to a separate bucket when asked', () => {
+    const stack = agnosticStack();
+    const logs = new s3.Bucket(stack, 'Logs');
+    new TrainingBucket(stack, 'Training', { serverAccessLogsBucket: logs });
+    const template = Template.fromStack(stack);
+    const training = Object.values(template.findResources('AWS::S3::Bucket', { Properties: { LoggingConfiguration: Match.anyValue() } }));
+    expect(training).toHaveLength(1);
+    expect(training[0].Properties.LoggingConfiguration).toEqual({
+      DestinationBucketName: { Ref: expect.stringMatching(/^Logs/) },
+      LogFilePrefix: { 'Fn::Join': ['', ['s3-access-logs/chronos-training-dev-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }, '/']] },
+    });
+    expect(training[0].Metadata.checkov.skip.map((s: any) => s.id)).toEqual(['CKV_AWS_21']);
+  });
+
+  test('has no server access logs by default, and says why to checkov', () => {
+    const bucket = onlyResource(synth().template, 'AWS::S3::Bucket');
+    expect(bucket.Properties.LoggingConfiguration).toBeUndefined();
+    expect(bucket.Metadata.checkov.skip).toEqual([
+      { id: 'CKV_AWS_21', comment: expect.stringMatching(/^Unversioned by design/) },
+      { id: 'CKV_AWS_18', comment: expect.stringMatching(/^Server access logs are opt-in/) },
+    ]);
+  });
+
+  test('expires AWS service logs under a prefix after the log retention', () => {
+    const stack = agnosticStack();
+    const construct = new TrainingBucket(stack, 'Training', { logRetention: Duration.days(10) });
+    construct.addLogExpiration('VpcFlowLogs', 'vpc-flow-logs/');
+    expect(rules(Template.fromStack(stack))[3]).toEqual({ Id: 'VpcFlowLogs', Status: 'Enabled', Prefix: 'vpc-flow-logs/', ExpirationInDays: 10 });
+  });
+
+  test.each(['cached-datasets/', 'cached-datasets/2026/', 'runtime/', 'runtime/scripts/', 'run', '', 'logs', '/logs/'])(
+    'refuses to expire logs under %j', (prefix) => {
+      const { construct } = synth();
+      expect(() => construct.addLogExpiration('X', prefix)).toThrow(/addLogExpiration prefix '.*' is invalid: it must be a literal key prefix ending in '\/'/);
+    });
 
   test('exposes the bucket and the environment', () => {
     const { stack, construct } = synth({ environment: 'stage' });
@@ -114,6 +158,10 @@ describe('TrainingBucket', () => {
     ['a log retention of zero days', { logRetention: Duration.days(0) }, /logRetention is 0 days; it must be at least 1 days/],
     ['a fractional log retention', { logRetention: Duration.hours(36) }, /logRetention is 1 day 12 hours; S3 lifecycle rules take a whole number of days/],
     ['an invalid environment', { environment: 'dev_1' }, /environment 'dev_1' is invalid/],
+    ['an environment named after a shared prefix', { environment: 'runtime' }, /environment 'runtime' is reserved: the bucket prefix 'runtime\/' holds data shared by all environments/],
+    ['an environment named cached-datasets', { environment: 'cached-datasets' }, /environment 'cached-datasets' is reserved/],
+    ['an incomplete-upload expiration of zero days', { incompleteUploadExpiration: Duration.days(0) }, /incompleteUploadExpiration is 0 days; it must be at least 1 days/],
+    ['an access-log prefix without a log bucket', { serverAccessLogsPrefix: 'logs/' }, /serverAccessLogsPrefix 'logs\/' needs serverAccessLogsBucket/],
   ])('rejects %s', (_name, props, message) => {
     expect(() => synth(props)).toThrow(message);
   });
@@ -126,5 +174,56 @@ describe('TrainingBucket', () => {
   test('does not warn with the defaults', () => {
     const { stack } = synth();
     expect(warnings(stack)).toEqual([]);
+  });
+});
+
+describe('TrainingBucket data safety', () => {
+  const SHARED = ['cached-datasets/', 'runtime/', 'runtime/python-env/', 'runtime/scripts/'];
+
+  /** A small deterministic generator (Park-Miller) so that failures reproduce. */
+  function random(seed: number): () => number {
+    let state = seed % 2147483647;
+    return () => {
+      state = (state * 48271) % 2147483647;
+      return state / 2147483647;
+    };
+  }
+
+  test('no lifecycle rule can expire or transition objects under cached-datasets/ or runtime/, whatever the props', () => {
+    const next = random(20261126);
+    const pick = <T>(values: T[]) => values[Math.floor(next() * values.length)];
+    const environments = ['dev', 'stage', 'prod', 'cached', 'runtime2', 'runtime-x', 'cached-dataset', 'r', 'a23456789012345678'];
+    let checked = 0;
+    for (let i = 0; i < 150; i++) {
+      const transition = 30 + Math.floor(next() * 400);
+      const props: TrainingBucketProps = {
+        environment: pick(environments),
+        logRetention: Duration.days(1 + Math.floor(next() * 500)),
+        artifactTransition: Duration.days(transition),
+        artifactExpiration: Duration.days(transition + 1 + Math.floor(next() * 1000)),
+        incompleteUploadExpiration: Duration.days(1 + Math.floor(next() * 30)),
+      };
+      const stack = agnosticStack();
+      const construct = new TrainingBucket(stack, 'Training', props);
+      if (next() < 0.5) construct.addLogExpiration('VpcFlowLogs', 'vpc-flow-logs/');
+      const rules: any[] = onlyResource(Template.fromStack(stack), 'AWS::S3::Bucket').Properties.LifecycleConfiguration.Rules;
+      for (const rule of rules) {
+        const removesObjects = rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined || rule.Transitions !== undefined
+          || rule.Transition !== undefined || rule.NoncurrentVersionExpiration !== undefined;
+        if (!removesObjects) {
+          // Only the abort rule may cover the whole bucket: it deletes upload parts, never objects.
+          expect(Object.keys(rule).sort()).toEqual(['AbortIncompleteMultipartUpload', 'Id', 'Status']);
+          continue;
+        }
+        const prefix: string = rule.Prefix ?? rule.Filter?.Prefix ?? '';
+        expect(prefix).not.toBe('');
+        for (const shared of SHARED) {
+          expect({ rule: rule.Id, prefix, overlaps: prefix.startsWith(shared) || shared.startsWith(prefix) })
+            .toEqual({ rule: rule.Id, prefix, overlaps: false });
+        }
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(300);
   });
 });

@@ -87,9 +87,13 @@ describe('TrainingInstanceRole', () => {
         Sid: 'TerminateSelf',
         Effect: 'Allow',
         Action: 'ec2:TerminateInstances',
-        Resource: instanceArn('*'),
+        Resource: 'arn:*:ec2:*:*:instance/*',
         Condition: {
-          StringEquals: { 'ec2:ResourceTag/Project': 'Chronos-Training', 'ec2:ResourceTag/Environment': 'stage' },
+          StringEquals: {
+            'ec2:Region': { Ref: 'AWS::Region' },
+            'ec2:ResourceTag/Project': 'Chronos-Training',
+            'ec2:ResourceTag/Environment': 'stage',
+          },
           ArnEquals: { 'ec2:SourceInstanceARN': instanceArn('${ec2:InstanceID}') },
         },
       },
@@ -102,8 +106,10 @@ describe('TrainingInstanceRole', () => {
       Sid: 'TerminateProjectEnvironmentInstances',
       Effect: 'Allow',
       Action: 'ec2:TerminateInstances',
-      Resource: instanceArn('*'),
-      Condition: { StringEquals: { 'ec2:ResourceTag/Project': 'Chronos-Training', 'ec2:ResourceTag/Environment': 'dev' } },
+      Resource: 'arn:*:ec2:*:*:instance/*',
+      Condition: {
+        StringEquals: { 'ec2:Region': { Ref: 'AWS::Region' }, 'ec2:ResourceTag/Project': 'Chronos-Training', 'ec2:ResourceTag/Environment': 'dev' },
+      },
     });
   });
 

@@ -1,0 +1,58 @@
+import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import { IConstruct } from 'constructs';
+
+/*
+ * Explained exceptions to compliance scanners, kept next to the resources they
+ * concern so that a consumer who runs cdk-nag or checkov on their own app gets
+ * the same result as this library's tests.
+ */
+
+/**
+ * Acknowledges a cdk-nag rule (or one finding of it, `Rule[finding]`) on a
+ * construct, through aws-cdk-lib's own `Validations` API (the library does not
+ * depend on cdk-nag).
+ */
+export function acknowledgeNag(scope: IConstruct, id: string, reason: string): void {
+  Validations.of(scope).acknowledge({ id, reason });
+}
+
+/**
+ * Skips a checkov check on a CloudFormation resource, inline in its Metadata,
+ * with the reason (checkov reads `Metadata.checkov.skip`).
+ */
+export function skipCheckov(resource: CfnResource, id: string, comment: string): void {
+  const current = resource.getMetadata('checkov') ?? { skip: [] };
+  current.skip.push({ id, comment });
+  resource.addMetadata('checkov', current);
+}
+
+/**
+ * The text cdk-nag prints for a resource ARN in an IAM5 finding: intrinsic
+ * functions rendered as `<LogicalId.Attr>` and `<AWS::Pseudo>`, joined.
+ */
+export function nagResourceFinding(scope: IConstruct, arn: string): string {
+  return `Resource::${render(Stack.of(scope).resolve(arn))}`;
+}
+
+function render(value: any): string {
+  if (typeof value === 'string') {
+    return value;
+  }
+  if (Array.isArray(value)) {
+    return value.map(render).join('');
+  }
+  if (value && typeof value === 'object') {
+    if ('Ref' in value) {
+      return `<${value.Ref}>`;
+    }
+    if ('Fn::GetAtt' in value) {
+      return `<${value['Fn::GetAtt'].join('.')}>`;
+    }
+    if ('Fn::Join' in value) {
+      const [separator, parts] = value['Fn::Join'];
+      return parts.map(render).join(separator);
+    }
+  }
+  // Other intrinsics (an imported bucket's Fn::ImportValue, say): no acknowledgment will match.
+  return JSON.stringify(value);
+}

@@ -1,0 +1,82 @@
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ChronosTrainingFoundation, ChronosTrainingFoundationProps, ChronosTrainingStack } from '../src';
+import { TEST_ENV } from './helpers';
+
+/** Rule IDs cdk-nag's AwsSolutions pack reports on a scope, after acknowledgments. */
+function nagFindings(scope: Stack): string[] {
+  const report = new AwsSolutionsChecks(scope).validateScope(scope);
+  return report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
+}
+
+/** Acknowledged rule IDs with their reasons, from every construct in a scope. */
+function acknowledgments(scope: Stack): Record<string, string> {
+  return Object.assign({}, ...scope.node.findAll().flatMap(c =>
+    c.node.metadata.filter(m => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY).map(m => m.data)));
+}
+
+describe('cdk-nag AwsSolutions', () => {
+  test.each<[string, Record<string, string> | undefined]>([
+    ['environment-agnostic', undefined],
+    ['with a concrete account and region', TEST_ENV],
+  ])('reports nothing unacknowledged on ChronosTrainingStack, %s', (_name, env) => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', { env });
+    expect(nagFindings(stack)).toEqual([]);
+  });
+
+  test('reports nothing unacknowledged on a foundation inside a user stack, for another environment', () => {
+    const stack = new Stack(new App(), 'UserStack');
+    new ChronosTrainingFoundation(stack, 'Training', { environment: 'prod', instanceRoleProps: { terminateSelfOnly: false } });
+    expect(nagFindings(stack)).toEqual([]);
+  });
+
+  test('finds what the acknowledgments cover when they are absent (the check can fail)', () => {
+    const stack = new ChronosTrainingStack(new App(), 'S');
+    for (const construct of stack.node.findAll()) {
+      // Drop every acknowledgment recorded by the library.
+      (construct.node as any)._metadata = construct.node.metadata.filter(m => m.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY);
+    }
+    const rules = new Set(nagFindings(stack).map(f => f.split(/[[ ]/)[0]));
+    expect([...rules].sort()).toEqual(['AwsSolutions-IAM5', 'AwsSolutions-S1', 'AwsSolutions-VPC7']);
+  });
+
+  test('acknowledges exactly the findings of the design, each with a specific reason', () => {
+    const stack = new ChronosTrainingStack(new App(), 'S', { env: TEST_ENV });
+    const acknowledged = acknowledgments(stack);
+    expect(Object.keys(acknowledged).sort()).toEqual([
+      'AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions-IAM5[Resource::<FoundationBucketBE686EA7.Arn>/cached-datasets/*]',
+      'AwsSolutions-IAM5[Resource::<FoundationBucketBE686EA7.Arn>/dev/*]',
+      'AwsSolutions-IAM5[Resource::<FoundationBucketBE686EA7.Arn>/runtime/python-env/*]',
+      'AwsSolutions-IAM5[Resource::<FoundationBucketBE686EA7.Arn>/runtime/scripts/*]',
+      'AwsSolutions-IAM5[Resource::arn:*:ec2:*:*:instance/*]',
+      // aws-cdk-lib stores IDs without a '::' prefix under 'annotation::'; cdk-nag matches them.
+      'annotation::AwsSolutions-S1',
+      'annotation::AwsSolutions-VPC7',
+    ]);
+    for (const reason of Object.values(acknowledged)) {
+      expect(reason.length).toBeGreaterThan(40);
+    }
+  });
+
+  test.each<[string, ChronosTrainingFoundationProps, string]>([
+    ['flow logs fix VPC7', { flowLogs: true }, 'annotation::AwsSolutions-VPC7'],
+  ])('opting in to %s instead of acknowledging it', (_name, props, rule) => {
+    const stack = new Stack(new App(), 'UserStack');
+    new ChronosTrainingFoundation(stack, 'Training', props);
+    expect(Object.keys(acknowledgments(stack))).not.toContain(rule);
+    expect(nagFindings(stack)).toEqual([]);
+  });
+
+  test('server access logs into a separate bucket fix S1 on the training bucket', () => {
+    const stack = new Stack(new App(), 'UserStack');
+    const logs = new s3.Bucket(stack, 'AccessLogs', { enforceSSL: true });
+    Validations.of(logs).acknowledge({ id: 'AwsSolutions-S1', reason: 'The access log bucket does not log itself.' });
+    new ChronosTrainingFoundation(stack, 'Training', { bucketProps: { serverAccessLogsBucket: logs } });
+    expect(nagFindings(stack)).toEqual([]);
+    const training = stack.node.findChild('Training').node.findChild('Bucket');
+    expect(training.node.findAll().flatMap(c => c.node.metadata)
+      .filter(m => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)).toEqual([]);
+  });
+});

@@ -1,0 +1,246 @@
+/*
+ * The instance role's exact powers, as a table of requests evaluated by an IAM
+ * policy simulator against the policies synthesized into the template (resolved
+ * from the template, not rebuilt by hand). The same table is in README.md.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { ChronosTrainingStack, TrainingInstanceRoleOptions } from '../src';
+
+const ACCOUNT = '123456789012';
+const REGION = 'us-east-1';
+const BUCKET = `chronos-training-dev-${ACCOUNT}-${REGION}`;
+const OTHER_BUCKET = `chronos-training-prod-${ACCOUNT}-${REGION}`;
+const SELF = 'i-0aaaaaaaaaaaaaaa1';
+
+const object = (key: string, bucket = BUCKET) => `arn:aws:s3:::${bucket}/${key}`;
+const instance = (id: string, region = REGION) => `arn:aws:ec2:${region}:${ACCOUNT}:instance/${id}`;
+const devTags = { Project: 'Chronos-Training', Environment: 'dev' };
+
+interface Scenario {
+  /** What the request is, in words. */
+  readonly request: string;
+  readonly action: string;
+  readonly resource: string;
+  /** `s3:prefix` of a ListBucket request. */
+  readonly prefix?: string;
+  /** Tags of the target instance. */
+  readonly tags?: Record<string, string>;
+  /** Instance whose role credentials sign the request (ec2:SourceInstanceARN); none for other callers. */
+  readonly from?: string | null;
+  readonly allowed: boolean;
+}
+
+/** Requests of a dev training instance (i-…1), signed with its own role credentials unless `from` says otherwise. */
+const SCENARIOS: Scenario[] = [
+  // What a training run needs.
+  { request: 'read a cached dataset', action: 's3:GetObject', resource: object('cached-datasets/2026/11/prices.parquet'), allowed: true },
+  { request: 'list cached datasets', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'cached-datasets/2026/', allowed: true },
+  { request: 'read the pre-built Python environment', action: 's3:GetObject', resource: object('runtime/python-env/venv.tar.gz'), allowed: true },
+  { request: 'read a runtime script', action: 's3:GetObject', resource: object('runtime/scripts/train.sh'), allowed: true },
+  { request: 'list runtime scripts', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'runtime/scripts/', allowed: true },
+  { request: 'write a checkpoint under dev/', action: 's3:PutObject', resource: object('dev/runs/r1/checkpoint.pt'), allowed: true },
+  { request: 'read its own outputs under dev/', action: 's3:GetObject', resource: object('dev/runs/r1/metrics.json'), allowed: true },
+  { request: 'delete a temporary file under dev/', action: 's3:DeleteObject', resource: object('dev/runs/r1/tmp.bin'), allowed: true },
+  { request: 'abort its own multipart upload under dev/', action: 's3:AbortMultipartUpload', resource: object('dev/runs/r1/model.pt'), allowed: true },
+  { request: 'list dev/ outputs', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'dev/runs/', allowed: true },
+  { request: 'describe instances', action: 'ec2:DescribeInstances', resource: '*', allowed: true },
+  { request: 'terminate itself', action: 'ec2:TerminateInstances', resource: instance(SELF), tags: devTags, allowed: true },
+  // Other environments.
+  { request: 'read prod outputs', action: 's3:GetObject', resource: object('prod/runs/r1/model.pt'), allowed: false },
+  { request: 'write into prod/', action: 's3:PutObject', resource: object('prod/runs/r1/model.pt'), allowed: false },
+  { request: 'delete prod outputs', action: 's3:DeleteObject', resource: object('prod/runs/r1/model.pt'), allowed: false },
+  { request: 'list prod/', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'prod/', allowed: false },
+  { request: 'list the whole bucket', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, allowed: false },
+  { request: "read the prod bucket's datasets", action: 's3:GetObject', resource: object('cached-datasets/x.parquet', OTHER_BUCKET), allowed: false },
+  {
+    request: 'terminate a prod instance',
+    action: 'ec2:TerminateInstances',
+    resource: instance('i-0ccccccccccccccc3'),
+    tags: { Project: 'Chronos-Training', Environment: 'prod' },
+    allowed: false,
+  },
+  // Tampering with shared data.
+  { request: 'overwrite a cached dataset', action: 's3:PutObject', resource: object('cached-datasets/2026/11/prices.parquet'), allowed: false },
+  { request: 'delete a cached dataset', action: 's3:DeleteObject', resource: object('cached-datasets/2026/11/prices.parquet'), allowed: false },
+  { request: 'replace a runtime script', action: 's3:PutObject', resource: object('runtime/scripts/train.sh'), allowed: false },
+  { request: 'read runtime/ outside python-env/ and scripts/', action: 's3:GetObject', resource: object('runtime/secrets/token'), allowed: false },
+  // Other instances.
+  { request: 'terminate another dev instance', action: 'ec2:TerminateInstances', resource: instance('i-0bbbbbbbbbbbbbbb2'), tags: devTags, allowed: false },
+  {
+    request: 'terminate itself without the Environment tag',
+    action: 'ec2:TerminateInstances',
+    resource: instance(SELF),
+    tags: { Project: 'Chronos-Training' },
+    allowed: false,
+  },
+  {
+    request: "terminate another project's instance",
+    action: 'ec2:TerminateInstances',
+    resource: instance('i-0ddddddddddddddd4'),
+    tags: { Project: 'Other', Environment: 'dev' },
+    allowed: false,
+  },
+  {
+    request: 'terminate a dev instance in another region',
+    action: 'ec2:TerminateInstances',
+    resource: instance('i-0eeeeeeeeeeeeeee5', 'us-west-2'),
+    tags: devTags,
+    allowed: false,
+  },
+  {
+    request: 'terminate an instance with the role used off-instance',
+    action: 'ec2:TerminateInstances',
+    resource: instance(SELF),
+    tags: devTags,
+    from: null,
+    allowed: false,
+  },
+  // Privilege escalation.
+  { request: 'tag itself (to get around the tag conditions)', action: 'ec2:CreateTags', resource: instance(SELF), tags: devTags, allowed: false },
+  { request: 'launch an instance', action: 'ec2:RunInstances', resource: instance('*'), allowed: false },
+  { request: 'pass a role', action: 'iam:PassRole', resource: `arn:aws:iam::${ACCOUNT}:role/Admin`, allowed: false },
+  { request: 'change the bucket policy', action: 's3:PutBucketPolicy', resource: `arn:aws:s3:::${BUCKET}`, allowed: false },
+  { request: 'make an object public with an ACL', action: 's3:PutObjectAcl', resource: object('dev/runs/r1/model.pt'), allowed: false },
+];
+
+/** With `terminateSelfOnly: false`: a supervisor may terminate any instance of its project and environment. */
+const SUPERVISOR_SCENARIOS: Scenario[] = [
+  { request: 'terminate another dev instance', action: 'ec2:TerminateInstances', resource: instance('i-0bbbbbbbbbbbbbbb2'), tags: devTags, allowed: true },
+  {
+    request: 'terminate a prod instance',
+    action: 'ec2:TerminateInstances',
+    resource: instance('i-0ccccccccccccccc3'),
+    tags: { Project: 'Chronos-Training', Environment: 'prod' },
+    allowed: false,
+  },
+  {
+    request: "terminate another project's instance",
+    action: 'ec2:TerminateInstances',
+    resource: instance('i-0ddddddddddddddd4'),
+    tags: { Project: 'Other', Environment: 'dev' },
+    allowed: false,
+  },
+  {
+    request: 'terminate a dev instance in another region',
+    action: 'ec2:TerminateInstances',
+    resource: instance('i-0eeeeeeeeeeeeeee5', 'us-west-2'),
+    tags: devTags,
+    allowed: false,
+  },
+];
+
+/** The role's inline policies from a synthesized stack, with every intrinsic function resolved. */
+function synthesizedPolicies(options: TrainingInstanceRoleOptions = {}): Array<{ name: string; policy: any }> {
+  const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
+    environment: 'dev', env: { account: ACCOUNT, region: REGION }, instanceRoleProps: options,
+  });
+  const template = Template.fromStack(stack).toJSON();
+  const resources = template.Resources;
+  const resolve = (value: any): any => {
+    if (Array.isArray(value)) return value.map(resolve);
+    if (value === null || typeof value !== 'object') return value;
+    if ('Ref' in value) {
+      const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT };
+      if (value.Ref in pseudo) return pseudo[value.Ref];
+      throw new Error(`unresolvable Ref ${value.Ref}`);
+    }
+    if ('Fn::GetAtt' in value) {
+      const [logicalId, attribute] = value['Fn::GetAtt'];
+      const resource = resources[logicalId];
+      if (resource.Type === 'AWS::S3::Bucket' && attribute === 'Arn') return `arn:aws:s3:::${resolve(resource.Properties.BucketName)}`;
+      throw new Error(`unresolvable GetAtt ${logicalId}.${attribute}`);
+    }
+    if ('Fn::Join' in value) return resolve(value['Fn::Join'][1]).join(value['Fn::Join'][0]);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
+  };
+  const roles = Object.values(resources).filter((r: any) => r.Type === 'AWS::IAM::Role') as any[];
+  expect(roles).toHaveLength(1);
+  return roles[0].Properties.Policies.map((p: any) => ({ name: p.PolicyName, policy: resolve(p.PolicyDocument) }));
+}
+
+/** The request context AWS would set: source instance, target instance ID, region and tags, list prefix. */
+function contextOf(s: Scenario): Record<string, string> {
+  const context: Record<string, string> = {};
+  const from = s.from === undefined ? instance(SELF) : s.from;
+  if (from && s.action.startsWith('ec2:')) context['ec2:SourceInstanceARN'] = from;
+  const target = /^arn:aws:ec2:([^:]+):\d+:instance\/(i-[0-9a-f]+)$/.exec(s.resource);
+  if (target) {
+    context['ec2:Region'] = target[1];
+    context['ec2:InstanceID'] = target[2];
+  }
+  for (const [key, value] of Object.entries(s.tags ?? {})) context[`ec2:ResourceTag/${key}`] = value;
+  if (s.prefix !== undefined) context['s3:prefix'] = s.prefix;
+  return context;
+}
+
+async function simulate(policies: Array<{ name: string; policy: any }>, s: Scenario) {
+  const result: any = await runSimulation({
+    identityPolicies: policies,
+    serviceControlPolicies: [],
+    resourceControlPolicies: [],
+    request: {
+      principal: `arn:aws:iam::${ACCOUNT}:role/ChronosTraining-dev-Stack-FoundationInstanceRole`,
+      action: s.action,
+      resource: { resource: s.resource, accountId: ACCOUNT },
+      contextVariables: contextOf(s),
+    },
+  }, { simulationMode: 'Strict' });
+  if (result.resultType === 'error') throw new Error(`simulation error for '${s.request}': ${JSON.stringify(result.errors)}`);
+  return result;
+}
+
+function markdownTable(scenarios: Scenario[]): string {
+  const rows = scenarios.map((s, i) => {
+    const context = [
+      s.prefix !== undefined ? `s3:prefix=${s.prefix}` : '',
+      s.tags ? `tags ${Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(', ')}` : '',
+      s.action.startsWith('ec2:Terminate') && s.from === null ? 'not from an instance' : '',
+    ].filter(Boolean).join('; ');
+    const resource = s.resource.replace(`arn:aws:s3:::${BUCKET}`, '{bucket}').replace(`arn:aws:s3:::${OTHER_BUCKET}`, '{prod bucket}')
+      .replace(`arn:aws:ec2:${REGION}:${ACCOUNT}:`, '').replace(/arn:aws:ec2:([^:]+):\d+:/, '$1: ').replace(SELF, `${SELF} (itself)`);
+    return `| ${i + 1} | ${s.request} | \`${s.action}\` | \`${resource}\` | ${context} | ${s.allowed ? '**allowed**' : 'denied'} |`;
+  });
+  return ['| # | A dev training instance tries to… | Action | Resource | Context | Result |', '|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+describe('TrainingInstanceRole, simulated', () => {
+  const policies = synthesizedPolicies();
+
+  test('the table has at least 20 requests, both allowed and denied', () => {
+    expect(SCENARIOS.length).toBeGreaterThanOrEqual(20);
+    expect(SCENARIOS.filter(s => s.allowed).length).toBeGreaterThanOrEqual(10);
+    expect(SCENARIOS.filter(s => !s.allowed).length).toBeGreaterThanOrEqual(15);
+  });
+
+  test('evaluates the three inline policies of the template', () => {
+    expect(policies.map(p => p.name)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement']);
+  });
+
+  test.each(SCENARIOS.map((s, i) => [i + 1, s.request, s.allowed ? 'allowed' : 'denied', s] as const))(
+    '%i. a dev instance may %s: %s', async (_n, _request, _expected, scenario) => {
+      const result = await simulate(policies, scenario);
+      expect(result.overallResult).toBe(scenario.allowed ? 'Allowed' : 'ImplicitlyDenied');
+      // Every context key given applies to the action: none was silently ignored.
+      expect(result.result?.ignoredContextKeys ?? []).toEqual([]);
+    });
+
+  describe('with terminateSelfOnly: false', () => {
+    const supervisor = synthesizedPolicies({ terminateSelfOnly: false });
+    test.each(SUPERVISOR_SCENARIOS.map(s => [s.request, s.allowed ? 'allowed' : 'denied', s] as const))(
+      'a dev instance may %s: %s', async (_request, _expected, scenario) => {
+        expect((await simulate(supervisor, scenario)).overallResult).toBe(scenario.allowed ? 'Allowed' : 'ImplicitlyDenied');
+      });
+  });
+
+  test('README.md holds this table', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const table = markdownTable(SCENARIOS);
+    if (!readme.includes(table)) {
+      throw new Error(`README.md does not contain the current role table; paste this:\n\n${table}\n`);
+    }
+  });
+});
