@@ -45,6 +45,12 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `aws-cdk@${CDK_CLI_VERSION}`,
     `@aws-cdk/integ-runner@${INTEG_RUNNER_VERSION}`,
     `@aws-cdk/integ-tests-alpha@${INTEG_TESTS_ALPHA_VERSION}`,
+    // cdk-nag 3.x (needs aws-cdk-lib >= 2.257): Validations.of(...).acknowledge(...) replaced NagSuppressions.
+    'cdk-nag@3.0.2',
+    // IAM policy evaluation for the role's simulation tests (AGPL-3.0, dev-only: never shipped).
+    '@cloud-copilot/iam-simulate@0.1.173',
+    // AWS SDK clients for the local-emulator deploy and its end-to-end test.
+    ...['cloudformation', 'ec2', 'iam', 's3'].map(c => `@aws-sdk/client-${c}@3.1169.0`),
   ],
 
   // A root tsconfig.dev.json that type-checks everything that is not shipped.
@@ -81,7 +87,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 project.gitignore.addPatterns('!/integ/*.snapshot/cdk.out');
 
 // Keep the sample app, scripts and Python tests out of the npm tarball.
-for (const p of ['/integ/', '/scripts/', '/test-python/', '/.ci/', '/tsconfig.dev.json', '/.tools/']) {
+for (const p of ['/integ/', '/scripts/', '/test-python/', '/test-e2e/', '/.ci/', '/tsconfig.dev.json', '/.tools/', '/.venv*/']) {
   project.addPackageIgnore(p);
 }
 
@@ -116,6 +122,24 @@ const ci = project.addTask('ci', { description: 'The whole test suite, as CI run
 ci.spawn(project.buildTask);
 // The packed tarball, installed into a separate app with only aws-cdk-lib and constructs.
 ci.exec('node scripts/consumer-check.js');
+// The main job: deploy the sample app to a local AWS API emulator (moto on loopback) and print its exports.
+project.addTask('deploy:local', {
+  description: 'Deploy ChronosTraining-dev-Stack to moto on 127.0.0.1 and print the exports (--keep-running, --environment, --cost-center)',
+  exec: 'node scripts/local/deploy.js',
+  receiveArgs: true,
+});
+const e2e = project.addTask('test:e2e', {
+  description: 'Deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, delete',
+  exec: "node --test --test-reporter=tap 'test-e2e/*.test.js'",
+});
+
+// Compliance scanners (pinned, from PyPI) over every template the integ app synthesizes.
+const scan = project.addTask('scan', {
+  description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
+  exec: 'bash scripts/scan/run.sh',
+});
+ci.spawn(scan);
+ci.spawn(e2e);
 ci.exec('git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)');
 
 project.synth();
