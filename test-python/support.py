@@ -1,0 +1,49 @@
+"""Shared expectations and helpers of the Python tests (no jsii import here)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+EXPORTS = ["VPCId", "PublicSubnetId", "S3BucketName", "IAMRoleName", "InstanceProfileName",
+           "SecurityGroupId", "Environment", "CostCenter"]
+
+
+def export_names(environment: str) -> list[str]:
+    return sorted(f"ChronosTraining-{environment}-{name}" for name in EXPORTS)
+
+
+def template_exports(template: dict[str, Any]) -> list[str]:
+    return sorted(o["Export"]["Name"] for o in template.get("Outputs", {}).values() if "Export" in o)
+
+
+def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template.get("Resources", {}).items() if v["Type"] == type_}
+
+
+def only(template: dict[str, Any], type_: str) -> dict[str, Any]:
+    """The single resource of a type (fails when there are none or several)."""
+    found = resources_of(template, type_)
+    assert len(found) == 1, f"expected one {type_}, found {len(found)}: {sorted(found)}"
+    return next(iter(found.values()))
+
+
+def bucket_name_join(environment: str, region: str = "us-east-1") -> dict[str, Any]:
+    return {"Fn::Join": ["", [f"chronos-training-{environment}-", {"Ref": "AWS::AccountId"}, f"-{region}"]]}
+
+
+def implements(obj: Any, interface: type) -> bool:
+    """Whether obj's jsii class declares `interface` (or an interface extending it).
+
+    jsii interfaces are typing Protocols that are not runtime-checkable, so
+    `isinstance(obj, IVpc)` raises; jsii records them in `__jsii_ifaces__`.
+    """
+    for cls in type(obj).__mro__:
+        for iface in cls.__dict__.get("__jsii_ifaces__", []):
+            if interface in getattr(iface, "__mro__", ()):
+                return True
+    return False
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

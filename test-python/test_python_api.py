@@ -1,0 +1,143 @@
+"""The generated Python package reads naturally: snake_case members, keyword
+props, docstrings, metadata."""
+import importlib.metadata
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+import chronos_training_infra as lib
+
+CONSTRUCTS = ["ChronosTrainingFoundation", "ChronosTrainingStack", "TrainingBucket", "TrainingEgressSecurityGroup",
+              "TrainingInstanceRole", "TrainingNetwork"]
+STRUCTS = ["ChronosTrainingFoundationProps", "ChronosTrainingStackProps", "TrainingBucketOptions",
+           "TrainingBucketProps", "TrainingEgressSecurityGroupProps", "TrainingInstanceRoleOptions",
+           "TrainingInstanceRoleProps", "TrainingNetworkProps"]
+SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+def public_properties(cls):
+    return {n: v for n, v in inspect.getmembers(cls) if isinstance(v, property) and not n.startswith("_")
+            and n not in {"node"}}
+
+
+def own_properties(cls):
+    """Properties declared by this library's class itself (not inherited from aws_cdk/constructs)."""
+    return {n: v for n, v in vars(cls).items() if isinstance(v, property) and not n.startswith("_")}
+
+
+def test_exported_names():
+    assert sorted(n for n in dir(lib) if not n.startswith("_")) == sorted(CONSTRUCTS + STRUCTS)
+
+
+@pytest.mark.parametrize("name,members", [
+    ("ChronosTrainingFoundation", {"environment", "cost_center", "network", "bucket", "instance_role",
+                                   "security_group"}),
+    ("ChronosTrainingStack", {"foundation"}),
+    ("TrainingNetwork", {"vpc", "public_subnet", "s3_endpoint"}),
+    ("TrainingBucket", {"bucket", "environment"}),
+    ("TrainingInstanceRole", {"role", "instance_profile"}),
+    ("TrainingEgressSecurityGroup", {"security_group"}),
+])
+def test_snake_case_members(name, members):
+    cls = getattr(lib, name)
+    own = set(own_properties(cls))
+    assert members <= own, f"{name} lacks {sorted(members - own)}"
+    assert all(SNAKE.match(n) for n in own), f"{name} has non-snake_case members {sorted(own)}"
+    camel = {"publicSubnet", "s3Endpoint", "instanceRole", "instanceProfile", "securityGroup", "costCenter"}
+    assert not camel & set(dir(cls))
+
+
+@pytest.mark.parametrize("name,keywords", [
+    ("ChronosTrainingFoundation", {"environment", "cost_center", "network_props", "bucket_props",
+                                   "instance_role_props"}),
+    ("ChronosTrainingStack", {"environment", "cost_center", "env", "description", "network_props"}),
+    ("TrainingNetwork", {"vpc_cidr", "subnet_cidr_mask", "availability_zone"}),
+    ("TrainingBucket", {"environment", "log_retention", "artifact_transition", "artifact_expiration",
+                        "removal_policy"}),
+    ("TrainingInstanceRole", {"bucket", "environment", "terminate_self_only"}),
+    ("TrainingEgressSecurityGroup", {"vpc", "environment"}),
+])
+def test_keyword_props(name, keywords):
+    params = inspect.signature(getattr(lib, name).__init__).parameters
+    assert list(params)[:3] == ["self", "scope", "id"]
+    kw = {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert keywords <= kw, f"{name} lacks keyword props {sorted(keywords - kw)}"
+    assert all(SNAKE.match(n) for n in kw)
+
+
+def test_required_props_are_required_keywords():
+    for name, required in [("TrainingInstanceRole", "bucket"), ("TrainingEgressSecurityGroup", "vpc")]:
+        p = inspect.signature(getattr(lib, name).__init__).parameters[required]
+        assert p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+
+
+def test_static_method_is_snake_case():
+    assert lib.ChronosTrainingStack.stack_name_for("stage") == "ChronosTraining-stage-Stack"
+    assert not hasattr(lib.ChronosTrainingStack, "stackNameFor")
+
+
+def _doc_text(obj):
+    """A docstring without jsii's stability marks."""
+    doc = inspect.getdoc(obj) or ""
+    return re.sub(r"\(experimental\)|:stability: experimental", "", doc).strip()
+
+
+@pytest.mark.parametrize("name", CONSTRUCTS)
+def test_construct_docstrings(name):
+    assert len(_doc_text(getattr(lib, name))) > 20, f"{name} has no docstring"
+
+
+@pytest.mark.parametrize("name", STRUCTS)
+def test_struct_docstrings(name):
+    # jsii-pacmak puts a struct's description and its :param list on __init__ (the class docstring is empty);
+    # help() and IDEs show it there.
+    init_doc = _doc_text(getattr(lib, name).__init__)
+    assert len(init_doc) > 20, f"{name}.__init__ has no docstring"
+    params = inspect.signature(getattr(lib, name).__init__).parameters
+    undocumented = [p for p in params if p != "self" and f":param {p}:" not in init_doc]
+    assert not undocumented, f"{name}.__init__ does not document {undocumented}"
+
+
+@pytest.mark.parametrize("name", CONSTRUCTS + STRUCTS)
+def test_member_docstrings(name):
+    cls = getattr(lib, name)
+    missing = [n for n, p in own_properties(cls).items() if len(_doc_text(p)) < 5]
+    assert not missing, f"{name} members without docstrings: {missing}"
+
+
+def test_props_docstrings_document_defaults():
+    doc = inspect.getdoc(lib.ChronosTrainingFoundationProps.environment)
+    assert ":default:" in doc
+    init_doc = lib.ChronosTrainingFoundation.__init__.__doc__ or ""
+    for kw in ("environment", "cost_center", "network_props", "bucket_props"):
+        assert f":param {kw}:" in init_doc, f"ChronosTrainingFoundation.__init__ does not document {kw}"
+
+
+def test_bucket_docstring_names_the_bucket():
+    assert "chronos-training-{environment}-{account}-{region}" in inspect.getdoc(lib.TrainingBucket)
+    assert lib.ChronosTrainingFoundation.__doc__.strip()
+
+
+def test_distribution_metadata():
+    dist = importlib.metadata.distribution("chronos-training-infra")
+    requires = " ".join(dist.requires or [])
+    assert "aws-cdk-lib" in requires and "constructs" in requires
+    assert (Path(lib.__file__).parent / "py.typed").exists()
+    assert dist.metadata["Requires-Python"].startswith(">=3.")
+
+
+def test_bundled_npm_package_holds_only_the_library():
+    # The wheel embeds the npm tarball that jsii-pacmak packed from the project directory:
+    # anything .npmignore lets through (a virtualenv, say) ends up in every user's site-packages.
+    import tarfile
+    bundles = list((Path(lib.__file__).parent / "_jsii").glob("*.tgz"))
+    assert len(bundles) == 1, bundles
+    with tarfile.open(bundles[0]) as tgz:
+        members = [m for m in tgz.getmembers() if m.isfile()]
+    allowed = re.compile(r"^package/(package\.json|\.jsii|README\.md|API\.md|LICENSE|lib/[\w./-]+\.(js|d\.ts))$")
+    unexpected = sorted({m.name.split("/")[1] for m in members if not allowed.match(m.name)})
+    assert not unexpected, f"{bundles[0].name} holds files outside the library: {unexpected}"
+    size = sum(m.size for m in members)
+    assert size < 2_000_000, f"{bundles[0].name} unpacks to {size} bytes"
