@@ -133,11 +133,24 @@ const e2e = project.addTask('test:e2e', {
   exec: "node --test --test-reporter=tap 'test-e2e/*.test.js'",
 });
 
+// The README's TypeScript example, compiled against the packed tarball; the Python leg: the wheel in a
+// fresh venv with aws-cdk-lib at the peer version, and pytest (which runs the README's Python example).
+const readmeTs = project.addTask('test:readme', {
+  description: "Compile and run the README's TypeScript example against the packed tarball",
+  exec: 'node scripts/test-readme-ts.js',
+});
+const python = project.addTask('test:python', {
+  description: 'Build the wheel, install it in a fresh venv with aws-cdk-lib, run pytest (test-python/)',
+  exec: 'bash scripts/test-python.sh',
+});
+
 // Compliance scanners (pinned, from PyPI) over every template the integ app synthesizes.
 const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
   exec: 'bash scripts/scan/run.sh',
 });
+ci.spawn(readmeTs);
+ci.spawn(python);
 ci.spawn(scan);
 ci.spawn(e2e);
 ci.exec('git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)');
