@@ -107,31 +107,11 @@ const SCENARIOS: Scenario[] = [
   { request: 'make an object public with an ACL', action: 's3:PutObjectAcl', resource: object('dev/runs/r1/model.pt'), allowed: false },
 ];
 
-/** With `terminateSelfOnly: false`: a supervisor may terminate any instance of its project and environment. */
-const SUPERVISOR_SCENARIOS: Scenario[] = [
-  { request: 'terminate another dev instance', action: 'ec2:TerminateInstances', resource: instance('i-0bbbbbbbbbbbbbbb2'), tags: devTags, allowed: true },
-  {
-    request: 'terminate a prod instance',
-    action: 'ec2:TerminateInstances',
-    resource: instance('i-0ccccccccccccccc3'),
-    tags: { Project: 'Chronos-Training', Environment: 'prod' },
-    allowed: false,
-  },
-  {
-    request: "terminate another project's instance",
-    action: 'ec2:TerminateInstances',
-    resource: instance('i-0ddddddddddddddd4'),
-    tags: { Project: 'Other', Environment: 'dev' },
-    allowed: false,
-  },
-  {
-    request: 'terminate a dev instance in another region',
-    action: 'ec2:TerminateInstances',
-    resource: instance('i-0eeeeeeeeeeeeeee5', 'us-west-2'),
-    tags: devTags,
-    allowed: false,
-  },
-];
+/**
+ * With `terminateSelfOnly: false`, a supervisor may terminate any instance of its project and environment:
+ * request 24 becomes allowed; 19, 26 and 27 stay denied.
+ */
+const SUPERVISOR_SCENARIOS: Scenario[] = [24, 19, 26, 27].map(n => ({ ...SCENARIOS[n - 1], allowed: n === 24 }));
 
 /** The role's inline policies from a synthesized stack, with every intrinsic function resolved. */
 function synthesizedPolicies(options: TrainingInstanceRoleOptions = {}): Array<{ name: string; policy: any }> {
