@@ -39,7 +39,9 @@ export const FLOW_LOGS_PREFIX = 'vpc-flow-logs/';
  * First path segments of the bucket that belong to no environment: an
  * environment of the same name would put its lifecycle rules on them.
  */
-export const RESERVED_TOP_LEVEL_PREFIXES = ['cached-datasets/', 'runtime/', FLOW_LOGS_PREFIX];
+/** Prefixes shared by every environment: no lifecycle rule may expire or transition objects under them. */
+export const SHARED_PREFIXES = [CACHED_DATASETS_PREFIX, 'runtime/'];
+export const RESERVED_TOP_LEVEL_PREFIXES = [...SHARED_PREFIXES, FLOW_LOGS_PREFIX];
 
 const BUCKET_NAME_PREFIX = 'chronos-training-';
 const S3_BUCKET_NAME_MAX = 63;

@@ -4,14 +4,11 @@ import { Construct } from 'constructs';
 import { acknowledgeNag, skipCheckov } from './compliance';
 import {
   bucketName,
-  CACHED_DATASETS_PREFIX,
   DEFAULT_ENVIRONMENT,
+  SHARED_PREFIXES,
   validateEnvironment,
   wholeDays,
 } from './conventions';
-
-/** Prefixes shared by every environment: no lifecycle rule may expire or transition them. */
-const SHARED_PREFIXES = [CACHED_DATASETS_PREFIX, 'runtime/'];
 
 /**
  * Lifecycle, retention and logging options of a `TrainingBucket`, without the
