@@ -3,22 +3,17 @@ import { App, IStackSynthesizer, LegacyStackSynthesizer, Stack, Token } from 'aw
 import { ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
 
 /**
- * Adds the guide's stack for the environment in context (default dev) to an app:
- * `ChronosTraining-{environment}-Stack`.
+ * Adds the stack for the environment in context (default dev) to an app. Its
+ * construct ID is fixed; its CloudFormation name is `ChronosTraining-{environment}-Stack`.
  *
  * With context `synthesizer=none` the stack uses a synthesizer that needs no
  * bootstrap stack (the foundation has no assets), for targets with no CDK
  * bootstrap such as a local AWS API emulator.
  */
 export function sampleStack(app: App, props: ChronosTrainingStackProps = {}): ChronosTrainingStack {
-  const environment: string = props.environment ?? app.node.tryGetContext('environment') ?? 'dev';
   const synthesizer: IStackSynthesizer | undefined =
     app.node.tryGetContext('synthesizer') === 'none' ? new LegacyStackSynthesizer() : undefined;
-  return new ChronosTrainingStack(app, ChronosTrainingStack.stackNameFor(environment), {
-    synthesizer,
-    ...props,
-    environment,
-  });
+  return new ChronosTrainingStack(app, 'ChronosTraining', { synthesizer, ...props });
 }
 
 /**

@@ -1,22 +1,20 @@
 import { CfnOutput, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import {
-  CONTEXT_COST_CENTER,
-  CONTEXT_ENVIRONMENT,
-  DEFAULT_COST_CENTER,
-  DEFAULT_ENVIRONMENT,
-  exportName,
   FLOW_LOGS_PREFIX,
   MANAGED_BY_TAG_VALUE,
   PROJECT_TAG_VALUE,
+  resolveSettings,
   TAG_COST_CENTER,
   TAG_ENVIRONMENT,
   TAG_MANAGED_BY,
   TAG_PROJECT,
-  validateCostCenter,
-  validateEnvironment,
+  warnUnknownCostCenter,
 } from './conventions';
+import { FoundationExports } from './foundation-exports';
 import { TrainingBucket, TrainingBucketOptions } from './training-bucket';
 import { TrainingEgressSecurityGroup } from './training-egress-security-group';
 import { TrainingInstanceRole, TrainingInstanceRoleOptions } from './training-instance-role';
@@ -33,7 +31,7 @@ export interface ChronosTrainingFoundationProps {
    *
    * @default - the `environment` context value, else 'dev'
    */
-  readonly environment?: string;
+  readonly environmentName?: string;
 
   /**
    * The `CostCenter` tag: the workload type, one of `collect`, `train` or `serve`
@@ -44,7 +42,7 @@ export interface ChronosTrainingFoundationProps {
   readonly costCenter?: string;
 
   /**
-   * Options of the network (VPC CIDR, subnet mask, Availability Zone).
+   * Options of the network (VPC CIDR, subnet mask, Availability Zone, flow logs).
    *
    * @default - a 10.0.0.0/16 VPC with a /24 public subnet in the region's first Availability Zone
    */
@@ -79,28 +77,56 @@ export interface ChronosTrainingFoundationProps {
  * The whole persistent foundation of the Chronos training platform for one
  * environment: network, bucket, instance role and profile, egress-only security
  * group, the four cost tags on every taggable resource, and eight CloudFormation
- * exports (`ChronosTraining-{environment}-*`) that the launch script reads.
+ * exports (`ChronosTraining-{environmentName}-*`, see `FoundationExports`) that
+ * the launch script reads.
  *
  * Every resource it creates costs nothing while no instance runs.
+ *
+ * It is an `ec2.IConnectable` (the training instances' security group), and
+ * its `grant*` methods give other principals prefix-scoped access to the bucket.
  */
-export class ChronosTrainingFoundation extends Construct {
+export class ChronosTrainingFoundation extends Construct implements ec2.IConnectable {
   /** The environment name, after context defaults were applied. */
-  public readonly environment: string;
+  public readonly environmentName: string;
 
   /** The cost center, after context defaults were applied. */
   public readonly costCenter: string;
 
-  /** The VPC, public subnet and S3 gateway endpoint. */
-  public readonly network: TrainingNetwork;
+  /** The VPC training instances run in. */
+  public readonly vpc: ec2.IVpc;
+
+  /** The public subnet training instances are launched into. */
+  public readonly publicSubnet: ec2.ISubnet;
 
   /** The training bucket. */
-  public readonly bucket: TrainingBucket;
+  public readonly bucket: s3.IBucket;
 
-  /** The instance role and instance profile. */
+  /** The role training instances assume. */
+  public readonly role: iam.IRole;
+
+  /** The instance profile `ChronosTrainingInstanceProfile-{environmentName}` that carries the role. */
+  public readonly instanceProfile: iam.IInstanceProfile;
+
+  /** The egress-only security group of training instances. */
+  public readonly securityGroup: ec2.ISecurityGroup;
+
+  /** The connections of the training instances' security group. */
+  public readonly connections: ec2.Connections;
+
+  /** The network construct: VPC, public subnet and S3 gateway endpoint. */
+  public readonly network: TrainingNetwork;
+
+  /** The bucket construct, with its lifecycle rules and prefix-scoped grants. */
+  public readonly trainingBucket: TrainingBucket;
+
+  /** The instance role construct: role and instance profile. */
   public readonly instanceRole: TrainingInstanceRole;
 
-  /** The egress-only security group. */
-  public readonly securityGroup: TrainingEgressSecurityGroup;
+  /** The security group construct. */
+  public readonly egressSecurityGroup: TrainingEgressSecurityGroup;
+
+  /** The names of the CloudFormation exports this foundation creates, in order. */
+  public readonly exportNames: string[];
 
   /**
    * @param scope the parent construct
@@ -110,53 +136,89 @@ export class ChronosTrainingFoundation extends Construct {
   constructor(scope: Construct, id: string, props: ChronosTrainingFoundationProps = {}) {
     super(scope, id);
 
-    this.environment = validateEnvironment(
-      props.environment ?? this.node.tryGetContext(CONTEXT_ENVIRONMENT) ?? DEFAULT_ENVIRONMENT);
-    this.costCenter = validateCostCenter(this,
-      props.costCenter ?? this.node.tryGetContext(CONTEXT_COST_CENTER) ?? DEFAULT_COST_CENTER);
-    const environment = this.environment;
+    const { environmentName, costCenter } = resolveSettings(this, props);
+    warnUnknownCostCenter(this, costCenter);
+    this.environmentName = environmentName;
+    this.costCenter = costCenter;
 
     // The bucket is created first so that the network can deliver flow logs into it;
     // construct IDs, not creation order, determine logical IDs.
-    this.bucket = new TrainingBucket(this, 'Bucket', { ...props.bucketProps, environment });
+    this.trainingBucket = new TrainingBucket(this, 'Bucket', { ...props.bucketProps, environmentName });
     let flowLogDestination = props.networkProps?.flowLogDestination;
     if (flowLogDestination === undefined && props.flowLogs) {
-      flowLogDestination = ec2.FlowLogDestination.toS3(this.bucket.bucket, FLOW_LOGS_PREFIX);
-      this.bucket.addLogExpiration('VpcFlowLogs', FLOW_LOGS_PREFIX);
+      flowLogDestination = ec2.FlowLogDestination.toS3(this.trainingBucket.bucket, FLOW_LOGS_PREFIX);
+      this.trainingBucket.addLifecycleRule({
+        id: 'VpcFlowLogs', enabled: true, prefix: FLOW_LOGS_PREFIX, expiration: this.trainingBucket.logRetention,
+      });
     }
     this.network = new TrainingNetwork(this, 'Network', { ...props.networkProps, flowLogDestination });
     this.instanceRole = new TrainingInstanceRole(this, 'InstanceRole', {
       ...props.instanceRoleProps,
-      bucket: this.bucket.bucket,
-      environment,
+      bucket: this.trainingBucket.bucket,
+      environmentName,
     });
-    this.securityGroup = new TrainingEgressSecurityGroup(this, 'SecurityGroup', {
+    this.egressSecurityGroup = new TrainingEgressSecurityGroup(this, 'SecurityGroup', {
       vpc: this.network.vpc,
-      environment,
+      environmentName,
     });
+
+    this.vpc = this.network.vpc;
+    this.publicSubnet = this.network.publicSubnet;
+    this.bucket = this.trainingBucket.bucket;
+    this.role = this.instanceRole.role;
+    this.instanceProfile = this.instanceRole.instanceProfile;
+    this.securityGroup = this.egressSecurityGroup.securityGroup;
+    this.connections = this.egressSecurityGroup.connections;
 
     const tags = Tags.of(this);
     tags.add(TAG_PROJECT, PROJECT_TAG_VALUE);
-    tags.add(TAG_ENVIRONMENT, environment);
-    tags.add(TAG_COST_CENTER, this.costCenter);
+    tags.add(TAG_ENVIRONMENT, environmentName);
+    tags.add(TAG_COST_CENTER, costCenter);
     tags.add(TAG_MANAGED_BY, MANAGED_BY_TAG_VALUE);
 
-    const outputs: Array<[string, string, string]> = [
-      ['VPCId', this.network.vpc.vpcId, 'VPC ID'],
-      ['PublicSubnetId', this.network.publicSubnet.subnetId, 'Public subnet ID'],
-      ['S3BucketName', this.bucket.bucket.bucketName, 'S3 bucket name'],
-      ['IAMRoleName', this.instanceRole.role.roleName, 'IAM role name'],
-      ['InstanceProfileName', this.instanceRole.instanceProfile.instanceProfileName, 'Instance profile name'],
-      ['SecurityGroupId', this.securityGroup.securityGroup.securityGroupId, 'Security group ID'],
-      ['Environment', environment, 'Environment name'],
-      ['CostCenter', this.costCenter, 'Cost center'],
-    ];
-    for (const [name, value, description] of outputs) {
-      new CfnOutput(this, name, {
-        value,
-        description: `${description} (${environment})`,
-        exportName: exportName(environment, name),
-      });
-    }
+    const outputs: Record<string, [string, string]> = {
+      [FoundationExports.VPC_ID]: [this.vpc.vpcId, 'VPC ID'],
+      [FoundationExports.PUBLIC_SUBNET_ID]: [this.publicSubnet.subnetId, 'Public subnet ID'],
+      [FoundationExports.S3_BUCKET_NAME]: [this.bucket.bucketName, 'S3 bucket name'],
+      [FoundationExports.IAM_ROLE_NAME]: [this.role.roleName, 'IAM role name'],
+      [FoundationExports.INSTANCE_PROFILE_NAME]: [this.instanceProfile.instanceProfileName, 'Instance profile name'],
+      [FoundationExports.SECURITY_GROUP_ID]: [this.securityGroup.securityGroupId, 'Security group ID'],
+      [FoundationExports.ENVIRONMENT]: [environmentName, 'Environment name'],
+      [FoundationExports.COST_CENTER]: [costCenter, 'Cost center'],
+    };
+    this.exportNames = FoundationExports.suffixes().map(suffix => {
+      const [value, description] = outputs[suffix];
+      const exportName = FoundationExports.exportName(environmentName, suffix);
+      new CfnOutput(this, suffix, { value, description: `${description} (${environmentName})`, exportName });
+      return exportName;
+    });
+  }
+
+  /**
+   * Lets `grantee` read (and list) the prefixes every environment shares:
+   * `cached-datasets/`, `runtime/python-env/` and `runtime/scripts/`.
+   *
+   * @param grantee the principal, for example a data pipeline's role
+   */
+  public grantReadShared(grantee: iam.IGrantable): iam.Grant {
+    return this.trainingBucket.grantReadShared(grantee);
+  }
+
+  /**
+   * Lets `grantee` put and delete objects under the shared prefixes (no read or list).
+   *
+   * @param grantee the principal that uploads datasets or the runtime, for example a CI role
+   */
+  public grantWriteShared(grantee: iam.IGrantable): iam.Grant {
+    return this.trainingBucket.grantWriteShared(grantee);
+  }
+
+  /**
+   * Lets `grantee` read, write, delete and list under `{environmentName}/`.
+   *
+   * @param grantee the principal, for example an evaluation job's role
+   */
+  public grantReadWriteEnvironment(grantee: iam.IGrantable): iam.Grant {
+    return this.trainingBucket.grantReadWriteEnvironment(grantee);
   }
 }

@@ -1,17 +1,7 @@
 import { Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ChronosTrainingFoundation, ChronosTrainingFoundationProps } from './chronos-training-foundation';
-import {
-  CONTEXT_ACCOUNT,
-  CONTEXT_COST_CENTER,
-  CONTEXT_ENVIRONMENT,
-  CONTEXT_REGION,
-  DEFAULT_COST_CENTER,
-  DEFAULT_ENVIRONMENT,
-  DEFAULT_REGION,
-  stackName,
-  validateEnvironment,
-} from './conventions';
+import { CONTEXT_ACCOUNT, CONTEXT_REGION, DEFAULT_REGION, resolveSettings, stackName, validateEnvironment } from './conventions';
 
 /**
  * Properties of a `ChronosTrainingStack`: stack properties and the foundation's.
@@ -19,8 +9,8 @@ import {
 export interface ChronosTrainingStackProps extends StackProps, ChronosTrainingFoundationProps {}
 
 /**
- * A stack holding one `ChronosTrainingFoundation`: the guide's
- * `ChronosTraining-{environment}-Stack`.
+ * A stack holding one `ChronosTrainingFoundation`, named
+ * `ChronosTraining-{environmentName}-Stack` unless `stackName` says otherwise.
  *
  * Account and region come from `env`, else the `account` and `region` context
  * values, else the CDK CLI's default environment; the region falls back to
@@ -28,10 +18,12 @@ export interface ChronosTrainingStackProps extends StackProps, ChronosTrainingFo
  */
 export class ChronosTrainingStack extends Stack {
   /**
-   * The stack name the guide uses for an environment: `ChronosTraining-{environment}-Stack`.
+   * The default stack name for an environment: `ChronosTraining-{environmentName}-Stack`.
+   *
+   * @param environmentName the environment (validated as the foundation validates it)
    */
-  public static stackNameFor(environment: string): string {
-    return stackName(validateEnvironment(environment));
+  public static stackNameFor(environmentName: string): string {
+    return stackName(validateEnvironment(environmentName));
   }
 
   /** The foundation this stack deploys. */
@@ -43,26 +35,20 @@ export class ChronosTrainingStack extends Stack {
    * @param props the properties; see the props interface for defaults
    */
   constructor(scope: Construct, id: string, props: ChronosTrainingStackProps = {}) {
-    const environment = validateEnvironment(
-      props.environment ?? scope.node.tryGetContext(CONTEXT_ENVIRONMENT) ?? DEFAULT_ENVIRONMENT);
-    const costCenter = props.costCenter ?? scope.node.tryGetContext(CONTEXT_COST_CENTER) ?? DEFAULT_COST_CENTER;
+    const settings = resolveSettings(scope, props);
     super(scope, id, {
       ...props,
+      stackName: props.stackName ?? stackName(settings.environmentName),
       description: props.description ??
-        `Chronos Training Infrastructure (${environment}) - VPC, S3, IAM, Security Groups`,
+        `Chronos Training Infrastructure (${settings.environmentName}) - VPC, S3, IAM, Security Groups`,
       env: {
         account: props.env?.account ?? scope.node.tryGetContext(CONTEXT_ACCOUNT) ?? process.env.CDK_DEFAULT_ACCOUNT,
         region: props.env?.region ?? scope.node.tryGetContext(CONTEXT_REGION) ?? process.env.CDK_DEFAULT_REGION ?? DEFAULT_REGION,
       },
     });
 
-    this.foundation = new ChronosTrainingFoundation(this, 'Foundation', {
-      environment,
-      costCenter,
-      networkProps: props.networkProps,
-      bucketProps: props.bucketProps,
-      instanceRoleProps: props.instanceRoleProps,
-      flowLogs: props.flowLogs,
-    });
+    // Every foundation prop is forwarded (a test checks it), with the settings resolved once.
+    const foundationProps: ChronosTrainingFoundationProps = { ...props, ...settings };
+    this.foundation = new ChronosTrainingFoundation(this, 'Foundation', foundationProps);
   }
 }

@@ -16,7 +16,7 @@ export const TAG_COST_CENTER = 'CostCenter';
 export const TAG_MANAGED_BY = 'ManagedBy';
 export const MANAGED_BY_TAG_VALUE = 'CDK';
 
-/** Context keys read by the foundation and the stack (never by the four L3 constructs). */
+/** Context keys read by `resolveSettings` only (never by the four L3 constructs). */
 export const CONTEXT_ENVIRONMENT = 'environment';
 export const CONTEXT_COST_CENTER = 'costCenter';
 export const CONTEXT_ACCOUNT = 'account';
@@ -24,23 +24,25 @@ export const CONTEXT_REGION = 'region';
 
 export const DEFAULT_ENVIRONMENT = 'dev';
 export const DEFAULT_COST_CENTER = 'train';
-/** Region used by the stack when neither props, context nor the CDK CLI give one (as the guide's `bin/cdk.ts`). */
+/** Region used by the stack when neither props, context nor the CDK CLI give one. */
 export const DEFAULT_REGION = 'us-east-1';
 
-/** Workload types the guide defines for `CostCenter`; anything else is allowed but warned about. */
+/** Workload types of the `CostCenter` tag; anything else is allowed but warned about. */
 export const KNOWN_COST_CENTERS = ['collect', 'train', 'serve'];
 
-/** Bucket prefixes written by the guide's post-deployment setup and read by every environment. */
+/** Bucket prefixes uploaded once after deployment and read by every environment. */
 export const CACHED_DATASETS_PREFIX = 'cached-datasets/';
 export const RUNTIME_PREFIXES = ['runtime/python-env/', 'runtime/scripts/'];
 /** Where the foundation's opt-in VPC flow logs are delivered in the training bucket. */
 export const FLOW_LOGS_PREFIX = 'vpc-flow-logs/';
+/** Prefixes shared by every environment: no lifecycle rule may expire or transition objects under them. */
+export const SHARED_PREFIXES = [CACHED_DATASETS_PREFIX, 'runtime/'];
+/** Prefixes the training instances and `grantReadShared`/`grantWriteShared` reach under the shared ones. */
+export const SHARED_ACCESS_PREFIXES = [CACHED_DATASETS_PREFIX, ...RUNTIME_PREFIXES];
 /**
  * First path segments of the bucket that belong to no environment: an
  * environment of the same name would put its lifecycle rules on them.
  */
-/** Prefixes shared by every environment: no lifecycle rule may expire or transition objects under them. */
-export const SHARED_PREFIXES = [CACHED_DATASETS_PREFIX, 'runtime/'];
 export const RESERVED_TOP_LEVEL_PREFIXES = [...SHARED_PREFIXES, FLOW_LOGS_PREFIX];
 
 const BUCKET_NAME_PREFIX = 'chronos-training-';
@@ -72,12 +74,7 @@ export function instanceProfileName(environment: string): string {
   return `ChronosTrainingInstanceProfile-${environment}`;
 }
 
-/** The CloudFormation export name of one foundation output. */
-export function exportName(environment: string, output: string): string {
-  return `ChronosTraining-${environment}-${output}`;
-}
-
-/** The stack name the sample app and the guide use. */
+/** The default CloudFormation name of a `ChronosTrainingStack`. */
 export function stackName(environment: string): string {
   return `ChronosTraining-${environment}-Stack`;
 }
@@ -86,7 +83,7 @@ export function stackName(environment: string): string {
  * Validates an environment name and returns it.
  * @throws if it is not a concrete, DNS-style name short enough for the bucket name
  */
-export function validateEnvironment(environment: string, prop: string = 'environment'): string {
+export function validateEnvironment(environment: string, prop: string = 'environmentName'): string {
   if (Token.isUnresolved(environment)) {
     throw new Error(`${prop} must be a literal string, not a token: it is part of resource names and export names that are fixed at synthesis`);
   }
@@ -115,12 +112,36 @@ export function validateEnvironment(environment: string, prop: string = 'environ
   return environment;
 }
 
+/** The environment name and cost center a foundation or stack deploys with. */
+export interface Settings {
+  readonly environmentName: string;
+  readonly costCenter: string;
+}
+
 /**
- * Validates a cost center and returns it. Values other than the guide's workload
- * types are allowed but produce a warning annotation on `scope`.
+ * The one place that reads context: props win, then the `environment` and
+ * `costCenter` context values, then 'dev' and 'train'. Both are validated.
+ * @throws naming the prop (or context key) and the value when one is invalid
+ */
+export function resolveSettings(scope: IConstruct, props: { readonly environmentName?: string; readonly costCenter?: string }): Settings {
+  const pick = (prop: string, contextKey: string, given: string | undefined, fallback: string): [string, string] => {
+    if (given !== undefined) return [given, prop];
+    const fromContext = scope.node.tryGetContext(contextKey);
+    return fromContext === undefined ? [fallback, prop] : [String(fromContext), `${prop} (context '${contextKey}')`];
+  };
+  const [environmentName, environmentProp] = pick('environmentName', CONTEXT_ENVIRONMENT, props.environmentName, DEFAULT_ENVIRONMENT);
+  const [costCenter, costCenterProp] = pick('costCenter', CONTEXT_COST_CENTER, props.costCenter, DEFAULT_COST_CENTER);
+  return {
+    environmentName: validateEnvironment(environmentName, environmentProp),
+    costCenter: validateCostCenter(costCenter, costCenterProp),
+  };
+}
+
+/**
+ * Validates a cost center and returns it.
  * @throws if it is not a valid AWS tag value
  */
-export function validateCostCenter(scope: IConstruct, costCenter: string, prop: string = 'costCenter'): string {
+export function validateCostCenter(costCenter: string, prop: string = 'costCenter'): string {
   if (Token.isUnresolved(costCenter)) {
     return costCenter;
   }
@@ -133,14 +154,41 @@ export function validateCostCenter(scope: IConstruct, costCenter: string, prop: 
       'spaces and _ . : / = + - @',
     );
   }
-  if (!KNOWN_COST_CENTERS.includes(costCenter)) {
+  return costCenter;
+}
+
+/** Warns on `scope` when a cost center is not one of the known workload types (it is still a valid tag). */
+export function warnUnknownCostCenter(scope: IConstruct, costCenter: string): void {
+  if (!Token.isUnresolved(costCenter) && !KNOWN_COST_CENTERS.includes(costCenter)) {
     Annotations.of(scope).addWarningV2(
       '@chronos/training-infra:unknownCostCenter',
-      `${prop} '${costCenter}' is not one of the guide's workload types (${KNOWN_COST_CENTERS.join(', ')}); ` +
+      `costCenter '${costCenter}' is not one of the known workload types (${KNOWN_COST_CENTERS.join(', ')}); ` +
       'cost reports grouped by CostCenter will show it separately',
     );
   }
-  return costCenter;
+}
+
+// The environment each TrainingBucket's bucket serves, so that a role or grant
+// for another environment on it is a synthesis error rather than a write into
+// the wrong prefix.
+const BUCKET_ENVIRONMENTS = new WeakMap<object, string>();
+
+/** Records the environment whose prefixes a bucket's lifecycle rules manage. */
+export function registerBucketEnvironment(bucket: object, environmentName: string): void {
+  BUCKET_ENVIRONMENTS.set(bucket, environmentName);
+}
+
+/**
+ * Checks that `environmentName` is the environment of `bucket`, when the bucket
+ * belongs to a `TrainingBucket` (an imported bucket has no known environment).
+ * @throws naming both environments when they differ
+ */
+export function checkBucketEnvironment(bucket: object, environmentName: string, what: string): void {
+  const known = BUCKET_ENVIRONMENTS.get(bucket);
+  if (known !== undefined && known !== environmentName) {
+    throw new Error(`${what}: environmentName '${environmentName}' does not match the bucket's environment '${known}'; ` +
+      `a ${environmentName} role or grant on the ${known} bucket would read and write the wrong prefixes`);
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+export * from './foundation-exports';
 export * from './training-network';
 export * from './training-bucket';
 export * from './training-instance-role';

@@ -1,10 +1,13 @@
 import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { environmentStatements, grantStatements, sharedReadStatements, sharedWriteStatements } from './bucket-access';
 import { acknowledgeNag, skipCheckov } from './compliance';
 import {
   bucketName,
-  DEFAULT_ENVIRONMENT,
+  registerBucketEnvironment,
+  SHARED_ACCESS_PREFIXES,
   SHARED_PREFIXES,
   validateEnvironment,
   wholeDays,
@@ -12,19 +15,19 @@ import {
 
 /**
  * Lifecycle, retention and logging options of a `TrainingBucket`, without the
- * environment (the foundation supplies it).
+ * environment name (the foundation supplies it).
  */
 export interface TrainingBucketOptions {
   /**
-   * How long training logs under `{environment}/logs/` (and AWS service logs
-   * added with `addLogExpiration`) are kept.
+   * How long training logs under `{environmentName}/logs/` (and the VPC flow
+   * logs of the foundation's `flowLogs` option) are kept.
    *
    * @default Duration.days(14)
    */
   readonly logRetention?: Duration;
 
   /**
-   * When objects under `{environment}/` (model artifacts and checkpoints) move to
+   * When objects under `{environmentName}/` (model artifacts and checkpoints) move to
    * S3 Standard-IA. S3 requires at least 30 days.
    *
    * @default Duration.days(30)
@@ -32,7 +35,7 @@ export interface TrainingBucketOptions {
   readonly artifactTransition?: Duration;
 
   /**
-   * When objects under `{environment}/` expire. Must be later than
+   * When objects under `{environmentName}/` expire. Must be later than
    * `artifactTransition`.
    *
    * @default Duration.days(90)
@@ -78,11 +81,10 @@ export interface TrainingBucketOptions {
  */
 export interface TrainingBucketProps extends TrainingBucketOptions {
   /**
-   * The environment name: part of the bucket name and of the lifecycle prefixes.
-   *
-   * @default 'dev'
+   * The environment name (for example `dev`): part of the bucket name, and the
+   * prefix `{environmentName}/` its lifecycle rules manage.
    */
-  readonly environment?: string;
+  readonly environmentName: string;
 }
 
 /**
@@ -91,27 +93,31 @@ export interface TrainingBucketProps extends TrainingBucketOptions {
  * lifecycle rules that expire logs and age out artifacts of one environment.
  *
  * Shared prefixes (`cached-datasets/`, `runtime/`) have no lifecycle rule that
- * expires or transitions objects.
+ * expires or transitions objects. The `grant*` methods give other principals
+ * (a data pipeline, a CI job) access to one group of prefixes, not the whole bucket.
  */
 export class TrainingBucket extends Construct {
-  /** The S3 bucket. */
+  /** The S3 bucket: this construct's `node.defaultChild` (its own `node.defaultChild` is the `CfnBucket`). */
   public readonly bucket: s3.IBucket;
 
-  /** The environment whose prefixes the lifecycle rules manage. */
-  public readonly environment: string;
+  /** The environment whose prefix (`{environmentName}/`) the lifecycle rules manage. */
+  public readonly environmentName: string;
+
+  /** How long logs are kept before they expire. */
+  public readonly logRetention: Duration;
 
   private readonly concreteBucket: s3.Bucket;
-  private readonly logDays: number;
+  private readonly ruleIds = new Set<string>();
 
   /**
    * @param scope the parent construct
    * @param id the construct id (part of every logical ID below it: keep it stable)
    * @param props the properties; see the props interface for defaults
    */
-  constructor(scope: Construct, id: string, props: TrainingBucketProps = {}) {
+  constructor(scope: Construct, id: string, props: TrainingBucketProps) {
     super(scope, id);
 
-    const environment = validateEnvironment(props.environment ?? DEFAULT_ENVIRONMENT);
+    const environment = validateEnvironment(props.environmentName);
     const logDays = wholeDays('logRetention', props.logRetention ?? Duration.days(14), 1,
       'S3 expires objects at least one day after creation');
     const transitionDays = wholeDays('artifactTransition', props.artifactTransition ?? Duration.days(30), 30,
@@ -138,9 +144,9 @@ export class TrainingBucket extends Construct {
 
     const stack = Stack.of(this);
     const name = bucketName(environment, stack.account, stack.region);
-    this.environment = environment;
-    this.logDays = logDays;
-    const bucket = new s3.Bucket(this, 'Bucket', {
+    this.environmentName = environment;
+    this.logRetention = Duration.days(logDays);
+    const bucket = new s3.Bucket(this, 'Resource', {
       bucketName: name,
       versioned: false,
       encryption: s3.BucketEncryption.S3_MANAGED,
@@ -178,10 +184,12 @@ export class TrainingBucket extends Construct {
     });
     this.concreteBucket = bucket;
     this.bucket = bucket;
+    ['TrainingLogs', 'ModelArtifacts', 'AbortIncompleteMultipartUploads'].forEach(rule => this.ruleIds.add(rule));
+    registerBucketEnvironment(bucket, environment);
 
     const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
     skipCheckov(cfnBucket, 'CKV_AWS_21',
-      'Unversioned by design (the guide): checkpoints are rewritten often and lifecycle rules, not versions, bound retention; ' +
+      'Unversioned by design: checkpoints are rewritten often and lifecycle rules, not versions, bound retention; ' +
       'versions of every overwritten checkpoint would be billed storage');
     if (!props.serverAccessLogsBucket) {
       const reason = 'Server access logs are opt-in (serverAccessLogsBucket): they need a second bucket, since logs delivered ' +
@@ -192,18 +200,72 @@ export class TrainingBucket extends Construct {
   }
 
   /**
-   * Expires objects under `prefix` after `logRetention`: for AWS service logs
-   * (VPC flow logs, say) delivered into the training bucket.
+   * Lets `grantee` read (and list) the prefixes every environment shares:
+   * `cached-datasets/`, `runtime/python-env/` and `runtime/scripts/`.
    *
-   * @param id the lifecycle rule's ID
-   * @param prefix a key prefix ending in '/', outside `cached-datasets/`, `runtime/` and this environment's prefix
+   * @param grantee the principal, for example a data pipeline's role
    */
-  public addLogExpiration(id: string, prefix: string): void {
-    const overlaps = SHARED_PREFIXES.filter(p => prefix.startsWith(p) || p.startsWith(prefix));
-    if (Token.isUnresolved(prefix) || !prefix.endsWith('/') || prefix.startsWith('/') || overlaps.length > 0) {
-      throw new Error(`addLogExpiration prefix '${prefix}' is invalid: it must be a literal key prefix ending in '/' ` +
-        `that neither contains nor lies inside ${SHARED_PREFIXES.map(p => `'${p}'`).join(' or ')}`);
+  public grantReadShared(grantee: iam.IGrantable): iam.Grant {
+    return grantStatements(grantee, sharedReadStatements(this.bucket));
+  }
+
+  /**
+   * Lets `grantee` put and delete objects (and abort multipart uploads) under
+   * the shared prefixes `cached-datasets/`, `runtime/python-env/` and
+   * `runtime/scripts/`. It grants no read or list: add `grantReadShared` for
+   * tools such as `aws s3 sync` that list first.
+   *
+   * @param grantee the principal that uploads datasets or the runtime, for example a CI role
+   */
+  public grantWriteShared(grantee: iam.IGrantable): iam.Grant {
+    return grantStatements(grantee, sharedWriteStatements(this.bucket));
+  }
+
+  /**
+   * Lets `grantee` read, write, delete and list under this environment's own
+   * prefix `{environmentName}/`, as the training instances may.
+   *
+   * @param grantee the principal, for example an evaluation job's role
+   */
+  public grantReadWriteEnvironment(grantee: iam.IGrantable): iam.Grant {
+    return grantStatements(grantee, environmentStatements(this.bucket, this.environmentName));
+  }
+
+  /**
+   * Adds a lifecycle rule to the bucket, as `s3.Bucket.addLifecycleRule` does,
+   * after checking at synthesis what S3 would only reject at deploy time, or
+   * what would lose shared data:
+   *
+   * - the rule's `id` is unique in the bucket (S3 rejects duplicates);
+   * - a rule that expires or transitions objects has a literal prefix ending in
+   *   '/' that neither contains nor lies inside `cached-datasets/` or `runtime/`.
+   *
+   * @param rule the rule; `id` is required
+   */
+  public addLifecycleRule(rule: s3.LifecycleRule): void {
+    if (rule.id === undefined || Token.isUnresolved(rule.id) || rule.id.length === 0) {
+      throw new Error('addLifecycleRule: rule.id must be a literal, non-empty ID (S3 identifies rules by it)');
     }
-    this.concreteBucket.addLifecycleRule({ id, enabled: true, prefix, expiration: Duration.days(this.logDays) });
+    if (this.ruleIds.has(rule.id)) {
+      throw new Error(`addLifecycleRule: rule.id '${rule.id}' is already used in this bucket ` +
+        `(${[...this.ruleIds].join(', ')}); S3 rejects duplicate rule IDs at deploy time`);
+    }
+    const removesObjects = rule.expiration !== undefined || rule.expirationDate !== undefined
+      || (rule.transitions?.length ?? 0) > 0 || rule.noncurrentVersionExpiration !== undefined
+      || (rule.noncurrentVersionTransitions?.length ?? 0) > 0;
+    if (removesObjects) {
+      const prefix = rule.prefix;
+      const overlaps = prefix === undefined ? SHARED_PREFIXES
+        : SHARED_PREFIXES.filter(p => prefix.startsWith(p) || p.startsWith(prefix));
+      if (prefix === undefined || Token.isUnresolved(prefix) || !prefix.endsWith('/') || prefix.startsWith('/')
+        || overlaps.length > 0) {
+        throw new Error(`addLifecycleRule: rule '${rule.id}' prefix ${prefix === undefined ? '(none: the whole bucket)' : `'${prefix}'`} ` +
+          "is invalid for a rule that expires or transitions objects: it must be a literal key prefix ending in '/' " +
+          `that neither contains nor lies inside ${SHARED_PREFIXES.map(p => `'${p}'`).join(' or ')}, which hold shared data ` +
+          `(${SHARED_ACCESS_PREFIXES.join(', ')})`);
+      }
+    }
+    this.ruleIds.add(rule.id);
+    this.concreteBucket.addLifecycleRule(rule);
   }
 }

@@ -2,21 +2,21 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { environmentStatements, sharedReadStatements } from './bucket-access';
 import { acknowledgeNag, nagResourceFinding } from './compliance';
 import {
-  CACHED_DATASETS_PREFIX,
-  DEFAULT_ENVIRONMENT,
+  checkBucketEnvironment,
   instanceProfileName,
   PROJECT_TAG_VALUE,
-  RUNTIME_PREFIXES,
+  SHARED_ACCESS_PREFIXES,
   TAG_ENVIRONMENT,
   TAG_PROJECT,
   validateEnvironment,
 } from './conventions';
 
 /**
- * Options of a `TrainingInstanceRole`, without the bucket and environment (the
- * foundation supplies them).
+ * Options of a `TrainingInstanceRole`, without the bucket and environment name
+ * (the foundation supplies them).
  */
 export interface TrainingInstanceRoleOptions {
   /**
@@ -25,7 +25,7 @@ export interface TrainingInstanceRoleOptions {
    * When `true`, `ec2:TerminateInstances` is allowed only when the request is
    * signed with the instance's own role credentials (`ec2:SourceInstanceARN`)
    * for that same instance, and the instance is tagged `Project=Chronos-Training`
-   * and `Environment={environment}`. When `false`, any instance with those two
+   * and `Environment={environmentName}`. When `false`, any instance with those two
    * tags may be terminated (for example by a supervisor instance).
    *
    * @default true
@@ -37,16 +37,18 @@ export interface TrainingInstanceRoleOptions {
  * Properties of a `TrainingInstanceRole`.
  */
 export interface TrainingInstanceRoleProps extends TrainingInstanceRoleOptions {
-  /** The training bucket the instances read from and write to. */
+  /**
+   * The training bucket the instances read from and write to. When it is the
+   * `bucket` of a `TrainingBucket`, its environment must be `environmentName`.
+   */
   readonly bucket: s3.IBucket;
 
   /**
    * The environment name: the bucket prefix the role may write, the
-   * `Environment` tag it may terminate, and the instance profile's name.
-   *
-   * @default 'dev'
+   * `Environment` tag it may terminate, and the instance profile's name
+   * (`ChronosTrainingInstanceProfile-{environmentName}`).
    */
-  readonly environment?: string;
+  readonly environmentName: string;
 }
 
 /**
@@ -55,18 +57,26 @@ export interface TrainingInstanceRoleProps extends TrainingInstanceRoleOptions {
  *
  * - `S3ReadAccess`: read (and list) `cached-datasets/`, `runtime/python-env/` and
  *   `runtime/scripts/`, shared by all environments;
- * - `S3WriteAccess`: read, write, delete (and list) `{environment}/` only;
+ * - `S3WriteAccess`: read, write, delete (and list) `{environmentName}/` only;
  * - `EC2SelfManagement`: describe instances, and terminate only itself (or, with
  *   `terminateSelfOnly: false`, instances of this project and environment).
  *
  * It cannot create tags, run instances, pass roles or change the bucket.
+ *
+ * It is an `iam.IGrantable`: `otherBucket.grantRead(trainingRole)` adds to the role.
  */
-export class TrainingInstanceRole extends Construct {
-  /** The IAM role assumed by training instances. */
+export class TrainingInstanceRole extends Construct implements iam.IGrantable {
+  /** The IAM role assumed by training instances: this construct's `node.defaultChild`. */
   public readonly role: iam.IRole;
 
-  /** The instance profile `ChronosTrainingInstanceProfile-{environment}` that carries the role. */
+  /** The instance profile `ChronosTrainingInstanceProfile-{environmentName}` that carries the role. */
   public readonly instanceProfile: iam.IInstanceProfile;
+
+  /** The environment whose prefix the role may write and whose instances it may terminate. */
+  public readonly environmentName: string;
+
+  /** The principal to grant permissions to: the role. */
+  public readonly grantPrincipal: iam.IPrincipal;
 
   /**
    * @param scope the parent construct
@@ -75,42 +85,17 @@ export class TrainingInstanceRole extends Construct {
    */
   constructor(scope: Construct, id: string, props: TrainingInstanceRoleProps) {
     super(scope, id);
-    const environment = validateEnvironment(props.environment ?? DEFAULT_ENVIRONMENT);
+    const environment = validateEnvironment(props.environmentName);
     const bucket = props.bucket;
-    const readPrefixes = [CACHED_DATASETS_PREFIX, ...RUNTIME_PREFIXES];
+    checkBucketEnvironment(bucket, environment, `TrainingInstanceRole ${this.node.path}`);
     const writePrefix = `${environment}/`;
 
-    const role = new iam.Role(this, 'Role', {
+    const role = new iam.Role(this, 'Resource', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `IAM role for Chronos Training instances (${environment})`,
       inlinePolicies: {
-        S3ReadAccess: document([
-          new iam.PolicyStatement({
-            sid: 'ReadSharedDatasetsAndRuntime',
-            actions: ['s3:GetObject'],
-            resources: readPrefixes.map(p => bucket.arnForObjects(`${p}*`)),
-          }),
-          new iam.PolicyStatement({
-            sid: 'ListSharedDatasetsAndRuntime',
-            actions: ['s3:ListBucket'],
-            resources: [bucket.bucketArn],
-            // ListBucket is a bucket-level action: scope it by the listed prefix.
-            conditions: { StringLike: { 's3:prefix': readPrefixes.map(p => `${p}*`) } },
-          }),
-        ]),
-        S3WriteAccess: document([
-          new iam.PolicyStatement({
-            sid: 'ReadWriteEnvironmentPrefix',
-            actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-            resources: [bucket.arnForObjects(`${writePrefix}*`)],
-          }),
-          new iam.PolicyStatement({
-            sid: 'ListEnvironmentPrefix',
-            actions: ['s3:ListBucket'],
-            resources: [bucket.bucketArn],
-            conditions: { StringLike: { 's3:prefix': [`${writePrefix}*`] } },
-          }),
-        ]),
+        S3ReadAccess: document(sharedReadStatements(bucket)),
+        S3WriteAccess: document(environmentStatements(bucket, environment)),
         EC2SelfManagement: document([
           // DescribeInstances supports no resource-level permissions or tag
           // conditions: a conditioned statement would never allow it.
@@ -147,7 +132,7 @@ export class TrainingInstanceRole extends Construct {
     // The remaining wildcards are object keys under one prefix, and instance ARNs
     // narrowed by tag and source-instance conditions; each is acknowledged by name.
     const cfnRole = role.node.defaultChild as iam.CfnRole;
-    for (const prefix of readPrefixes) {
+    for (const prefix of SHARED_ACCESS_PREFIXES) {
       acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${prefix}*`))}]`,
         `Read-only access to the objects under the shared '${prefix}' prefix, which every training run reads`);
     }
@@ -160,6 +145,8 @@ export class TrainingInstanceRole extends Construct {
       'the calling instance itself (ec2:SourceInstanceARN)');
 
     this.role = role;
+    this.grantPrincipal = role;
+    this.environmentName = environment;
     this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', {
       role,
       instanceProfileName: instanceProfileName(environment),

@@ -50,7 +50,7 @@ export interface TrainingNetworkProps {
  * internet gateway; S3 traffic stays on the gateway endpoint at no transfer cost.
  */
 export class TrainingNetwork extends Construct {
-  /** The VPC. */
+  /** The VPC: this construct's `node.defaultChild`. */
   public readonly vpc: ec2.IVpc;
 
   /** The single public subnet training instances are launched into. */
@@ -75,7 +75,7 @@ export class TrainingNetwork extends Construct {
       throw new Error("availabilityZone must not be empty: give a zone name such as 'us-east-1a', or leave it unset");
     }
 
-    const vpc = new ec2.Vpc(this, 'Vpc', {
+    const vpc = new ec2.Vpc(this, 'Resource', {
       ipAddresses: ec2.IpAddresses.cidr(vpcCidr),
       ...(props.availabilityZone !== undefined
         ? { availabilityZones: [props.availabilityZone] }
@@ -102,7 +102,7 @@ export class TrainingNetwork extends Construct {
     } else {
       acknowledgeNag(vpc.node.defaultChild as ec2.CfnVPC, 'AwsSolutions-VPC7',
         'VPC flow logs are opt-in (flowLogDestination, or flowLogs on the foundation): the VPC carries only short-lived, ' +
-        'egress-only training instances, and the guide keeps monitoring resources out of the $0-idle foundation');
+        'egress-only training instances, and monitoring resources stay out of the $0-idle foundation unless asked for');
     }
 
     this.vpc = vpc;

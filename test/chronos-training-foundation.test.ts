@@ -1,18 +1,16 @@
 import { App, CfnResource, Duration, Stack, TagManager } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
 import { IConstruct } from 'constructs';
-import { ChronosTrainingFoundation, ChronosTrainingFoundationProps } from '../src';
-import { agnosticStack, tagsOf, warnings } from './helpers';
-
-const OUTPUTS = [
-  'VPCId', 'PublicSubnetId', 'S3BucketName', 'IAMRoleName', 'InstanceProfileName', 'SecurityGroupId', 'Environment', 'CostCenter',
-];
+import { ChronosTrainingFoundation, ChronosTrainingFoundationProps, FoundationExports } from '../src';
+import { agnosticStack, onlyResource, tagsOf, warnings } from './helpers';
 
 function synth(props: ChronosTrainingFoundationProps = {}, context: Record<string, unknown> = {}) {
   const stack = agnosticStack(context);
   const foundation = new ChronosTrainingFoundation(stack, 'Foundation', props);
-  return { stack, foundation, template: Template.fromStack(stack) };
+  return { stack, foundation, get template() { return Template.fromStack(stack); } };
 }
 
 /** Every CloudFormation resource in a scope that CDK's tag aspect can tag. */
@@ -46,7 +44,7 @@ describe('ChronosTrainingFoundation', () => {
   });
 
   test('tags every taggable resource with the four mandatory tags', () => {
-    const { stack, template } = synth({ environment: 'stage', costCenter: 'collect' });
+    const { stack, template } = synth({ environmentName: 'stage', costCenter: 'collect' });
     const resources = template.toJSON().Resources;
     const taggable = taggableResources(stack);
     expect(taggable.map(r => r.cfnResourceType).sort()).toEqual([
@@ -64,36 +62,37 @@ describe('ChronosTrainingFoundation', () => {
   });
 
   test('creates the eight exports ChronosTraining-{env}-*', () => {
-    const { stack, foundation, template } = synth({ environment: 'stage' });
+    const { stack, foundation, template } = synth({ environmentName: 'stage' });
     const r = (v: string) => stack.resolve(v);
     expect(exportsOf(template)).toEqual({
-      'ChronosTraining-stage-VPCId': r(foundation.network.vpc.vpcId),
-      'ChronosTraining-stage-PublicSubnetId': r(foundation.network.publicSubnet.subnetId),
-      'ChronosTraining-stage-S3BucketName': r(foundation.bucket.bucket.bucketName),
-      'ChronosTraining-stage-IAMRoleName': r(foundation.instanceRole.role.roleName),
-      'ChronosTraining-stage-InstanceProfileName': r(foundation.instanceRole.instanceProfile.instanceProfileName),
-      'ChronosTraining-stage-SecurityGroupId': r(foundation.securityGroup.securityGroup.securityGroupId),
+      'ChronosTraining-stage-VPCId': r(foundation.vpc.vpcId),
+      'ChronosTraining-stage-PublicSubnetId': r(foundation.publicSubnet.subnetId),
+      'ChronosTraining-stage-S3BucketName': r(foundation.bucket.bucketName),
+      'ChronosTraining-stage-IAMRoleName': r(foundation.role.roleName),
+      'ChronosTraining-stage-InstanceProfileName': r(foundation.instanceProfile.instanceProfileName),
+      'ChronosTraining-stage-SecurityGroupId': r(foundation.securityGroup.securityGroupId),
       'ChronosTraining-stage-Environment': 'stage',
       'ChronosTraining-stage-CostCenter': 'train',
     });
-    expect(Object.keys(exportsOf(template))).toEqual(OUTPUTS.map(o => `ChronosTraining-stage-${o}`));
+    expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage'));
+    expect(foundation.exportNames).toEqual(FoundationExports.exportNames('stage'));
   });
 
   test('defaults environment and cost center to dev and train', () => {
     const { foundation, template } = synth();
-    expect([foundation.environment, foundation.costCenter]).toEqual(['dev', 'train']);
+    expect([foundation.environmentName, foundation.costCenter]).toEqual(['dev', 'train']);
     expect(Object.keys(exportsOf(template))).toContain('ChronosTraining-dev-VPCId');
   });
 
   test('reads environment and cost center from context', () => {
     const { foundation, template } = synth({}, { environment: 'stage', costCenter: 'serve' });
-    expect([foundation.environment, foundation.costCenter]).toEqual(['stage', 'serve']);
+    expect([foundation.environmentName, foundation.costCenter]).toEqual(['stage', 'serve']);
     template.hasResourceProperties('AWS::IAM::InstanceProfile', { InstanceProfileName: 'ChronosTrainingInstanceProfile-stage' });
   });
 
   test('prefers props over context', () => {
-    const { foundation } = synth({ environment: 'prod', costCenter: 'collect' }, { environment: 'stage', costCenter: 'serve' });
-    expect([foundation.environment, foundation.costCenter]).toEqual(['prod', 'collect']);
+    const { foundation } = synth({ environmentName: 'prod', costCenter: 'collect' }, { environment: 'stage', costCenter: 'serve' });
+    expect([foundation.environmentName, foundation.costCenter]).toEqual(['prod', 'collect']);
   });
 
   test('passes options through to the constructs', () => {
@@ -114,7 +113,7 @@ describe('ChronosTrainingFoundation', () => {
       ResourceType: 'VPC',
       TrafficType: 'ALL',
       LogDestinationType: 's3',
-      LogDestination: { 'Fn::Join': ['', [stack.resolve(foundation.bucket.bucket.bucketArn), '/vpc-flow-logs/']] },
+      LogDestination: { 'Fn::Join': ['', [stack.resolve(foundation.bucket.bucketArn), '/vpc-flow-logs/']] },
     });
     const rules = Object.values(template.findResources('AWS::S3::Bucket'))[0].Properties.LifecycleConfiguration.Rules;
     expect(rules).toContainEqual({ Id: 'VpcFlowLogs', Status: 'Enabled', Prefix: 'vpc-flow-logs/', ExpirationInDays: 5 });
@@ -137,24 +136,24 @@ describe('ChronosTrainingFoundation', () => {
       subnet: ids('AWS::EC2::Subnet'),
       securityGroup: ids('AWS::EC2::SecurityGroup'),
     }).toEqual({
-      bucket: ['FoundationBucketBE686EA7'],
-      role: ['FoundationInstanceRole80D1B58D'],
+      bucket: ['FoundationBucketCB08A6A1'],
+      role: ['FoundationInstanceRole48CC782D'],
       instanceProfile: ['FoundationInstanceRoleInstanceProfile0B21D723'],
-      vpc: ['FoundationNetworkVpc31EF8B04'],
-      subnet: ['FoundationNetworkVpcPublicSubnet1Subnet60865557'],
-      securityGroup: ['FoundationSecurityGroup2D2612DB'],
+      vpc: ['FoundationNetwork2A9F7F0F'],
+      subnet: ['FoundationNetworkPublicSubnet1Subnet6131F729'],
+      securityGroup: ['FoundationSecurityGroupB4516ED2'],
     });
   });
 
   describe('rejects bad input', () => {
     test.each<[string, ChronosTrainingFoundationProps, RegExp]>([
-      ['an empty environment', { environment: '' }, /environment must not be empty/],
-      ['uppercase letters', { environment: 'Stage' }, /environment 'Stage' is invalid: it must start with a lowercase letter, contain only lowercase letters, digits and hyphens/],
-      ['a leading digit', { environment: '1dev' }, /environment '1dev' is invalid/],
-      ['an underscore', { environment: 'dev_a' }, /environment 'dev_a' is invalid/],
-      ['a trailing hyphen', { environment: 'dev-' }, /environment 'dev-' is invalid/],
-      ['a name too long for the bucket', { environment: 'a234567890123456789' },
-        /environment 'a234567890123456789' is 19 characters long; at most 18 are allowed so that the bucket name .* fits S3's 63-character limit/],
+      ['an empty environment', { environmentName: '' }, /environmentName must not be empty/],
+      ['uppercase letters', { environmentName: 'Stage' }, /environmentName 'Stage' is invalid: it must start with a lowercase letter, contain only lowercase letters, digits and hyphens/],
+      ['a leading digit', { environmentName: '1dev' }, /environmentName '1dev' is invalid/],
+      ['an underscore', { environmentName: 'dev_a' }, /environmentName 'dev_a' is invalid/],
+      ['a trailing hyphen', { environmentName: 'dev-' }, /environmentName 'dev-' is invalid/],
+      ['a name too long for the bucket', { environmentName: 'a234567890123456789' },
+        /environmentName 'a234567890123456789' is 19 characters long; at most 18 are allowed so that the bucket name .* fits S3's 63-character limit/],
       ['an empty cost center', { costCenter: ' ' }, /costCenter must not be empty/],
       ['a cost center with characters tags forbid', { costCenter: 'train;drop' }, /costCenter 'train;drop' is not a valid AWS tag value/],
       ['a cost center longer than 256 characters', { costCenter: 'x'.repeat(257) }, /is not a valid AWS tag value: at most 256 characters/],
@@ -163,20 +162,20 @@ describe('ChronosTrainingFoundation', () => {
     });
 
     test('an invalid environment from context', () => {
-      expect(() => synth({}, { environment: 'PROD' })).toThrow(/environment 'PROD' is invalid/);
+      expect(() => synth({}, { environment: 'PROD' })).toThrow(/environmentName \(context 'environment'\) 'PROD' is invalid/);
     });
   });
 
-  test('accepts the longest environment name whose bucket name fits 63 characters', () => {
-    const environment = 'a23456789012345678';
-    synth({ environment });
-    const longest = `chronos-training-${environment}-123456789012-ap-southeast-1`;
-    expect(longest).toHaveLength(63);
+  test('accepts the longest environment name, whose bucket name is then exactly 63 characters in a long region', () => {
+    const stack = new Stack(new App(), 'S', { env: { account: '123456789012', region: 'ap-southeast-1' } });
+    new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'a23456789012345678' });
+    const bucketName: string = onlyResource(Template.fromStack(stack), 'AWS::S3::Bucket').Properties.BucketName;
+    expect([bucketName, bucketName.length]).toEqual(['chronos-training-a23456789012345678-123456789012-ap-southeast-1', 63]);
   });
 
   test('warns, but does not fail, for a cost center outside collect, train and serve', () => {
     const { stack } = synth({ costCenter: 'research' });
-    expect(warnings(stack)).toEqual([expect.stringMatching(/costCenter 'research' is not one of the guide's workload types \(collect, train, serve\)/)]);
+    expect(warnings(stack)).toEqual([expect.stringMatching(/costCenter 'research' is not one of the known workload types \(collect, train, serve\)/)]);
   });
 
   test.each(['collect', 'train', 'serve'])('does not warn for cost center %s', (costCenter) => {
@@ -185,8 +184,8 @@ describe('ChronosTrainingFoundation', () => {
 
   test('two environments side by side in one stack share no name or export', () => {
     const stack = agnosticStack();
-    new ChronosTrainingFoundation(stack, 'Dev', { environment: 'dev' });
-    new ChronosTrainingFoundation(stack, 'Stage', { environment: 'stage' });
+    new ChronosTrainingFoundation(stack, 'Dev', { environmentName: 'dev' });
+    new ChronosTrainingFoundation(stack, 'Stage', { environmentName: 'stage' });
     const template = Template.fromStack(stack);
     const exports = Object.keys(exportsOf(template));
     expect(exports).toHaveLength(16);
@@ -196,6 +195,33 @@ describe('ChronosTrainingFoundation', () => {
     expect(new Set(names('AWS::S3::Bucket', 'BucketName')).size).toBe(2);
     expect(names('AWS::IAM::InstanceProfile', 'InstanceProfileName').sort())
       .toEqual(['"ChronosTrainingInstanceProfile-dev"', '"ChronosTrainingInstanceProfile-stage"']);
+  });
+
+  test('exposes the resources as their aws-cdk-lib interfaces, and the constructs that made them', () => {
+    const { foundation } = synth();
+    expect([foundation.vpc, foundation.publicSubnet, foundation.bucket, foundation.role, foundation.instanceProfile, foundation.securityGroup])
+      .toEqual([foundation.network.vpc, foundation.network.publicSubnet, foundation.trainingBucket.bucket, foundation.instanceRole.role,
+        foundation.instanceRole.instanceProfile, foundation.egressSecurityGroup.securityGroup]);
+    expect(foundation.connections).toBe(foundation.egressSecurityGroup.connections);
+  });
+
+  test('grants prefix-scoped bucket access to other principals and opens other groups to its instances', () => {
+    const { stack, foundation } = synth();
+    const pipeline = new iam.Role(stack, 'Pipeline', { assumedBy: new iam.AccountRootPrincipal() });
+    foundation.grantReadShared(pipeline);
+    foundation.grantWriteShared(pipeline);
+    foundation.grantReadWriteEnvironment(pipeline);
+    const cache = new ec2.SecurityGroup(stack, 'Cache', { vpc: foundation.vpc });
+    cache.connections.allowFrom(foundation, ec2.Port.tcp(6379));
+    const template = Template.fromStack(stack);
+    const statements = stack.resolve(onlyResource(template, 'AWS::IAM::Policy').Properties.PolicyDocument.Statement);
+    expect(statements.map((st: any) => st.Action)).toEqual([
+      's3:GetObject', 's3:ListBucket', ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+      ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], 's3:ListBucket',
+    ]);
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 6379, SourceSecurityGroupId: stack.resolve(foundation.securityGroup.securityGroupId),
+    });
   });
 
   test("synthesizes the same template whatever feature flags the consumer's cdk.json enables", () => {

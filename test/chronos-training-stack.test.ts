@@ -1,6 +1,20 @@
-import { App } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { ChronosTrainingFoundationProps, ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
+
+// Records the props each foundation is constructed with (the real foundation still runs).
+const received: ChronosTrainingFoundationProps[] = [];
+jest.mock('../src/chronos-training-foundation', () => {
+  const actual = jest.requireActual('../src/chronos-training-foundation');
+  class RecordingFoundation extends actual.ChronosTrainingFoundation {
+    constructor(scope: any, id: string, props: ChronosTrainingFoundationProps) {
+      super(scope, id, props);
+      received.push(props);
+    }
+  }
+  return { ...actual, ChronosTrainingFoundation: RecordingFoundation };
+});
 
 describe('ChronosTrainingStack', () => {
   const saved = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
@@ -16,9 +30,27 @@ describe('ChronosTrainingStack', () => {
 
   function synth(props: ChronosTrainingStackProps = {}, context: Record<string, unknown> = {}) {
     const app = new App({ context });
-    const stack = new ChronosTrainingStack(app, 'ChronosTraining-test-Stack', props);
+    const stack = new ChronosTrainingStack(app, 'Training', props);
     return { app, stack, template: Template.fromStack(stack) };
   }
+
+  test('forwards every foundation prop to its foundation', () => {
+    // `Required<>` makes this fail to compile when the foundation gains a prop that is not listed here.
+    const all: Required<ChronosTrainingFoundationProps> = {
+      environmentName: 'stage',
+      costCenter: 'collect',
+      networkProps: { vpcCidr: '10.9.0.0/16', flowLogDestination: ec2.FlowLogDestination.toCloudWatchLogs() },
+      bucketProps: { artifactExpiration: Duration.days(77), removalPolicy: RemovalPolicy.DESTROY },
+      instanceRoleProps: { terminateSelfOnly: false },
+      flowLogs: true,
+    };
+    received.length = 0;
+    synth(all);
+    expect(received).toHaveLength(1);
+    for (const [key, value] of Object.entries(all)) {
+      expect({ [key]: (received[0] as any)[key] }).toEqual({ [key]: value });
+    }
+  });
 
   test("has the guide's description for its environment", () => {
     expect(synth({}, { environment: 'stage' }).template.toJSON().Description)
@@ -32,15 +64,15 @@ describe('ChronosTrainingStack', () => {
   });
 
   test('holds one foundation for the environment and cost center of its props', () => {
-    const { stack } = synth({ environment: 'prod', costCenter: 'serve' });
-    expect(stack.foundation.environment).toBe('prod');
+    const { stack } = synth({ environmentName: 'prod', costCenter: 'serve' });
+    expect(stack.foundation.environmentName).toBe('prod');
     expect(stack.foundation.costCenter).toBe('serve');
     expect(stack.foundation.node.id).toBe('Foundation');
   });
 
   test('reads environment and cost center from context', () => {
     const { stack, template } = synth({}, { environment: 'stage', costCenter: 'collect' });
-    expect([stack.foundation.environment, stack.foundation.costCenter]).toEqual(['stage', 'collect']);
+    expect([stack.foundation.environmentName, stack.foundation.costCenter]).toEqual(['stage', 'collect']);
     template.hasOutput('*', { Export: { Name: 'ChronosTraining-stage-CostCenter' }, Value: 'collect' });
   });
 
@@ -73,19 +105,25 @@ describe('ChronosTrainingStack', () => {
     expect([stack.account, stack.region]).toEqual(['333333333333', 'ap-southeast-2']);
   });
 
+  test('names the CloudFormation stack ChronosTraining-{environmentName}-Stack unless told otherwise', () => {
+    expect(synth({ environmentName: 'prod' }).stack.stackName).toBe('ChronosTraining-prod-Stack');
+    expect(synth({}, { environment: 'stage' }).stack.stackName).toBe('ChronosTraining-stage-Stack');
+    expect(synth({ stackName: 'Mine' }).stack.stackName).toBe('Mine');
+  });
+
   test('names stacks as the guide does', () => {
     expect(ChronosTrainingStack.stackNameFor('stage')).toBe('ChronosTraining-stage-Stack');
-    expect(() => ChronosTrainingStack.stackNameFor('Stage')).toThrow(/environment 'Stage' is invalid/);
+    expect(() => ChronosTrainingStack.stackNameFor('Stage')).toThrow(/environmentName 'Stage' is invalid/);
   });
 
   test('rejects an invalid environment before creating anything', () => {
-    expect(() => synth({ environment: 'prod!' })).toThrow(/environment 'prod!' is invalid/);
+    expect(() => synth({ environmentName: 'prod!' })).toThrow(/environmentName 'prod!' is invalid/);
   });
 
   test('dev, stage and prod synthesize side by side in one app with no shared name or export', () => {
     const app = new App();
-    const stacks = ['dev', 'stage', 'prod'].map(environment =>
-      new ChronosTrainingStack(app, ChronosTrainingStack.stackNameFor(environment), { environment }));
+    const stacks = ['dev', 'stage', 'prod'].map(environmentName =>
+      new ChronosTrainingStack(app, `Training-${environmentName}`, { environmentName }));
     const assembly = app.synth();
     expect(assembly.stacks.map(s => s.stackName).sort()).toEqual(['ChronosTraining-dev-Stack', 'ChronosTraining-prod-Stack', 'ChronosTraining-stage-Stack']);
     const templates = stacks.map(s => Template.fromStack(s));

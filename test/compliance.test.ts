@@ -27,7 +27,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   test('reports nothing unacknowledged on a foundation inside a user stack, for another environment', () => {
     const stack = new Stack(new App(), 'UserStack');
-    new ChronosTrainingFoundation(stack, 'Training', { environment: 'prod', instanceRoleProps: { terminateSelfOnly: false } });
+    new ChronosTrainingFoundation(stack, 'Training', { environmentName: 'prod', instanceRoleProps: { terminateSelfOnly: false } });
     expect(nagFindings(stack)).toEqual([]);
   });
 
@@ -46,10 +46,10 @@ describe('cdk-nag AwsSolutions', () => {
     const acknowledged = acknowledgments(stack);
     expect(Object.keys(acknowledged).sort()).toEqual([
       'AwsSolutions-IAM5[Resource::*]',
-      'AwsSolutions-IAM5[Resource::<FoundationBucketBE686EA7.Arn>/cached-datasets/*]',
-      'AwsSolutions-IAM5[Resource::<FoundationBucketBE686EA7.Arn>/dev/*]',
-      'AwsSolutions-IAM5[Resource::<FoundationBucketBE686EA7.Arn>/runtime/python-env/*]',
-      'AwsSolutions-IAM5[Resource::<FoundationBucketBE686EA7.Arn>/runtime/scripts/*]',
+      'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/cached-datasets/*]',
+      'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/dev/*]',
+      'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/runtime/python-env/*]',
+      'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/runtime/scripts/*]',
       'AwsSolutions-IAM5[Resource::arn:*:ec2:*:*:instance/*]',
       // aws-cdk-lib stores IDs without a '::' prefix under 'annotation::'; cdk-nag matches them.
       'annotation::AwsSolutions-S1',

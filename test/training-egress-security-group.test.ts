@@ -4,11 +4,11 @@ import { TrainingEgressSecurityGroup } from '../src';
 import { agnosticStack, onlyResource } from './helpers';
 
 describe('TrainingEgressSecurityGroup', () => {
-  function synth(environment?: string) {
+  function synth(environmentName: string = 'dev') {
     const stack = agnosticStack();
     const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, restrictDefaultSecurityGroup: false });
-    const group = new TrainingEgressSecurityGroup(stack, 'Sg', { vpc, environment });
-    return { stack, vpc, group, template: Template.fromStack(stack) };
+    const group = new TrainingEgressSecurityGroup(stack, 'Sg', { vpc, environmentName });
+    return { stack, vpc, group, get template() { return Template.fromStack(stack); } };
   }
 
   test('allows only TCP 443 egress to 0.0.0.0/0 and no ingress', () => {
@@ -33,21 +33,28 @@ describe('TrainingEgressSecurityGroup', () => {
     });
   });
 
-  test('defaults the environment to dev', () => {
-    const { template } = synth();
-    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      GroupDescription: 'Security group for Chronos Training instances (dev) - egress HTTPS only',
-    });
-  });
-
   test('belongs to the given VPC and exposes the group', () => {
     const { stack, vpc, group, template } = synth();
     const sg = onlyResource(template, 'AWS::EC2::SecurityGroup');
     expect(sg.Properties.VpcId).toEqual(stack.resolve(vpc.vpcId));
-    expect(stack.resolve(group.securityGroup.securityGroupId)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^SgSecurityGroup/), 'GroupId'] });
+    expect(stack.resolve(group.securityGroup.securityGroupId)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Sg[0-9A-F]{8}$/), 'GroupId'] });
+    expect(group.node.defaultChild === group.securityGroup).toBe(true);
+  });
+
+  test('is an IConnectable: opening another group to it adds the matching egress rule', () => {
+    const { stack, vpc, group } = synth();
+    const database = new ec2.SecurityGroup(stack, 'Database', { vpc, allowAllOutbound: false });
+    database.connections.allowFrom(group, ec2.Port.tcp(5432));
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 5432, SourceSecurityGroupId: stack.resolve(group.securityGroup.securityGroupId),
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
+      FromPort: 5432, GroupId: stack.resolve(group.securityGroup.securityGroupId),
+    });
   });
 
   test('rejects an invalid environment', () => {
-    expect(() => synth('Prod')).toThrow(/environment 'Prod' is invalid/);
+    expect(() => synth('Prod')).toThrow(/environmentName 'Prod' is invalid/);
   });
 });

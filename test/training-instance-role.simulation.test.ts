@@ -6,8 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
-import { App } from 'aws-cdk-lib';
+import { App, CfnResource } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { ChronosTrainingStack, TrainingInstanceRoleOptions } from '../src';
 
 const ACCOUNT = '123456789012';
@@ -107,17 +108,61 @@ const SCENARIOS: Scenario[] = [
   { request: 'make an object public with an ACL', action: 's3:PutObjectAcl', resource: object('dev/runs/r1/model.pt'), allowed: false },
 ];
 
-/**
- * With `terminateSelfOnly: false`, a supervisor may terminate any instance of its project and environment:
- * request 24 becomes allowed; 19, 26 and 27 stay denied.
- */
-const SUPERVISOR_SCENARIOS: Scenario[] = [24, 19, 26, 27].map(n => ({ ...SCENARIOS[n - 1], allowed: n === 24 }));
+/** A scenario of the table, by its request (fails if the table no longer has it). */
+function scenarioNamed(request: string): Scenario {
+  const found = SCENARIOS.find(s => s.request === request);
+  if (!found) throw new Error(`no scenario '${request}' in the table`);
+  return found;
+}
 
-/** The role's inline policies from a synthesized stack, with every intrinsic function resolved. */
-function synthesizedPolicies(options: TrainingInstanceRoleOptions = {}): Array<{ name: string; policy: any }> {
+/**
+ * With `terminateSelfOnly: false`, a supervisor may terminate any instance of its project and environment;
+ * instances of another environment, project or region stay out of reach.
+ */
+const SUPERVISOR_SCENARIOS: Scenario[] = [
+  { ...scenarioNamed('terminate another dev instance'), allowed: true },
+  scenarioNamed('terminate a prod instance'),
+  scenarioNamed("terminate another project's instance"),
+  scenarioNamed('terminate a dev instance in another region'),
+];
+
+/**
+ * Requests of other principals given access with the prefix-scoped grants: a data pipeline role with
+ * `grantReadShared` and `grantWriteShared`, and an evaluation job's role with `grantReadWriteEnvironment` (dev).
+ */
+const GRANTEE_SCENARIOS: Array<Scenario & { readonly grantee: 'pipeline' | 'evaluation' }> = [
+  { grantee: 'pipeline', request: 'upload a cached dataset', action: 's3:PutObject', resource: object('cached-datasets/2026/11/prices.parquet'), allowed: true },
+  { grantee: 'pipeline', request: 'upload a runtime script', action: 's3:PutObject', resource: object('runtime/scripts/train.sh'), allowed: true },
+  { grantee: 'pipeline', request: 'replace the Python environment', action: 's3:DeleteObject', resource: object('runtime/python-env/venv.tar.gz'), allowed: true },
+  { grantee: 'pipeline', request: 'list cached datasets (aws s3 sync)', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'cached-datasets/', allowed: true },
+  { grantee: 'pipeline', request: 'read dev outputs', action: 's3:GetObject', resource: object('dev/runs/r1/model.pt'), allowed: false },
+  { grantee: 'pipeline', request: 'write into dev/', action: 's3:PutObject', resource: object('dev/runs/r1/model.pt'), allowed: false },
+  { grantee: 'pipeline', request: 'write runtime/ outside python-env/ and scripts/', action: 's3:PutObject', resource: object('runtime/secrets/token'), allowed: false },
+  { grantee: 'pipeline', request: 'list the whole bucket', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, allowed: false },
+  { grantee: 'pipeline', request: 'change the bucket policy', action: 's3:PutBucketPolicy', resource: `arn:aws:s3:::${BUCKET}`, allowed: false },
+  { grantee: 'evaluation', request: 'read a dev checkpoint', action: 's3:GetObject', resource: object('dev/runs/r1/checkpoint.pt'), allowed: true },
+  { grantee: 'evaluation', request: 'write an evaluation report under dev/', action: 's3:PutObject', resource: object('dev/evals/r1.json'), allowed: true },
+  { grantee: 'evaluation', request: 'list dev/ outputs', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'dev/runs/', allowed: true },
+  { grantee: 'evaluation', request: 'read prod outputs', action: 's3:GetObject', resource: object('prod/runs/r1/model.pt'), allowed: false },
+  { grantee: 'evaluation', request: 'overwrite a cached dataset', action: 's3:PutObject', resource: object('cached-datasets/2026/11/prices.parquet'), allowed: false },
+  { grantee: 'evaluation', request: 'read a cached dataset', action: 's3:GetObject', resource: object('cached-datasets/2026/11/prices.parquet'), allowed: false },
+];
+
+type Policies = Array<{ name: string; policy: any }>;
+
+/**
+ * From a synthesized dev stack with every intrinsic function resolved: the instance role's inline
+ * policies, and the identity policies of a pipeline and an evaluation role given the prefix-scoped grants.
+ */
+function synthesizedPolicies(options: TrainingInstanceRoleOptions = {}): { instance: Policies; pipeline: Policies; evaluation: Policies } {
   const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
-    environment: 'dev', env: { account: ACCOUNT, region: REGION }, instanceRoleProps: options,
+    environmentName: 'dev', env: { account: ACCOUNT, region: REGION }, instanceRoleProps: options,
   });
+  const pipeline = new iam.Role(stack, 'Pipeline', { assumedBy: new iam.AccountRootPrincipal() });
+  stack.foundation.grantReadShared(pipeline);
+  stack.foundation.grantWriteShared(pipeline);
+  const evaluation = new iam.Role(stack, 'Evaluation', { assumedBy: new iam.AccountRootPrincipal() });
+  stack.foundation.grantReadWriteEnvironment(evaluation);
   const template = Template.fromStack(stack).toJSON();
   const resources = template.Resources;
   const resolve = (value: any): any => {
@@ -137,9 +182,15 @@ function synthesizedPolicies(options: TrainingInstanceRoleOptions = {}): Array<{
     if ('Fn::Join' in value) return resolve(value['Fn::Join'][1]).join(value['Fn::Join'][0]);
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
   };
-  const roles = Object.values(resources).filter((r: any) => r.Type === 'AWS::IAM::Role') as any[];
-  expect(roles).toHaveLength(1);
-  return roles[0].Properties.Policies.map((p: any) => ({ name: p.PolicyName, policy: resolve(p.PolicyDocument) }));
+  const instanceRole = resources[stack.getLogicalId(stack.foundation.role.node.defaultChild as CfnResource)];
+  const attachedTo = (role: iam.Role): Policies => Object.values(resources)
+    .filter((r: any) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: stack.getLogicalId(role.node.defaultChild as CfnResource) }]))
+    .map((r: any) => ({ name: r.Properties.PolicyName, policy: resolve(r.Properties.PolicyDocument) }));
+  return {
+    instance: instanceRole.Properties.Policies.map((p: any) => ({ name: p.PolicyName, policy: resolve(p.PolicyDocument) })),
+    pipeline: attachedTo(pipeline),
+    evaluation: attachedTo(evaluation),
+  };
 }
 
 /** The request context AWS would set: source instance, target instance ID, region and tags, list prefix. */
@@ -157,7 +208,7 @@ function contextOf(s: Scenario): Record<string, string> {
   return context;
 }
 
-async function simulate(policies: Array<{ name: string; policy: any }>, s: Scenario) {
+async function simulate(policies: Policies, s: Scenario) {
   const result: any = await runSimulation({
     identityPolicies: policies,
     serviceControlPolicies: [],
@@ -173,7 +224,7 @@ async function simulate(policies: Array<{ name: string; policy: any }>, s: Scena
   return result;
 }
 
-function markdownTable(scenarios: Scenario[]): string {
+function markdownTable(scenarios: Scenario[], who: string = 'A dev training instance', first: string = '#'): string {
   const rows = scenarios.map((s, i) => {
     const context = [
       s.prefix !== undefined ? `s3:prefix=${s.prefix}` : '',
@@ -182,19 +233,15 @@ function markdownTable(scenarios: Scenario[]): string {
     ].filter(Boolean).join('; ');
     const resource = s.resource.replace(`arn:aws:s3:::${BUCKET}`, '{bucket}').replace(`arn:aws:s3:::${OTHER_BUCKET}`, '{prod bucket}')
       .replace(`arn:aws:ec2:${REGION}:${ACCOUNT}:`, '').replace(/arn:aws:ec2:([^:]+):\d+:/, '$1: ').replace(SELF, `${SELF} (itself)`);
-    return `| ${i + 1} | ${s.request} | \`${s.action}\` | \`${resource}\` | ${context} | ${s.allowed ? '**allowed**' : 'denied'} |`;
+    const label = first === '#' ? String(i + 1) : (s as any).grantee;
+    return `| ${label} | ${s.request} | \`${s.action}\` | \`${resource}\` | ${context} | ${s.allowed ? '**allowed**' : 'denied'} |`;
   });
-  return ['| # | A dev training instance tries to… | Action | Resource | Context | Result |', '|---|---|---|---|---|---|', ...rows].join('\n');
+  return [`| ${first} | ${who} tries to… | Action | Resource | Context | Result |`, '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 describe('TrainingInstanceRole, simulated', () => {
-  const policies = synthesizedPolicies();
-
-  test('the table has at least 20 requests, both allowed and denied', () => {
-    expect(SCENARIOS.length).toBeGreaterThanOrEqual(20);
-    expect(SCENARIOS.filter(s => s.allowed).length).toBeGreaterThanOrEqual(10);
-    expect(SCENARIOS.filter(s => !s.allowed).length).toBeGreaterThanOrEqual(15);
-  });
+  const all = synthesizedPolicies();
+  const policies = all.instance;
 
   test('evaluates the three inline policies of the template', () => {
     expect(policies.map(p => p.name)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement']);
@@ -209,18 +256,31 @@ describe('TrainingInstanceRole, simulated', () => {
     });
 
   describe('with terminateSelfOnly: false', () => {
-    const supervisor = synthesizedPolicies({ terminateSelfOnly: false });
+    const supervisor = synthesizedPolicies({ terminateSelfOnly: false }).instance;
     test.each(SUPERVISOR_SCENARIOS.map(s => [s.request, s.allowed ? 'allowed' : 'denied', s] as const))(
       'a dev instance may %s: %s', async (_request, _expected, scenario) => {
         expect((await simulate(supervisor, scenario)).overallResult).toBe(scenario.allowed ? 'Allowed' : 'ImplicitlyDenied');
       });
   });
 
-  test('README.md holds this table', () => {
+  describe('principals given the prefix-scoped grants', () => {
+    test('each has one policy from the grants', () => {
+      expect([all.pipeline.length, all.evaluation.length]).toEqual([1, 1]);
+    });
+    test.each(GRANTEE_SCENARIOS.map(s => [s.grantee, s.request, s.allowed ? 'allowed' : 'denied', s] as const))(
+      'the %s role may %s: %s', async (grantee, _request, _expected, s) => {
+        const result = await simulate(all[grantee], { ...s, from: null });
+        expect(result.overallResult).toBe(s.allowed ? 'Allowed' : 'ImplicitlyDenied');
+      });
+  });
+
+  test.each([
+    ['the role table', markdownTable(SCENARIOS)],
+    ['the grantee table', markdownTable(GRANTEE_SCENARIOS, 'A role with grants', 'Grantee')],
+  ])('README.md holds %s', (_name, table) => {
     const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
-    const table = markdownTable(SCENARIOS);
     if (!readme.includes(table)) {
-      throw new Error(`README.md does not contain the current role table; paste this:\n\n${table}\n`);
+      throw new Error(`README.md does not contain the current table; paste this:\n\n${table}\n`);
     }
   });
 });

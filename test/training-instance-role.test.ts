@@ -1,13 +1,13 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { TrainingInstanceRole, TrainingInstanceRoleProps } from '../src';
+import { TrainingBucket, TrainingInstanceRole, TrainingInstanceRoleProps } from '../src';
 import { agnosticStack, onlyResource } from './helpers';
 
 describe('TrainingInstanceRole', () => {
   function synth(props: Partial<TrainingInstanceRoleProps> = {}) {
     const stack = agnosticStack();
     const bucket = new s3.Bucket(stack, 'Data');
-    const construct = new TrainingInstanceRole(stack, 'Training', { bucket, ...props });
+    const construct = new TrainingInstanceRole(stack, 'Training', { bucket, environmentName: 'dev', ...props });
     const template = Template.fromStack(stack);
     const role = onlyResource(template, 'AWS::IAM::Role');
     const policies: Record<string, any[]> = Object.fromEntries(
@@ -29,7 +29,7 @@ describe('TrainingInstanceRole', () => {
   });
 
   test("has the guide's description", () => {
-    const { role } = synth({ environment: 'stage' });
+    const { role } = synth({ environmentName: 'stage' });
     expect(role.Properties.Description).toBe('IAM role for Chronos Training instances (stage)');
   });
 
@@ -61,7 +61,7 @@ describe('TrainingInstanceRole', () => {
   });
 
   test('S3WriteAccess reads, writes and lists only its environment prefix', () => {
-    const { policies } = synth({ environment: 'prod' });
+    const { policies } = synth({ environmentName: 'prod' });
     expect(policies.S3WriteAccess).toEqual([
       {
         Sid: 'ReadWriteEnvironmentPrefix',
@@ -80,7 +80,7 @@ describe('TrainingInstanceRole', () => {
   });
 
   test('EC2SelfManagement describes any instance and terminates only itself, tagged with project and environment', () => {
-    const { policies } = synth({ environment: 'stage' });
+    const { policies } = synth({ environmentName: 'stage' });
     expect(policies.EC2SelfManagement).toEqual([
       { Sid: 'DescribeInstances', Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' },
       {
@@ -123,7 +123,7 @@ describe('TrainingInstanceRole', () => {
   });
 
   test('creates the instance profile ChronosTrainingInstanceProfile-{env} holding the role', () => {
-    const { template, stack, construct } = synth({ environment: 'stage' });
+    const { template, stack, construct } = synth({ environmentName: 'stage' });
     const profile = onlyResource(template, 'AWS::IAM::InstanceProfile');
     expect(profile.Properties).toEqual({
       InstanceProfileName: 'ChronosTrainingInstanceProfile-stage',
@@ -133,12 +133,27 @@ describe('TrainingInstanceRole', () => {
     expect(stack.resolve(construct.instanceProfile.instanceProfileName)).toEqual({ Ref: profileLogicalId });
   });
 
-  test('defaults the environment to dev', () => {
-    const { template } = synth();
-    template.hasResourceProperties('AWS::IAM::InstanceProfile', { InstanceProfileName: 'ChronosTrainingInstanceProfile-dev' });
+  test('rejects an invalid environment', () => {
+    expect(() => synth({ environmentName: '-dev' })).toThrow(/environmentName '-dev' is invalid/);
   });
 
-  test('rejects an invalid environment', () => {
-    expect(() => synth({ environment: '-dev' })).toThrow(/environment '-dev' is invalid/);
+  test("rejects a TrainingBucket of another environment: it would write into that environment's bucket", () => {
+    const stack = agnosticStack();
+    const prod = new TrainingBucket(stack, 'Prod', { environmentName: 'prod' });
+    expect(() => new TrainingInstanceRole(stack, 'Role', { bucket: prod.bucket, environmentName: 'dev' }))
+      .toThrow(/TrainingInstanceRole TestStack\/Role: environmentName 'dev' does not match the bucket's environment 'prod'/);
+    expect(new TrainingInstanceRole(stack, 'ProdRole', { bucket: prod.bucket, environmentName: 'prod' }).environmentName).toBe('prod');
+  });
+
+  test('is an IGrantable whose principal is the role, with the role as its default child', () => {
+    const stack = agnosticStack();
+    const data = new TrainingBucket(stack, 'Data', { environmentName: 'dev' });
+    const construct = new TrainingInstanceRole(stack, 'Training', { bucket: data.bucket, environmentName: 'dev' });
+    const other = new TrainingBucket(stack, 'Other', { environmentName: 'dev' });
+    other.bucket.grantRead(construct);
+    expect(construct.grantPrincipal === construct.role).toBe(true);
+    expect(construct.node.defaultChild === construct.role).toBe(true);
+    const policy = onlyResource(Template.fromStack(stack), 'AWS::IAM::Policy');
+    expect(policy.Properties.Roles).toEqual([stack.resolve(construct.role.roleName)]);
   });
 });

@@ -42,7 +42,7 @@ describe('TrainingNetwork', () => {
     template.resourceCountIs('AWS::EC2::VPCGatewayAttachment', 1);
     template.hasResourceProperties('AWS::EC2::Route', {
       DestinationCidrBlock: '0.0.0.0/0',
-      GatewayId: { Ref: Match.stringLikeRegexp('NetworkVpcIGW') },
+      GatewayId: { Ref: Match.stringLikeRegexp('NetworkIGW') },
     });
   });
 
@@ -60,7 +60,7 @@ describe('TrainingNetwork', () => {
     const { stack, network } = synth();
     expect(network.vpc.publicSubnets).toHaveLength(1);
     expect(network.publicSubnet).toBe(network.vpc.publicSubnets[0]);
-    expect(stack.resolve(network.s3Endpoint.vpcEndpointId)).toEqual({ Ref: expect.stringMatching(/^NetworkVpcS3Endpoint/) });
+    expect(stack.resolve(network.s3Endpoint.vpcEndpointId)).toEqual({ Ref: expect.stringMatching(/^NetworkS3Endpoint/) });
   });
 
   test('takes a VPC CIDR, a subnet mask and an Availability Zone', () => {

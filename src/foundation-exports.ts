@@ -1,0 +1,67 @@
+import { validateEnvironment } from './conventions';
+
+/**
+ * The names of the CloudFormation exports a `ChronosTrainingFoundation` creates:
+ * `ChronosTraining-{environmentName}-{suffix}`. A launch script reads them with
+ * `aws cloudformation list-exports`; another CDK app can `Fn.importValue` them.
+ *
+ * @exampleMetadata fixture=exports
+ * @example
+ * const vpcIdExport = FoundationExports.exportName('dev', FoundationExports.VPC_ID);
+ * // 'ChronosTraining-dev-VPCId'
+ */
+export class FoundationExports {
+  /** Suffix of the VPC ID export. */
+  public static readonly VPC_ID = 'VPCId';
+  /** Suffix of the public subnet ID export (the first public subnet). */
+  public static readonly PUBLIC_SUBNET_ID = 'PublicSubnetId';
+  /** Suffix of the training bucket's name export. */
+  public static readonly S3_BUCKET_NAME = 'S3BucketName';
+  /** Suffix of the instance role's name export. */
+  public static readonly IAM_ROLE_NAME = 'IAMRoleName';
+  /** Suffix of the instance profile's name export. */
+  public static readonly INSTANCE_PROFILE_NAME = 'InstanceProfileName';
+  /** Suffix of the security group ID export. */
+  public static readonly SECURITY_GROUP_ID = 'SecurityGroupId';
+  /** Suffix of the environment name export. */
+  public static readonly ENVIRONMENT = 'Environment';
+  /** Suffix of the cost center export. */
+  public static readonly COST_CENTER = 'CostCenter';
+
+  /**
+   * The suffixes of the eight exports every foundation creates, in the order it creates them.
+   */
+  public static suffixes(): string[] {
+    return [
+      FoundationExports.VPC_ID,
+      FoundationExports.PUBLIC_SUBNET_ID,
+      FoundationExports.S3_BUCKET_NAME,
+      FoundationExports.IAM_ROLE_NAME,
+      FoundationExports.INSTANCE_PROFILE_NAME,
+      FoundationExports.SECURITY_GROUP_ID,
+      FoundationExports.ENVIRONMENT,
+      FoundationExports.COST_CENTER,
+    ];
+  }
+
+  /**
+   * The export name of one output of an environment's foundation.
+   *
+   * @param environmentName the environment (validated as the foundation validates it)
+   * @param suffix one of the suffix constants of this class, for example `FoundationExports.VPC_ID`
+   */
+  public static exportName(environmentName: string, suffix: string): string {
+    return `ChronosTraining-${validateEnvironment(environmentName)}-${suffix}`;
+  }
+
+  /**
+   * The names of the eight exports every foundation of an environment creates.
+   *
+   * @param environmentName the environment (validated as the foundation validates it)
+   */
+  public static exportNames(environmentName: string): string[] {
+    return FoundationExports.suffixes().map(suffix => FoundationExports.exportName(environmentName, suffix));
+  }
+
+  private constructor() {}
+}

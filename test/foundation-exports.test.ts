@@ -1,0 +1,24 @@
+import { FoundationExports } from '../src';
+
+describe('FoundationExports', () => {
+  test('names the eight exports the launch script reads', () => {
+    expect(FoundationExports.exportNames('dev')).toEqual([
+      'ChronosTraining-dev-VPCId',
+      'ChronosTraining-dev-PublicSubnetId',
+      'ChronosTraining-dev-S3BucketName',
+      'ChronosTraining-dev-IAMRoleName',
+      'ChronosTraining-dev-InstanceProfileName',
+      'ChronosTraining-dev-SecurityGroupId',
+      'ChronosTraining-dev-Environment',
+      'ChronosTraining-dev-CostCenter',
+    ]);
+  });
+
+  test('names one export of an environment', () => {
+    expect(FoundationExports.exportName('stage', FoundationExports.SECURITY_GROUP_ID)).toBe('ChronosTraining-stage-SecurityGroupId');
+  });
+
+  test('rejects an environment name the foundation would reject', () => {
+    expect(() => FoundationExports.exportNames('Prod')).toThrow(/environmentName 'Prod' is invalid/);
+  });
+});
