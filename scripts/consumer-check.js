@@ -1,50 +1,88 @@
 #!/usr/bin/env node
-// Installs the packed tarball into a new, separate CDK app that has only
-// aws-cdk-lib and constructs, as a new user would, and synthesizes
-// ChronosTrainingStack for dev, stage and prod there.
-// Usage: node scripts/consumer-check.js   (after `npx projen package:js`)
+// The packed tarball as a new user meets it: installed into a new, separate app that has only aws-cdk-lib and
+// constructs, where every TypeScript example of the README runs. The examples come from the tablet that
+// `jsii-rosetta extract --strict` wrote at compile time (.jsii.tabl.json), not from a copy; each must synthesize
+// stacks whose exports are those `FoundationExports` names for their environment. The stack example runs twice,
+// as `cdk deploy` and as `cdk deploy -c environment=stage` would run it.
+// Usage: node scripts/consumer-check.js   (after `npx projen compile` and `npx projen package:js`)
 'use strict';
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const ts = require('typescript');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
 const tarball = fs.readdirSync(path.join(root, 'dist', 'js')).find(f => f.endsWith('.tgz'));
 if (!tarball) throw new Error('no tarball in dist/js: run `npx projen package:js` first');
+const snippets = Object.values(JSON.parse(fs.readFileSync(path.join(root, '.jsii.tabl.json'), 'utf8')).snippets)
+  .filter(s => s.location.api.api === 'moduleReadme')
+  .sort((a, b) => a.location.field.line - b.location.field.line);
+if (snippets.length === 0) throw new Error('.jsii.tabl.json holds no README example: run `npx projen compile`');
 
 const app = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-consumer-'));
-const npm = (...args) => execFileSync('npm', args, { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] });
+const env = { ...process.env };
+for (const v of ['CDK_DEFAULT_ACCOUNT', 'CDK_DEFAULT_REGION', 'CDK_CONTEXT_JSON', 'CDK_OUTDIR']) delete env[v];
+const npm = (...args) => execFileSync('npm', args, { cwd: app, env, stdio: ['ignore', 'ignore', 'inherit'] });
 npm('init', '-y');
 npm('install', '--no-audit', '--no-fund',
   `aws-cdk-lib@${pkg.devDependencies['aws-cdk-lib']}`, `constructs@${pkg.devDependencies.constructs}`,
   path.join(root, 'dist', 'js', tarball));
-
-fs.writeFileSync(path.join(app, 'app.js'), `
-const { App } = require('aws-cdk-lib');
-const { ChronosTrainingStack } = require('@chronos/training-infra');
-const app = new App({ outdir: 'cdk.out' });
-for (const environment of ['dev', 'stage', 'prod']) {
-  new ChronosTrainingStack(app, ChronosTrainingStack.stackNameFor(environment), { environment });
-}
-app.synth();
-`);
-execFileSync(process.execPath, ['app.js'], { cwd: app, stdio: 'inherit' });
+// The installed package's own FoundationExports says which export names a stack of an environment has.
+const { FoundationExports } = require(require.resolve('@chronos/training-infra', { paths: [app] }));
 
 let passed = 0;
 let failed = 0;
-for (const environment of ['dev', 'stage', 'prod']) {
-  const file = path.join(app, 'cdk.out', `ChronosTraining-${environment}-Stack.template.json`);
-  const template = JSON.parse(fs.readFileSync(file, 'utf8'));
-  const exports = Object.values(template.Outputs).map(o => o.Export.Name).sort();
-  const expected = ['CostCenter', 'Environment', 'IAMRoleName', 'InstanceProfileName', 'PublicSubnetId', 'S3BucketName',
-    'SecurityGroupId', 'VPCId'].map(n => `ChronosTraining-${environment}-${n}`);
-  const ok = JSON.stringify(exports) === JSON.stringify(expected)
-    && template.Description === `Chronos Training Infrastructure (${environment}) - VPC, S3, IAM, Security Groups`;
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ChronosTraining-${environment}-Stack: ${Object.keys(template.Resources).length} resources, ${exports.length} exports`);
-  ok ? passed++ : failed++;
+function check(name, fn) {
+  try {
+    console.log(`ok   ${name}: ${fn()}`);
+    passed++;
+  } catch (e) {
+    console.log(`FAIL ${name}: ${e.message}`);
+    failed++;
+  }
 }
+
+snippets.forEach((snippet, i) => {
+  const line = snippet.location.field.line;
+  const file = path.join(app, `readme-${line}.js`);
+  fs.writeFileSync(file, ts.transpileModule(snippet.translations.$.source, {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
+  }).outputText);
+  for (const context of [{}, { environment: 'stage' }]) {
+    if (i > 0 && context.environment) continue; // only the stack example reads context
+    check(`README example at line ${line}${context.environment ? ' with -c environment=stage' : ''}`, () => {
+      const outdir = path.join(app, `cdk.out.${line}.${context.environment || 'default'}`);
+      try {
+        execFileSync(process.execPath, [file], {
+          cwd: app, stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) },
+        });
+      } catch (e) {
+        throw new Error(`${e.message.split('\n')[0]}\n${e.stderr}`);
+      }
+      const manifest = JSON.parse(fs.readFileSync(path.join(outdir, 'manifest.json'), 'utf8'));
+      const stacks = Object.values(manifest.artifacts).filter(a => a.type === 'aws:cloudformation:stack');
+      if (stacks.length === 0) throw new Error('synthesized no stack');
+      return stacks.map(stack => {
+        const template = JSON.parse(fs.readFileSync(path.join(outdir, stack.properties.templateFile), 'utf8'));
+        const outputs = Object.values(template.Outputs || {}).filter(o => o.Export);
+        const environment = outputs.find(o => o.Export.Name.endsWith(`-${FoundationExports.ENVIRONMENT}`)).Value;
+        const exports = outputs.map(o => o.Export.Name);
+        if (JSON.stringify(exports) !== JSON.stringify(FoundationExports.exportNames(environment))) {
+          throw new Error(`${stack.properties.stackName ?? stack.displayName}: exports ${JSON.stringify(exports)}`);
+        }
+        if (context.environment && environment !== context.environment) {
+          throw new Error(`environment ${environment}, expected ${context.environment} from context`);
+        }
+        return `${stack.properties.stackName ?? stack.displayName} (${environment}): ` +
+          `${Object.keys(template.Resources).length} resources, ${exports.length} exports`;
+      }).join('; ');
+    });
+  }
+});
+
 fs.rmSync(app, { recursive: true, force: true });
 console.log(`consumer: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);

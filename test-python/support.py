@@ -1,20 +1,18 @@
-"""Shared expectations and helpers of the Python tests (no jsii import here)."""
+"""Shared expectations and helpers of the Python tests (jsii is imported lazily, in export_names)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
 
-EXPORTS = ["VPCId", "PublicSubnetId", "S3BucketName", "IAMRoleName", "InstanceProfileName",
-           "SecurityGroupId", "Environment", "CostCenter"]
-
-
 def export_names(environment: str) -> list[str]:
-    return sorted(f"ChronosTraining-{environment}-{name}" for name in EXPORTS)
+    """The eight export names, from the package itself (the jsii kernel is started here, on first use)."""
+    from chronos_training_infra import FoundationExports
+    return FoundationExports.export_names(environment)
 
 
 def template_exports(template: dict[str, Any]) -> list[str]:
-    return sorted(o["Export"]["Name"] for o in template.get("Outputs", {}).values() if "Export" in o)
+    return [o["Export"]["Name"] for o in template.get("Outputs", {}).values() if "Export" in o]
 
 
 def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:

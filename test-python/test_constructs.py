@@ -29,14 +29,14 @@ def network():
 @pytest.fixture(scope="module")
 def bucket():
     stack = new_stack("BucketStack")
-    construct = TrainingBucket(stack, "B", environment="prod", log_retention=cdk.Duration.days(7))
+    construct = TrainingBucket(stack, "B", environment_name="prod", log_retention=cdk.Duration.days(7))
     return construct, Template.from_stack(stack)
 
 
 @pytest.fixture(scope="module")
 def role():
     stack = new_stack("RoleStack")
-    construct = TrainingInstanceRole(stack, "R", bucket=s3.Bucket(stack, "Data"), environment="prod")
+    construct = TrainingInstanceRole(stack, "R", bucket=s3.Bucket(stack, "Data"), environment_name="prod")
     return construct, Template.from_stack(stack)
 
 
@@ -45,7 +45,7 @@ def security_group():
     stack = new_stack("SgStack")
     vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0,
                   subnet_configuration=[ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC)])
-    construct = TrainingEgressSecurityGroup(stack, "S", vpc=vpc)
+    construct = TrainingEgressSecurityGroup(stack, "S", vpc=vpc, environment_name="dev")
     return construct, Template.from_stack(stack)
 
 
@@ -77,7 +77,7 @@ def test_network_rejects_a_bad_cidr():
 
 def test_bucket(bucket):
     construct, template = bucket
-    assert construct.environment == "prod"
+    assert construct.environment_name == "prod"
     t = template.to_json()
     resource = only(t, "AWS::S3::Bucket")
     props = resource["Properties"]
@@ -102,7 +102,7 @@ def test_bucket(bucket):
 def test_bucket_rejects_a_short_transition():
     stack = new_stack("BadBucket")
     with pytest.raises(RuntimeError, match=r"artifactTransition is 10 days"):
-        TrainingBucket(stack, "B", artifact_transition=cdk.Duration.days(10))
+        TrainingBucket(stack, "B", environment_name="dev", artifact_transition=cdk.Duration.days(10))
 
 
 def test_instance_role(role):
@@ -126,7 +126,20 @@ def test_instance_role(role):
 def test_instance_role_requires_a_bucket():
     stack = new_stack("NoBucket")
     with pytest.raises(TypeError, match="bucket"):
-        TrainingInstanceRole(stack, "R", environment="prod")
+        TrainingInstanceRole(stack, "R", environment_name="prod")
+
+
+def test_l3_constructs_require_the_environment_name():
+    stack = new_stack("NoEnvironment")
+    with pytest.raises(TypeError, match="environment_name"):
+        TrainingBucket(stack, "B")
+
+
+def test_instance_role_rejects_a_bucket_of_another_environment():
+    stack = new_stack("Mismatch")
+    prod = TrainingBucket(stack, "Prod", environment_name="prod")
+    with pytest.raises(RuntimeError, match=r"environmentName 'dev' does not match the bucket's environment 'prod'"):
+        TrainingInstanceRole(stack, "R", bucket=prod.bucket, environment_name="dev")
 
 
 def test_egress_security_group(security_group):

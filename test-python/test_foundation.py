@@ -12,6 +12,7 @@ from aws_cdk.assertions import Match, Template
 from chronos_training_infra import (
     ChronosTrainingFoundation,
     ChronosTrainingStack,
+    FoundationExports,
     TrainingBucket,
     TrainingBucketOptions,
     TrainingEgressSecurityGroup,
@@ -28,15 +29,16 @@ def built():
     stack = cdk.Stack(app, "MyTrainingStack")
     foundation = ChronosTrainingFoundation(
         stack, "Foundation",
-        environment="stage",
+        environment_name="stage",
         cost_center="train",
         network_props=TrainingNetworkProps(vpc_cidr="10.42.0.0/16"),
         bucket_props=TrainingBucketOptions(artifact_expiration=cdk.Duration.days(120)),
     )
     # The user's own resources, wired to the foundation's members.
     reader = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-    foundation.bucket.bucket.grant_read(reader)
-    foundation.security_group.security_group.add_egress_rule(
+    foundation.bucket.grant_read(reader)
+    foundation.grant_read_write_environment(reader)
+    foundation.security_group.add_egress_rule(
         ec2.Peer.ipv4("10.42.0.0/16"), ec2.Port.tcp(5432), "user-added rule")
     return stack, foundation, reader, Template.from_stack(stack)
 
@@ -44,16 +46,17 @@ def built():
 MEMBERS = [
     # (path from the foundation, declared type, implementing class, token attribute)
     ("network", TrainingNetwork, None, None),
-    ("bucket", TrainingBucket, None, None),
+    ("training_bucket", TrainingBucket, None, None),
     ("instance_role", TrainingInstanceRole, None, None),
-    ("security_group", TrainingEgressSecurityGroup, None, None),
-    ("network.vpc", ec2.IVpc, ec2.Vpc, "vpc_id"),
-    ("network.public_subnet", ec2.ISubnet, ec2.Subnet, "subnet_id"),
+    ("egress_security_group", TrainingEgressSecurityGroup, None, None),
+    ("vpc", ec2.IVpc, ec2.Vpc, "vpc_id"),
+    ("public_subnet", ec2.ISubnet, ec2.Subnet, "subnet_id"),
     ("network.s3_endpoint", ec2.IGatewayVpcEndpoint, ec2.GatewayVpcEndpoint, "vpc_endpoint_id"),
-    ("bucket.bucket", s3.IBucket, s3.Bucket, "bucket_name"),
-    ("instance_role.role", iam.IRole, iam.Role, "role_arn"),
-    ("instance_role.instance_profile", iam.IInstanceProfile, iam.InstanceProfile, "instance_profile_name"),
-    ("security_group.security_group", ec2.ISecurityGroup, ec2.SecurityGroup, "security_group_id"),
+    ("bucket", s3.IBucket, s3.Bucket, "bucket_name"),
+    ("role", iam.IRole, iam.Role, "role_arn"),
+    ("instance_profile", iam.IInstanceProfile, iam.InstanceProfile, "instance_profile_name"),
+    ("security_group", ec2.ISecurityGroup, ec2.SecurityGroup, "security_group_id"),
+    ("connections", ec2.Connections, ec2.Connections, None),
 ]
 
 
@@ -75,8 +78,11 @@ def test_typed_member(built, path, declared, concrete, token_attr):
         assert isinstance(value, declared)
     else:
         # jsii interfaces are non-runtime-checkable Protocols: check the jsii declaration instead.
-        assert implements(value, declared), f"{path} is a {type(value)}, which does not implement {declared}"
+        assert declared is concrete or implements(value, declared), \
+            f"{path} is a {type(value)}, which does not implement {declared}"
         assert isinstance(value, concrete)
+        if token_attr is None:
+            return
         token = getattr(value, token_attr)
         assert isinstance(token, str) and cdk.Token.is_unresolved(token), f"{path}.{token_attr} = {token!r}"
 
@@ -85,19 +91,20 @@ def test_tokens_resolve_to_the_foundation_resources(built):
     stack, foundation, _, template = built
     t = template.to_json()
     vpc_id = next(iter(resources_of(t, "AWS::EC2::VPC")))
-    assert stack.resolve(foundation.network.vpc.vpc_id) == {"Ref": vpc_id}
+    assert stack.resolve(foundation.vpc.vpc_id) == {"Ref": vpc_id}
     bucket_id = next(iter(resources_of(t, "AWS::S3::Bucket")))
-    assert stack.resolve(foundation.bucket.bucket.bucket_name) == {"Ref": bucket_id}
-    assert stack.resolve(foundation.network.public_subnet.subnet_id) == {
+    assert stack.resolve(foundation.bucket.bucket_name) == {"Ref": bucket_id}
+    assert stack.resolve(foundation.public_subnet.subnet_id) == {
         "Ref": next(iter(resources_of(t, "AWS::EC2::Subnet")))}
 
 
 def test_plain_members(built):
     _, foundation, _, _ = built
-    assert foundation.environment == "stage"
+    assert foundation.environment_name == "stage"
     assert foundation.cost_center == "train"
-    assert foundation.bucket.environment == "stage"
-    assert isinstance(foundation.environment, str)
+    assert foundation.training_bucket.environment_name == "stage"
+    assert isinstance(foundation.environment_name, str)
+    assert foundation.export_names == FoundationExports.export_names("stage")
 
 
 def test_exports_and_props_in_own_stack(built):
@@ -109,12 +116,14 @@ def test_exports_and_props_in_own_stack(built):
     assert rules["ModelArtifacts"]["ExpirationInDays"] == 120
 
 
-def test_grant_read_on_the_bucket(built):
+def test_grants_on_the_bucket(built):
     _, _, reader, template = built
     template.has_resource_properties("AWS::IAM::Policy", {
         "Roles": [{"Ref": Match.string_like_regexp("^Reader")}],
         "PolicyDocument": {"Statement": Match.array_with([
-            Match.object_like({"Action": Match.array_with(["s3:GetObject*"]), "Effect": "Allow"})])},
+            Match.object_like({"Action": Match.array_with(["s3:GetObject*"]), "Effect": "Allow"}),
+            Match.object_like({"Action": "s3:ListBucket", "Condition": {"StringLike": {"s3:prefix": ["stage/*"]}}}),
+        ])},
     })
 
 
@@ -129,7 +138,7 @@ def test_add_egress_rule_on_the_security_group(built):
 def test_struct_props_as_dicts():
     # jsii accepts a dict with the snake_case keys wherever a struct is expected.
     stack = cdk.Stack(cdk.App(), "Dicts")
-    ChronosTrainingFoundation(stack, "Foundation", environment="dev",
+    ChronosTrainingFoundation(stack, "Foundation", environment_name="dev",
                               network_props={"vpc_cidr": "10.9.0.0/16", "subnet_cidr_mask": 26})
     subnet = only(Template.from_stack(stack).to_json(), "AWS::EC2::Subnet")
     assert subnet["Properties"]["CidrBlock"] == "10.9.0.0/26"
@@ -137,26 +146,26 @@ def test_struct_props_as_dicts():
 
 def test_bad_environment_is_a_clear_python_exception():
     stack = cdk.Stack(cdk.App(), "Bad")
-    with pytest.raises(RuntimeError, match=r"environment 'Prod' is invalid") as raised:
-        ChronosTrainingFoundation(stack, "Foundation", environment="Prod")
+    with pytest.raises(RuntimeError, match=r"environmentName 'Prod' is invalid") as raised:
+        ChronosTrainingFoundation(stack, "Foundation", environment_name="Prod")
     # The message says the rule too, not only the value.
     assert "lowercase" in str(raised.value)
 
 
 def test_bad_environment_from_context():
     app = cdk.App(context={"environment": "my_env"})
-    with pytest.raises(RuntimeError, match=r"environment 'my_env' is invalid"):
+    with pytest.raises(RuntimeError, match=r"environmentName \(context 'environment'\) 'my_env' is invalid"):
         ChronosTrainingStack(app, "Bad")
 
 
 def test_stack_name_for_checks_the_environment():
-    with pytest.raises(RuntimeError, match=r"environment 'Prod' is invalid"):
+    with pytest.raises(RuntimeError, match=r"environmentName 'Prod' is invalid"):
         ChronosTrainingStack.stack_name_for("Prod")
 
 
 def test_wrong_python_types_fail_before_synthesis():
     stack = cdk.Stack(cdk.App(), "Types")
-    with pytest.raises(TypeError, match="environment"):
-        ChronosTrainingFoundation(stack, "A", environment=42)
+    with pytest.raises(TypeError, match="environment_name"):
+        ChronosTrainingFoundation(stack, "A", environment_name=42)
     with pytest.raises(TypeError, match="enviroment"):
         ChronosTrainingFoundation(stack, "B", enviroment="dev")  # misspelt keyword

@@ -11,6 +11,7 @@ import chronos_training_infra as lib
 
 CONSTRUCTS = ["ChronosTrainingFoundation", "ChronosTrainingStack", "TrainingBucket", "TrainingEgressSecurityGroup",
               "TrainingInstanceRole", "TrainingNetwork"]
+CLASSES = ["FoundationExports"]
 STRUCTS = ["ChronosTrainingFoundationProps", "ChronosTrainingStackProps", "TrainingBucketOptions",
            "TrainingBucketProps", "TrainingEgressSecurityGroupProps", "TrainingInstanceRoleOptions",
            "TrainingInstanceRoleProps", "TrainingNetworkProps"]
@@ -28,36 +29,39 @@ def own_properties(cls):
 
 
 def test_exported_names():
-    assert sorted(n for n in dir(lib) if not n.startswith("_")) == sorted(CONSTRUCTS + STRUCTS)
+    assert sorted(n for n in dir(lib) if not n.startswith("_")) == sorted(CONSTRUCTS + STRUCTS + CLASSES)
 
 
 @pytest.mark.parametrize("name,members", [
-    ("ChronosTrainingFoundation", {"environment", "cost_center", "network", "bucket", "instance_role",
-                                   "security_group"}),
+    ("ChronosTrainingFoundation", {"environment_name", "cost_center", "vpc", "public_subnet", "bucket", "role",
+                                   "instance_profile", "security_group", "connections", "export_names", "network",
+                                   "training_bucket", "instance_role", "egress_security_group"}),
     ("ChronosTrainingStack", {"foundation"}),
     ("TrainingNetwork", {"vpc", "public_subnet", "s3_endpoint"}),
-    ("TrainingBucket", {"bucket", "environment"}),
-    ("TrainingInstanceRole", {"role", "instance_profile"}),
-    ("TrainingEgressSecurityGroup", {"security_group"}),
+    ("TrainingBucket", {"bucket", "environment_name", "log_retention"}),
+    ("TrainingInstanceRole", {"role", "instance_profile", "environment_name", "grant_principal"}),
+    ("TrainingEgressSecurityGroup", {"security_group", "connections", "environment_name"}),
 ])
 def test_snake_case_members(name, members):
     cls = getattr(lib, name)
     own = set(own_properties(cls))
     assert members <= own, f"{name} lacks {sorted(members - own)}"
     assert all(SNAKE.match(n) for n in own), f"{name} has non-snake_case members {sorted(own)}"
-    camel = {"publicSubnet", "s3Endpoint", "instanceRole", "instanceProfile", "securityGroup", "costCenter"}
+    camel = {"publicSubnet", "s3Endpoint", "instanceRole", "instanceProfile", "securityGroup", "costCenter",
+             "environmentName", "exportNames", "grantReadShared"}
     assert not camel & set(dir(cls))
 
 
 @pytest.mark.parametrize("name,keywords", [
-    ("ChronosTrainingFoundation", {"environment", "cost_center", "network_props", "bucket_props",
-                                   "instance_role_props"}),
-    ("ChronosTrainingStack", {"environment", "cost_center", "env", "description", "network_props"}),
+    ("ChronosTrainingFoundation", {"environment_name", "cost_center", "network_props", "bucket_props",
+                                   "instance_role_props", "flow_logs"}),
+    ("ChronosTrainingStack", {"environment_name", "cost_center", "env", "description", "stack_name",
+                              "network_props"}),
     ("TrainingNetwork", {"vpc_cidr", "subnet_cidr_mask", "availability_zone"}),
-    ("TrainingBucket", {"environment", "log_retention", "artifact_transition", "artifact_expiration",
+    ("TrainingBucket", {"environment_name", "log_retention", "artifact_transition", "artifact_expiration",
                         "removal_policy"}),
-    ("TrainingInstanceRole", {"bucket", "environment", "terminate_self_only"}),
-    ("TrainingEgressSecurityGroup", {"vpc", "environment"}),
+    ("TrainingInstanceRole", {"bucket", "environment_name", "terminate_self_only"}),
+    ("TrainingEgressSecurityGroup", {"vpc", "environment_name"}),
 ])
 def test_keyword_props(name, keywords):
     params = inspect.signature(getattr(lib, name).__init__).parameters
@@ -68,14 +72,19 @@ def test_keyword_props(name, keywords):
 
 
 def test_required_props_are_required_keywords():
-    for name, required in [("TrainingInstanceRole", "bucket"), ("TrainingEgressSecurityGroup", "vpc")]:
+    for name, required in [("TrainingInstanceRole", "bucket"), ("TrainingInstanceRole", "environment_name"),
+                           ("TrainingEgressSecurityGroup", "vpc"), ("TrainingEgressSecurityGroup", "environment_name"),
+                           ("TrainingBucket", "environment_name")]:
         p = inspect.signature(getattr(lib, name).__init__).parameters[required]
         assert p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
 
 
-def test_static_method_is_snake_case():
+def test_static_methods_and_constants_are_pythonic():
     assert lib.ChronosTrainingStack.stack_name_for("stage") == "ChronosTraining-stage-Stack"
     assert not hasattr(lib.ChronosTrainingStack, "stackNameFor")
+    assert lib.FoundationExports.export_name("dev", lib.FoundationExports.VPC_ID) == "ChronosTraining-dev-VPCId"
+    assert lib.FoundationExports.export_names("dev")[0] == "ChronosTraining-dev-VPCId"
+    assert not hasattr(lib.FoundationExports, "exportNames")
 
 
 def _doc_text(obj):
@@ -108,10 +117,10 @@ def test_member_docstrings(name):
 
 
 def test_props_docstrings_document_defaults():
-    doc = inspect.getdoc(lib.ChronosTrainingFoundationProps.environment)
+    doc = inspect.getdoc(lib.ChronosTrainingFoundationProps.environment_name)
     assert ":default:" in doc
     init_doc = lib.ChronosTrainingFoundation.__init__.__doc__ or ""
-    for kw in ("environment", "cost_center", "network_props", "bucket_props"):
+    for kw in ("environment_name", "cost_center", "network_props", "bucket_props"):
         assert f":param {kw}:" in init_doc, f"ChronosTrainingFoundation.__init__ does not document {kw}"
 
 

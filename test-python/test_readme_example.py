@@ -13,6 +13,7 @@ def test_readme_python_example_runs(readme_python_run):
 def test_readme_python_example_synthesizes_the_foundation(readme_python_run):
     run = readme_python_run
     assert run.returncode == 0, f"README Python example failed:\n{run.stderr}"
+    assert run.stdout.split() == export_names("stage")
     manifest = read_json(run.outdir / "manifest.json")
     stacks = [name for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"]
     assert len(stacks) == 1, f"expected one stack in {run.outdir}, found {stacks}"

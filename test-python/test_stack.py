@@ -1,4 +1,4 @@
-"""ChronosTrainingStack from Python: the guide's stack for environment=stage, from context."""
+"""ChronosTrainingStack from Python: the stack for environment=stage, from context."""
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
@@ -10,14 +10,14 @@ from support import bucket_name_join, export_names, only, template_exports
 @pytest.fixture(scope="module")
 def stage():
     app = cdk.App(context={"environment": "stage"})
-    stack = ChronosTrainingStack(app, ChronosTrainingStack.stack_name_for("stage"))
+    stack = ChronosTrainingStack(app, "ChronosTraining")
     return stack, Template.from_stack(stack)
 
 
 def test_stack_name_and_environment(stage):
     stack, _ = stage
     assert stack.stack_name == "ChronosTraining-stage-Stack"
-    assert stack.foundation.environment == "stage"
+    assert stack.foundation.environment_name == "stage"
     assert stack.foundation.cost_center == "train"
     # No CDK_DEFAULT_REGION in the test environment: the stack falls back to us-east-1.
     assert stack.region == "us-east-1"
@@ -51,7 +51,7 @@ def test_description_and_tags(stage):
 
 def test_props_win_over_context():
     app = cdk.App(context={"environment": "stage"})
-    stack = ChronosTrainingStack(app, "P", environment="prod", cost_center="serve",
+    stack = ChronosTrainingStack(app, "P", environment_name="prod", cost_center="serve",
                                  env=cdk.Environment(account="123456789012", region="eu-west-1"))
     t = Template.from_stack(stack).to_json()
     assert template_exports(t) == export_names("prod")
