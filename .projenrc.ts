@@ -80,16 +80,21 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
 
-  gitignore: ['cdk.out', '*.snapshot/**/asset.*', '.tools/', '.venv*/', '__pycache__/', '.pytest_cache/'],
+  gitignore: ['cdk.out', '*.snapshot/**/asset.*', '.tools/', '.venv*/', '__pycache__/', '.pytest_cache/', '.jsii.tabl.json'],
 });
 
 // integ-runner's snapshot directories are committed, with their cdk.out version marker but without asset bodies.
 project.gitignore.addPatterns('!/integ/*.snapshot/cdk.out');
 
 // Keep the sample app, scripts and Python tests out of the npm tarball.
-for (const p of ['/integ/', '/scripts/', '/test-python/', '/test-e2e/', '/.ci/', '/tsconfig.dev.json', '/.tools/', '/.venv*/']) {
+for (const p of ['/integ/', '/scripts/', '/test-python/', '/test-e2e/', '/.ci/', '/tsconfig.dev.json', '/.tools/', '/.venv*/', '/rosetta/', '/.jsii.tabl.json']) {
   project.addPackageIgnore(p);
 }
+
+// Every TypeScript example (README blocks, @example doc comments) compiled against the built assembly and
+// translated to the other languages; --strict fails the build on any diagnostic. The Python leg and
+// scripts/consumer-check.js run the README's examples from the tablet it writes (.jsii.tabl.json).
+project.postCompileTask.exec('jsii-rosetta extract --strict');
 
 // ---------------------------------------------------------------------------
 // Integration tests: integ-runner verifies the committed snapshots offline.
@@ -120,7 +125,8 @@ project.addTask('synth', {
 // ---------------------------------------------------------------------------
 const ci = project.addTask('ci', { description: 'The whole test suite, as CI runs it' });
 ci.spawn(project.buildTask);
-// The packed tarball, installed into a separate app with only aws-cdk-lib and constructs.
+// The packed tarball, installed into a separate app with only aws-cdk-lib and constructs, runs the README's
+// TypeScript examples.
 ci.exec('node scripts/consumer-check.js');
 // The main job: deploy the sample app to a local AWS API emulator (moto on loopback) and print its exports.
 project.addTask('deploy:local', {
@@ -133,12 +139,8 @@ const e2e = project.addTask('test:e2e', {
   exec: "node --test --test-reporter=tap 'test-e2e/*.test.js'",
 });
 
-// The README's TypeScript example, compiled against the packed tarball; the Python leg: the wheel in a
-// fresh venv with aws-cdk-lib at the peer version, and pytest (which runs the README's Python example).
-const readmeTs = project.addTask('test:readme', {
-  description: "Compile and run the README's TypeScript example against the packed tarball",
-  exec: 'node scripts/test-readme-ts.js',
-});
+// The Python leg: the wheel in a fresh venv with aws-cdk-lib at the peer version, and pytest (which runs
+// the README's Python example and the Python translations of its TypeScript examples).
 const python = project.addTask('test:python', {
   description: 'Build the wheel, install it in a fresh venv with aws-cdk-lib, run pytest (test-python/)',
   exec: 'bash scripts/test-python.sh',
@@ -149,7 +151,6 @@ const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
   exec: 'bash scripts/scan/run.sh',
 });
-ci.spawn(readmeTs);
 ci.spawn(python);
 ci.spawn(scan);
 ci.spawn(e2e);
