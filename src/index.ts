@@ -5,3 +5,4 @@ export * from './training-instance-role';
 export * from './training-egress-security-group';
 export * from './chronos-training-foundation';
 export * from './chronos-training-stack';
+export * from './zero-idle-cost-checker';
