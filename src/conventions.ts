@@ -208,3 +208,11 @@ export function wholeDays(prop: string, value: Duration, minDays: number, why: s
   }
   return days;
 }
+
+/** Tag key holding a training instance's lifetime in hours (stamped by the launch template, read by the run reaper). */
+export const TAG_MAX_LIFETIME_HOURS = 'MaxLifetimeHours';
+/**
+ * `ManagedBy` value on instances and volumes launched from the training launch
+ * template: they are created by the launcher, not managed by CDK.
+ */
+export const LAUNCH_TEMPLATE_MANAGED_BY = 'chronos-launch-template';

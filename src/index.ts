@@ -6,3 +6,4 @@ export * from './training-egress-security-group';
 export * from './chronos-training-foundation';
 export * from './chronos-training-stack';
 export * from './zero-idle-cost-checker';
+export * from './training-launch-template';
