@@ -216,3 +216,5 @@ export const TAG_MAX_LIFETIME_HOURS = 'MaxLifetimeHours';
  * template: they are created by the launcher, not managed by CDK.
  */
 export const LAUNCH_TEMPLATE_MANAGED_BY = 'chronos-launch-template';
+/** Any EC2 instance ARN: IAM statements narrow it with `ec2:Region` and tag conditions. */
+export const ANY_INSTANCE_ARN = 'arn:*:ec2:*:*:instance/*';

@@ -7,3 +7,4 @@ export * from './chronos-training-foundation';
 export * from './chronos-training-stack';
 export * from './zero-idle-cost-checker';
 export * from './training-launch-template';
+export * from './training-run-reaper';
