@@ -8,3 +8,4 @@ export * from './chronos-training-stack';
 export * from './zero-idle-cost-checker';
 export * from './training-launch-template';
 export * from './training-run-reaper';
+export * from './training-budget';
