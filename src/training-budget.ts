@@ -193,8 +193,9 @@ export class TrainingBudget extends Construct {
           }),
         },
       });
-      new budgets.CfnBudgetsAction(this, 'DenyRunInstancesAction', {
-        budgetName: this.budget.ref,
+      const action = new budgets.CfnBudgetsAction(this, 'DenyRunInstancesAction', {
+        // The literal name with an explicit dependency (what Ref of a budget returns is not documented clearly).
+        budgetName: this.budgetName,
         actionType: 'APPLY_IAM_POLICY',
         actionThreshold: { type: 'PERCENTAGE', value: 100 },
         notificationType: 'ACTUAL',
@@ -210,6 +211,7 @@ export class TrainingBudget extends Construct {
         },
         subscribers: subscribers.map(s => ({ type: s.subscriptionType, address: s.address })),
       });
+      action.addDependency(this.budget);
       this.denyRunInstancesPolicy = policy;
       this.actionExecutionRole = role;
     }

@@ -61,9 +61,10 @@ describe('TrainingBudget', () => {
   describe('with denyRunInstancesAt100Percent', () => {
     test('a budget action at 100% of actual costs applies the deny policy to the named launchers, automatically', () => {
       const { template } = build({ denyRunInstancesAt100Percent: LAUNCHERS });
-      const action = onlyResource(template, 'AWS::Budgets::BudgetsAction').Properties;
-      expect(action).toEqual({
-        BudgetName: { Ref: expect.stringMatching(/^Budget/) },
+      const resource = onlyResource(template, 'AWS::Budgets::BudgetsAction');
+      expect(resource.DependsOn).toEqual([expect.stringMatching(/^Budget/)]);
+      expect(resource.Properties).toEqual({
+        BudgetName: 'ChronosTraining-dev',
         ActionType: 'APPLY_IAM_POLICY',
         ActionThreshold: { Type: 'PERCENTAGE', Value: 100 },
         NotificationType: 'ACTUAL',
