@@ -28,6 +28,19 @@ describe('TrainingRunReaper', () => {
     template.hasResourceProperties('AWS::Lambda::Permission', { Principal: 'events.amazonaws.com', Action: 'lambda:InvokeFunction' });
   });
 
+  test('the function depends on its role policy only (the role is a GetAtt already: cfn-lint W3005)', () => {
+    const fn = onlyResource(build().template, 'AWS::Lambda::Function');
+    expect(fn.DependsOn).toEqual([expect.stringMatching(/^ReaperRoleDefaultPolicy/)]);
+  });
+
+  test('skips the checkov checks that would add idle costs, inline with reasons', () => {
+    const { template } = build();
+    const skips = (type: string) => onlyResource(template, type).Metadata.checkov.skip.map((s: any) => s.id);
+    expect(skips('AWS::Lambda::Function')).toEqual(['CKV_AWS_117', 'CKV_AWS_115', 'CKV_AWS_173']);
+    expect(skips('AWS::Logs::LogGroup')).toEqual(['CKV_AWS_158']);
+    expect(skips('AWS::SQS::Queue')).toEqual(['CKV_AWS_27']);
+  });
+
   test('takes another schedule', () => {
     build({ schedule: events.Schedule.rate(Duration.minutes(5)) }).template
       .hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
