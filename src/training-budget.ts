@@ -71,7 +71,7 @@ export interface TrainingBudgetOptions {
    *
    * @default - no action
    */
-  readonly denyRunInstancesAt100Percent?: BudgetLaunchers;
+  readonly denyRunInstancesAtLimit?: BudgetLaunchers;
 }
 
 /**
@@ -103,13 +103,13 @@ export class TrainingBudget extends Construct {
 
   /**
    * The policy the budget action attaches to the launchers.
-   * Undefined without `denyRunInstancesAt100Percent`.
+   * Undefined without `denyRunInstancesAtLimit`.
    */
   public readonly denyRunInstancesPolicy?: iam.IManagedPolicy;
 
   /**
    * The role AWS Budgets assumes to attach that policy.
-   * Undefined without `denyRunInstancesAt100Percent`.
+   * Undefined without `denyRunInstancesAtLimit`.
    */
   public readonly actionExecutionRole?: iam.IRole;
 
@@ -153,8 +153,8 @@ export class TrainingBudget extends Construct {
       notificationsWithSubscribers: [notification('ACTUAL', actual), notification('FORECASTED', forecast)],
     });
 
-    if (props.denyRunInstancesAt100Percent) {
-      const launchers = validateLaunchers(props.denyRunInstancesAt100Percent);
+    if (props.denyRunInstancesAtLimit) {
+      const launchers = validateLaunchers(props.denyRunInstancesAtLimit);
       const policy = new iam.ManagedPolicy(this, 'DenyRunInstancesPolicy', {
         description: `Applied by the ${this.budgetName} budget at 100%: no new EC2 instances`,
         statements: [new iam.PolicyStatement({
@@ -252,13 +252,13 @@ function validateLaunchers(launchers: BudgetLaunchers): Required<BudgetLaunchers
   for (const [kind, names] of Object.entries(checked)) {
     for (const name of names) {
       if (!Token.isUnresolved(name) && !IAM_NAME.test(name)) {
-        throw new Error(`denyRunInstancesAt100Percent.${kind} contains '${name}', which is not an IAM name ` +
+        throw new Error(`denyRunInstancesAtLimit.${kind} contains '${name}', which is not an IAM name ` +
           '(1 to 128 letters, digits and + = , . @ _ -)');
       }
     }
   }
   if (checked.roles.length + checked.groups.length + checked.users.length === 0) {
-    throw new Error('denyRunInstancesAt100Percent names no role, group or user; name at least one launcher, or leave it out');
+    throw new Error('denyRunInstancesAtLimit names no role, group or user; name at least one launcher, or leave it out');
   }
   return checked;
 }

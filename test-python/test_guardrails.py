@@ -57,7 +57,7 @@ def test_launch_template_and_budget_take_keyword_props():
         security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc), spot=True, max_lifetime_hours=2)
     TrainingBudget(stack, "Budget", environment_name="dev", monthly_limit_usd=100,
                    notification_emails=["ml-team@example.com"],
-                   deny_run_instances_at100_percent=BudgetLaunchers(roles=["ChronosLauncher"]))
+                   deny_run_instances_at_limit=BudgetLaunchers(roles=["ChronosLauncher"]))
     assert template.max_lifetime_hours == 2
     synthesized = Template.from_stack(stack)
     data = only(synthesized.to_json(), "AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]

@@ -58,9 +58,9 @@ describe('TrainingBudget', () => {
     expect(budget.actionExecutionRole).toBeUndefined();
   });
 
-  describe('with denyRunInstancesAt100Percent', () => {
+  describe('with denyRunInstancesAtLimit', () => {
     test('a budget action at 100% of actual costs applies the deny policy to the named launchers, automatically', () => {
-      const { template } = build({ denyRunInstancesAt100Percent: LAUNCHERS });
+      const { template } = build({ denyRunInstancesAtLimit: LAUNCHERS });
       const resource = onlyResource(template, 'AWS::Budgets::BudgetsAction');
       expect(resource.DependsOn).toEqual([expect.stringMatching(/^Budget/)]);
       expect(resource.Properties).toEqual({
@@ -83,7 +83,7 @@ describe('TrainingBudget', () => {
     });
 
     test('the policy denies ec2:RunInstances and allows nothing', () => {
-      const policy = onlyResource(build({ denyRunInstancesAt100Percent: LAUNCHERS }).template, 'AWS::IAM::ManagedPolicy');
+      const policy = onlyResource(build({ denyRunInstancesAtLimit: LAUNCHERS }).template, 'AWS::IAM::ManagedPolicy');
       expect(policy.Properties.PolicyDocument.Statement).toEqual([
         { Sid: 'DenyRunInstancesOverBudget', Effect: 'Deny', Action: 'ec2:RunInstances', Resource: '*' },
       ]);
@@ -91,7 +91,7 @@ describe('TrainingBudget', () => {
     });
 
     test('the execution role is trusted by AWS Budgets of this account and may attach only that policy to only the launchers', () => {
-      const role = onlyResource(build({ denyRunInstancesAt100Percent: LAUNCHERS }).template, 'AWS::IAM::Role').Properties;
+      const role = onlyResource(build({ denyRunInstancesAtLimit: LAUNCHERS }).template, 'AWS::IAM::Role').Properties;
       expect(role.AssumeRolePolicyDocument.Statement).toEqual([{
         Effect: 'Allow',
         Principal: { Service: 'budgets.amazonaws.com' },
@@ -111,7 +111,7 @@ describe('TrainingBudget', () => {
     });
 
     test('roles only: only role attachment actions', () => {
-      const { template } = build({ denyRunInstancesAt100Percent: { roles: ['ChronosLauncher'] } });
+      const { template } = build({ denyRunInstancesAtLimit: { roles: ['ChronosLauncher'] } });
       const [statement] = onlyResource(template, 'AWS::IAM::Role').Properties.Policies[0].PolicyDocument.Statement;
       expect(statement.Action).toEqual(['iam:AttachRolePolicy', 'iam:DetachRolePolicy']);
       const definition = onlyResource(template, 'AWS::Budgets::BudgetsAction').Properties.Definition.IamActionDefinition;
@@ -120,7 +120,7 @@ describe('TrainingBudget', () => {
 
     test.each<[string, typeof TEST_ENV | undefined]>([['with', TEST_ENV], ['without', undefined]])(
       'cdk-nag reports nothing unacknowledged, %s a concrete environment', (_name, env) => {
-        const { stack } = build({ denyRunInstancesAt100Percent: LAUNCHERS }, env);
+        const { stack } = build({ denyRunInstancesAtLimit: LAUNCHERS }, env);
         expect(nagFindings(stack)).toEqual([]);
         expect(resourcesOf(Template.fromStack(stack), 'AWS::IAM::Role')).toHaveLength(1);
       });
@@ -136,9 +136,9 @@ describe('TrainingBudget', () => {
     ['an email with a space', { notificationEmails: ['ml team@example.com'] }, /notificationEmails contains 'ml team@example.com'/],
     ['a zero threshold', { actualThresholdPercent: 0 }, /actualThresholdPercent is 0; it must be a percentage of the limit above 0 and at most 1000/],
     ['a huge forecast threshold', { forecastThresholdPercent: 5000 }, /forecastThresholdPercent is 5000/],
-    ['no launcher', { denyRunInstancesAt100Percent: {} }, /denyRunInstancesAt100Percent names no role, group or user/],
-    ['an empty role name', { denyRunInstancesAt100Percent: { roles: [''] } }, /denyRunInstancesAt100Percent.roles contains '', which is not an IAM name/],
-    ['a user name with a slash', { denyRunInstancesAt100Percent: { users: ['team/alice'] } }, /denyRunInstancesAt100Percent.users contains 'team\/alice'/],
+    ['no launcher', { denyRunInstancesAtLimit: {} }, /denyRunInstancesAtLimit names no role, group or user/],
+    ['an empty role name', { denyRunInstancesAtLimit: { roles: [''] } }, /denyRunInstancesAtLimit.roles contains '', which is not an IAM name/],
+    ['a user name with a slash', { denyRunInstancesAtLimit: { users: ['team/alice'] } }, /denyRunInstancesAtLimit.users contains 'team\/alice'/],
     ['a bad environment name', { environmentName: 'Dev' }, /environmentName 'Dev' is invalid/],
   ])('rejects %s', (_name, props, message) => {
     expect(() => build(props)).toThrow(message);
