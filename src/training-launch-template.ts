@@ -12,6 +12,7 @@ import {
   TAG_PROJECT,
   validateCostCenter,
   validateEnvironment,
+  warnUnknownCostCenter,
 } from './conventions';
 
 /**
@@ -128,7 +129,8 @@ export class TrainingLaunchTemplate extends Construct {
   constructor(scope: Construct, id: string, props: TrainingLaunchTemplateProps) {
     super(scope, id);
     const environmentName = validateEnvironment(props.environmentName, 'environmentName');
-    const costCenter = validateCostCenter(this, props.costCenter);
+    const costCenter = validateCostCenter(props.costCenter);
+    warnUnknownCostCenter(this, costCenter);
     this.maxLifetimeHours = positive('maxLifetimeHours', props.maxLifetimeHours ?? 4, 'hours');
     const rootVolumeSize = props.rootVolumeSize ?? 100;
     if (!Number.isInteger(rootVolumeSize) || rootVolumeSize < 1 || rootVolumeSize > 16384) {

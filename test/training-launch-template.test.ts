@@ -135,7 +135,7 @@ describe('TrainingLaunchTemplate', () => {
   test('warns about an unknown cost center', () => {
     const { stack } = build({}, { costCenter: 'research' });
     Template.fromStack(stack);
-    expect(warnings(stack)).toEqual([expect.stringContaining("costCenter 'research' is not one of the guide's workload types")]);
+    expect(warnings(stack)).toEqual([expect.stringContaining("costCenter 'research' is not one of the known workload types")]);
   });
 
   test.each<[string, TrainingLaunchTemplateOptions, RegExp]>([
