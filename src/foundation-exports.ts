@@ -27,6 +27,11 @@ export class FoundationExports {
   public static readonly ENVIRONMENT = 'Environment';
   /** Suffix of the cost center export. */
   public static readonly COST_CENTER = 'CostCenter';
+  /**
+   * Suffix of the launch template ID export, created besides the eight when the
+   * foundation has a launch template (the default).
+   */
+  public static readonly LAUNCH_TEMPLATE_ID = 'LaunchTemplateId';
 
   /**
    * The suffixes of the eight exports every foundation creates, in the order it creates them.

@@ -9,3 +9,4 @@ export * from './zero-idle-cost-checker';
 export * from './training-launch-template';
 export * from './training-run-reaper';
 export * from './training-budget';
+export * from './s3-endpoint-restriction';

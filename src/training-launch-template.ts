@@ -12,7 +12,6 @@ import {
   TAG_PROJECT,
   validateCostCenter,
   validateEnvironment,
-  warnUnknownCostCenter,
 } from './conventions';
 
 /**
@@ -84,7 +83,7 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
   /** The environment name: part of the template name and the `Environment` tag of instances and volumes. */
   readonly environmentName: string;
 
-  /** The `CostCenter` tag of instances and volumes. */
+  /** The `CostCenter` tag of instances and volumes (any valid tag value; the foundation warns about unknown ones). */
   readonly costCenter: string;
 
   /** The instance profile of training instances. */
@@ -130,7 +129,6 @@ export class TrainingLaunchTemplate extends Construct {
     super(scope, id);
     const environmentName = validateEnvironment(props.environmentName, 'environmentName');
     const costCenter = validateCostCenter(props.costCenter);
-    warnUnknownCostCenter(this, costCenter);
     this.maxLifetimeHours = positive('maxLifetimeHours', props.maxLifetimeHours ?? 4, 'hours');
     const rootVolumeSize = props.rootVolumeSize ?? 100;
     if (!Number.isInteger(rootVolumeSize) || rootVolumeSize < 1 || rootVolumeSize > 16384) {

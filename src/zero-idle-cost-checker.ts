@@ -182,6 +182,10 @@ const FREE: IdleCostEntry[] = [
  * Several checkers over the same resource report it once.
  *
  * @example
+ * import { App, Aspects } from 'aws-cdk-lib';
+ * import { ZeroIdleCostChecker } from '@chronos/training-infra';
+ *
+ * const app = new App();
  * Aspects.of(app).add(new ZeroIdleCostChecker({ allowedResourceTypes: ['AWS::KMS::Key'] }));
  */
 export class ZeroIdleCostChecker implements IAspect {

@@ -1,17 +1,35 @@
 import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { TEST_ENV } from './helpers';
-import { amazonLinux2023RepositoryBucket, S3EndpointRestriction, s3EndpointRestrictionStatements } from '../src/s3-endpoint-restriction';
+import { onlyResource, TEST_ENV } from './helpers';
+import { S3EndpointRestriction, TrainingNetwork } from '../src';
+import { amazonLinux2023RepositoryBucket } from '../src/conventions';
 
+/** The endpoint policy's statements after `restrictS3Endpoint(restriction)`. */
 function statements(restriction: S3EndpointRestriction, agnostic = false): any[] {
   const stack = new Stack(new App(), 'S', { env: agnostic ? undefined : TEST_ENV });
   const bucket = s3.Bucket.fromBucketName(stack, 'Training', 'chronos-training-dev-123456789012-us-east-1');
-  return stack.resolve(s3EndpointRestrictionStatements(stack, bucket, restriction).map(s => s.toStatementJson()));
+  new TrainingNetwork(stack, 'Network').restrictS3Endpoint(bucket, restriction);
+  return onlyResource(Template.fromStack(stack), 'AWS::EC2::VPCEndpoint').Properties.PolicyDocument.Statement;
 }
 
 const arn = (resource: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::${resource}`]] });
 
-describe('the S3 endpoint restriction', () => {
+describe('TrainingNetwork.restrictS3Endpoint', () => {
+  test('without it, the endpoint has no policy (AWS allows everything)', () => {
+    const stack = new Stack(new App(), 'S');
+    new TrainingNetwork(stack, 'Network');
+    expect(onlyResource(Template.fromStack(stack), 'AWS::EC2::VPCEndpoint').Properties.PolicyDocument).toBeUndefined();
+  });
+
+  test('may be called once', () => {
+    const stack = new Stack(new App(), 'S');
+    const network = new TrainingNetwork(stack, 'Network');
+    const bucket = s3.Bucket.fromBucketName(stack, 'Training', 'b-1');
+    network.restrictS3Endpoint(bucket);
+    expect(() => network.restrictS3Endpoint(bucket)).toThrow(/restrictS3Endpoint was already called on this network/);
+  });
+
   test('admits everything on the training bucket and, read-only, the Amazon Linux 2023 repositories', () => {
     expect(statements({})).toEqual([
       {

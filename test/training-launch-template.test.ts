@@ -4,7 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../src';
-import { onlyResource, warnings } from './helpers';
+import { onlyResource } from './helpers';
 
 /** A stack holding a launch template with a real profile and security group, under an enclosing scope. */
 function build(options: TrainingLaunchTemplateOptions = {}, extra: { costCenter?: string } = {}) {
@@ -132,10 +132,8 @@ describe('TrainingLaunchTemplate', () => {
     expect(lt.maxLifetimeHours).toBe(4);
   });
 
-  test('warns about an unknown cost center', () => {
-    const { stack } = build({}, { costCenter: 'research' });
-    Template.fromStack(stack);
-    expect(warnings(stack)).toEqual([expect.stringContaining("costCenter 'research' is not one of the known workload types")]);
+  test('rejects a cost center that is not a valid tag value', () => {
+    expect(() => build({}, { costCenter: 'train#1' })).toThrow(/costCenter 'train#1' is not a valid AWS tag value/);
   });
 
   test.each<[string, TrainingLaunchTemplateOptions, RegExp]>([
