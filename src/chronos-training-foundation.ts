@@ -273,12 +273,10 @@ export class ChronosTrainingFoundation extends Construct implements ec2.IConnect
       [FoundationExports.ENVIRONMENT]: [environmentName, 'Environment name'],
       [FoundationExports.COST_CENTER]: [costCenter, 'Cost center'],
     };
-    const suffixes = FoundationExports.suffixes();
     if (this.launchTemplate) {
       outputs[FoundationExports.LAUNCH_TEMPLATE_ID] = [this.launchTemplate.launchTemplateId, 'Launch template ID'];
-      suffixes.push(FoundationExports.LAUNCH_TEMPLATE_ID);
     }
-    this.exportNames = suffixes.map(suffix => {
+    this.exportNames = FoundationExports.suffixes().filter(suffix => suffix in outputs).map(suffix => {
       const [value, description] = outputs[suffix];
       const exportName = FoundationExports.exportName(environmentName, suffix);
       new CfnOutput(this, suffix, { value, description: `${description} (${environmentName})`, exportName });
