@@ -230,6 +230,32 @@ test('stage resources are distinct from dev', async () => {
   assert.equal(x.stage.InstanceProfileName, 'ChronosTrainingInstanceProfile-stage');
 });
 
+test('the README launch: run-instances with the stage exports and launch template; the instance gets its tags, profile, group', async () => {
+  const all = await cfnlib.listExports(c.cfn);
+  const value = (suffix) => all[`ChronosTraining-stage-${suffix}`];
+  assert.ok(value('LaunchTemplateId'), 'ChronosTraining-stage-LaunchTemplateId is listed');
+  const imageId = (await c.ec2.send(new ec2c.DescribeImagesCommand({}))).Images[0].ImageId;
+  // SDK equivalent of the README's `aws ec2 run-instances --launch-template LaunchTemplateId=...,Version=$Latest
+  // --subnet-id ... --image-id ... --instance-type ...` (moto has its own AMIs).
+  const launched = await c.ec2.send(new ec2c.RunInstancesCommand({
+    LaunchTemplate: { LaunchTemplateId: value('LaunchTemplateId'), Version: '$Latest' },
+    SubnetId: value('PublicSubnetId'), ImageId: imageId, InstanceType: 'g4dn.xlarge', MinCount: 1, MaxCount: 1,
+  }));
+  const id = launched.Instances[0].InstanceId;
+  try {
+    const i = (await c.ec2.send(new ec2c.DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations[0].Instances[0];
+    const tags = tagsToObject(i.Tags);
+    assert.deepEqual(
+      Object.fromEntries(['Project', 'Environment', 'CostCenter', 'MaxLifetimeHours', 'ManagedBy'].map((k) => [k, tags[k]])),
+      { Project: 'Chronos-Training', Environment: 'stage', CostCenter: COST_CENTER, MaxLifetimeHours: '4', ManagedBy: 'chronos-launch-template' });
+    assert.equal(i.SubnetId, value('PublicSubnetId'));
+    assert.deepEqual(i.SecurityGroups.map((g) => g.GroupId), [value('SecurityGroupId')]);
+    assert.match(i.IamInstanceProfile?.Arn ?? '(none)', /instance-profile\/ChronosTrainingInstanceProfile-stage$/);
+  } finally {
+    await c.ec2.send(new ec2c.TerminateInstancesCommand({ InstanceIds: [id] }));
+  }
+});
+
 test(`update dev (UpdateStack): costCenter ${COST_CENTER} -> ${NEW_COST_CENTER} shows in the stack outputs and the bucket tag`, async () => {
   const r = await deploy('dev-collect');
   assert.equal(r.action, 'update');
