@@ -6,15 +6,15 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { acknowledgeNag, skipCheckov } from './compliance';
+import { skipCheckov } from './compliance';
 import {
-  ANY_INSTANCE_ARN,
   PROJECT_TAG_VALUE,
   TAG_ENVIRONMENT,
   TAG_MAX_LIFETIME_HOURS,
   TAG_PROJECT,
   validateEnvironment,
 } from './conventions';
+import { acknowledgeTerminateFindings, terminateStatements } from './instance-access';
 import { TrainingRunReaperFunction } from './training-run-reaper-function';
 
 /**
@@ -135,22 +135,7 @@ export class TrainingRunReaper extends Construct {
         }),
         TerminateExpiredInstances: new iam.PolicyDocument({
           minimize: false,
-          statements: [
-            // DescribeInstances supports no resource-level permissions or tag conditions.
-            new iam.PolicyStatement({ sid: 'DescribeInstances', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
-            new iam.PolicyStatement({
-              sid: 'TerminateProjectEnvironmentInstances',
-              actions: ['ec2:TerminateInstances'],
-              resources: [ANY_INSTANCE_ARN],
-              conditions: {
-                StringEquals: {
-                  'ec2:Region': Stack.of(this).region,
-                  [`ec2:ResourceTag/${TAG_PROJECT}`]: PROJECT_TAG_VALUE,
-                  [`ec2:ResourceTag/${TAG_ENVIRONMENT}`]: environmentName,
-                },
-              },
-            }),
-          ],
+          statements: terminateStatements(this, environmentName, 'TerminateProjectEnvironmentInstances'),
         }),
       },
     });
@@ -201,9 +186,6 @@ export class TrainingRunReaper extends Construct {
     this.rule = rule;
 
     const cfnRole = role.node.defaultChild as iam.CfnRole;
-    acknowledgeNag(cfnRole, 'AwsSolutions-IAM5[Resource::*]',
-      'ec2:DescribeInstances supports no resource-level permissions: AWS requires Resource "*"');
-    acknowledgeNag(cfnRole, `AwsSolutions-IAM5[Resource::${ANY_INSTANCE_ARN}]`,
-      'ec2:TerminateInstances on instance ARNs narrowed by conditions: this region, and the Project and Environment tags');
+    acknowledgeTerminateFindings(cfnRole, 'this region, and the Project and Environment tags');
   }
 }
