@@ -1,21 +1,14 @@
 import { IApiCall } from '@aws-cdk/integ-tests-alpha';
-import { App, IStackSynthesizer, LegacyStackSynthesizer, Stack, Token } from 'aws-cdk-lib';
+import { App, Stack, Token } from 'aws-cdk-lib';
 import { ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
 
 /**
  * Adds the guide's stack for the environment in context (default dev) to an app:
  * `ChronosTraining-{environment}-Stack`.
- *
- * With context `synthesizer=none` the stack uses a synthesizer that needs no
- * bootstrap stack (the foundation has no assets), for targets with no CDK
- * bootstrap such as a local AWS API emulator.
  */
 export function sampleStack(app: App, props: ChronosTrainingStackProps = {}): ChronosTrainingStack {
   const environment: string = props.environment ?? app.node.tryGetContext('environment') ?? 'dev';
-  const synthesizer: IStackSynthesizer | undefined =
-    app.node.tryGetContext('synthesizer') === 'none' ? new LegacyStackSynthesizer() : undefined;
   return new ChronosTrainingStack(app, ChronosTrainingStack.stackNameFor(environment), {
-    synthesizer,
     ...props,
     environment,
   });
