@@ -85,6 +85,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
 // integ-runner's snapshot directories are committed, with their cdk.out version marker but without asset bodies.
 project.gitignore.addPatterns('!/integ/*.snapshot/cdk.out');
+// The CDK CLI's lookup cache from deploys to the local emulator (account 123456789012), not the project's.
+project.gitignore.addPatterns('/integ/cdk.context.json');
 
 // Keep the sample app, scripts and Python tests out of the npm tarball.
 for (const p of ['/integ/', '/scripts/', '/test-python/', '/test-e2e/', '/.ci/', '/tsconfig.dev.json', '/.tools/', '/.venv*/', '/rosetta/', '/.jsii.tabl.json']) {
@@ -130,12 +132,12 @@ ci.spawn(project.buildTask);
 ci.exec('node scripts/consumer-check.js');
 // The main job: deploy the sample app to a local AWS API emulator (moto on loopback) and print its exports.
 project.addTask('deploy:local', {
-  description: 'Deploy ChronosTraining-dev-Stack to moto on 127.0.0.1 and print the exports (--keep-running, --environment, --cost-center)',
+  description: 'cdk bootstrap + cdk deploy of the sample app to moto on 127.0.0.1, print the exports (--environment, --cost-center, --keep-running, --destroy, --stop)',
   exec: 'node scripts/local/deploy.js',
   receiveArgs: true,
 });
 const e2e = project.addTask('test:e2e', {
-  description: 'Deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, delete',
+  description: 'cdk bootstrap, cdk deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, cdk destroy',
   exec: "node --test --test-reporter=tap 'test-e2e/*.test.js'",
 });
 
