@@ -132,11 +132,12 @@ const compat = project.tasks.tryFind('compat')!;
 compat.reset('node scripts/release/api-guard.js');
 compat.description = 'Breaking-change guard (API): jsii-diff --error-on all between release/baseline/ and the built .jsii';
 project.testTask.spawn(compat);
-project.addTask('release:baseline', {
+const baselineTask = project.addTask('release:baseline', {
   description: 'Record the last released version (dist/js/*.tgz: .jsii, package.json, default template) in release/baseline/',
   exec: 'ts-node --project tsconfig.dev.json scripts/release/record-baseline.ts',
 });
-// `release` also keeps CHANGELOG.md and tags vX.Y.Z in the working copy (nothing is pushed).
+// After the anti-tamper check, `release` records the released version as the new baseline and commits it with
+// CHANGELOG.md as `chore(release): X.Y.Z`, tagged vX.Y.Z (publish:git; nothing is pushed).
 const publishGit = project.release!.publisher.publishToGit({
   changelogFile: 'dist/changelog.md',
   versionFile: 'dist/version.txt',
@@ -145,7 +146,13 @@ const publishGit = project.release!.publisher.publishToGit({
   gitBranch: 'main',
   gitPushCommand: '',
 });
-project.tasks.tryFind('release')!.spawn(publishGit);
+const releaseTag = project.addTask('release:tag', {
+  description: 'Record release/baseline/ from dist/, then commit it with CHANGELOG.md and tag vX.Y.Z (after bump and build)',
+});
+releaseTag.spawn(baselineTask);
+releaseTag.exec('git add release');
+releaseTag.spawn(publishGit);
+project.tasks.tryFind('release')!.spawn(releaseTag);
 const artifacts = project.addTask('release:artifacts', {
   description: 'Check the packed npm tarball and wheel as a user meets them (contents, size, metadata, twine check)',
   exec: 'bash scripts/release/check-artifacts.sh',

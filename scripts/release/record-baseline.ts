@@ -18,6 +18,7 @@ if (tarballs.length !== 1) {
 }
 
 // Unpack inside the project so that the tarball's lib/ resolves aws-cdk-lib from ./node_modules.
+fs.mkdirSync(path.join(root, '.tools'), { recursive: true });
 const unpacked = fs.mkdtempSync(path.join(root, '.tools', 'baseline-'));
 try {
   execFileSync('tar', ['xzf', path.join(distJs, tarballs[0]), '-C', unpacked]);

@@ -4,7 +4,8 @@
 #
 #   bash scripts/release/rehearsal.sh          full: a fresh clone of HEAD (no tags needed) is
 #                                              bumped (0.1.0 on a first release), compiled and
-#                                              packed, with CHANGELOG.md and the tag made there
+#                                              packed; release:tag commits the new baseline and
+#                                              CHANGELOG.md there and tags it (tests: CI's job)
 #   bash scripts/release/rehearsal.sh --fast   this build's dist/ as it is (CI)
 #
 # Then, in both modes:
@@ -75,12 +76,13 @@ else
     npx projen compile
     npx projen package:js
     npx projen package:python
-    npx projen publish:git      # CHANGELOG.md and the tag, in the clone only (no push)
-    say "clone: $(git log --oneline -1), tag $(git describe --tags), CHANGELOG.md:"
+    npx projen release:tag      # release/baseline/ and CHANGELOG.md committed, tagged: in the clone only (no push)
+    say "clone: tag $(git describe --tags), commit:"
+    git show --stat --format='  %h %s' HEAD
     head -n 12 CHANGELOG.md
   )
   dist="$clone/dist"
-  step "full: clone, bump, compile, package js + python, CHANGELOG.md and tag"
+  step "full: clone, bump, compile, package js + python, release:tag"
 fi
 tgz="$(ls "$dist"/js/*.tgz)"
 whl="$(ls "$dist"/python/*.whl)"
@@ -204,7 +206,7 @@ step "npm install by name + synth dev, prod (node)"
 # --- 4. a new venv, by name from pypiserver ----------------------------------------------------------
 t_py="$(now)"
 python3 -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q --no-compile --report "$work/pip-report.json" \
+"$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q --report "$work/pip-report.json" \
   --extra-index-url "${INDEX}simple/" "$DIST_NAME==$VERSION" "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION"
 "$work/venv/bin/python" - "$work/pip-report.json" "$DIST_NAME" "$INDEX" <<'PY'
 import json, sys
