@@ -1,4 +1,4 @@
-import { awscdk, javascript } from 'projen';
+import { awscdk, DependencyType, javascript, release } from 'projen';
 
 // Versions that are known to work together (see README "Toolchain"):
 // aws-cdk-lib 2.257 emits a cloud-assembly schema that integ-runner 2.197 and
@@ -30,9 +30,18 @@ const project = new awscdk.AwsCdkConstructLibrary({
   constructsVersion: CONSTRUCTS_VERSION,
   jsiiVersion: '~6.0.0',
 
-  // CI is `.ci/run`; no hosted workflows, no release automation in this repo.
-  github: false,
-  release: false,
+  // Releases (README "Releasing"): versions from conventional commits, CHANGELOG.md, a first release of 0.1.0
+  // (scripts/release/next-version.js), npm and PyPI through publib from projen's hosted release workflow, which
+  // is started by hand (workflow_dispatch). `.ci/run` stays the CI of record; build.yml mirrors it on GitHub.
+  release: true,
+  releaseTrigger: release.ReleaseTrigger.workflowDispatch(),
+  nextVersionCommand: 'node scripts/release/next-version.js',
+  releaseToNpm: true,
+  // publib, which the hosted release jobs run (`npx -p publib@VERSION publib-npm|publib-pypi`), pinned.
+  jsiiReleaseVersion: '0.2.1061',
+  workflowNodeVersion: '24.x',
+  github: true,
+  githubOptions: { mergify: false, pullRequestLint: false },
   depsUpgrade: false,
   pullRequestTemplate: false,
 
@@ -56,14 +65,14 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // A root tsconfig.dev.json that type-checks everything that is not shipped.
   tsconfigDevFile: 'tsconfig.dev.json',
   tsconfigDev: {
-    include: ['src/**/*.ts', 'test/**/*.ts', 'integ/**/*.ts', '.projenrc.ts', 'projenrc/**/*.ts'],
+    include: ['src/**/*.ts', 'test/**/*.ts', 'integ/**/*.ts', 'scripts/**/*.ts', '.projenrc.ts', 'projenrc/**/*.ts'],
     exclude: ['node_modules', '**/*.snapshot/**', '**/cdk.out/**'],
     compilerOptions: {},
   },
 
   eslintOptions: {
     dirs: ['src'],
-    devdirs: ['test', 'integ', 'projenrc', '.projenrc.ts'],
+    devdirs: ['test', 'integ', 'scripts', 'projenrc', '.projenrc.ts'],
     // The test task reports lint errors instead of silently rewriting files.
     commandOptions: { fix: false, extraArgs: ['--max-warnings', '0'] },
     // Lint test/ and integ/ against tsconfig.dev.json (the project service only finds tsconfig.json files).
@@ -77,6 +86,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     passWithNoTests: false,
     jestConfig: {
       testMatch: ['<rootDir>/test/**/*.test.ts'],
+      // release/baseline/package.json has the package's name; the rehearsal works in .tools/.
+      modulePathIgnorePatterns: ['<rootDir>/release/', '<rootDir>/.tools/'],
     },
   },
 
@@ -88,8 +99,12 @@ project.gitignore.addPatterns('!/integ/*.snapshot/cdk.out');
 // The CDK CLI's lookup cache from deploys to the local emulator (account 123456789012), not the project's.
 project.gitignore.addPatterns('/integ/cdk.context.json');
 
-// Keep the sample app, scripts and Python tests out of the npm tarball.
-for (const p of ['/integ/', '/scripts/', '/test-python/', '/test-e2e/', '/.ci/', '/tsconfig.dev.json', '/.tools/', '/.venv*/', '/rosetta/', '/.jsii.tabl.json']) {
+// The last release's assembly is committed (README "Releasing"); the node_modules link the API guard lends it is not.
+project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/node_modules');
+
+// Keep the sample app, scripts, Python tests, release records and rosetta's inputs and outputs out of the npm tarball.
+for (const p of ['/integ/', '/scripts/', '/test-python/', '/test-e2e/', '/.ci/', '/release/', '/tsconfig.dev.json', '/.tools/', '/.venv*/',
+  '/rosetta/', '/.jsii.tabl.json']) {
   project.addPackageIgnore(p);
 }
 
@@ -112,6 +127,49 @@ project.addTask('integ:update', {
   exec: `${integRunner} --update-on-failed --dry-run --force`,
 });
 project.testTask.spawn(integ);
+
+// ---------------------------------------------------------------------------
+// Releases (README "Releasing"). The guards compare every build with the last release, recorded
+// in release/baseline/ by `release:baseline`: the API with jsii-diff (projen's `compat` task, run
+// by `test`), the stateful resources of the default template in jest (test/release/).
+// ---------------------------------------------------------------------------
+// jsii-diff pinned (projen asks for it unpinned, so it is replaced here).
+project.deps.removeDependency('jsii-diff', DependencyType.BUILD);
+project.deps.addDependency('jsii-diff@1.134.0', DependencyType.BUILD);
+const compat = project.tasks.tryFind('compat')!;
+compat.reset('node scripts/release/api-guard.js');
+compat.description = 'Breaking-change guard (API): jsii-diff --error-on all between release/baseline/ and the built .jsii';
+project.testTask.spawn(compat);
+const baselineTask = project.addTask('release:baseline', {
+  description: 'Record the last released version (dist/js/*.tgz: .jsii, package.json, default template) in release/baseline/',
+  exec: 'ts-node --project tsconfig.dev.json scripts/release/record-baseline.ts',
+});
+// After the anti-tamper check, `release` records the released version as the new baseline and commits it with
+// CHANGELOG.md as `chore(release): X.Y.Z`, tagged vX.Y.Z (publish:git; nothing is pushed).
+const publishGit = project.release!.publisher.publishToGit({
+  changelogFile: 'dist/changelog.md',
+  versionFile: 'dist/version.txt',
+  releaseTagFile: 'dist/releasetag.txt',
+  projectChangelogFile: 'CHANGELOG.md',
+  gitBranch: 'main',
+  gitPushCommand: '',
+});
+const releaseTag = project.addTask('release:tag', {
+  description: 'Record release/baseline/ from dist/, then commit it with CHANGELOG.md and tag vX.Y.Z (after bump and build)',
+});
+releaseTag.spawn(baselineTask);
+releaseTag.exec('git add release');
+releaseTag.spawn(publishGit);
+project.tasks.tryFind('release')!.spawn(releaseTag);
+const artifacts = project.addTask('release:artifacts', {
+  description: 'Check the packed npm tarball and wheel as a user meets them (contents, size, metadata, twine check)',
+  exec: 'bash scripts/release/check-artifacts.sh',
+});
+const rehearsal = project.addTask('release:local', {
+  description: 'Publish rehearsal on 127.0.0.1: verdaccio + pypiserver, publish, install by name, refuse a breaking version (--fast: current dist/)',
+  exec: 'bash scripts/release/rehearsal.sh',
+  receiveArgs: true,
+});
 
 // The sample app with the CDK CLI, as the guide's Deployment section shows.
 project.addTask('synth', {
@@ -153,6 +211,10 @@ const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
   exec: 'bash scripts/scan/run.sh',
 });
+// The package as a user meets it, and the fast publish rehearsal (this build's dist/, published to loopback
+// registries and installed by name; a breaking version refused).
+ci.spawn(artifacts);
+ci.spawn(rehearsal, { args: ['--fast'] });
 ci.spawn(python);
 ci.spawn(scan);
 ci.spawn(e2e);
