@@ -185,9 +185,6 @@ project.addTask('synth', {
 // ---------------------------------------------------------------------------
 const ci = project.addTask('ci', { description: 'The whole test suite, as CI runs it' });
 ci.spawn(project.buildTask);
-// The packed tarball, installed into a separate app with only aws-cdk-lib and constructs, runs the README's
-// TypeScript examples.
-ci.exec('node scripts/consumer-check.js');
 // The main job: deploy the sample app to a local AWS API emulator (moto on loopback) and print its exports.
 project.addTask('deploy:local', {
   description: 'cdk bootstrap + cdk deploy of the sample app to moto on 127.0.0.1, print the exports (--environment, --cost-center, --keep-running, --destroy, --stop)',
@@ -201,7 +198,7 @@ const e2e = project.addTask('test:e2e', {
 
 // The Python leg: the wheel in a fresh venv with aws-cdk-lib at the peer version, and pytest (which runs
 // the README's Python example and the Python translations of its TypeScript examples).
-const python = project.addTask('test:python', {
+project.addTask('test:python', {
   description: 'Build the wheel, install it in a fresh venv with aws-cdk-lib, run pytest (test-python/)',
   exec: 'bash scripts/test-python.sh',
 });
@@ -211,11 +208,13 @@ const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
   exec: 'bash scripts/scan/run.sh',
 });
-// The package as a user meets it, and the fast publish rehearsal (this build's dist/, published to loopback
-// registries and installed by name; a breaking version refused).
+// The wheel (with CI=true the build packs only the npm tarball), the package as a user meets it, and the fast
+// publish rehearsal: this build's dist/ published to loopback registries and installed by name, where the
+// README's TypeScript examples (scripts/consumer-check.js) and the Python leg's pytest suite run; a breaking
+// version refused. (`test:python` runs the same pytest suite on the wheel file, without registries.)
+ci.exec('ls dist/python/*.whl >/dev/null 2>&1 || npx projen package:python');
 ci.spawn(artifacts);
 ci.spawn(rehearsal, { args: ['--fast'] });
-ci.spawn(python);
 ci.spawn(scan);
 ci.spawn(e2e);
 ci.exec('git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)');

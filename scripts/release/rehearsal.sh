@@ -12,8 +12,10 @@
 #   1. verdaccio and pypiserver (pinned, scripts/release/tools.sh) on 127.0.0.1;
 #   2. the tarball published with publib-npm and the wheel with the twine upload publib-pypi runs;
 #   3. a fresh CDK app: `npm install @chronos/training-infra aws-cdk-lib constructs` by name from
-#      verdaccio, ChronosTrainingStack synthesized for dev and prod, the eight exports checked;
-#   4. a fresh venv: `pip install chronos-training-infra==X` by name from pypiserver, the same in Python;
+#      verdaccio, where the README's TypeScript examples run (scripts/consumer-check.js --app): the
+#      stack for dev, stage and prod, each with its eight exports;
+#   4. a fresh venv: `pip install chronos-training-infra==X` by name from pypiserver, where the Python
+#      test suite (test-python/) runs;
 #   5. a compatible next version (version changed only) passes the API guard and is published; a
 #      next version with a public property removed is refused by the guard (jsii-diff against the
 #      last version published in verdaccio) and never reaches the registry.
@@ -173,7 +175,6 @@ echo "$curl_simple" | grep -q "$(basename "$whl")" || die "the wheel is not on p
 step "guard + publish $VERSION (publib-npm, twine upload)"
 
 # --- 3. a new CDK app, by name from verdaccio ------------------------------------------------------
-EXPORTS='CostCenter Environment IAMRoleName InstanceProfileName PublicSubnetId S3BucketName SecurityGroupId VPCId'
 app="$work/app"
 mkdir -p "$app" && cd "$app"
 npm init -y > /dev/null
@@ -185,23 +186,10 @@ node -e "
   const sha = 'sha512-' + require('crypto').createHash('sha512').update(require('fs').readFileSync('$tgz')).digest('base64');
   if (lock.version !== '$VERSION' || lock.integrity !== sha) { console.error(lock, sha); process.exit(1); }"
 say "npm installed $PKG_NAME@$VERSION (the published tarball's integrity) from $(npm view "$PKG_NAME" dist.tarball --registry "$REGISTRY" --userconfig "$work/jsii-diff.npmrc")"
-cat > app.js <<'JS'
-const { App } = require('aws-cdk-lib');
-const { ChronosTrainingStack } = require('@chronos/training-infra');
-const [exportsList, ...environments] = process.argv.slice(2);
-for (const environment of environments) {
-  const app = new App({ context: { environment } });
-  const stack = new ChronosTrainingStack(app, `ChronosTraining-${environment}-Stack`);
-  const template = app.synth().getStackArtifact(stack.artifactId).template;
-  const names = Object.values(template.Outputs).map(o => o.Export.Name).sort();
-  const expected = exportsList.split(' ').map(s => `ChronosTraining-${environment}-${s}`).sort();
-  if (JSON.stringify(names) !== JSON.stringify(expected)) { console.error('exports', names, 'expected', expected); process.exit(1); }
-  console.log(`release:local: node   ${stack.stackName}: ${Object.keys(template.Resources).length} resources, ${names.length} exports ok`);
-}
-JS
-node app.js "$EXPORTS" dev prod
+# The README's TypeScript examples (the stack for dev, stage and prod) run in this app.
+node "$release_root/scripts/consumer-check.js" --app "$app"
 cd "$release_root"
-step "npm install by name + synth dev, prod (node)"
+step "npm install by name + the README's TypeScript examples (node)"
 
 # --- 4. a new venv, by name from pypiserver ----------------------------------------------------------
 t_py="$(now)"
@@ -217,23 +205,11 @@ assert url.startswith(index), url
 print(f"release:local: pip installed {name}=={item['metadata']['version']} from {url}")
 PY
 say "pip: venv + install $(awk -v a="$t_py" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
-cat > "$work/app.py" <<'PY'
-import sys
-from aws_cdk import App
-from chronos_training_infra import ChronosTrainingStack
-
-exports_list, *environments = sys.argv[1:]
-for environment in environments:
-    app = App(context={"environment": environment})
-    stack = ChronosTrainingStack(app, f"ChronosTraining-{environment}-Stack")
-    template = app.synth().get_stack_artifact(stack.artifact_id).template
-    names = sorted(o["Export"]["Name"] for o in template["Outputs"].values())
-    expected = sorted(f"ChronosTraining-{environment}-{s}" for s in exports_list.split())
-    assert names == expected, (names, expected)
-    print(f"release:local: python {stack.stack_name}: {len(template['Resources'])} resources, {len(names)} exports ok")
-PY
-(cd "$work" && venv/bin/python app.py "$EXPORTS" dev prod)
-step "pip install by name + synth dev, prod (python)"
+# The Python test suite (test-python/: the README's Python example and the translations of its TypeScript ones,
+# the stack for stage and prod, each construct) runs against the package pip installed by name.
+"$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r test-python/requirements.txt
+PYTHONDONTWRITEBYTECODE=1 "$work/venv/bin/python" -m pytest test-python -ra -p no:cacheprovider
+step "pip install by name + the Python test suite (python)"
 
 # --- 5. the next versions: a compatible one is published, a breaking one is refused -----------------------
 # next_version NAME NEXT MUTATION: the published tarball repacked as version NEXT after MUTATION (on the .jsii).
