@@ -208,11 +208,10 @@ const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
   exec: 'bash scripts/scan/run.sh',
 });
-// The wheel (with CI=true the build packs only the npm tarball), the package as a user meets it, and the fast
-// publish rehearsal: this build's dist/ published to loopback registries and installed by name, where the
-// README's TypeScript examples (scripts/consumer-check.js) and the Python leg's pytest suite run; a breaking
-// version refused. (`test:python` runs the same pytest suite on the wheel file, without registries.)
-ci.exec('ls dist/python/*.whl >/dev/null 2>&1 || npx projen package:python');
+// The package as a user meets it (the wheel is packed first if the build did not: with CI=true it packs only
+// the npm tarball), and the fast publish rehearsal: this build's dist/ published to loopback registries and
+// installed by name, where the README's TypeScript examples (scripts/consumer-check.js) and the Python leg's
+// pytest suite run; a breaking version refused. (`test:python` runs the same pytest suite on the wheel file, without registries.)
 ci.spawn(artifacts);
 ci.spawn(rehearsal, { args: ['--fast'] });
 ci.spawn(scan);

@@ -5,4 +5,5 @@ set -euo pipefail
 # shellcheck source=scripts/release/tools.sh
 source "$(dirname "$0")/tools.sh"
 ensure_python_tools
+ensure_wheel
 exec "$RELEASE_VENV/bin/python" "$release_root/scripts/release/check_artifacts.py"

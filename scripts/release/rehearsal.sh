@@ -65,6 +65,7 @@ step "tools (verdaccio $VERDACCIO_VERSION, publib $PUBLIB_VERSION, pypiserver $P
 
 # --- the release artifacts ----------------------------------------------------------------------
 if [ "$mode" = fast ]; then
+  ensure_wheel
   dist="$release_root/dist"
 else
   clone="$work/clone"

@@ -37,3 +37,10 @@ ensure_python_tools() {
     echo "$want" > "$RELEASE_VENV/.installed"
   fi
 }
+
+# This build's wheel in dist/python/ (with CI=true, projen's build packs only the npm tarball).
+ensure_wheel() {
+  if ! compgen -G "$release_root/dist/python/*.whl" > /dev/null; then
+    (cd "$release_root" && npx projen package:python >&2)
+  fi
+}
