@@ -1,4 +1,4 @@
-import { awscdk, javascript } from 'projen';
+import { awscdk, DependencyType, javascript, release } from 'projen';
 
 // Versions that are known to work together (see README "Toolchain"):
 // aws-cdk-lib 2.257 emits a cloud-assembly schema that integ-runner 2.197 and
@@ -30,9 +30,18 @@ const project = new awscdk.AwsCdkConstructLibrary({
   constructsVersion: CONSTRUCTS_VERSION,
   jsiiVersion: '~6.0.0',
 
-  // CI is `.ci/run`; no hosted workflows, no release automation in this repo.
-  github: false,
-  release: false,
+  // Releases (README "Releasing"): versions from conventional commits, CHANGELOG.md, a first release of 0.1.0
+  // (scripts/release/next-version.js), npm and PyPI through publib from projen's hosted release workflow, which
+  // is started by hand (workflow_dispatch). `.ci/run` stays the CI of record; build.yml mirrors it on GitHub.
+  release: true,
+  releaseTrigger: release.ReleaseTrigger.workflowDispatch(),
+  nextVersionCommand: 'node scripts/release/next-version.js',
+  releaseToNpm: true,
+  // publib, which the hosted release jobs run (`npx -p publib@VERSION publib-npm|publib-pypi`), pinned.
+  jsiiReleaseVersion: '0.2.1061',
+  workflowNodeVersion: '24.x',
+  github: true,
+  githubOptions: { mergify: false, pullRequestLint: false },
   depsUpgrade: false,
   pullRequestTemplate: false,
 
@@ -66,14 +75,14 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // A root tsconfig.dev.json that type-checks everything that is not shipped.
   tsconfigDevFile: 'tsconfig.dev.json',
   tsconfigDev: {
-    include: ['src/**/*.ts', 'test/**/*.ts', 'integ/**/*.ts', '.projenrc.ts', 'projenrc/**/*.ts'],
+    include: ['src/**/*.ts', 'test/**/*.ts', 'integ/**/*.ts', 'scripts/**/*.ts', '.projenrc.ts', 'projenrc/**/*.ts'],
     exclude: ['node_modules', '**/*.snapshot/**', '**/cdk.out/**'],
     compilerOptions: {},
   },
 
   eslintOptions: {
     dirs: ['src'],
-    devdirs: ['test', 'integ', 'projenrc', '.projenrc.ts'],
+    devdirs: ['test', 'integ', 'scripts', 'projenrc', '.projenrc.ts'],
     // The test task reports lint errors instead of silently rewriting files.
     commandOptions: { fix: false, extraArgs: ['--max-warnings', '0'] },
     // Lint test/ and integ/ against tsconfig.dev.json (the project service only finds tsconfig.json files).
@@ -87,6 +96,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     passWithNoTests: false,
     jestConfig: {
       testMatch: ['<rootDir>/test/**/*.test.ts'],
+      // release/baseline/package.json has the package's name; the rehearsal works in .tools/.
+      modulePathIgnorePatterns: ['<rootDir>/release/', '<rootDir>/.tools/'],
     },
   },
 
@@ -95,9 +106,15 @@ const project = new awscdk.AwsCdkConstructLibrary({
 
 // integ-runner's snapshot directories are committed, with their cdk.out version marker but without asset bodies.
 project.gitignore.addPatterns('!/integ/*.snapshot/cdk.out');
+// The CDK CLI's lookup cache from deploys to the local emulator (account 123456789012), not the project's.
+project.gitignore.addPatterns('/integ/cdk.context.json');
 
-// Keep the sample app, scripts and Python tests out of the npm tarball.
-for (const p of ['/integ/', '/scripts/', '/test-python/', '/test-e2e/', '/.ci/', '/tsconfig.dev.json', '/.tools/', '/.venv*/', '/rosetta/', '/.jsii.tabl.json']) {
+// The last release's assembly is committed (README "Releasing"); the node_modules link the API guard lends it is not.
+project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/node_modules');
+
+// Keep the sample app, scripts, Python tests, release records and rosetta's inputs and outputs out of the npm tarball.
+for (const p of ['/integ/', '/scripts/', '/test-python/', '/test-e2e/', '/.ci/', '/release/', '/tsconfig.dev.json', '/.tools/', '/.venv*/',
+  '/rosetta/', '/.jsii.tabl.json']) {
   project.addPackageIgnore(p);
 }
 
@@ -122,6 +139,51 @@ project.addTask('integ:update', {
 project.testTask.spawn(integ);
 // The reaper's construct points at its bundled handler: bundle before jest, so `npx projen test` works on a fresh clone.
 project.testTask.prependSpawn(project.tasks.tryFind('bundle')!);
+// API.md from this build's assembly only (jsii-docgen would also find release/baseline/.jsii: see the script).
+project.tasks.tryFind('docgen')!.reset('bash scripts/docgen.sh');
+
+// ---------------------------------------------------------------------------
+// Releases (README "Releasing"). The guards compare every build with the last release, recorded
+// in release/baseline/ by `release:baseline`: the API with jsii-diff (projen's `compat` task, run
+// by `test`), the stateful resources of the default template in jest (test/release/).
+// ---------------------------------------------------------------------------
+// jsii-diff pinned (projen asks for it unpinned, so it is replaced here).
+project.deps.removeDependency('jsii-diff', DependencyType.BUILD);
+project.deps.addDependency('jsii-diff@1.134.0', DependencyType.BUILD);
+const compat = project.tasks.tryFind('compat')!;
+compat.reset('node scripts/release/api-guard.js');
+compat.description = 'Breaking-change guard (API): jsii-diff --error-on all between release/baseline/ and the built .jsii';
+project.testTask.spawn(compat);
+const baselineTask = project.addTask('release:baseline', {
+  description: 'Record the last released version (dist/js/*.tgz: .jsii, package.json, default template) in release/baseline/',
+  exec: 'ts-node --project tsconfig.dev.json scripts/release/record-baseline.ts',
+});
+// After the anti-tamper check, `release` records the released version as the new baseline and commits it with
+// CHANGELOG.md as `chore(release): X.Y.Z`, tagged vX.Y.Z (publish:git; nothing is pushed).
+const publishGit = project.release!.publisher.publishToGit({
+  changelogFile: 'dist/changelog.md',
+  versionFile: 'dist/version.txt',
+  releaseTagFile: 'dist/releasetag.txt',
+  projectChangelogFile: 'CHANGELOG.md',
+  gitBranch: 'main',
+  gitPushCommand: '',
+});
+const releaseTag = project.addTask('release:tag', {
+  description: 'Record release/baseline/ from dist/, then commit it with CHANGELOG.md and tag vX.Y.Z (after bump and build)',
+});
+releaseTag.spawn(baselineTask);
+releaseTag.exec('git add release');
+releaseTag.spawn(publishGit);
+project.tasks.tryFind('release')!.spawn(releaseTag);
+const artifacts = project.addTask('release:artifacts', {
+  description: 'Check the packed npm tarball and wheel as a user meets them (contents, size, metadata, twine check)',
+  exec: 'bash scripts/release/check-artifacts.sh',
+});
+const rehearsal = project.addTask('release:local', {
+  description: 'Publish rehearsal on 127.0.0.1: verdaccio + pypiserver, publish, install by name, refuse a breaking version (--fast: current dist/)',
+  exec: 'bash scripts/release/rehearsal.sh',
+  receiveArgs: true,
+});
 
 // The sample app with the CDK CLI, as the guide's Deployment section shows.
 project.addTask('synth', {
@@ -137,23 +199,20 @@ project.addTask('synth', {
 // ---------------------------------------------------------------------------
 const ci = project.addTask('ci', { description: 'The whole test suite, as CI runs it' });
 ci.spawn(project.buildTask);
-// The packed tarball, installed into a separate app with only aws-cdk-lib and constructs, runs the README's
-// TypeScript examples.
-ci.exec('node scripts/consumer-check.js');
 // The main job: deploy the sample app to a local AWS API emulator (moto on loopback) and print its exports.
 project.addTask('deploy:local', {
-  description: 'Deploy ChronosTraining-dev-Stack to moto on 127.0.0.1 and print the exports (--keep-running, --environment, --cost-center)',
+  description: 'cdk bootstrap + cdk deploy of the sample app to moto on 127.0.0.1, print the exports (--environment, --cost-center, --keep-running, --destroy, --stop)',
   exec: 'node scripts/local/deploy.js',
   receiveArgs: true,
 });
 const e2e = project.addTask('test:e2e', {
-  description: 'Deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, delete',
+  description: 'cdk bootstrap, cdk deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, cdk destroy',
   exec: "node --test --test-reporter=tap 'test-e2e/*.test.js'",
 });
 
 // The Python leg: the wheel in a fresh venv with aws-cdk-lib at the peer version, and pytest (which runs
 // the README's Python example and the Python translations of its TypeScript examples).
-const python = project.addTask('test:python', {
+project.addTask('test:python', {
   description: 'Build the wheel, install it in a fresh venv with aws-cdk-lib, run pytest (test-python/)',
   exec: 'bash scripts/test-python.sh',
 });
@@ -163,7 +222,12 @@ const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
   exec: 'bash scripts/scan/run.sh',
 });
-ci.spawn(python);
+// The package as a user meets it (the wheel is packed first if the build did not: with CI=true it packs only
+// the npm tarball), and the fast publish rehearsal: this build's dist/ published to loopback registries and
+// installed by name, where the README's TypeScript examples (scripts/consumer-check.js) and the Python leg's
+// pytest suite run; a breaking version refused. (`test:python` runs the same pytest suite on the wheel file, without registries.)
+ci.spawn(artifacts);
+ci.spawn(rehearsal, { args: ['--fast'] });
 ci.spawn(scan);
 ci.spawn(e2e);
 ci.exec('git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)');

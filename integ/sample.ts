@@ -1,19 +1,13 @@
 import { IApiCall } from '@aws-cdk/integ-tests-alpha';
-import { App, IStackSynthesizer, LegacyStackSynthesizer, Stack, Token } from 'aws-cdk-lib';
+import { App, Stack, Token } from 'aws-cdk-lib';
 import { ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
 
 /**
  * Adds the stack for the environment in context (default dev) to an app. Its
  * construct ID is fixed; its CloudFormation name is `ChronosTraining-{environment}-Stack`.
- *
- * With context `synthesizer=none` the stack uses a synthesizer that needs no
- * bootstrap stack (the foundation has no assets), for targets with no CDK
- * bootstrap such as a local AWS API emulator.
  */
 export function sampleStack(app: App, props: ChronosTrainingStackProps = {}): ChronosTrainingStack {
-  const synthesizer: IStackSynthesizer | undefined =
-    app.node.tryGetContext('synthesizer') === 'none' ? new LegacyStackSynthesizer() : undefined;
-  return new ChronosTrainingStack(app, 'ChronosTraining', { synthesizer, ...props });
+  return new ChronosTrainingStack(app, 'ChronosTraining', props);
 }
 
 /**

@@ -2,9 +2,11 @@
 // The packed tarball as a new user meets it: installed into a new, separate app that has only aws-cdk-lib and
 // constructs, where every TypeScript example of the README runs. The examples come from the tablet that
 // `jsii-rosetta extract --strict` wrote at compile time (.jsii.tabl.json), not from a copy; each must synthesize
-// stacks whose exports are those `FoundationExports` names for their environment. The stack example runs twice,
-// as `cdk deploy` and as `cdk deploy -c environment=stage` would run it.
-// Usage: node scripts/consumer-check.js   (after `npx projen compile` and `npx projen package:js`)
+// stacks whose exports are those `FoundationExports` names for their environment. The stack example runs three
+// times, as `cdk deploy` and `cdk deploy -c environment=stage` (and `=prod`) would run it.
+// Usage: node scripts/consumer-check.js             (after `npx projen compile` and `npx projen package:js`)
+//        node scripts/consumer-check.js --app DIR   an app where the package was installed by name from a registry
+//                                                   (the publish rehearsal, scripts/release/rehearsal.sh)
 'use strict';
 const { execFileSync } = require('child_process');
 const fs = require('fs');
@@ -14,21 +16,25 @@ const ts = require('typescript');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
-const tarball = fs.readdirSync(path.join(root, 'dist', 'js')).find(f => f.endsWith('.tgz'));
-if (!tarball) throw new Error('no tarball in dist/js: run `npx projen package:js` first');
+const appArg = process.argv.indexOf('--app');
+const givenApp = appArg > 0 ? path.resolve(process.argv[appArg + 1]) : undefined;
 const snippets = Object.values(JSON.parse(fs.readFileSync(path.join(root, '.jsii.tabl.json'), 'utf8')).snippets)
   .filter(s => s.location.api.api === 'moduleReadme')
   .sort((a, b) => a.location.field.line - b.location.field.line);
 if (snippets.length === 0) throw new Error('.jsii.tabl.json holds no README example: run `npx projen compile`');
 
-const app = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-consumer-'));
+const app = givenApp ?? fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-consumer-'));
 const env = { ...process.env };
 for (const v of ['CDK_DEFAULT_ACCOUNT', 'CDK_DEFAULT_REGION', 'CDK_CONTEXT_JSON', 'CDK_OUTDIR']) delete env[v];
-const npm = (...args) => execFileSync('npm', args, { cwd: app, env, stdio: ['ignore', 'ignore', 'inherit'] });
-npm('init', '-y');
-npm('install', '--no-audit', '--no-fund',
-  `aws-cdk-lib@${pkg.devDependencies['aws-cdk-lib']}`, `constructs@${pkg.devDependencies.constructs}`,
-  path.join(root, 'dist', 'js', tarball));
+if (!givenApp) {
+  const tarball = fs.readdirSync(path.join(root, 'dist', 'js')).find(f => f.endsWith('.tgz'));
+  if (!tarball) throw new Error('no tarball in dist/js: run `npx projen package:js` first');
+  const npm = (...args) => execFileSync('npm', args, { cwd: app, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  npm('init', '-y');
+  npm('install', '--no-audit', '--no-fund',
+    `aws-cdk-lib@${pkg.devDependencies['aws-cdk-lib']}`, `constructs@${pkg.devDependencies.constructs}`,
+    path.join(root, 'dist', 'js', tarball));
+}
 // The installed package's own FoundationExports says which export names a stack of an environment has.
 const { FoundationExports } = require(require.resolve('@chronos/training-infra', { paths: [app] }));
 
@@ -50,9 +56,9 @@ snippets.forEach((snippet, i) => {
   fs.writeFileSync(file, ts.transpileModule(snippet.translations.$.source, {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
   }).outputText);
-  for (const context of [{}, { environment: 'stage' }]) {
+  for (const context of [{}, { environment: 'stage' }, { environment: 'prod' }]) {
     if (i > 0 && context.environment) continue; // only the stack example reads context
-    check(`README example at line ${line}${context.environment ? ' with -c environment=stage' : ''}`, () => {
+    check(`README example at line ${line}${context.environment ? ` with -c environment=${context.environment}` : ''}`, () => {
       const outdir = path.join(app, `cdk.out.${line}.${context.environment || 'default'}`);
       try {
         execFileSync(process.execPath, [file], {
@@ -83,6 +89,6 @@ snippets.forEach((snippet, i) => {
   }
 });
 
-fs.rmSync(app, { recursive: true, force: true });
+if (!givenApp) fs.rmSync(app, { recursive: true, force: true });
 console.log(`consumer: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

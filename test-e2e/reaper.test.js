@@ -12,9 +12,11 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 
-const { startMoto } = require('../scripts/local/moto-server');
-const { clients } = require('../scripts/local/aws-env');
-const { tmpRoot } = require('./helpers');
+const fs = require('node:fs');
+const os = require('node:os');
+
+const moto = require('../scripts/local/moto');
+const { clients } = require('../scripts/local/cdk');
 const ec2c = require('@aws-sdk/client-ec2');
 
 const HOUR = 3600 * 1000;
@@ -26,21 +28,22 @@ const ENV = {
   DRY_RUN: 'false',
 };
 
-let moto;
+let server;
 let ec2;
 let handler;
 let imageId;
 
 before(async () => {
   handler = require(BUNDLE);
-  moto = await startMoto({ logFile: path.join(tmpRoot('chronos-reaper-e2e-'), 'moto.log') });
-  ec2 = clients(moto.endpoint).ec2;
+  server = await moto.start({ logFile: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-reaper-e2e-')), 'moto.log') });
+  ec2 = clients(server.endpoint).ec2;
   const images = await ec2.send(new ec2c.DescribeImagesCommand({}));
   imageId = images.Images[0].ImageId;
 });
 
 after(async () => {
-  if (moto) await moto.stop();
+  // Always stop the emulator, whatever the outcome of before() and the test.
+  if (server) await server.stop();
 });
 
 async function launch(name, tags) {

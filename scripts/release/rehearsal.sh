@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# `npm run release:local`: a publish rehearsal on loopback. Nothing leaves the machine but
+# downloads from the npm registry and PyPI; both servers stop on any exit.
+#
+#   bash scripts/release/rehearsal.sh          full: a fresh clone of HEAD (no tags needed) is
+#                                              bumped (0.1.0 on a first release), compiled and
+#                                              packed; release:tag commits the new baseline and
+#                                              CHANGELOG.md there and tags it (tests: CI's job)
+#   bash scripts/release/rehearsal.sh --fast   this build's dist/ as it is (CI)
+#
+# Then, in both modes:
+#   1. verdaccio and pypiserver (pinned, scripts/release/tools.sh) on 127.0.0.1;
+#   2. the tarball published with publib-npm and the wheel with the twine upload publib-pypi runs;
+#   3. a fresh CDK app: `npm install @chronos/training-infra aws-cdk-lib constructs` by name from
+#      verdaccio, where the README's TypeScript examples run (scripts/consumer-check.js --app): the
+#      stack for dev, stage and prod, each with its eight exports;
+#   4. a fresh venv: `pip install chronos-training-infra==X` by name from pypiserver, where the Python
+#      test suite (test-python/) runs;
+#   5. a compatible next version (version changed only) passes the API guard and is published; a
+#      next version with a public property removed is refused by the guard (jsii-diff against the
+#      last version published in verdaccio) and never reaches the registry.
+set -euo pipefail
+# shellcheck source=scripts/release/tools.sh
+source "$(dirname "$0")/tools.sh"
+cd "$release_root"
+PATH="$(bash scripts/node-path.sh):$PATH"
+export PATH
+JSII_NODE="$(command -v node)"
+export JSII_NODE
+unset CDK_DEFAULT_ACCOUNT CDK_DEFAULT_REGION CDK_CONTEXT_JSON CDK_OUTDIR NPM_CONFIG_USERCONFIG npm_config_userconfig
+
+mode=full
+[ "${1:-}" = "--fast" ] && mode=fast
+PKG_NAME="$(node -p "require('./package.json').name")"
+DIST_NAME="$(node -p "require('./package.json').jsii.targets.python.distName")"
+CDK_VERSION="$(node -p "require('./package.json').devDependencies['aws-cdk-lib']")"
+CONSTRUCTS_VERSION="$(node -p "require('./package.json').devDependencies.constructs")"
+
+now() { date +%s.%N; }
+t_start="$(now)"; t_step="$t_start"; timings=()
+step() {
+  timings+=("$(awk -v a="$t_step" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s $1")
+  t_step="$(now)"
+}
+say() { echo "release:local: $*"; }
+die() { echo "release:local: FAILED: $*" >&2; exit 1; }
+
+# Inside the project: jsii-diff's npm: mode installs into $TMPDIR, and must resolve the project's
+# pinned aws-cdk-lib from there (see release-facts).
+mkdir -p .tools
+work="$(mktemp -d "$release_root/.tools/rehearsal-XXXXXX")"
+pids=()
+cleanup() {
+  local rc=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ensure_npm_tools
+ensure_python_tools
+step "tools (verdaccio $VERDACCIO_VERSION, publib $PUBLIB_VERSION, pypiserver $PYPISERVER_VERSION, twine $TWINE_VERSION)"
+
+# --- the release artifacts ----------------------------------------------------------------------
+if [ "$mode" = fast ]; then
+  ensure_wheel
+  dist="$release_root/dist"
+else
+  clone="$work/clone"
+  git clone --quiet --no-local "$release_root" "$clone"
+  ln -s "$release_root/node_modules" "$clone/node_modules"
+  (
+    cd "$clone"
+    git config user.name rehearsal && git config user.email rehearsal@127.0.0.1
+    say "clone of $(git rev-parse --short HEAD), tags: $(git tag --list 'v*' | tr '\n' ' ')"
+    npx projen bump
+    npx projen compile
+    npx projen package:js
+    npx projen package:python
+    npx projen release:tag      # release/baseline/ and CHANGELOG.md committed, tagged: in the clone only (no push)
+    say "clone: tag $(git describe --tags), commit:"
+    git show --stat --format='  %h %s' HEAD
+    head -n 12 CHANGELOG.md
+  )
+  dist="$clone/dist"
+  step "full: clone, bump, compile, package js + python, release:tag"
+fi
+tgz="$(ls "$dist"/js/*.tgz)"
+whl="$(ls "$dist"/python/*.whl)"
+VERSION="$(tar xzOf "$tgz" package/package.json | node -p "JSON.parse(require('fs').readFileSync(0, 'utf8')).version")"
+say "artifacts: $(basename "$tgz"), $(basename "$whl") (version $VERSION)"
+
+# --- 1. the registries ---------------------------------------------------------------------------
+free_port() { node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"; }
+NPM_PORT="$(free_port)"; PYPI_PORT="$(free_port)"
+REGISTRY="http://127.0.0.1:$NPM_PORT/"
+INDEX="http://127.0.0.1:$PYPI_PORT/"
+mkdir -p "$work/verdaccio/storage" "$work/pypi" "$work/home" "$work/tmp"
+cat > "$work/verdaccio/config.yaml" <<YAML
+storage: ./storage
+auth:
+  htpasswd:
+    file: ./htpasswd
+    max_users: 10
+uplinks: {}
+packages:
+  '@chronos/*':
+    access: \$all
+    publish: \$authenticated
+  '**':
+    access: \$all
+listen: 127.0.0.1:$NPM_PORT
+log: { type: stdout, format: pretty, level: warn }
+YAML
+"$VERDACCIO_DIR/node_modules/.bin/verdaccio" --config "$work/verdaccio/config.yaml" > "$work/verdaccio.log" 2>&1 &
+pids+=("$!")
+"$RELEASE_VENV/bin/pypi-server" run -p "$PYPI_PORT" -i 127.0.0.1 -a . -P . --disable-fallback "$work/pypi" > "$work/pypiserver.log" 2>&1 &
+pids+=("$!")
+wait_for() {
+  for _ in $(seq 1 100); do
+    node -e "fetch(process.argv[1]).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" "$1" && return 0
+    sleep 0.2
+  done
+  cat "$work"/*.log >&2
+  die "$1 did not answer"
+}
+wait_for "${REGISTRY}-/ping"
+wait_for "${INDEX}simple/"
+# A throwaway user and token (what NPM_TOKEN is on a real release).
+NPM_TOKEN="$(node -e "
+  fetch(process.argv[1] + '-/user/org.couchdb.user:rehearsal', { method: 'PUT', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'rehearsal', password: 'rehearsal-' + Date.now() }) })
+    .then(r => r.json()).then(j => { if (!j.token) throw new Error(JSON.stringify(j)); console.log(j.token); })" "$REGISTRY")"
+step "verdaccio on $REGISTRY, pypiserver on $INDEX"
+
+# --- 2. guard, then publish (what the release jobs run) ----------------------------------------------
+# jsii-diff downloads the last published version with npm through /bin/sh: scoped registry and
+# legacy-peer-deps in a userconfig file (dash drops npm_config_@chronos:registry).
+cat > "$work/jsii-diff.npmrc" <<NPMRC
+@chronos:registry=$REGISTRY
+legacy-peer-deps=true
+NPMRC
+published_versions() { npm view "$PKG_NAME" versions --json --registry "$REGISTRY" --userconfig "$work/jsii-diff.npmrc" 2>/dev/null || echo '[]'; }
+
+# guarded_publish DIST: refuses (exit 1) when DIST's assembly breaks the API of the latest version in verdaccio.
+guarded_publish() {
+  local dir="$1" latest candidate out rc=0
+  latest="$(npm view "$PKG_NAME" version --registry "$REGISTRY" --userconfig "$work/jsii-diff.npmrc" 2>/dev/null || true)"
+  if [ -n "$latest" ]; then
+    candidate="$work/candidate-$RANDOM"
+    mkdir -p "$candidate" && tar xzf "$dir"/js/*.tgz -C "$candidate"
+    ln -s "$release_root/node_modules" "$candidate/package/node_modules"
+    out="$(cd "$work" && TMPDIR="$work/tmp" NPM_CONFIG_USERCONFIG="$work/jsii-diff.npmrc" \
+      "$release_root/node_modules/.bin/jsii-diff" "npm:$PKG_NAME@$latest" "$candidate/package" \
+      --error-on all --keys --ignore-file "$release_root/release/allowed-breaking-changes.txt" 2>&1)" || rc=$?
+    [ -z "$out" ] || echo "$out" | sed 's/^/  jsii-diff | /'
+    if echo "$out" | grep -q "Skipping analysis"; then die "jsii-diff could not load $PKG_NAME@$latest from verdaccio"; fi
+    if [ "$rc" -ne 0 ]; then say "guard: REFUSED $(basename "$dir"/js/*.tgz) (jsii-diff exit $rc against $latest)"; return 1; fi
+    say "guard: $(basename "$dir"/js/*.tgz) is compatible with $latest"
+  fi
+  HOME="$work/home" NPM_REGISTRY="127.0.0.1:$NPM_PORT" DISABLE_HTTPS=1 NPM_TOKEN="$NPM_TOKEN" NPM_DIST_TAG=latest \
+    "$VERDACCIO_DIR/node_modules/.bin/publib-npm" "$dir/js" | sed 's/^/  publib-npm | /'
+  [ "${PIPESTATUS[0]}" -eq 0 ] || die "publib-npm failed"
+  if compgen -G "$dir/python/*.whl" > /dev/null; then
+    (cd "$dir/python" && TWINE_USERNAME=rehearsal TWINE_PASSWORD=rehearsal TWINE_REPOSITORY_URL="$INDEX" \
+      "$RELEASE_VENV/bin/python" -m twine upload --verbose --skip-existing --disable-progress-bar ./*.whl) 2>&1 \
+      | grep -E "Uploading|View at|ERROR|HTTPError" | sed 's/^/  twine | /' || true
+  fi
+}
+guarded_publish "$dist"
+[ "$(published_versions)" != "[]" ] || die "nothing was published to verdaccio"
+curl_simple="$(node -e "fetch(process.argv[1]).then(r => r.text()).then(t => console.log(t))" "${INDEX}simple/$DIST_NAME/")"
+echo "$curl_simple" | grep -q "$(basename "$whl")" || die "the wheel is not on pypiserver"
+step "guard + publish $VERSION (publib-npm, twine upload)"
+
+# --- 3. a new CDK app, by name from verdaccio ------------------------------------------------------
+app="$work/app"
+mkdir -p "$app" && cd "$app"
+npm init -y > /dev/null
+echo "@chronos:registry=$REGISTRY" > .npmrc
+npm install --no-audit --no-fund --loglevel=error "$PKG_NAME" "aws-cdk-lib@$CDK_VERSION" "constructs@$CONSTRUCTS_VERSION"
+# The lockfile omits `resolved` for this scoped registry: compare the installed bytes with the published tarball.
+node -e "
+  const lock = require('./package-lock.json').packages['node_modules/$PKG_NAME'];
+  const sha = 'sha512-' + require('crypto').createHash('sha512').update(require('fs').readFileSync('$tgz')).digest('base64');
+  if (lock.version !== '$VERSION' || lock.integrity !== sha) { console.error(lock, sha); process.exit(1); }"
+say "npm installed $PKG_NAME@$VERSION (the published tarball's integrity) from $(npm view "$PKG_NAME" dist.tarball --registry "$REGISTRY" --userconfig "$work/jsii-diff.npmrc")"
+# The README's TypeScript examples (the stack for dev, stage and prod) run in this app.
+node "$release_root/scripts/consumer-check.js" --app "$app"
+cd "$release_root"
+step "npm install by name + the README's TypeScript examples (node)"
+
+# --- 4. a new venv, by name from pypiserver ----------------------------------------------------------
+t_py="$(now)"
+python3 -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q --report "$work/pip-report.json" \
+  --extra-index-url "${INDEX}simple/" "$DIST_NAME==$VERSION" "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION"
+"$work/venv/bin/python" - "$work/pip-report.json" "$DIST_NAME" "$INDEX" <<'PY'
+import json, sys
+report, name, index = sys.argv[1:]
+item = next(i for i in json.load(open(report))["install"] if i["metadata"]["name"] == name)
+url = item["download_info"]["url"]
+assert url.startswith(index), url
+print(f"release:local: pip installed {name}=={item['metadata']['version']} from {url}")
+PY
+say "pip: venv + install $(awk -v a="$t_py" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
+# The Python test suite (test-python/: the README's Python example and the translations of its TypeScript ones,
+# the stack for stage and prod, each construct) runs against the package pip installed by name.
+"$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r test-python/requirements.txt
+PYTHONDONTWRITEBYTECODE=1 "$work/venv/bin/python" -m pytest test-python -ra -p no:cacheprovider
+step "pip install by name + the Python test suite (python)"
+
+# --- 5. the next versions: a compatible one is published, a breaking one is refused -----------------------
+# next_version NAME NEXT MUTATION: the published tarball repacked as version NEXT after MUTATION (on the .jsii).
+patch_plus() { node -p "'$VERSION'.replace(/\\d+$/, n => +n + $1)"; }
+next_version() {
+  local dir="$work/$1" next="$2"
+  mkdir -p "$dir/src" "$dir/js"
+  tar xzf "$tgz" -C "$dir/src"
+  node - "$dir/src/package" "$next" "$3" <<'JS'
+const fs = require('fs');
+const [pkgDir, next, mutation] = process.argv.slice(2);
+const jsii = JSON.parse(fs.readFileSync(`${pkgDir}/.jsii`, 'utf8'));
+const pkg = JSON.parse(fs.readFileSync(`${pkgDir}/package.json`, 'utf8'));
+jsii.version = pkg.version = next;
+if (mutation === 'remove-property') {
+  // ChronosTrainingStack.foundation, as if a refactoring had dropped it.
+  const stack = jsii.types[`${jsii.name}.ChronosTrainingStack`];
+  stack.properties = stack.properties.filter(p => p.name !== 'foundation');
+}
+fs.writeFileSync(`${pkgDir}/.jsii`, JSON.stringify(jsii, undefined, 2));
+fs.writeFileSync(`${pkgDir}/package.json`, JSON.stringify(pkg, undefined, 2));
+JS
+  (cd "$dir/js" && npm pack --silent "$dir/src/package" > /dev/null)
+  echo "$dir"
+}
+good="$(next_version compatible "$(patch_plus 1)" none)"
+guarded_publish "$good" || die "the guard refused a compatible version"
+step "guard + publish a compatible next version"
+bad="$(next_version breaking "$(patch_plus 2)" remove-property)"
+bad_version="$(node -p "require('$bad/src/package/package.json').version")"
+if guarded_publish "$bad" > "$work/breaking.log" 2>&1; then
+  cat "$work/breaking.log"; die "the guard let a version without ChronosTrainingStack.foundation through"
+fi
+cat "$work/breaking.log"
+grep -q "ChronosTrainingStack.foundation" "$work/breaking.log" || die "the guard did not name the removed property"
+published="$(published_versions)"
+if echo "$published" | grep -q "\"$bad_version\""; then die "$bad_version reached verdaccio"; fi
+say "verdaccio has $(echo "$published" | tr -d '\n ') and not $bad_version"
+step "guard refuses a breaking next version"
+
+say "timings (mode $mode):"
+printf '  %s\n' "${timings[@]}"
+say "total $(awk -v a="$t_start" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s: ok"
