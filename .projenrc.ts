@@ -60,7 +60,17 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@cloud-copilot/iam-simulate@0.1.173',
     // AWS SDK clients for the local-emulator deploy and its end-to-end test.
     ...['cloudformation', 'ec2', 'iam', 's3'].map(c => `@aws-sdk/client-${c}@3.1169.0`),
+    // Mocks the EC2 client in the run reaper's handler tests.
+    'aws-sdk-client-mock@4.1.0',
   ],
+
+  // src/*.lambda.ts handlers are bundled by esbuild into assets/ (shipped in the npm tarball, hence in the wheel)
+  // with a generated src/*-function.ts construct. The AWS SDK v3 stays external: the Node.js Lambda runtime has it.
+  lambdaOptions: {
+    // The newest Node.js runtime aws-cdk-lib 2.257 knows (cdk-nag's AwsSolutions-L1 asks for the latest).
+    runtime: awscdk.LambdaRuntime.NODEJS_24_X,
+  },
+  bundlerOptions: { esbuildVersion: '0.28.2' },
 
   // A root tsconfig.dev.json that type-checks everything that is not shipped.
   tsconfigDevFile: 'tsconfig.dev.json',
@@ -127,6 +137,10 @@ project.addTask('integ:update', {
   exec: `${integRunner} --update-on-failed --dry-run --force`,
 });
 project.testTask.spawn(integ);
+// The reaper's construct points at its bundled handler: bundle before jest, so `npx projen test` works on a fresh clone.
+project.testTask.prependSpawn(project.tasks.tryFind('bundle')!);
+// API.md from this build's assembly only (jsii-docgen would also find release/baseline/.jsii: see the script).
+project.tasks.tryFind('docgen')!.reset('bash scripts/docgen.sh');
 
 // ---------------------------------------------------------------------------
 // Releases (README "Releasing"). The guards compare every build with the last release, recorded

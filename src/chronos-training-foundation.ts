@@ -1,4 +1,4 @@
-import { CfnOutput, Tags } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, Duration, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -15,10 +15,15 @@ import {
   warnUnknownCostCenter,
 } from './conventions';
 import { FoundationExports } from './foundation-exports';
+import { S3EndpointRestriction } from './s3-endpoint-restriction';
 import { TrainingBucket, TrainingBucketOptions } from './training-bucket';
+import { TrainingBudget, TrainingBudgetOptions } from './training-budget';
 import { TrainingEgressSecurityGroup } from './training-egress-security-group';
 import { TrainingInstanceRole, TrainingInstanceRoleOptions } from './training-instance-role';
+import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from './training-launch-template';
 import { TrainingNetwork, TrainingNetworkProps } from './training-network';
+import { TrainingRunReaper } from './training-run-reaper';
+import { ZeroIdleCostChecker } from './zero-idle-cost-checker';
 
 /**
  * Properties of a `ChronosTrainingFoundation`.
@@ -71,16 +76,65 @@ export interface ChronosTrainingFoundationProps {
    * @default false
    */
   readonly flowLogs?: boolean;
+
+  /**
+   * Whether to create the training launch template (IMDSv2, terminate on
+   * shutdown, encrypted root volume, instance and volume tags) and its export
+   * `ChronosTraining-{environmentName}-LaunchTemplateId`.
+   *
+   * @default true
+   */
+  readonly createLaunchTemplate?: boolean;
+
+  /**
+   * Options of the launch template (instance type, AMI, root volume, spot, lifetime tag, user data).
+   *
+   * @default - no instance type or AMI (given at launch), a 100 GiB root volume on
+   * `/dev/xvda`, on-demand, `MaxLifetimeHours=4`
+   */
+  readonly launchTemplateProps?: TrainingLaunchTemplateOptions;
+
+  /**
+   * Creates a `TrainingRunReaper`: every 15 minutes, instances of this environment
+   * that have lived longer than their `MaxLifetimeHours` tag, or than this
+   * duration where the tag is missing or malformed, are terminated. Its function
+   * is a CDK asset (the account must be bootstrapped).
+   *
+   * @default - no reaper
+   */
+  readonly maxRunLifetime?: Duration;
+
+  /**
+   * Creates a `TrainingBudget`: a monthly cost budget over this project's (and
+   * environment's) tagged costs, with email notifications and optionally a
+   * deny-RunInstances action.
+   *
+   * @default - no budget
+   */
+  readonly budget?: TrainingBudgetOptions;
+
+  /**
+   * Replaces the S3 gateway endpoint's allow-all policy so that S3 requests
+   * through it reach only the training bucket and, read-only, the Amazon Linux
+   * 2023 repositories and the buckets named here. Anything else instances fetch
+   * from S3 in this region then fails (see `S3EndpointRestriction`).
+   *
+   * @default - the endpoint admits every bucket
+   */
+  readonly restrictS3Endpoint?: S3EndpointRestriction;
 }
 
 /**
  * The whole persistent foundation of the Chronos training platform for one
  * environment: network, bucket, instance role and profile, egress-only security
- * group, the four cost tags on every taggable resource, and eight CloudFormation
- * exports (`ChronosTraining-{environmentName}-*`, see `FoundationExports`) that
- * the launch script reads.
+ * group, a launch template, the four cost tags on every taggable resource, and
+ * CloudFormation exports (`ChronosTraining-{environmentName}-*`, see
+ * `FoundationExports`) that the launch script reads: the eight of the guide and
+ * `LaunchTemplateId`. Opt-in guardrails: a run reaper (`maxRunLifetime`), a
+ * budget (`budget`), a restricted S3 endpoint (`restrictS3Endpoint`).
  *
- * Every resource it creates costs nothing while no instance runs.
+ * Every resource it creates costs nothing while no instance runs, and a
+ * `ZeroIdleCostChecker` fails synthesis if anything added to it would.
  *
  * It is an `ec2.IConnectable` (the training instances' security group), and
  * its `grant*` methods give other principals prefix-scoped access to the bucket.
@@ -124,6 +178,15 @@ export class ChronosTrainingFoundation extends Construct implements ec2.IConnect
 
   /** The security group construct. */
   public readonly egressSecurityGroup: TrainingEgressSecurityGroup;
+
+  /** The launch template of training instances; undefined with `createLaunchTemplate: false`. */
+  public readonly launchTemplate?: TrainingLaunchTemplate;
+
+  /** The run reaper; undefined without `maxRunLifetime`. */
+  public readonly reaper?: TrainingRunReaper;
+
+  /** The budget; undefined without `budget`. */
+  public readonly budget?: TrainingBudget;
 
   /** The names of the CloudFormation exports this foundation creates, in order. */
   public readonly exportNames: string[];
@@ -170,6 +233,30 @@ export class ChronosTrainingFoundation extends Construct implements ec2.IConnect
     this.securityGroup = this.egressSecurityGroup.securityGroup;
     this.connections = this.egressSecurityGroup.connections;
 
+    if (props.restrictS3Endpoint) {
+      this.network.restrictS3Endpoint(this.bucket, props.restrictS3Endpoint);
+    }
+    if (props.createLaunchTemplate ?? true) {
+      this.launchTemplate = new TrainingLaunchTemplate(this, 'LaunchTemplate', {
+        ...props.launchTemplateProps,
+        environmentName,
+        costCenter,
+        instanceProfile: this.instanceProfile,
+        securityGroup: this.securityGroup,
+      });
+    } else if (props.launchTemplateProps) {
+      throw new Error('launchTemplateProps is set but createLaunchTemplate is false: remove one of them');
+    }
+    if (props.maxRunLifetime) {
+      this.reaper = new TrainingRunReaper(this, 'Reaper', { environmentName, maxRunLifetime: props.maxRunLifetime });
+    }
+    if (props.budget) {
+      this.budget = new TrainingBudget(this, 'Budget', { ...props.budget, environmentName });
+    }
+    // Nothing in this subtree may bill while idle (the stack applies one to itself too;
+    // a resource checked twice is reported once).
+    Aspects.of(this).add(new ZeroIdleCostChecker());
+
     const tags = Tags.of(this);
     tags.add(TAG_PROJECT, PROJECT_TAG_VALUE);
     tags.add(TAG_ENVIRONMENT, environmentName);
@@ -186,7 +273,10 @@ export class ChronosTrainingFoundation extends Construct implements ec2.IConnect
       [FoundationExports.ENVIRONMENT]: [environmentName, 'Environment name'],
       [FoundationExports.COST_CENTER]: [costCenter, 'Cost center'],
     };
-    this.exportNames = FoundationExports.suffixes().map(suffix => {
+    if (this.launchTemplate) {
+      outputs[FoundationExports.LAUNCH_TEMPLATE_ID] = [this.launchTemplate.launchTemplateId, 'Launch template ID'];
+    }
+    this.exportNames = FoundationExports.suffixes().filter(suffix => suffix in outputs).map(suffix => {
       const [value, description] = outputs[suffix];
       const exportName = FoundationExports.exportName(environmentName, suffix);
       new CfnOutput(this, suffix, { value, description: `${description} (${environmentName})`, exportName });

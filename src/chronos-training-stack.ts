@@ -1,7 +1,8 @@
-import { Stack, StackProps } from 'aws-cdk-lib';
+import { Aspects, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ChronosTrainingFoundation, ChronosTrainingFoundationProps } from './chronos-training-foundation';
 import { CONTEXT_ACCOUNT, CONTEXT_REGION, DEFAULT_REGION, resolveSettings, stackName, validateEnvironment } from './conventions';
+import { ZeroIdleCostChecker } from './zero-idle-cost-checker';
 
 /**
  * Properties of a `ChronosTrainingStack`: stack properties and the foundation's.
@@ -11,6 +12,7 @@ export interface ChronosTrainingStackProps extends StackProps, ChronosTrainingFo
 /**
  * A stack holding one `ChronosTrainingFoundation`, named
  * `ChronosTraining-{environmentName}-Stack` unless `stackName` says otherwise.
+ * A `ZeroIdleCostChecker` fails synthesis if any resource in it bills while idle.
  *
  * Account and region come from `env`, else the `account` and `region` context
  * values, else the CDK CLI's default environment; the region falls back to
@@ -50,5 +52,7 @@ export class ChronosTrainingStack extends Stack {
     // Every foundation prop is forwarded (a test checks it), with the settings resolved once.
     const foundationProps: ChronosTrainingFoundationProps = { ...props, ...settings };
     this.foundation = new ChronosTrainingFoundation(this, 'Foundation', foundationProps);
+    // Whatever else is added to this stack must not bill while idle either.
+    Aspects.of(this).add(new ZeroIdleCostChecker());
   }
 }

@@ -208,3 +208,20 @@ export function wholeDays(prop: string, value: Duration, minDays: number, why: s
   }
   return days;
 }
+
+/** Tag key holding a training instance's lifetime in hours (stamped by the launch template, read by the run reaper). */
+export const TAG_MAX_LIFETIME_HOURS = 'MaxLifetimeHours';
+/**
+ * `ManagedBy` value on instances and volumes launched from the training launch
+ * template: they are created by the launcher, not managed by CDK.
+ */
+export const LAUNCH_TEMPLATE_MANAGED_BY = 'chronos-launch-template';
+/** Any EC2 instance ARN: IAM statements narrow it with `ec2:Region` and tag conditions. */
+export const ANY_INSTANCE_ARN = 'arn:*:ec2:*:*:instance/*';
+/**
+ * The AWS-owned bucket dnf reads on Amazon Linux 2023 in a region (the same suffix in
+ * every region; AWS knowledge-center and user reports: `al2023-repos-us-east-1-de612dc2`).
+ */
+export function amazonLinux2023RepositoryBucket(region: string): string {
+  return `al2023-repos-${region}-de612dc2`;
+}

@@ -27,9 +27,16 @@ export class FoundationExports {
   public static readonly ENVIRONMENT = 'Environment';
   /** Suffix of the cost center export. */
   public static readonly COST_CENTER = 'CostCenter';
+  /**
+   * Suffix of the launch template ID export, created besides the guide's eight
+   * when the foundation has a launch template (the default).
+   */
+  public static readonly LAUNCH_TEMPLATE_ID = 'LaunchTemplateId';
 
   /**
-   * The suffixes of the eight exports every foundation creates, in the order it creates them.
+   * The suffixes of the exports a foundation creates, in the order it creates
+   * them: the guide's eight, then `LaunchTemplateId` (absent when the foundation
+   * is created with `createLaunchTemplate: false`).
    */
   public static suffixes(): string[] {
     return [
@@ -41,6 +48,7 @@ export class FoundationExports {
       FoundationExports.SECURITY_GROUP_ID,
       FoundationExports.ENVIRONMENT,
       FoundationExports.COST_CENTER,
+      FoundationExports.LAUNCH_TEMPLATE_ID,
     ];
   }
 
@@ -55,7 +63,9 @@ export class FoundationExports {
   }
 
   /**
-   * The names of the eight exports every foundation of an environment creates.
+   * The names of the exports a foundation of an environment creates: the guide's
+   * eight and `ChronosTraining-{environmentName}-LaunchTemplateId` (absent with
+   * `createLaunchTemplate: false`).
    *
    * @param environmentName the environment (validated as the foundation validates it)
    */

@@ -5,3 +5,8 @@ export * from './training-instance-role';
 export * from './training-egress-security-group';
 export * from './chronos-training-foundation';
 export * from './chronos-training-stack';
+export * from './zero-idle-cost-checker';
+export * from './training-launch-template';
+export * from './training-run-reaper';
+export * from './training-budget';
+export * from './s3-endpoint-restriction';

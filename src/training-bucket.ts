@@ -74,6 +74,19 @@ export interface TrainingBucketOptions {
    * @default - 's3-access-logs/' followed by the bucket name and '/'
    */
   readonly serverAccessLogsPrefix?: string;
+
+  /**
+   * Makes overwritten and deleted objects recoverable for this long: the bucket
+   * is versioned, noncurrent versions expire after this duration (whole days),
+   * and delete markers left without versions are removed. A bad
+   * `aws s3 rm --recursive` or an overwritten checkpoint can then be restored
+   * from its previous version. Cost: the bytes overwritten or deleted in the last
+   * `recoverableOutputs` stay billed (S3 Standard, about $0.023 per GB-month);
+   * objects expired by the lifecycle rules are kept that much longer.
+   *
+   * @default - unversioned: overwritten and deleted objects are gone at once
+   */
+  readonly recoverableOutputs?: Duration;
 }
 
 /**
@@ -89,11 +102,12 @@ export interface TrainingBucketProps extends TrainingBucketOptions {
 
 /**
  * The training bucket: `chronos-training-{environment}-{account}-{region}`,
- * SSE-S3 encrypted, all public access blocked, TLS enforced, unversioned, with
- * lifecycle rules that expire logs and age out artifacts of one environment.
+ * SSE-S3 encrypted, all public access blocked, TLS enforced, unversioned unless
+ * `recoverableOutputs` is set, with lifecycle rules that expire logs and age out
+ * artifacts of one environment.
  *
  * Shared prefixes (`cached-datasets/`, `runtime/`) have no lifecycle rule that
- * expires or transitions objects. The `grant*` methods give other principals
+ * expires or transitions current objects. The `grant*` methods give other principals
  * (a data pipeline, a CI job) access to one group of prefixes, not the whole bucket.
  */
 export class TrainingBucket extends Construct {
@@ -126,6 +140,8 @@ export class TrainingBucket extends Construct {
       'S3 expires objects at least one day after creation');
     const uploadDays = wholeDays('incompleteUploadExpiration', props.incompleteUploadExpiration ?? Duration.days(7), 1,
       'S3 aborts incomplete multipart uploads at least one day after they start');
+    const recoverableDays = props.recoverableOutputs === undefined ? undefined
+      : wholeDays('recoverableOutputs', props.recoverableOutputs, 1, 'S3 expires noncurrent versions at least one day after they become noncurrent');
     if (expirationDays <= transitionDays) {
       throw new Error(
         `artifactExpiration (${expirationDays} days) must be later than artifactTransition (${transitionDays} days); ` +
@@ -148,7 +164,7 @@ export class TrainingBucket extends Construct {
     this.logRetention = Duration.days(logDays);
     const bucket = new s3.Bucket(this, 'Resource', {
       bucketName: name,
-      versioned: false,
+      versioned: recoverableDays !== undefined,
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
@@ -185,12 +201,25 @@ export class TrainingBucket extends Construct {
     this.concreteBucket = bucket;
     this.bucket = bucket;
     ['TrainingLogs', 'ModelArtifacts', 'AbortIncompleteMultipartUploads'].forEach(rule => this.ruleIds.add(rule));
+    if (recoverableDays !== undefined) {
+      // Bucket-wide, so the cost of recoverability stays bounded everywhere; it removes only
+      // previous versions (which exist only because of versioning), never a current object.
+      bucket.addLifecycleRule({
+        id: 'RecoverableOutputs',
+        enabled: true,
+        noncurrentVersionExpiration: Duration.days(recoverableDays),
+        expiredObjectDeleteMarker: true,
+      });
+      this.ruleIds.add('RecoverableOutputs');
+    }
     registerBucketEnvironment(bucket, environment);
 
     const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
-    skipCheckov(cfnBucket, 'CKV_AWS_21',
-      'Unversioned by design: checkpoints are rewritten often and lifecycle rules, not versions, bound retention; ' +
-      'versions of every overwritten checkpoint would be billed storage');
+    if (recoverableDays === undefined) {
+      skipCheckov(cfnBucket, 'CKV_AWS_21',
+        'Unversioned by default: checkpoints are rewritten often and lifecycle rules, not versions, bound retention; ' +
+        'versions of every overwritten checkpoint would be billed storage (opt in with recoverableOutputs)');
+    }
     if (!props.serverAccessLogsBucket) {
       const reason = 'Server access logs are opt-in (serverAccessLogsBucket): they need a second bucket, since logs delivered ' +
         'into this bucket would log their own delivery and the bucket would never be idle';

@@ -7,12 +7,10 @@ import { acknowledgeNag, nagResourceFinding } from './compliance';
 import {
   checkBucketEnvironment,
   instanceProfileName,
-  PROJECT_TAG_VALUE,
   SHARED_ACCESS_PREFIXES,
-  TAG_ENVIRONMENT,
-  TAG_PROJECT,
   validateEnvironment,
 } from './conventions';
+import { acknowledgeTerminateFindings, terminateStatements } from './instance-access';
 
 /**
  * Options of a `TrainingInstanceRole`, without the bucket and environment name
@@ -96,36 +94,13 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
       inlinePolicies: {
         S3ReadAccess: document(sharedReadStatements(bucket)),
         S3WriteAccess: document(environmentStatements(bucket, environment)),
-        EC2SelfManagement: document([
-          // DescribeInstances supports no resource-level permissions or tag
-          // conditions: a conditioned statement would never allow it.
-          new iam.PolicyStatement({
-            sid: 'DescribeInstances',
-            actions: ['ec2:DescribeInstances'],
-            resources: ['*'],
-          }),
-          new iam.PolicyStatement({
-            sid: props.terminateSelfOnly === false ? 'TerminateProjectEnvironmentInstances' : 'TerminateSelf',
-            actions: ['ec2:TerminateInstances'],
-            // Any partition, region and account in the ARN: cdk-nag findings whose text holds
-            // more than one '::' (as `<AWS::Partition>` does) cannot be acknowledged through
-            // aws-cdk-lib's Validations. EC2 has no cross-account access, and ec2:Region below
-            // keeps the statement to the stack's region.
-            resources: [ANY_INSTANCE_ARN],
-            conditions: {
-              StringEquals: {
-                'ec2:Region': Stack.of(this).region,
-                [`ec2:ResourceTag/${TAG_PROJECT}`]: PROJECT_TAG_VALUE,
-                [`ec2:ResourceTag/${TAG_ENVIRONMENT}`]: environment,
-              },
-              // ec2:SourceInstanceARN is set on requests signed with an instance's
-              // role credentials; ${ec2:InstanceID} is the target instance.
-              ...(props.terminateSelfOnly === false ? {} : {
-                ArnEquals: { 'ec2:SourceInstanceARN': instanceArn(this, '${ec2:InstanceID}') },
-              }),
-            },
-          }),
-        ]),
+        EC2SelfManagement: document(terminateStatements(this, environment,
+          props.terminateSelfOnly === false ? 'TerminateProjectEnvironmentInstances' : 'TerminateSelf',
+          // ec2:SourceInstanceARN is set on requests signed with an instance's
+          // role credentials; ${ec2:InstanceID} is the target instance.
+          props.terminateSelfOnly === false ? {} : {
+            ArnEquals: { 'ec2:SourceInstanceARN': instanceArn(this, '${ec2:InstanceID}') },
+          })),
       },
     });
 
@@ -138,11 +113,8 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
     }
     acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${writePrefix}*`))}]`,
       `Read-write access to the objects under this environment's own '${writePrefix}' prefix, where runs write outputs`);
-    acknowledgeNag(cfnRole, 'AwsSolutions-IAM5[Resource::*]',
-      'ec2:DescribeInstances supports no resource-level permissions: AWS requires Resource "*"');
-    acknowledgeNag(cfnRole, `AwsSolutions-IAM5[Resource::${ANY_INSTANCE_ARN}]`,
-      'ec2:TerminateInstances on instance ARNs narrowed by conditions: Project and Environment tags, and by default ' +
-      'the calling instance itself (ec2:SourceInstanceARN)');
+    acknowledgeTerminateFindings(cfnRole, 'Project and Environment tags, and by default the calling instance itself ' +
+      '(ec2:SourceInstanceARN)');
 
     this.role = role;
     this.grantPrincipal = role;
@@ -159,8 +131,6 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
 function document(statements: iam.PolicyStatement[]): iam.PolicyDocument {
   return new iam.PolicyDocument({ statements, minimize: false });
 }
-
-const ANY_INSTANCE_ARN = 'arn:*:ec2:*:*:instance/*';
 
 function instanceArn(scope: Construct, instanceId: string): string {
   return Stack.of(scope).formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId });

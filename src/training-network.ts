@@ -1,7 +1,11 @@
-import { Token } from 'aws-cdk-lib';
+import { Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledgeNag } from './compliance';
+import { amazonLinux2023RepositoryBucket } from './conventions';
+import { S3EndpointRestriction } from './s3-endpoint-restriction';
 
 /**
  * Properties of a `TrainingNetwork`.
@@ -59,6 +63,9 @@ export class TrainingNetwork extends Construct {
   /** The S3 gateway endpoint, attached to the public subnet's route table. */
   public readonly s3Endpoint: ec2.IGatewayVpcEndpoint;
 
+  private readonly gatewayEndpoint: ec2.GatewayVpcEndpoint;
+  private restricted = false;
+
   /**
    * @param scope the parent construct
    * @param id the construct id (part of every logical ID below it: keep it stable)
@@ -107,10 +114,62 @@ export class TrainingNetwork extends Construct {
 
     this.vpc = vpc;
     this.publicSubnet = vpc.publicSubnets[0];
-    this.s3Endpoint = vpc.addGatewayEndpoint('S3Endpoint', {
+    this.gatewayEndpoint = vpc.addGatewayEndpoint('S3Endpoint', {
       service: ec2.GatewayVpcEndpointAwsService.S3,
       subnets: [{ subnets: [this.publicSubnet] }],
     });
+    this.s3Endpoint = this.gatewayEndpoint;
+  }
+
+  /**
+   * Replaces the S3 gateway endpoint's allow-all policy: requests through it
+   * reach only `bucket` (any action; the instance role narrows it) and, read-only
+   * (`s3:GetObject`, `s3:ListBucket`), the Amazon Linux 2023 repositories and the
+   * buckets `restriction` names. Anything else an instance fetches from S3 in this
+   * region then fails with AccessDenied. Requests to buckets in other regions do
+   * not use the endpoint and are not restricted by it.
+   *
+   * @param bucket the training bucket
+   * @param restriction what else the endpoint admits
+   */
+  public restrictS3Endpoint(bucket: s3.IBucket, restriction: S3EndpointRestriction = {}): void {
+    if (this.restricted) {
+      throw new Error('restrictS3Endpoint was already called on this network: give every bucket in one call');
+    }
+    const names = [...restriction.readOnlyBucketNames ?? []];
+    for (const name of names) {
+      if (Token.isUnresolved(name)) {
+        continue;
+      }
+      if (name.replace(/\*/g, '').length === 0) {
+        throw new Error(`restrictS3Endpoint.readOnlyBucketNames contains '${name}', which would admit every bucket`);
+      }
+      if (!/^[a-z0-9*][a-z0-9.*-]{2,62}$/.test(name)) {
+        throw new Error(`restrictS3Endpoint.readOnlyBucketNames contains '${name}', which is not an S3 bucket name ` +
+          '(3 to 63 lowercase letters, digits, dots and hyphens; * as a wildcard)');
+      }
+    }
+    const stack = Stack.of(this);
+    if (restriction.amazonLinuxRepositories ?? true) {
+      names.unshift(amazonLinux2023RepositoryBucket(stack.region));
+    }
+    // No principal condition: dnf's requests to the repositories are anonymous.
+    this.gatewayEndpoint.addToPolicy(new iam.PolicyStatement({
+      sid: 'TrainingBucket',
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:*'],
+      resources: [bucket.bucketArn, bucket.arnForObjects('*')],
+    }));
+    if (names.length > 0) {
+      const arn = (resource: string) => `arn:${stack.partition}:s3:::${resource}`;
+      this.gatewayEndpoint.addToPolicy(new iam.PolicyStatement({
+        sid: 'ReadOnlyBuckets',
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:GetObject', 's3:ListBucket'],
+        resources: names.flatMap(name => [arn(name), arn(`${name}/*`)]),
+      }));
+    }
+    this.restricted = true;
   }
 }
 

@@ -10,11 +10,13 @@ import pytest
 import chronos_training_infra as lib
 
 CONSTRUCTS = ["ChronosTrainingFoundation", "ChronosTrainingStack", "TrainingBucket", "TrainingEgressSecurityGroup",
-              "TrainingInstanceRole", "TrainingNetwork"]
-CLASSES = ["FoundationExports"]
+              "TrainingInstanceRole", "TrainingNetwork", "TrainingLaunchTemplate", "TrainingRunReaper", "TrainingBudget"]
+CLASSES = ["FoundationExports", "ZeroIdleCostChecker"]
 STRUCTS = ["ChronosTrainingFoundationProps", "ChronosTrainingStackProps", "TrainingBucketOptions",
            "TrainingBucketProps", "TrainingEgressSecurityGroupProps", "TrainingInstanceRoleOptions",
-           "TrainingInstanceRoleProps", "TrainingNetworkProps"]
+           "TrainingInstanceRoleProps", "TrainingNetworkProps", "ZeroIdleCostCheckerProps", "IdleCostEntry",
+           "TrainingLaunchTemplateOptions", "TrainingLaunchTemplateProps", "TrainingRunReaperProps",
+           "TrainingBudgetOptions", "TrainingBudgetProps", "BudgetLaunchers", "S3EndpointRestriction"]
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
@@ -145,7 +147,9 @@ def test_bundled_npm_package_holds_only_the_library():
     assert len(bundles) == 1, bundles
     with tarfile.open(bundles[0]) as tgz:
         members = [m for m in tgz.getmembers() if m.isfile()]
-    allowed = re.compile(r"^package/(package\.json|\.jsii|README\.md|API\.md|LICENSE|lib/[\w./-]+\.(js|d\.ts))$")
+    # assets/: the run reaper's bundled Lambda handler (one index.js per function).
+    allowed = re.compile(r"^package/(package\.json|\.jsii|README\.md|API\.md|LICENSE|lib/[\w./-]+\.(js|d\.ts)"
+                         r"|assets/[\w.-]+/index\.js)$")
     unexpected = sorted({m.name.split("/")[1] for m in members if not allowed.match(m.name)})
     assert not unexpected, f"{bundles[0].name} holds files outside the library: {unexpected}"
     size = sum(m.size for m in members)

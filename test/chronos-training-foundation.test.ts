@@ -37,7 +37,7 @@ describe('ChronosTrainingFoundation', () => {
     const { template } = synth();
     const types = new Set(Object.values(template.toJSON().Resources).map((r: any) => r.Type));
     expect([...types].sort()).toEqual([
-      'AWS::EC2::InternetGateway', 'AWS::EC2::Route', 'AWS::EC2::RouteTable', 'AWS::EC2::SecurityGroup',
+      'AWS::EC2::InternetGateway', 'AWS::EC2::LaunchTemplate', 'AWS::EC2::Route', 'AWS::EC2::RouteTable', 'AWS::EC2::SecurityGroup',
       'AWS::EC2::Subnet', 'AWS::EC2::SubnetRouteTableAssociation', 'AWS::EC2::VPC', 'AWS::EC2::VPCEndpoint',
       'AWS::EC2::VPCGatewayAttachment', 'AWS::IAM::InstanceProfile', 'AWS::IAM::Role', 'AWS::S3::Bucket', 'AWS::S3::BucketPolicy',
     ]);
@@ -61,7 +61,7 @@ describe('ChronosTrainingFoundation', () => {
     }
   });
 
-  test('creates the eight exports ChronosTraining-{env}-*', () => {
+  test('creates the eight exports ChronosTraining-{env}-*, and LaunchTemplateId', () => {
     const { stack, foundation, template } = synth({ environmentName: 'stage' });
     const r = (v: string) => stack.resolve(v);
     expect(exportsOf(template)).toEqual({
@@ -73,9 +73,20 @@ describe('ChronosTrainingFoundation', () => {
       'ChronosTraining-stage-SecurityGroupId': r(foundation.securityGroup.securityGroupId),
       'ChronosTraining-stage-Environment': 'stage',
       'ChronosTraining-stage-CostCenter': 'train',
+      'ChronosTraining-stage-LaunchTemplateId': r(foundation.launchTemplate!.launchTemplateId),
     });
     expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage'));
     expect(foundation.exportNames).toEqual(FoundationExports.exportNames('stage'));
+  });
+
+  test('without the launch template: the eight exports of the guide only', () => {
+    const { foundation, template } = synth({ environmentName: 'stage', createLaunchTemplate: false });
+    template.resourceCountIs('AWS::EC2::LaunchTemplate', 0);
+    expect(foundation.launchTemplate).toBeUndefined();
+    expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage').slice(0, 8));
+    expect(Object.keys(exportsOf(template))).not.toContain('ChronosTraining-stage-LaunchTemplateId');
+    expect(() => synth({ createLaunchTemplate: false, launchTemplateProps: { spot: true } }))
+      .toThrow(/launchTemplateProps is set but createLaunchTemplate is false/);
   });
 
   test('defaults environment and cost center to dev and train', () => {
@@ -188,13 +199,15 @@ describe('ChronosTrainingFoundation', () => {
     new ChronosTrainingFoundation(stack, 'Stage', { environmentName: 'stage' });
     const template = Template.fromStack(stack);
     const exports = Object.keys(exportsOf(template));
-    expect(exports).toHaveLength(16);
-    expect(new Set(exports).size).toBe(16);
+    expect(exports).toHaveLength(18);
+    expect(new Set(exports).size).toBe(18);
     const names = (type: string, prop: string) =>
       Object.values(template.findResources(type)).map((r: any) => JSON.stringify(r.Properties[prop]));
     expect(new Set(names('AWS::S3::Bucket', 'BucketName')).size).toBe(2);
     expect(names('AWS::IAM::InstanceProfile', 'InstanceProfileName').sort())
       .toEqual(['"ChronosTrainingInstanceProfile-dev"', '"ChronosTrainingInstanceProfile-stage"']);
+    expect(names('AWS::EC2::LaunchTemplate', 'LaunchTemplateName').sort())
+      .toEqual(['"ChronosTrainingLaunchTemplate-dev"', '"ChronosTrainingLaunchTemplate-stage"']);
   });
 
   test('exposes the resources as their aws-cdk-lib interfaces, and the constructs that made them', () => {

@@ -43,6 +43,11 @@ describe('ChronosTrainingStack', () => {
       bucketProps: { artifactExpiration: Duration.days(77), removalPolicy: RemovalPolicy.DESTROY },
       instanceRoleProps: { terminateSelfOnly: false },
       flowLogs: true,
+      createLaunchTemplate: true,
+      launchTemplateProps: { spot: true, maxLifetimeHours: 3 },
+      maxRunLifetime: Duration.hours(5),
+      budget: { monthlyLimitUsd: 40, notificationEmails: ['ml-team@example.com'] },
+      restrictS3Endpoint: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
     };
     received.length = 0;
     synth(all);
@@ -128,12 +133,13 @@ describe('ChronosTrainingStack', () => {
     expect(assembly.stacks.map(s => s.stackName).sort()).toEqual(['ChronosTraining-dev-Stack', 'ChronosTraining-prod-Stack', 'ChronosTraining-stage-Stack']);
     const templates = stacks.map(s => Template.fromStack(s));
     const exports = templates.flatMap(t => Object.values(t.findOutputs('*')).map((o: any) => o.Export.Name));
-    expect(exports).toHaveLength(24);
-    expect(new Set(exports).size).toBe(24);
+    expect(exports).toHaveLength(27);
+    expect(new Set(exports).size).toBe(27);
     const named = templates.flatMap(t => [
       ...Object.values(t.findResources('AWS::S3::Bucket')).map((r: any) => JSON.stringify(r.Properties.BucketName)),
       ...Object.values(t.findResources('AWS::IAM::InstanceProfile')).map((r: any) => r.Properties.InstanceProfileName),
+      ...Object.values(t.findResources('AWS::EC2::LaunchTemplate')).map((r: any) => r.Properties.LaunchTemplateName),
     ]);
-    expect(new Set(named).size).toBe(6);
+    expect(new Set(named).size).toBe(9);
   });
 });

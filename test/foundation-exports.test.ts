@@ -1,7 +1,7 @@
 import { FoundationExports } from '../src';
 
 describe('FoundationExports', () => {
-  test('names the eight exports the launch script reads', () => {
+  test("names the guide's eight exports the launch script reads, then the launch template's", () => {
     expect(FoundationExports.exportNames('dev')).toEqual([
       'ChronosTraining-dev-VPCId',
       'ChronosTraining-dev-PublicSubnetId',
@@ -11,6 +11,7 @@ describe('FoundationExports', () => {
       'ChronosTraining-dev-SecurityGroupId',
       'ChronosTraining-dev-Environment',
       'ChronosTraining-dev-CostCenter',
+      'ChronosTraining-dev-LaunchTemplateId',
     ]);
   });
 

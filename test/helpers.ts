@@ -38,3 +38,12 @@ export function tagsOf(resource: any): Record<string, string> {
 export function warnings(stack: Stack): string[] {
   return Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map(w => String(w.entry.data));
 }
+
+/** Findings cdk-nag's AwsSolutions pack reports on a stack after acknowledgments, as `rule[finding] at path`. */
+export function nagFindings(stack: Stack): string[] {
+  // Imported here so that only the tests that scan load cdk-nag.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { AwsSolutionsChecks } = require('cdk-nag');
+  const report = new AwsSolutionsChecks(stack).validateScope(stack);
+  return report.violations.flatMap((v: any) => v.violatingResources.map((r: any) => `${v.ruleName} at ${r.constructPath}`));
+}

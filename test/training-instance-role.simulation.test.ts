@@ -5,20 +5,17 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { App, CfnResource } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { ACCOUNT, instanceArn as instance, REGION, resolver, simulate as simulateRequest } from './iam-simulation';
 import { ChronosTrainingStack, TrainingInstanceRoleOptions } from '../src';
 
-const ACCOUNT = '123456789012';
-const REGION = 'us-east-1';
 const BUCKET = `chronos-training-dev-${ACCOUNT}-${REGION}`;
 const OTHER_BUCKET = `chronos-training-prod-${ACCOUNT}-${REGION}`;
 const SELF = 'i-0aaaaaaaaaaaaaaa1';
 
 const object = (key: string, bucket = BUCKET) => `arn:aws:s3:::${bucket}/${key}`;
-const instance = (id: string, region = REGION) => `arn:aws:ec2:${region}:${ACCOUNT}:instance/${id}`;
 const devTags = { Project: 'Chronos-Training', Environment: 'dev' };
 
 interface Scenario {
@@ -165,23 +162,7 @@ function synthesizedPolicies(options: TrainingInstanceRoleOptions = {}): { insta
   stack.foundation.grantReadWriteEnvironment(evaluation);
   const template = Template.fromStack(stack).toJSON();
   const resources = template.Resources;
-  const resolve = (value: any): any => {
-    if (Array.isArray(value)) return value.map(resolve);
-    if (value === null || typeof value !== 'object') return value;
-    if ('Ref' in value) {
-      const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT };
-      if (value.Ref in pseudo) return pseudo[value.Ref];
-      throw new Error(`unresolvable Ref ${value.Ref}`);
-    }
-    if ('Fn::GetAtt' in value) {
-      const [logicalId, attribute] = value['Fn::GetAtt'];
-      const resource = resources[logicalId];
-      if (resource.Type === 'AWS::S3::Bucket' && attribute === 'Arn') return `arn:aws:s3:::${resolve(resource.Properties.BucketName)}`;
-      throw new Error(`unresolvable GetAtt ${logicalId}.${attribute}`);
-    }
-    if ('Fn::Join' in value) return resolve(value['Fn::Join'][1]).join(value['Fn::Join'][0]);
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
-  };
+  const resolve = resolver(resources);
   const instanceRole = resources[stack.getLogicalId(stack.foundation.role.node.defaultChild as CfnResource)];
   const attachedTo = (role: iam.Role): Policies => Object.values(resources)
     .filter((r: any) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: stack.getLogicalId(role.node.defaultChild as CfnResource) }]))
@@ -209,19 +190,12 @@ function contextOf(s: Scenario): Record<string, string> {
 }
 
 async function simulate(policies: Policies, s: Scenario) {
-  const result: any = await runSimulation({
-    identityPolicies: policies,
-    serviceControlPolicies: [],
-    resourceControlPolicies: [],
-    request: {
-      principal: `arn:aws:iam::${ACCOUNT}:role/ChronosTraining-dev-Stack-FoundationInstanceRole`,
-      action: s.action,
-      resource: { resource: s.resource, accountId: ACCOUNT },
-      contextVariables: contextOf(s),
-    },
-  }, { simulationMode: 'Strict' });
-  if (result.resultType === 'error') throw new Error(`simulation error for '${s.request}': ${JSON.stringify(result.errors)}`);
-  return result;
+  return simulateRequest(policies, {
+    principal: `arn:aws:iam::${ACCOUNT}:role/ChronosTraining-dev-Stack-FoundationInstanceRole`,
+    action: s.action,
+    resource: s.resource,
+    context: contextOf(s),
+  }, s.request);
 }
 
 function markdownTable(scenarios: Scenario[], who: string = 'A dev training instance', first: string = '#'): string {

@@ -135,7 +135,7 @@ async function destroySample(endpoint, opts) {
   return { ...r, leftover: await motoCleanup(endpoint, r.stackName, { withVpcs: true }) };
 }
 
-/** All exports: name -> value (ListExports; a page holds 100, the sample app has 8 per environment). */
+/** All exports: name -> value (ListExports; a page holds 100, the sample app has 9 per environment). */
 async function listExports(endpoint) {
   const r = await clients(endpoint).cfn.send(new cfn.ListExportsCommand({}));
   if (r.NextToken) throw new Error('more than 100 exports in the emulator: read the next pages too');

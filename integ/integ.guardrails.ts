@@ -1,0 +1,52 @@
+// Integration test: every guardrail on (launch template, run reaper, budget with its action,
+// restricted S3 endpoint, recoverable outputs), and nothing in the stack that bills while idle.
+import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
+import { App, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { allowAssertion, assertionStackFor, sampleStack } from './sample';
+
+const app = new App();
+const stack = sampleStack(app, {
+  environmentName: 'guard',
+  costCenter: 'train',
+  bucketProps: { recoverableOutputs: Duration.days(7), removalPolicy: RemovalPolicy.DESTROY },
+  launchTemplateProps: { maxLifetimeHours: 3, rootVolumeSize: 120 },
+  maxRunLifetime: Duration.hours(6),
+  budget: {
+    monthlyLimitUsd: 100,
+    notificationEmails: ['ml-team@example.com'],
+    denyRunInstancesAtLimit: { roles: ['ChronosTrainingLauncher-guard'] },
+  },
+  restrictS3Endpoint: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
+});
+const foundation = stack.foundation;
+// The launcher role the budget action denies RunInstances to (Budgets checks that it exists).
+new iam.Role(stack, 'Launcher', { roleName: 'ChronosTrainingLauncher-guard', assumedBy: new iam.AccountRootPrincipal() });
+
+const integ = new IntegTest(app, 'ChronosTrainingGuardrails', {
+  testCases: [stack],
+  assertionStack: assertionStackFor(stack),
+});
+
+integ.assertions
+  .awsApiCall('EC2', 'describeLaunchTemplateVersions', { LaunchTemplateId: foundation.launchTemplate!.launchTemplateId, Versions: ['$Latest'] })
+  .expect(ExpectedResult.objectLike({
+    LaunchTemplateVersions: [Match.objectLike({
+      LaunchTemplateData: Match.objectLike({
+        InstanceInitiatedShutdownBehavior: 'terminate',
+        MetadataOptions: Match.objectLike({ HttpTokens: 'required' }),
+        BlockDeviceMappings: [Match.objectLike({ Ebs: Match.objectLike({ Encrypted: true, VolumeType: 'gp3', VolumeSize: 120 }) })],
+      }),
+    })],
+  }));
+
+allowAssertion(
+  integ.assertions.awsApiCall('S3', 'getBucketVersioning', { Bucket: foundation.bucket.bucketName }),
+  's3:GetBucketVersioning', foundation.bucket.bucketArn,
+).expect(ExpectedResult.objectLike({ Status: 'Enabled' }));
+
+integ.assertions
+  .awsApiCall('Lambda', 'getFunctionConfiguration', { FunctionName: foundation.reaper!.function.functionName })
+  .expect(ExpectedResult.objectLike({ Environment: { Variables: Match.objectLike({ DEFAULT_LIFETIME_SECONDS: '21600', DRY_RUN: 'false' }) } }));
+
+app.synth();

@@ -1,0 +1,147 @@
+/*
+ * The run reaper's handler: terminates this environment's training instances
+ * that have outlived their `MaxLifetimeHours` tag (or the default lifetime when
+ * the tag is missing or malformed). Bundled by esbuild into assets/; the AWS SDK
+ * v3 comes from the Lambda runtime. It imports nothing from the library, so the
+ * bundle stays small: the construct passes every name through the environment.
+ */
+import { EC2Client, Instance, paginateDescribeInstances, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+
+/** What the reaper acts on and how (the construct sets these environment variables). */
+export interface ReaperConfig {
+  /** Tags an instance must carry to be considered, e.g. `{ Project: 'Chronos-Training', Environment: 'dev' }`. */
+  readonly filterTags: Record<string, string>;
+  /** Tag holding an instance's own lifetime in hours. */
+  readonly lifetimeTagKey: string;
+  /** Lifetime of instances whose lifetime tag is missing or malformed, in seconds. */
+  readonly defaultLifetimeSeconds: number;
+  /** Only report (and check permissions with EC2's DryRun), terminate nothing. */
+  readonly dryRun: boolean;
+}
+
+/** One instance the reaper decided to terminate. */
+export interface Expired {
+  readonly instanceId: string;
+  readonly state: string;
+  readonly ageSeconds: number;
+  readonly lifetimeSeconds: number;
+  /** Where the lifetime came from: the tag, or the default because the tag is missing or malformed. */
+  readonly lifetimeFrom: 'tag' | 'default (tag missing)' | 'default (tag malformed)';
+}
+
+export interface ReapResult {
+  readonly dryRun: boolean;
+  /** Instances matched by the tag and state filters. */
+  readonly examined: number;
+  readonly expired: Expired[];
+  /** IDs terminated (or, in a dry run, that EC2 confirmed could be terminated). */
+  readonly terminated: string[];
+}
+
+/** States in which an instance bills (compute, or its volumes while stopped). */
+export const REAPED_STATES = ['pending', 'running', 'stopping', 'stopped'];
+
+/** TerminateInstances is called with at most this many IDs at a time. */
+export const TERMINATE_BATCH = 50;
+
+/** Reads the configuration from the function's environment; throws naming the variable that is wrong. */
+export function configFromEnvironment(env: Record<string, string | undefined>): ReaperConfig {
+  const filterTags = JSON.parse(required(env, 'FILTER_TAGS'));
+  if (typeof filterTags !== 'object' || filterTags === null || Object.keys(filterTags).length === 0) {
+    throw new Error('FILTER_TAGS must be a non-empty JSON object of tag keys and values');
+  }
+  const defaultLifetimeSeconds = Number(required(env, 'DEFAULT_LIFETIME_SECONDS'));
+  if (!Number.isFinite(defaultLifetimeSeconds) || defaultLifetimeSeconds <= 0) {
+    throw new Error(`DEFAULT_LIFETIME_SECONDS must be a positive number, got '${env.DEFAULT_LIFETIME_SECONDS}'`);
+  }
+  return {
+    filterTags,
+    lifetimeTagKey: required(env, 'LIFETIME_TAG_KEY'),
+    defaultLifetimeSeconds,
+    dryRun: env.DRY_RUN === 'true',
+  };
+}
+
+function required(env: Record<string, string | undefined>, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') {
+    throw new Error(`environment variable ${name} is not set`);
+  }
+  return value;
+}
+
+/**
+ * An instance's lifetime in seconds: its tag in hours when that is a positive
+ * decimal number (`4`, `2.5`), else the default.
+ */
+export function lifetimeOf(instance: Instance, config: ReaperConfig): Pick<Expired, 'lifetimeSeconds' | 'lifetimeFrom'> {
+  const tag = instance.Tags?.find(t => t.Key === config.lifetimeTagKey)?.Value;
+  if (tag === undefined) {
+    return { lifetimeSeconds: config.defaultLifetimeSeconds, lifetimeFrom: 'default (tag missing)' };
+  }
+  const trimmed = tag.trim();
+  const hours = Number(trimmed);
+  if (!/^\d+(\.\d+)?$/.test(trimmed) || !(hours > 0)) {
+    return { lifetimeSeconds: config.defaultLifetimeSeconds, lifetimeFrom: 'default (tag malformed)' };
+  }
+  return { lifetimeSeconds: hours * 3600, lifetimeFrom: 'tag' };
+}
+
+/**
+ * Finds the expired instances and terminates them. An instance whose age equals
+ * its lifetime exactly is kept; one a millisecond older is terminated.
+ * @throws after trying every batch, if any TerminateInstances call failed (so the invocation is retried)
+ */
+export async function reap(client: EC2Client, config: ReaperConfig, now: Date = new Date()): Promise<ReapResult> {
+  const filters = [
+    ...Object.entries(config.filterTags).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] })),
+    { Name: 'instance-state-name', Values: REAPED_STATES },
+  ];
+  let examined = 0;
+  const expired: Expired[] = [];
+  for await (const page of paginateDescribeInstances({ client }, { Filters: filters })) {
+    for (const instance of (page.Reservations ?? []).flatMap(r => r.Instances ?? [])) {
+      examined++;
+      if (!instance.InstanceId || !instance.LaunchTime) {
+        continue;
+      }
+      // LaunchTime is the last start: a stopped and restarted instance counts from its restart.
+      const ageSeconds = (now.getTime() - new Date(instance.LaunchTime).getTime()) / 1000;
+      const lifetime = lifetimeOf(instance, config);
+      if (ageSeconds > lifetime.lifetimeSeconds) {
+        expired.push({ instanceId: instance.InstanceId, state: instance.State?.Name ?? 'unknown', ageSeconds, ...lifetime });
+      }
+    }
+  }
+
+  const terminated: string[] = [];
+  const failures: string[] = [];
+  for (let i = 0; i < expired.length; i += TERMINATE_BATCH) {
+    const ids = expired.slice(i, i + TERMINATE_BATCH).map(e => e.instanceId);
+    try {
+      const response = await client.send(new TerminateInstancesCommand({ InstanceIds: ids, DryRun: config.dryRun }));
+      terminated.push(...(response.TerminatingInstances ?? []).map(t => t.InstanceId!).filter(Boolean));
+    } catch (error: any) {
+      // With DryRun, EC2 answers a request it would have carried out with this error.
+      if (config.dryRun && error?.name === 'DryRunOperation') {
+        terminated.push(...ids);
+      } else {
+        failures.push(`${ids.join(',')}: ${error?.name ?? 'Error'}: ${error?.message ?? error}`);
+      }
+    }
+  }
+
+  const result: ReapResult = { dryRun: config.dryRun, examined, expired, terminated };
+  console.log(JSON.stringify(result));
+  if (failures.length > 0) {
+    throw new Error(`TerminateInstances failed for ${failures.length} batch(es): ${failures.join('; ')}`);
+  }
+  return result;
+}
+
+const ec2 = new EC2Client({});
+
+/** The Lambda entry point (invoked by the EventBridge schedule; the event is not used). */
+export async function handler(): Promise<ReapResult> {
+  return reap(ec2, configFromEnvironment(process.env));
+}

@@ -1,0 +1,98 @@
+'use strict';
+/**
+ * The run reaper's bundled handler (assets/training-run-reaper.lambda/index.js, what the Lambda
+ * function runs) against the EC2 API of a local emulator (moto on 127.0.0.1): instances launched
+ * with tags, the handler's filters and lifetime rules applied by the emulator, terminations seen
+ * through DescribeInstances. Invoking the deployed function itself would need Docker; this calls
+ * the same bundle in-process with the emulator's EC2 client.
+ *
+ *   node --test --test-reporter=tap test-e2e/reaper.test.js   (after `npx projen bundle`)
+ */
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+
+const fs = require('node:fs');
+const os = require('node:os');
+
+const moto = require('../scripts/local/moto');
+const { clients } = require('../scripts/local/cdk');
+const ec2c = require('@aws-sdk/client-ec2');
+
+const HOUR = 3600 * 1000;
+const BUNDLE = path.join(__dirname, '..', 'assets', 'training-run-reaper.lambda', 'index.js');
+const ENV = {
+  FILTER_TAGS: JSON.stringify({ Project: 'Chronos-Training', Environment: 'dev' }),
+  LIFETIME_TAG_KEY: 'MaxLifetimeHours',
+  DEFAULT_LIFETIME_SECONDS: String(6 * 3600),
+  DRY_RUN: 'false',
+};
+
+let server;
+let ec2;
+let handler;
+let imageId;
+
+before(async () => {
+  handler = require(BUNDLE);
+  server = await moto.start({ logFile: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-reaper-e2e-')), 'moto.log') });
+  ec2 = clients(server.endpoint).ec2;
+  const images = await ec2.send(new ec2c.DescribeImagesCommand({}));
+  imageId = images.Images[0].ImageId;
+});
+
+after(async () => {
+  // Always stop the emulator, whatever the outcome of before() and the test.
+  if (server) await server.stop();
+});
+
+async function launch(name, tags) {
+  const r = await ec2.send(new ec2c.RunInstancesCommand({
+    ImageId: imageId, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1,
+    TagSpecifications: [{ ResourceType: 'instance', Tags: Object.entries({ Name: name, ...tags }).map(([Key, Value]) => ({ Key, Value })) }],
+  }));
+  return r.Instances[0].InstanceId;
+}
+
+async function states(ids) {
+  const r = await ec2.send(new ec2c.DescribeInstancesCommand({ InstanceIds: ids }));
+  const all = r.Reservations.flatMap((x) => x.Instances);
+  return Object.fromEntries(all.map((i) => [i.InstanceId, i.State.Name]));
+}
+
+test('terminates expired dev instances only, by tag or default lifetime, and honours dry run', async () => {
+  const dev = { Project: 'Chronos-Training', Environment: 'dev' };
+  const ids = {
+    tagged4h: await launch('tagged4h', { ...dev, MaxLifetimeHours: '4' }),
+    tagged8h: await launch('tagged8h', { ...dev, MaxLifetimeHours: '8' }),
+    untagged: await launch('untagged', dev),
+    malformed: await launch('malformed', { ...dev, MaxLifetimeHours: 'four' }),
+    stopped: await launch('stopped', { ...dev, MaxLifetimeHours: '4' }),
+    prod: await launch('prod', { Project: 'Chronos-Training', Environment: 'prod', MaxLifetimeHours: '1' }),
+    other: await launch('other', { Project: 'Other', Environment: 'dev', MaxLifetimeHours: '1' }),
+  };
+  await ec2.send(new ec2c.StopInstancesCommand({ InstanceIds: [ids.stopped] }));
+  const config = handler.configFromEnvironment(ENV);
+
+  // 5 hours on: past the 4-hour tags, before the 6-hour default and the 8-hour tag.
+  const dry = await handler.reap(ec2, { ...config, dryRun: true }, new Date(Date.now() + 5 * HOUR));
+  assert.deepEqual(dry.terminated.sort(), [ids.tagged4h, ids.stopped].sort());
+  assert.ok(Object.values(await states(Object.values(ids))).every((s) => s === 'running' || s === 'stopped'),
+    'a dry run terminates nothing');
+
+  const first = await handler.reap(ec2, config, new Date(Date.now() + 5 * HOUR));
+  assert.equal(first.examined, 5, 'only the five dev instances of the project are examined');
+  assert.deepEqual(first.terminated.sort(), [ids.tagged4h, ids.stopped].sort());
+
+  // 7 hours on: the untagged and malformed ones are past the default 6 hours too.
+  const second = await handler.reap(ec2, config, new Date(Date.now() + 7 * HOUR));
+  assert.deepEqual(second.terminated.sort(), [ids.untagged, ids.malformed].sort());
+
+  const s = await states(Object.values(ids));
+  for (const key of ['tagged4h', 'stopped', 'untagged', 'malformed']) {
+    assert.ok(['shutting-down', 'terminated'].includes(s[ids[key]]), `${key} is ${s[ids[key]]}`);
+  }
+  for (const key of ['tagged8h', 'prod', 'other']) {
+    assert.equal(s[ids[key]], 'running', `${key} must be left running`);
+  }
+});

@@ -1,0 +1,65 @@
+"""The guardrails from Python: the reaper's bundled handler ships in the wheel, and
+the aspect, the launch template and the budget take keyword props."""
+import json
+import tempfile
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Annotations, Match, Template
+
+from chronos_training_infra import (
+    BudgetLaunchers,
+    TrainingBudget,
+    TrainingLaunchTemplate,
+    TrainingRunReaper,
+    ZeroIdleCostChecker,
+)
+from support import only
+
+
+def test_reaper_handler_is_in_the_wheel_and_becomes_an_asset():
+    with tempfile.TemporaryDirectory() as outdir:
+        app = cdk.App(outdir=outdir)
+        stack = cdk.Stack(app, "ReaperStack")
+        TrainingRunReaper(stack, "Reaper", environment_name="dev", max_run_lifetime=cdk.Duration.hours(6))
+        assembly = app.synth()
+        template = assembly.get_stack_by_name("ReaperStack").template
+        code = only(template, "AWS::Lambda::Function")["Properties"]["Code"]
+        assert "S3Key" in code
+        asset_hash = code["S3Key"].split(".")[0]
+        manifest = json.loads((Path(outdir) / "ReaperStack.assets.json").read_text())
+        source = manifest["files"][asset_hash]["source"]["path"]
+        handler = Path(outdir) / source / "index.js"
+        assert handler.is_file(), f"no bundled handler at {handler}"
+        assert "TerminateInstancesCommand" in handler.read_text()
+
+
+def test_zero_idle_cost_checker_reports_a_nat_gateway():
+    stack = cdk.Stack(cdk.App(), "Checked")
+    cdk.Aspects.of(stack).add(ZeroIdleCostChecker(allowed_resource_types=["AWS::KMS::Key"]))
+    ec2.CfnNatGateway(stack, "Nat", subnet_id="subnet-1")
+    errors = Annotations.from_stack(stack).find_error("*", Match.any_value())
+    assert len(errors) == 1
+    assert "AWS::EC2::NatGateway" in errors[0].entry.data
+    assert any(e.resource_type == "AWS::EC2::NatGateway" for e in ZeroIdleCostChecker.BILLED_WHILE_IDLE)
+
+
+def test_launch_template_and_budget_take_keyword_props():
+    stack = cdk.Stack(cdk.App(), "Guardrails")
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=1, nat_gateways=0, restrict_default_security_group=False,
+                  subnet_configuration=[ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC)])
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
+    template = TrainingLaunchTemplate(
+        stack, "LaunchTemplate", environment_name="dev", cost_center="train",
+        instance_profile=iam.InstanceProfile(stack, "Profile", role=role),
+        security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc), spot=True, max_lifetime_hours=2)
+    TrainingBudget(stack, "Budget", environment_name="dev", monthly_limit_usd=100,
+                   notification_emails=["ml-team@example.com"],
+                   deny_run_instances_at_limit=BudgetLaunchers(roles=["ChronosLauncher"]))
+    assert template.max_lifetime_hours == 2
+    synthesized = Template.from_stack(stack)
+    data = only(synthesized.to_json(), "AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]
+    assert [s["ResourceType"] for s in data["TagSpecifications"]] == ["instance", "volume", "spot-instances-request"]
+    synthesized.resource_count_is("AWS::Budgets::BudgetsAction", 1)

@@ -1,0 +1,63 @@
+/*
+ * Helpers of the IAM simulation tests: policies taken from a synthesized
+ * template with every intrinsic function resolved to the test account and
+ * region, evaluated by @cloud-copilot/iam-simulate.
+ */
+import { runSimulation } from '@cloud-copilot/iam-simulate';
+
+export const ACCOUNT = '123456789012';
+export const REGION = 'us-east-1';
+
+/** An instance ARN in the test account. */
+export const instanceArn = (id: string, region = REGION) => `arn:aws:ec2:${region}:${ACCOUNT}:instance/${id}`;
+
+/** Resolves Ref (pseudo parameters), Fn::GetAtt of buckets and log groups, and Fn::Join against a template's resources. */
+export function resolver(resources: Record<string, any>): (value: any) => any {
+  const resolve = (value: any): any => {
+    if (Array.isArray(value)) return value.map(resolve);
+    if (value === null || typeof value !== 'object') return value;
+    if ('Ref' in value) {
+      const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT };
+      if (value.Ref in pseudo) return pseudo[value.Ref];
+      throw new Error(`unresolvable Ref ${value.Ref}`);
+    }
+    if ('Fn::GetAtt' in value) {
+      const [logicalId, attribute] = value['Fn::GetAtt'];
+      const resource = resources[logicalId];
+      if (resource.Type === 'AWS::S3::Bucket' && attribute === 'Arn') return `arn:aws:s3:::${resolve(resource.Properties.BucketName)}`;
+      // Generated names: the logical ID without its hash, e.g. `ReaperLogGroup`.
+      const name = logicalId.replace(/[0-9A-F]{8}$/, '');
+      if (resource.Type === 'AWS::Logs::LogGroup' && attribute === 'Arn') return `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${name}:*`;
+      if (resource.Type === 'AWS::SQS::Queue' && attribute === 'Arn') return `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`;
+      throw new Error(`unresolvable GetAtt ${logicalId}.${attribute}`);
+    }
+    if ('Fn::Join' in value) return resolve(value['Fn::Join'][1]).join(value['Fn::Join'][0]);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
+  };
+  return resolve;
+}
+
+/** One request to evaluate. */
+export interface SimulatedRequest {
+  readonly principal: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly context: Record<string, string>;
+}
+
+/** Evaluates a request against identity policies in strict mode; throws on a simulation error. */
+export async function simulate(policies: Array<{ name: string; policy: any }>, request: SimulatedRequest, label: string) {
+  const result: any = await runSimulation({
+    identityPolicies: policies,
+    serviceControlPolicies: [],
+    resourceControlPolicies: [],
+    request: {
+      principal: request.principal,
+      action: request.action,
+      resource: { resource: request.resource, accountId: ACCOUNT },
+      contextVariables: request.context,
+    },
+  }, { simulationMode: 'Strict' });
+  if (result.resultType === 'error') throw new Error(`simulation error for '${label}': ${JSON.stringify(result.errors)}`);
+  return result;
+}
