@@ -101,7 +101,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
 
-  gitignore: ['cdk.out', '*.snapshot/**/asset.*', '.tools/', '.venv*/', '__pycache__/', '.pytest_cache/', '.jsii.tabl.json'],
+  gitignore: ['cdk.out', '/integ/*.snapshot/asset.*', '.tools/', '.venv*/', '__pycache__/', '.pytest_cache/', '.jsii.tabl.json'],
 });
 
 // integ-runner's snapshot directories are committed, with their cdk.out version marker but without asset bodies.
