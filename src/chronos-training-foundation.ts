@@ -129,7 +129,7 @@ export interface ChronosTrainingFoundationProps {
  * environment: network, bucket, instance role and profile, egress-only security
  * group, a launch template, the four cost tags on every taggable resource, and
  * CloudFormation exports (`ChronosTraining-{environmentName}-*`, see
- * `FoundationExports`) that the launch script reads: the eight of the guide and
+ * `FoundationExports`) that the launch script reads: the eight core exports and
  * `LaunchTemplateId`. Opt-in guardrails: a run reaper (`maxRunLifetime`), a
  * budget (`budget`), a restricted S3 endpoint (`restrictS3Endpoint`).
  *

@@ -28,14 +28,14 @@ export class FoundationExports {
   /** Suffix of the cost center export. */
   public static readonly COST_CENTER = 'CostCenter';
   /**
-   * Suffix of the launch template ID export, created besides the guide's eight
+   * Suffix of the launch template ID export, created besides the eight core exports
    * when the foundation has a launch template (the default).
    */
   public static readonly LAUNCH_TEMPLATE_ID = 'LaunchTemplateId';
 
   /**
    * The suffixes of the exports a foundation creates, in the order it creates
-   * them: the guide's eight, then `LaunchTemplateId` (absent when the foundation
+   * them: the eight core exports, then `LaunchTemplateId` (absent when the foundation
    * is created with `createLaunchTemplate: false`).
    */
   public static suffixes(): string[] {
@@ -63,8 +63,8 @@ export class FoundationExports {
   }
 
   /**
-   * The names of the exports a foundation of an environment creates: the guide's
-   * eight and `ChronosTraining-{environmentName}-LaunchTemplateId` (absent with
+   * The names of the exports a foundation of an environment creates: the eight
+   * core exports and `ChronosTraining-{environmentName}-LaunchTemplateId` (absent with
    * `createLaunchTemplate: false`).
    *
    * @param environmentName the environment (validated as the foundation validates it)
