@@ -1,4 +1,4 @@
-import { CfnOutput, Tags } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -95,8 +95,11 @@ export class ChronosTrainingFoundation extends Construct implements ec2.IConnect
   /** The VPC training instances run in. */
   public readonly vpc: ec2.IVpc;
 
-  /** The public subnet training instances are launched into. */
+  /** The first public subnet (the `PublicSubnetId` export). */
   public readonly publicSubnet: ec2.ISubnet;
+
+  /** The public subnets, one per Availability Zone, in zone order (the `PublicSubnetIds` export). */
+  public readonly publicSubnets: ec2.ISubnet[];
 
   /** The training bucket. */
   public readonly bucket: s3.IBucket;
@@ -164,6 +167,7 @@ export class ChronosTrainingFoundation extends Construct implements ec2.IConnect
 
     this.vpc = this.network.vpc;
     this.publicSubnet = this.network.publicSubnet;
+    this.publicSubnets = this.network.publicSubnets;
     this.bucket = this.trainingBucket.bucket;
     this.role = this.instanceRole.role;
     this.instanceProfile = this.instanceRole.instanceProfile;
@@ -185,6 +189,9 @@ export class ChronosTrainingFoundation extends Construct implements ec2.IConnect
       [FoundationExports.SECURITY_GROUP_ID]: [this.securityGroup.securityGroupId, 'Security group ID'],
       [FoundationExports.ENVIRONMENT]: [environmentName, 'Environment name'],
       [FoundationExports.COST_CENTER]: [costCenter, 'Cost center'],
+      [FoundationExports.PUBLIC_SUBNET_IDS]: [Fn.join(',', this.publicSubnets.map(s => s.subnetId)), 'Public subnet IDs, one per zone'],
+      [FoundationExports.AVAILABILITY_ZONES]: [Fn.join(',', this.publicSubnets.map(s => s.availabilityZone)),
+        'Availability Zones of the public subnets'],
     };
     this.exportNames = FoundationExports.suffixes().map(suffix => {
       const [value, description] = outputs[suffix];

@@ -27,9 +27,14 @@ export class FoundationExports {
   public static readonly ENVIRONMENT = 'Environment';
   /** Suffix of the cost center export. */
   public static readonly COST_CENTER = 'CostCenter';
+  /** Suffix of the export of all public subnet IDs, comma-separated, in zone order. */
+  public static readonly PUBLIC_SUBNET_IDS = 'PublicSubnetIds';
+  /** Suffix of the export of the public subnets' Availability Zones, comma-separated, in the same order. */
+  public static readonly AVAILABILITY_ZONES = 'AvailabilityZones';
 
   /**
-   * The suffixes of the eight exports every foundation creates, in the order it creates them.
+   * The suffixes of the exports every foundation creates, in the order it creates them
+   * (opt-in exports, such as `PLACEMENT_GROUP_NAME`, are not among them).
    */
   public static suffixes(): string[] {
     return [
@@ -41,6 +46,8 @@ export class FoundationExports {
       FoundationExports.SECURITY_GROUP_ID,
       FoundationExports.ENVIRONMENT,
       FoundationExports.COST_CENTER,
+      FoundationExports.PUBLIC_SUBNET_IDS,
+      FoundationExports.AVAILABILITY_ZONES,
     ];
   }
 
@@ -55,7 +62,7 @@ export class FoundationExports {
   }
 
   /**
-   * The names of the eight exports every foundation of an environment creates.
+   * The names of the exports every foundation of an environment creates.
    *
    * @param environmentName the environment (validated as the foundation validates it)
    */

@@ -61,7 +61,7 @@ describe('ChronosTrainingFoundation', () => {
     }
   });
 
-  test('creates the eight exports ChronosTraining-{env}-*', () => {
+  test('creates the exports ChronosTraining-{env}-*', () => {
     const { stack, foundation, template } = synth({ environmentName: 'stage' });
     const r = (v: string) => stack.resolve(v);
     expect(exportsOf(template)).toEqual({
@@ -73,6 +73,9 @@ describe('ChronosTrainingFoundation', () => {
       'ChronosTraining-stage-SecurityGroupId': r(foundation.securityGroup.securityGroupId),
       'ChronosTraining-stage-Environment': 'stage',
       'ChronosTraining-stage-CostCenter': 'train',
+      // One zone: CloudFormation's Fn::Join of one element is the element.
+      'ChronosTraining-stage-PublicSubnetIds': r(foundation.publicSubnet.subnetId),
+      'ChronosTraining-stage-AvailabilityZones': r(foundation.publicSubnet.availabilityZone),
     });
     expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage'));
     expect(foundation.exportNames).toEqual(FoundationExports.exportNames('stage'));
@@ -117,6 +120,17 @@ describe('ChronosTrainingFoundation', () => {
     });
     const rules = Object.values(template.findResources('AWS::S3::Bucket'))[0].Properties.LifecycleConfiguration.Rules;
     expect(rules).toContainEqual({ Id: 'VpcFlowLogs', Status: 'Enabled', Prefix: 'vpc-flow-logs/', ExpirationInDays: 5 });
+  });
+
+  test('exports every public subnet and its zone, comma-separated in zone order, with more zones', () => {
+    const stack = new Stack(new App(), 'S', { env: { account: '123456789012', region: 'us-east-1' } });
+    const foundation = new ChronosTrainingFoundation(stack, 'Foundation', {
+      networkProps: { availabilityZones: ['us-east-1c', 'us-east-1a', 'us-east-1f'] },
+    });
+    const exports = exportsOf(Template.fromStack(stack));
+    expect(exports['ChronosTraining-dev-AvailabilityZones']).toBe('us-east-1c,us-east-1a,us-east-1f');
+    expect(exports['ChronosTraining-dev-PublicSubnetIds']).toEqual({ 'Fn::Join': [',', foundation.publicSubnets.map(s => stack.resolve(s.subnetId))] });
+    expect(exports['ChronosTraining-dev-PublicSubnetId']).toEqual(stack.resolve(foundation.publicSubnets[0].subnetId));
   });
 
   test('has no flow logs by default', () => {
@@ -188,8 +202,8 @@ describe('ChronosTrainingFoundation', () => {
     new ChronosTrainingFoundation(stack, 'Stage', { environmentName: 'stage' });
     const template = Template.fromStack(stack);
     const exports = Object.keys(exportsOf(template));
-    expect(exports).toHaveLength(16);
-    expect(new Set(exports).size).toBe(16);
+    expect(exports).toHaveLength(20);
+    expect(new Set(exports).size).toBe(20);
     const names = (type: string, prop: string) =>
       Object.values(template.findResources(type)).map((r: any) => JSON.stringify(r.Properties[prop]));
     expect(new Set(names('AWS::S3::Bucket', 'BucketName')).size).toBe(2);
@@ -199,6 +213,7 @@ describe('ChronosTrainingFoundation', () => {
 
   test('exposes the resources as their aws-cdk-lib interfaces, and the constructs that made them', () => {
     const { foundation } = synth();
+    expect(foundation.publicSubnets).toEqual(foundation.network!.publicSubnets);
     expect([foundation.vpc, foundation.publicSubnet, foundation.bucket, foundation.role, foundation.instanceProfile, foundation.securityGroup])
       .toEqual([foundation.network.vpc, foundation.network.publicSubnet, foundation.trainingBucket.bucket, foundation.instanceRole.role,
         foundation.instanceRole.instanceProfile, foundation.egressSecurityGroup.securityGroup]);

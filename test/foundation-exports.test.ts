@@ -1,7 +1,7 @@
 import { FoundationExports } from '../src';
 
 describe('FoundationExports', () => {
-  test('names the eight exports the launch script reads', () => {
+  test('names the exports the launch script reads', () => {
     expect(FoundationExports.exportNames('dev')).toEqual([
       'ChronosTraining-dev-VPCId',
       'ChronosTraining-dev-PublicSubnetId',
@@ -11,6 +11,8 @@ describe('FoundationExports', () => {
       'ChronosTraining-dev-SecurityGroupId',
       'ChronosTraining-dev-Environment',
       'ChronosTraining-dev-CostCenter',
+      'ChronosTraining-dev-PublicSubnetIds',
+      'ChronosTraining-dev-AvailabilityZones',
     ]);
   });
 
