@@ -32,6 +32,9 @@ export class FoundationExports {
   /** Suffix of the export of the public subnets' Availability Zones, comma-separated, in the same order. */
   public static readonly AVAILABILITY_ZONES = 'AvailabilityZones';
 
+  /** Suffix of the cluster placement group's name export (only with `clusterPlacementGroup`). */
+  public static readonly PLACEMENT_GROUP_NAME = 'PlacementGroupName';
+
   /**
    * The suffixes of the exports every foundation creates, in the order it creates them
    * (opt-in exports, such as `PLACEMENT_GROUP_NAME`, are not among them).
@@ -59,6 +62,18 @@ export class FoundationExports {
    */
   public static exportName(environmentName: string, suffix: string): string {
     return `ChronosTraining-${validateEnvironment(environmentName)}-${suffix}`;
+  }
+
+  /**
+   * The name of the SSM parameter that holds the same value as an export:
+   * `/chronos-training/{environmentName}/{suffix}`. Unlike an export, a
+   * parameter can change while other stacks read it.
+   *
+   * @param environmentName the environment (validated as the foundation validates it)
+   * @param suffix one of the suffix constants of this class, for example `FoundationExports.VPC_ID`
+   */
+  public static parameterName(environmentName: string, suffix: string): string {
+    return `/chronos-training/${validateEnvironment(environmentName)}/${suffix}`;
   }
 
   /**

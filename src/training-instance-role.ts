@@ -31,6 +31,23 @@ export interface TrainingInstanceRoleOptions {
    * @default true
    */
   readonly terminateSelfOnly?: boolean;
+
+  /**
+   * Whether Session Manager may open a shell on the instance (`aws ssm
+   * start-session --target i-...`), with no SSH key and no inbound port. Adds an
+   * inline policy `SessionManager` with exactly the five actions the SSM Agent
+   * needs for sessions: `ssm:UpdateInstanceInformation` and
+   * `ssmmessages:CreateControlChannel`, `CreateDataChannel`,
+   * `OpenControlChannel`, `OpenDataChannel` (narrower than the managed policy
+   * `AmazonSSMManagedInstanceCore`: no Run Command, no parameters, no
+   * inventory). The agent reaches the `ssm` and `ssmmessages` endpoints over
+   * HTTPS through the public IP, so the egress security group needs no change
+   * and no interface endpoint is created. Session logging to S3 or KMS-encrypted
+   * sessions need more actions, which this option does not add.
+   *
+   * @default false
+   */
+  readonly sessionManager?: boolean;
 }
 
 /**
@@ -59,7 +76,9 @@ export interface TrainingInstanceRoleProps extends TrainingInstanceRoleOptions {
  *   `runtime/scripts/`, shared by all environments;
  * - `S3WriteAccess`: read, write, delete (and list) `{environmentName}/` only;
  * - `EC2SelfManagement`: describe instances, and terminate only itself (or, with
- *   `terminateSelfOnly: false`, instances of this project and environment).
+ *   `terminateSelfOnly: false`, instances of this project and environment);
+ * - `SessionManager`, only with `sessionManager: true`: the five actions a
+ *   Session Manager shell needs.
  *
  * It cannot create tags, run instances, pass roles or change the bucket.
  *
@@ -126,6 +145,7 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
             },
           }),
         ]),
+        ...(props.sessionManager ? { SessionManager: document([sessionManagerStatement()]) } : {}),
       },
     });
 
@@ -138,8 +158,11 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
     }
     acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${writePrefix}*`))}]`,
       `Read-write access to the objects under this environment's own '${writePrefix}' prefix, where runs write outputs`);
-    acknowledgeNag(cfnRole, 'AwsSolutions-IAM5[Resource::*]',
-      'ec2:DescribeInstances supports no resource-level permissions: AWS requires Resource "*"');
+    acknowledgeNag(cfnRole, 'AwsSolutions-IAM5[Resource::*]', props.sessionManager
+      ? 'ec2:DescribeInstances and the four ssmmessages channel actions support no resource-level permissions (AWS requires ' +
+        'Resource "*"); ssm:UpdateInstanceInformation is the SSM Agent\'s heartbeat, granted on "*" as in AWS\'s own ' +
+        'Session Manager instance policies'
+      : 'ec2:DescribeInstances supports no resource-level permissions: AWS requires Resource "*"');
     acknowledgeNag(cfnRole, `AwsSolutions-IAM5[Resource::${ANY_INSTANCE_ARN}]`,
       'ec2:TerminateInstances on instance ARNs narrowed by conditions: Project and Environment tags, and by default ' +
       'the calling instance itself (ec2:SourceInstanceARN)');
@@ -161,6 +184,20 @@ function document(statements: iam.PolicyStatement[]): iam.PolicyDocument {
 }
 
 const ANY_INSTANCE_ARN = 'arn:*:ec2:*:*:instance/*';
+
+/** The SSM Agent's actions for Session Manager shells, as in AWS's AWSCloud9SSMInstanceProfile policy. */
+const SESSION_MANAGER_ACTIONS = [
+  'ssm:UpdateInstanceInformation',
+  'ssmmessages:CreateControlChannel',
+  'ssmmessages:CreateDataChannel',
+  'ssmmessages:OpenControlChannel',
+  'ssmmessages:OpenDataChannel',
+];
+
+function sessionManagerStatement(): iam.PolicyStatement {
+  // The ssmmessages actions have no resource types in the Service Authorization Reference, so only "*" matches them.
+  return new iam.PolicyStatement({ sid: 'SessionManagerAgent', actions: SESSION_MANAGER_ACTIONS, resources: ['*'] });
+}
 
 function instanceArn(scope: Construct, instanceId: string): string {
   return Stack.of(scope).formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId });

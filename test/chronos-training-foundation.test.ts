@@ -40,6 +40,7 @@ describe('ChronosTrainingFoundation', () => {
       'AWS::EC2::InternetGateway', 'AWS::EC2::Route', 'AWS::EC2::RouteTable', 'AWS::EC2::SecurityGroup',
       'AWS::EC2::Subnet', 'AWS::EC2::SubnetRouteTableAssociation', 'AWS::EC2::VPC', 'AWS::EC2::VPCEndpoint',
       'AWS::EC2::VPCGatewayAttachment', 'AWS::IAM::InstanceProfile', 'AWS::IAM::Role', 'AWS::S3::Bucket', 'AWS::S3::BucketPolicy',
+      'AWS::SSM::Parameter', // standard tier: free
     ]);
   });
 
@@ -50,6 +51,7 @@ describe('ChronosTrainingFoundation', () => {
     expect(taggable.map(r => r.cfnResourceType).sort()).toEqual([
       'AWS::EC2::InternetGateway', 'AWS::EC2::RouteTable', 'AWS::EC2::SecurityGroup', 'AWS::EC2::Subnet',
       'AWS::EC2::VPC', 'AWS::EC2::VPCEndpoint', 'AWS::IAM::Role', 'AWS::S3::Bucket',
+      ...Array(FoundationExports.suffixes().length).fill('AWS::SSM::Parameter'),
     ]);
     for (const resource of taggable) {
       const tags = tagsOf(resources[stack.getLogicalId(resource)]);
@@ -215,7 +217,7 @@ describe('ChronosTrainingFoundation', () => {
     const { foundation } = synth();
     expect(foundation.publicSubnets).toEqual(foundation.network!.publicSubnets);
     expect([foundation.vpc, foundation.publicSubnet, foundation.bucket, foundation.role, foundation.instanceProfile, foundation.securityGroup])
-      .toEqual([foundation.network.vpc, foundation.network.publicSubnet, foundation.trainingBucket.bucket, foundation.instanceRole.role,
+      .toEqual([foundation.network!.vpc, foundation.network!.publicSubnet, foundation.trainingBucket!.bucket, foundation.instanceRole.role,
         foundation.instanceRole.instanceProfile, foundation.egressSecurityGroup.securityGroup]);
     expect(foundation.connections).toBe(foundation.egressSecurityGroup.connections);
   });
