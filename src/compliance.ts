@@ -34,6 +34,17 @@ export function skipCheckov(resource: CfnResource, id: string, comment: string):
 }
 
 /**
+ * Ignores a cfn-lint rule on a CloudFormation resource, inline in its Metadata
+ * (cfn-lint reads `Metadata.cfn-lint.config.ignore_checks`). cfn-lint takes no
+ * reason there, so callers say why in a comment.
+ */
+export function skipCfnLint(resource: CfnResource, rule: string): void {
+  const current = resource.getMetadata('cfn-lint') ?? { config: { ignore_checks: [] } };
+  current.config.ignore_checks.push(rule);
+  resource.addMetadata('cfn-lint', current);
+}
+
+/**
  * The text cdk-nag prints for a resource ARN in an IAM5 finding: intrinsic
  * functions rendered as `<LogicalId.Attr>` and `<AWS::Pseudo>`, joined.
  */

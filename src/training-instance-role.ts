@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { environmentStatements, sharedReadStatements } from './bucket-access';
-import { acknowledgeNag, nagResourceFinding } from './compliance';
+import { acknowledgeNag, nagResourceFinding, skipCheckov } from './compliance';
 import {
   checkBucketEnvironment,
   instanceProfileName,
@@ -166,6 +166,12 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
     acknowledgeNag(cfnRole, `AwsSolutions-IAM5[Resource::${ANY_INSTANCE_ARN}]`,
       'ec2:TerminateInstances on instance ARNs narrowed by conditions: Project and Environment tags, and by default ' +
       'the calling instance itself (ec2:SourceInstanceARN)');
+
+    if (props.sessionManager) {
+      skipCheckov(cfnRole, 'CKV_AWS_111',
+        'ssm:UpdateInstanceInformation (access level Write) is the SSM Agent\'s heartbeat for Session Manager, opted into with ' +
+        'sessionManager; granted on "*" as in AWS\'s own Session Manager instance policies. All other writes are prefix-scoped');
+    }
 
     this.role = role;
     this.grantPrincipal = role;

@@ -1,7 +1,7 @@
 import { Fn, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { acknowledgeNag } from './compliance';
+import { acknowledgeNag, skipCfnLint } from './compliance';
 
 /**
  * Properties of a `TrainingNetwork`.
@@ -130,6 +130,14 @@ export class TrainingNetwork extends Construct {
       acknowledgeNag(vpc.node.defaultChild as ec2.CfnVPC, 'AwsSolutions-VPC7',
         'VPC flow logs are opt-in (flowLogDestination, or flowLogs on the foundation): the VPC carries only short-lived, ' +
         'egress-only training instances, and monitoring resources stay out of the $0-idle foundation unless asked for');
+    }
+
+    // cfn-lint W3010 ("avoid hardcoding availability zones"): literal zones come from availabilityZone(s), which pin
+    // them on purpose (GPU types are offered in some zones only), or from CDK's lookup of the account's zones.
+    for (const subnet of vpc.publicSubnets) {
+      if (!Token.isUnresolved(subnet.availabilityZone)) {
+        skipCfnLint(subnet.node.defaultChild as ec2.CfnSubnet, 'W3010');
+      }
     }
 
     this.vpc = vpc;

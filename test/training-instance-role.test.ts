@@ -179,6 +179,8 @@ describe('TrainingInstanceRole', () => {
       Resource: '*',
     }]);
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    expect(role.Metadata.checkov.skip.map((k: any) => k.id)).toContain('CKV_AWS_111');
+    expect(synth().role.Metadata?.checkov).toBeUndefined();
   });
 
   test('works with a bucket imported by name (whose wildcard findings cdk-nag cannot acknowledge one by one)', () => {

@@ -146,6 +146,14 @@ describe('TrainingNetwork', () => {
       expect(zones).toEqual(['us-east-1a', 'us-east-1b', 'us-east-1c']);
     });
 
+    test('tells cfn-lint that literal zones are pinned on purpose (W3010), and only then', () => {
+      const stack = new Stack(new App(), 'S', { env: { account: '123456789012', region: 'us-east-1' } });
+      new TrainingNetwork(stack, 'Network', { availabilityZones: ['us-east-1d', 'us-east-1a'] });
+      const subnets = resourcesOf(Template.fromStack(stack), 'AWS::EC2::Subnet');
+      expect(subnets.map(s => s.Metadata?.['cfn-lint'])).toEqual([0, 1].map(() => ({ config: { ignore_checks: ['W3010'] } })));
+      expect(resourcesOf(synth({ maxAzs: 2 }).template, 'AWS::EC2::Subnet').map(s => s.Metadata?.['cfn-lint'])).toEqual([undefined, undefined]);
+    });
+
     test('takes explicit zones in order', () => {
       const stack = new Stack(new App(), 'S', { env: { account: '123456789012', region: 'us-east-1' } });
       const network = new TrainingNetwork(stack, 'Network', { availabilityZones: ['us-east-1d', 'us-east-1a'] });
