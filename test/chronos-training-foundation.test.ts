@@ -161,6 +161,15 @@ describe('ChronosTrainingFoundation', () => {
     });
   });
 
+  test('keeps the logical ID and CIDR of the first subnet with more zones (adding zones replaces nothing)', () => {
+    const stack = new Stack(new App(), 'ChronosTraining-dev-Stack');
+    const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { networkProps: { maxAzs: 3 } });
+    const subnets = Template.fromStack(stack).findResources('AWS::EC2::Subnet');
+    expect(stack.getLogicalId(foundation.publicSubnet.node.defaultChild as CfnResource)).toBe('FoundationNetworkPublicSubnet1Subnet6131F729');
+    expect(subnets.FoundationNetworkPublicSubnet1Subnet6131F729.Properties.CidrBlock).toBe('10.0.0.0/24');
+    expect(Object.keys(subnets)).toHaveLength(3);
+  });
+
   describe('rejects bad input', () => {
     test.each<[string, ChronosTrainingFoundationProps, RegExp]>([
       ['an empty environment', { environmentName: '' }, /environmentName must not be empty/],
