@@ -59,7 +59,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // IAM policy evaluation for the role's simulation tests (AGPL-3.0, dev-only: never shipped).
     '@cloud-copilot/iam-simulate@0.1.173',
     // AWS SDK clients for the local-emulator deploy and its end-to-end test.
-    ...['cloudformation', 'ec2', 'iam', 's3'].map(c => `@aws-sdk/client-${c}@3.1169.0`),
+    ...['cloudformation', 'ec2', 'iam', 's3', 'ssm'].map(c => `@aws-sdk/client-${c}@3.1169.0`),
     // Mocks the EC2 client in the run reaper's handler tests.
     'aws-sdk-client-mock@4.1.0',
   ],

@@ -1,13 +1,29 @@
 import { IApiCall } from '@aws-cdk/integ-tests-alpha';
-import { App, Stack, Token } from 'aws-cdk-lib';
+import { App, Stack, Tags, Token } from 'aws-cdk-lib';
 import { ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
+import { TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '../src/conventions';
 
 /**
  * Adds the stack for the environment in context (default dev) to an app. Its
  * construct ID is fixed; its CloudFormation name is `ChronosTraining-{environment}-Stack`.
+ * Context `maxAzs` (a number) gives the network that many zones.
+ *
+ * With context `emulator=moto` (set by scripts/local/cdk.js only), the SSM parameters are
+ * synthesized without tags: moto 5.2.5 cannot create tagged AWS::SSM::Parameter resources
+ * (it reads their Tags map as a list).
  */
 export function sampleStack(app: App, props: ChronosTrainingStackProps = {}): ChronosTrainingStack {
-  return new ChronosTrainingStack(app, 'ChronosTraining', props);
+  const maxAzs = app.node.tryGetContext('maxAzs');
+  const stack = new ChronosTrainingStack(app, 'ChronosTraining', {
+    ...(maxAzs !== undefined ? { networkProps: { maxAzs: Number(maxAzs) } } : {}),
+    ...props,
+  });
+  if (app.node.tryGetContext('emulator') === 'moto') {
+    for (const key of [TAG_PROJECT, TAG_ENVIRONMENT, TAG_COST_CENTER, TAG_MANAGED_BY]) {
+      Tags.of(stack).remove(key, { includeResourceTypes: ['AWS::SSM::Parameter'] });
+    }
+  }
+  return stack;
 }
 
 /**

@@ -10,10 +10,17 @@ import { IConstruct } from 'constructs';
 /**
  * Acknowledges a cdk-nag rule (or one finding of it, `Rule[finding]`) on a
  * construct, through aws-cdk-lib's own `Validations` API (the library does not
- * depend on cdk-nag).
+ * depend on cdk-nag). Returns false, acknowledging nothing, for a finding whose
+ * text holds '::' more than once (a literal S3 ARN, as of a bucket imported by
+ * name): `Validations` reserves that delimiter, and acknowledging the whole rule
+ * instead would hide findings this library did not cause.
  */
-export function acknowledgeNag(scope: IConstruct, id: string, reason: string): void {
+export function acknowledgeNag(scope: IConstruct, id: string, reason: string): boolean {
+  if ((id.match(/::/g) ?? []).length > 1) {
+    return false;
+  }
   Validations.of(scope).acknowledge({ id, reason });
+  return true;
 }
 
 /**
@@ -24,6 +31,17 @@ export function skipCheckov(resource: CfnResource, id: string, comment: string):
   const current = resource.getMetadata('checkov') ?? { skip: [] };
   current.skip.push({ id, comment });
   resource.addMetadata('checkov', current);
+}
+
+/**
+ * Ignores a cfn-lint rule on a CloudFormation resource, inline in its Metadata
+ * (cfn-lint reads `Metadata.cfn-lint.config.ignore_checks`). cfn-lint takes no
+ * reason there, so callers say why in a comment.
+ */
+export function skipCfnLint(resource: CfnResource, rule: string): void {
+  const current = resource.getMetadata('cfn-lint') ?? { config: { ignore_checks: [] } };
+  current.config.ignore_checks.push(rule);
+  resource.addMetadata('cfn-lint', current);
 }
 
 /**

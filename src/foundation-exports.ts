@@ -27,16 +27,24 @@ export class FoundationExports {
   public static readonly ENVIRONMENT = 'Environment';
   /** Suffix of the cost center export. */
   public static readonly COST_CENTER = 'CostCenter';
+  /** Suffix of the export of all public subnet IDs, comma-separated, in zone order. */
+  public static readonly PUBLIC_SUBNET_IDS = 'PublicSubnetIds';
+  /** Suffix of the export of the public subnets' Availability Zones, comma-separated, in the same order. */
+  public static readonly AVAILABILITY_ZONES = 'AvailabilityZones';
   /**
-   * Suffix of the launch template ID export, created besides the eight core exports
-   * when the foundation has a launch template (the default).
+   * Suffix of the launch template ID export, created when the foundation has a
+   * launch template (the default).
    */
   public static readonly LAUNCH_TEMPLATE_ID = 'LaunchTemplateId';
 
+  /** Suffix of the cluster placement group's name export (only with `clusterPlacementGroup`). */
+  public static readonly PLACEMENT_GROUP_NAME = 'PlacementGroupName';
+
   /**
-   * The suffixes of the exports a foundation creates, in the order it creates
-   * them: the eight core exports, then `LaunchTemplateId` (absent when the foundation
-   * is created with `createLaunchTemplate: false`).
+   * The suffixes of the exports a foundation with default props creates, in the
+   * order it creates them: the eight core exports, `PublicSubnetIds`,
+   * `AvailabilityZones` and `LaunchTemplateId` (absent with `createLaunchTemplate:
+   * false`). Opt-in exports, such as `PLACEMENT_GROUP_NAME`, are not among them.
    */
   public static suffixes(): string[] {
     return [
@@ -48,6 +56,8 @@ export class FoundationExports {
       FoundationExports.SECURITY_GROUP_ID,
       FoundationExports.ENVIRONMENT,
       FoundationExports.COST_CENTER,
+      FoundationExports.PUBLIC_SUBNET_IDS,
+      FoundationExports.AVAILABILITY_ZONES,
       FoundationExports.LAUNCH_TEMPLATE_ID,
     ];
   }
@@ -63,9 +73,20 @@ export class FoundationExports {
   }
 
   /**
-   * The names of the exports a foundation of an environment creates: the eight
-   * core exports and `ChronosTraining-{environmentName}-LaunchTemplateId` (absent with
-   * `createLaunchTemplate: false`).
+   * The name of the SSM parameter that holds the same value as an export:
+   * `/chronos-training/{environmentName}/{suffix}`. Unlike an export, a
+   * parameter can change while other stacks read it.
+   *
+   * @param environmentName the environment (validated as the foundation validates it)
+   * @param suffix one of the suffix constants of this class, for example `FoundationExports.VPC_ID`
+   */
+  public static parameterName(environmentName: string, suffix: string): string {
+    return `/chronos-training/${validateEnvironment(environmentName)}/${suffix}`;
+  }
+
+  /**
+   * The names of the exports a foundation of an environment creates with default
+   * props (see `suffixes`).
    *
    * @param environmentName the environment (validated as the foundation validates it)
    */

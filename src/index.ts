@@ -1,4 +1,5 @@
 export * from './foundation-exports';
+export * from './foundation-reference';
 export * from './training-network';
 export * from './training-bucket';
 export * from './training-instance-role';

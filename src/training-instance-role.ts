@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { environmentStatements, sharedReadStatements } from './bucket-access';
-import { acknowledgeNag, nagResourceFinding } from './compliance';
+import { acknowledgeNag, nagResourceFinding, skipCheckov } from './compliance';
 import {
   checkBucketEnvironment,
   instanceProfileName,
@@ -29,6 +29,23 @@ export interface TrainingInstanceRoleOptions {
    * @default true
    */
   readonly terminateSelfOnly?: boolean;
+
+  /**
+   * Whether Session Manager may open a shell on the instance (`aws ssm
+   * start-session --target i-...`), with no SSH key and no inbound port. Adds an
+   * inline policy `SessionManager` with exactly the five actions the SSM Agent
+   * needs for sessions: `ssm:UpdateInstanceInformation` and
+   * `ssmmessages:CreateControlChannel`, `CreateDataChannel`,
+   * `OpenControlChannel`, `OpenDataChannel` (narrower than the managed policy
+   * `AmazonSSMManagedInstanceCore`: no Run Command, no parameters, no
+   * inventory). The agent reaches the `ssm` and `ssmmessages` endpoints over
+   * HTTPS through the public IP, so the egress security group needs no change
+   * and no interface endpoint is created. Session logging to S3 or KMS-encrypted
+   * sessions need more actions, which this option does not add.
+   *
+   * @default false
+   */
+  readonly sessionManager?: boolean;
 }
 
 /**
@@ -57,7 +74,9 @@ export interface TrainingInstanceRoleProps extends TrainingInstanceRoleOptions {
  *   `runtime/scripts/`, shared by all environments;
  * - `S3WriteAccess`: read, write, delete (and list) `{environmentName}/` only;
  * - `EC2SelfManagement`: describe instances, and terminate only itself (or, with
- *   `terminateSelfOnly: false`, instances of this project and environment).
+ *   `terminateSelfOnly: false`, instances of this project and environment);
+ * - `SessionManager`, only with `sessionManager: true`: the five actions a
+ *   Session Manager shell needs.
  *
  * It cannot create tags, run instances, pass roles or change the bucket.
  *
@@ -101,6 +120,7 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
           props.terminateSelfOnly === false ? {} : {
             ArnEquals: { 'ec2:SourceInstanceARN': instanceArn(this, '${ec2:InstanceID}') },
           })),
+        ...(props.sessionManager ? { SessionManager: document([sessionManagerStatement()]) } : {}),
       },
     });
 
@@ -115,6 +135,18 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
       `Read-write access to the objects under this environment's own '${writePrefix}' prefix, where runs write outputs`);
     acknowledgeTerminateFindings(cfnRole, 'Project and Environment tags, and by default the calling instance itself ' +
       '(ec2:SourceInstanceARN)');
+    if (props.sessionManager) {
+      acknowledgeNag(cfnRole, 'AwsSolutions-IAM5[Resource::*]',
+        'ec2:DescribeInstances and the four ssmmessages channel actions support no resource-level permissions (AWS requires ' +
+        'Resource "*"); ssm:UpdateInstanceInformation is the SSM Agent\'s heartbeat, granted on "*" as in AWS\'s own ' +
+        'Session Manager instance policies');
+    }
+
+    if (props.sessionManager) {
+      skipCheckov(cfnRole, 'CKV_AWS_111',
+        'ssm:UpdateInstanceInformation (access level Write) is the SSM Agent\'s heartbeat for Session Manager, opted into with ' +
+        'sessionManager; granted on "*" as in AWS\'s own Session Manager instance policies. All other writes are prefix-scoped');
+    }
 
     this.role = role;
     this.grantPrincipal = role;
@@ -130,6 +162,20 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
 // flag cannot merge or reorder the statements.
 function document(statements: iam.PolicyStatement[]): iam.PolicyDocument {
   return new iam.PolicyDocument({ statements, minimize: false });
+}
+
+/** The SSM Agent's actions for Session Manager shells, as in AWS's AWSCloud9SSMInstanceProfile policy. */
+const SESSION_MANAGER_ACTIONS = [
+  'ssm:UpdateInstanceInformation',
+  'ssmmessages:CreateControlChannel',
+  'ssmmessages:CreateDataChannel',
+  'ssmmessages:OpenControlChannel',
+  'ssmmessages:OpenDataChannel',
+];
+
+function sessionManagerStatement(): iam.PolicyStatement {
+  // The ssmmessages actions have no resource types in the Service Authorization Reference, so only "*" matches them.
+  return new iam.PolicyStatement({ sid: 'SessionManagerAgent', actions: SESSION_MANAGER_ACTIONS, resources: ['*'] });
 }
 
 function instanceArn(scope: Construct, instanceId: string): string {

@@ -34,6 +34,7 @@ const ec2c = require('@aws-sdk/client-ec2');
 const s3c = require('@aws-sdk/client-s3');
 const iamc = require('@aws-sdk/client-iam');
 const cfnc = require('@aws-sdk/client-cloudformation');
+const ssmc = require('@aws-sdk/client-ssm');
 
 const T0 = Date.now();
 const { ACCOUNT: EMULATOR_ACCOUNT, REGION } = cdk;
@@ -55,7 +56,7 @@ before(async () => {
   const { cfg } = cdk.clients(emu.endpoint);
   c = {
     cfn: new cfnc.CloudFormationClient(cfg), ec2: new ec2c.EC2Client(cfg),
-    s3: new s3c.S3Client({ ...cfg, forcePathStyle: true }), iam: new iamc.IAMClient(cfg),
+    s3: new s3c.S3Client({ ...cfg, forcePathStyle: true }), iam: new iamc.IAMClient(cfg), ssm: new ssmc.SSMClient(cfg),
   };
   timing('moto start + cdk bootstrap', (Date.now() - T0) / 1000);
 });
@@ -119,7 +120,7 @@ test('cdk deploy dev and stage side by side, all exports the template declares l
   for (const env of ENVS) {
     x[env] = {};
     const names = cdk.exportNamesOf(tpl[env]);
-    assert.equal(names.length, 9, 'the eight of the guide and LaunchTemplateId');
+    assert.equal(names.length, 11); // FoundationExports.suffixes(): the eight core exports, subnets, zones, launch template
     for (const name of names) {
       assert.ok(all[name], `export ${name} is listed`);
       x[env][name.slice(`ChronosTraining-${env}-`.length)] = all[name];
@@ -347,4 +348,25 @@ test('cdk destroy stage, never updated (moto needs its VPC dependents removed fi
   assert.deepEqual(Object.keys(all).filter((n) => n.startsWith('ChronosTraining-')), []);
   await assertNoVpcOf(STAGE, x.stage.VPCId);
   await c.s3.send(new s3c.HeadBucketCommand({ Bucket: x.stage.S3BucketName }));
+});
+
+test('three zones: one public subnet per zone, read back through an export and through an SSM parameter', async () => {
+  const env = 'zones';
+  const r = await emu.deploy({ environment: env, maxAzs: 3 });
+  timing(`cdk deploy ${cdk.stackNameFor(env)} (maxAzs 3)`, r.seconds);
+  const exported = await cdk.listExports(emu.endpoint);
+  const subnetIds = exported[`ChronosTraining-${env}-PublicSubnetIds`].split(',');
+  const zones = exported[`ChronosTraining-${env}-AvailabilityZones`].split(',');
+  assert.equal(subnetIds.length, 3);
+  assert.equal(subnetIds[0], exported[`ChronosTraining-${env}-PublicSubnetId`]);
+  const subnets = (await c.ec2.send(new ec2c.DescribeSubnetsCommand({ SubnetIds: subnetIds }))).Subnets;
+  const zoneOf = Object.fromEntries(subnets.map((s) => [s.SubnetId, s.AvailabilityZone]));
+  assert.deepEqual(subnetIds.map((id) => zoneOf[id]), zones);
+  assert.equal(new Set(zones).size, 3, `three distinct zones: ${zones}`);
+  assert.ok(subnets.every((s) => s.VpcId === exported[`ChronosTraining-${env}-VPCId`]));
+  // The same values as SSM parameters, which other stacks read without locking them.
+  for (const suffix of ['PublicSubnetIds', 'AvailabilityZones', 'VPCId']) {
+    const p = await c.ssm.send(new ssmc.GetParameterCommand({ Name: `/chronos-training/${env}/${suffix}` }));
+    assert.equal(p.Parameter.Value, exported[`ChronosTraining-${env}-${suffix}`], suffix);
+  }
 });

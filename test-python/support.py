@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 def export_names(environment: str) -> list[str]:
-    """The eight export names, from the package itself (the jsii kernel is started here, on first use)."""
+    """The names of the exports every foundation creates, from the package itself (the jsii kernel is started here,
+    on first use)."""
     from chronos_training_infra import FoundationExports
     return FoundationExports.export_names(environment)
 
@@ -45,3 +46,18 @@ def implements(obj: Any, interface: type) -> bool:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_foundation_exports(template: dict[str, Any]) -> None:
+    """A synthesized stack either holds a foundation, with exactly its exports (and the opt-in placement group's),
+    or imports one by its SSM parameters and exports nothing."""
+    from chronos_training_infra import FoundationExports
+    exports = template_exports(template)
+    if not exports:
+        assert "/chronos-training/" in str(template.get("Parameters", {})), "neither a foundation nor a consumer of one"
+        return
+    environment = next(o["Value"] for o in template["Outputs"].values()
+                       if o.get("Export", {}).get("Name", "").endswith("-Environment"))
+    expected = export_names(environment)
+    assert exports[:len(expected)] == expected
+    assert set(exports[len(expected):]) <= {FoundationExports.export_name(environment, FoundationExports.PLACEMENT_GROUP_NAME)}

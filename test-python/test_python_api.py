@@ -11,10 +11,12 @@ import chronos_training_infra as lib
 
 CONSTRUCTS = ["ChronosTrainingFoundation", "ChronosTrainingStack", "TrainingBucket", "TrainingEgressSecurityGroup",
               "TrainingInstanceRole", "TrainingNetwork", "TrainingLaunchTemplate", "TrainingRunReaper", "TrainingBudget"]
-CLASSES = ["FoundationExports", "ZeroIdleCostChecker"]
-STRUCTS = ["ChronosTrainingFoundationProps", "ChronosTrainingStackProps", "TrainingBucketOptions",
-           "TrainingBucketProps", "TrainingEgressSecurityGroupProps", "TrainingInstanceRoleOptions",
-           "TrainingInstanceRoleProps", "TrainingNetworkProps", "ZeroIdleCostCheckerProps", "IdleCostEntry",
+CLASSES = ["FoundationExports", "ZeroIdleCostChecker", "ChronosTrainingFoundationBase"]
+INTERFACES = ["IChronosTrainingFoundation"]
+STRUCTS = ["ChronosTrainingFoundationImportOptions", "ChronosTrainingFoundationProps", "ChronosTrainingStackProps",
+           "TrainingBucketOptions", "TrainingBucketProps", "TrainingEgressSecurityGroupOptions",
+           "TrainingEgressSecurityGroupProps", "TrainingInstanceRoleOptions", "TrainingInstanceRoleProps",
+           "TrainingNetworkProps", "ZeroIdleCostCheckerProps", "IdleCostEntry",
            "TrainingLaunchTemplateOptions", "TrainingLaunchTemplateProps", "TrainingRunReaperProps",
            "TrainingBudgetOptions", "TrainingBudgetProps", "BudgetLaunchers", "S3EndpointRestriction"]
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -31,15 +33,16 @@ def own_properties(cls):
 
 
 def test_exported_names():
-    assert sorted(n for n in dir(lib) if not n.startswith("_")) == sorted(CONSTRUCTS + STRUCTS + CLASSES)
+    assert sorted(n for n in dir(lib) if not n.startswith("_")) == sorted(CONSTRUCTS + STRUCTS + CLASSES + INTERFACES)
 
 
 @pytest.mark.parametrize("name,members", [
-    ("ChronosTrainingFoundation", {"environment_name", "cost_center", "vpc", "public_subnet", "bucket", "role",
-                                   "instance_profile", "security_group", "connections", "export_names", "network",
+    ("ChronosTrainingFoundation", {"environment_name", "cost_center", "vpc", "public_subnet", "public_subnets",
+                                   "bucket", "role", "instance_profile", "instance_profile_name", "security_group",
+                                   "connections", "export_names", "parameter_names", "placement_group", "network",
                                    "training_bucket", "instance_role", "egress_security_group"}),
     ("ChronosTrainingStack", {"foundation"}),
-    ("TrainingNetwork", {"vpc", "public_subnet", "s3_endpoint"}),
+    ("TrainingNetwork", {"vpc", "public_subnet", "public_subnets", "s3_endpoint"}),
     ("TrainingBucket", {"bucket", "environment_name", "log_retention"}),
     ("TrainingInstanceRole", {"role", "instance_profile", "environment_name", "grant_principal"}),
     ("TrainingEgressSecurityGroup", {"security_group", "connections", "environment_name"}),
@@ -56,14 +59,16 @@ def test_snake_case_members(name, members):
 
 @pytest.mark.parametrize("name,keywords", [
     ("ChronosTrainingFoundation", {"environment_name", "cost_center", "network_props", "bucket_props",
-                                   "instance_role_props", "flow_logs"}),
+                                   "instance_role_props", "flow_logs", "security_group_props",
+                                   "cluster_placement_group", "ssm_parameters", "vpc", "vpc_has_s3_endpoint",
+                                   "bucket"}),
     ("ChronosTrainingStack", {"environment_name", "cost_center", "env", "description", "stack_name",
                               "network_props"}),
-    ("TrainingNetwork", {"vpc_cidr", "subnet_cidr_mask", "availability_zone"}),
+    ("TrainingNetwork", {"vpc_cidr", "subnet_cidr_mask", "availability_zone", "availability_zones", "max_azs"}),
     ("TrainingBucket", {"environment_name", "log_retention", "artifact_transition", "artifact_expiration",
                         "removal_policy"}),
-    ("TrainingInstanceRole", {"bucket", "environment_name", "terminate_self_only"}),
-    ("TrainingEgressSecurityGroup", {"vpc", "environment_name"}),
+    ("TrainingInstanceRole", {"bucket", "environment_name", "terminate_self_only", "session_manager"}),
+    ("TrainingEgressSecurityGroup", {"vpc", "environment_name", "allow_http", "allow_traffic_within_group"}),
 ])
 def test_keyword_props(name, keywords):
     params = inspect.signature(getattr(lib, name).__init__).parameters
@@ -87,6 +92,17 @@ def test_static_methods_and_constants_are_pythonic():
     assert lib.FoundationExports.export_name("dev", lib.FoundationExports.VPC_ID) == "ChronosTraining-dev-VPCId"
     assert lib.FoundationExports.export_names("dev")[0] == "ChronosTraining-dev-VPCId"
     assert not hasattr(lib.FoundationExports, "exportNames")
+    assert lib.FoundationExports.parameter_name("dev", lib.FoundationExports.VPC_ID) == "/chronos-training/dev/VPCId"
+    assert not hasattr(lib.ChronosTrainingFoundation, "fromEnvironment")
+
+
+def test_from_environment_in_python():
+    from aws_cdk import App, Stack
+    stack = Stack(App(), "Consumer")
+    training = lib.ChronosTrainingFoundation.from_environment(stack, "Training", "dev", availability_zone_count=2)
+    assert training.environment_name == "dev"
+    assert len(training.public_subnets) == 2
+    assert callable(training.grant_read_shared)
 
 
 def _doc_text(obj):

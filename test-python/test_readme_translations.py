@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support import export_names, read_json, template_exports
+from support import check_foundation_exports, read_json
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLET = ROOT / ".jsii.tabl.json"
@@ -45,7 +45,4 @@ def test_translated_example_runs(snippet, tmp_path):
     assert stacks, "the example synthesized no stack"
     for stack in stacks:
         template = read_json(outdir / stack["properties"]["templateFile"])
-        exports = template_exports(template)
-        environment = next(o["Value"] for o in template["Outputs"].values()
-                           if o.get("Export", {}).get("Name", "").endswith("-Environment"))
-        assert exports == export_names(environment)
+        check_foundation_exports(template)

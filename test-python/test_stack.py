@@ -24,11 +24,11 @@ def test_stack_name_and_environment(stage):
     assert cdk.Token.is_unresolved(stack.account)
 
 
-def test_eight_exports_and_the_launch_template(stage):
+def test_exports(stage):
     _, template = stage
     assert template_exports(template.to_json()) == export_names("stage")
     outputs = template.find_outputs("*")
-    assert len(outputs) == 9
+    assert len(outputs) == 11
     template.has_output("*", {"Export": {"Name": "ChronosTraining-stage-LaunchTemplateId"}})
     template.has_output("*", {"Export": {"Name": "ChronosTraining-stage-Environment"}, "Value": "stage"})
     template.has_output("*", {"Export": {"Name": "ChronosTraining-stage-CostCenter"}, "Value": "train"})

@@ -40,6 +40,7 @@ describe('ChronosTrainingFoundation', () => {
       'AWS::EC2::InternetGateway', 'AWS::EC2::LaunchTemplate', 'AWS::EC2::Route', 'AWS::EC2::RouteTable', 'AWS::EC2::SecurityGroup',
       'AWS::EC2::Subnet', 'AWS::EC2::SubnetRouteTableAssociation', 'AWS::EC2::VPC', 'AWS::EC2::VPCEndpoint',
       'AWS::EC2::VPCGatewayAttachment', 'AWS::IAM::InstanceProfile', 'AWS::IAM::Role', 'AWS::S3::Bucket', 'AWS::S3::BucketPolicy',
+      'AWS::SSM::Parameter', // standard tier: free
     ]);
   });
 
@@ -50,6 +51,7 @@ describe('ChronosTrainingFoundation', () => {
     expect(taggable.map(r => r.cfnResourceType).sort()).toEqual([
       'AWS::EC2::InternetGateway', 'AWS::EC2::RouteTable', 'AWS::EC2::SecurityGroup', 'AWS::EC2::Subnet',
       'AWS::EC2::VPC', 'AWS::EC2::VPCEndpoint', 'AWS::IAM::Role', 'AWS::S3::Bucket',
+      ...Array(FoundationExports.suffixes().length).fill('AWS::SSM::Parameter'),
     ]);
     for (const resource of taggable) {
       const tags = tagsOf(resources[stack.getLogicalId(resource)]);
@@ -61,7 +63,7 @@ describe('ChronosTrainingFoundation', () => {
     }
   });
 
-  test('creates the eight exports ChronosTraining-{env}-*, and LaunchTemplateId', () => {
+  test('creates the exports ChronosTraining-{env}-*: the eight core ones, subnets and zones, the launch template', () => {
     const { stack, foundation, template } = synth({ environmentName: 'stage' });
     const r = (v: string) => stack.resolve(v);
     expect(exportsOf(template)).toEqual({
@@ -73,17 +75,22 @@ describe('ChronosTrainingFoundation', () => {
       'ChronosTraining-stage-SecurityGroupId': r(foundation.securityGroup.securityGroupId),
       'ChronosTraining-stage-Environment': 'stage',
       'ChronosTraining-stage-CostCenter': 'train',
+      // One zone: CloudFormation's Fn::Join of one element is the element.
+      'ChronosTraining-stage-PublicSubnetIds': r(foundation.publicSubnet.subnetId),
+      'ChronosTraining-stage-AvailabilityZones': r(foundation.publicSubnet.availabilityZone),
       'ChronosTraining-stage-LaunchTemplateId': r(foundation.launchTemplate!.launchTemplateId),
     });
     expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage'));
     expect(foundation.exportNames).toEqual(FoundationExports.exportNames('stage'));
   });
 
-  test('without the launch template: the eight exports of the guide only', () => {
+  test('without the launch template: every export but LaunchTemplateId, and no launch template ID', () => {
     const { foundation, template } = synth({ environmentName: 'stage', createLaunchTemplate: false });
     template.resourceCountIs('AWS::EC2::LaunchTemplate', 0);
     expect(foundation.launchTemplate).toBeUndefined();
-    expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage').slice(0, 8));
+    expect(foundation.launchTemplateId).toBeUndefined();
+    expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage')
+      .filter(name => name !== FoundationExports.exportName('stage', FoundationExports.LAUNCH_TEMPLATE_ID)));
     expect(Object.keys(exportsOf(template))).not.toContain('ChronosTraining-stage-LaunchTemplateId');
     expect(() => synth({ createLaunchTemplate: false, launchTemplateProps: { spot: true } }))
       .toThrow(/launchTemplateProps is set but createLaunchTemplate is false/);
@@ -130,6 +137,17 @@ describe('ChronosTrainingFoundation', () => {
     expect(rules).toContainEqual({ Id: 'VpcFlowLogs', Status: 'Enabled', Prefix: 'vpc-flow-logs/', ExpirationInDays: 5 });
   });
 
+  test('exports every public subnet and its zone, comma-separated in zone order, with more zones', () => {
+    const stack = new Stack(new App(), 'S', { env: { account: '123456789012', region: 'us-east-1' } });
+    const foundation = new ChronosTrainingFoundation(stack, 'Foundation', {
+      networkProps: { availabilityZones: ['us-east-1c', 'us-east-1a', 'us-east-1f'] },
+    });
+    const exports = exportsOf(Template.fromStack(stack));
+    expect(exports['ChronosTraining-dev-AvailabilityZones']).toBe('us-east-1c,us-east-1a,us-east-1f');
+    expect(exports['ChronosTraining-dev-PublicSubnetIds']).toEqual({ 'Fn::Join': [',', foundation.publicSubnets.map(s => stack.resolve(s.subnetId))] });
+    expect(exports['ChronosTraining-dev-PublicSubnetId']).toEqual(stack.resolve(foundation.publicSubnets[0].subnetId));
+  });
+
   test('has no flow logs by default', () => {
     synth().template.resourceCountIs('AWS::EC2::FlowLog', 0);
   });
@@ -154,6 +172,15 @@ describe('ChronosTrainingFoundation', () => {
       subnet: ['FoundationNetworkPublicSubnet1Subnet6131F729'],
       securityGroup: ['FoundationSecurityGroupB4516ED2'],
     });
+  });
+
+  test('keeps the logical ID and CIDR of the first subnet with more zones (adding zones replaces nothing)', () => {
+    const stack = new Stack(new App(), 'ChronosTraining-dev-Stack');
+    const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { networkProps: { maxAzs: 3 } });
+    const subnets = Template.fromStack(stack).findResources('AWS::EC2::Subnet');
+    expect(stack.getLogicalId(foundation.publicSubnet.node.defaultChild as CfnResource)).toBe('FoundationNetworkPublicSubnet1Subnet6131F729');
+    expect(subnets.FoundationNetworkPublicSubnet1Subnet6131F729.Properties.CidrBlock).toBe('10.0.0.0/24');
+    expect(Object.keys(subnets)).toHaveLength(3);
   });
 
   describe('rejects bad input', () => {
@@ -199,8 +226,8 @@ describe('ChronosTrainingFoundation', () => {
     new ChronosTrainingFoundation(stack, 'Stage', { environmentName: 'stage' });
     const template = Template.fromStack(stack);
     const exports = Object.keys(exportsOf(template));
-    expect(exports).toHaveLength(18);
-    expect(new Set(exports).size).toBe(18);
+    expect(exports).toHaveLength(22);
+    expect(new Set(exports).size).toBe(22);
     const names = (type: string, prop: string) =>
       Object.values(template.findResources(type)).map((r: any) => JSON.stringify(r.Properties[prop]));
     expect(new Set(names('AWS::S3::Bucket', 'BucketName')).size).toBe(2);
@@ -212,8 +239,9 @@ describe('ChronosTrainingFoundation', () => {
 
   test('exposes the resources as their aws-cdk-lib interfaces, and the constructs that made them', () => {
     const { foundation } = synth();
+    expect(foundation.publicSubnets).toEqual(foundation.network!.publicSubnets);
     expect([foundation.vpc, foundation.publicSubnet, foundation.bucket, foundation.role, foundation.instanceProfile, foundation.securityGroup])
-      .toEqual([foundation.network.vpc, foundation.network.publicSubnet, foundation.trainingBucket.bucket, foundation.instanceRole.role,
+      .toEqual([foundation.network!.vpc, foundation.network!.publicSubnet, foundation.trainingBucket!.bucket, foundation.instanceRole.role,
         foundation.instanceRole.instanceProfile, foundation.egressSecurityGroup.securityGroup]);
     expect(foundation.connections).toBe(foundation.egressSecurityGroup.connections);
   });

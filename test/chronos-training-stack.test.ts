@@ -1,6 +1,7 @@
-import { App, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { ChronosTrainingFoundationProps, ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
 
 // Records the props each foundation is constructed with (the real foundation still runs).
@@ -35,26 +36,40 @@ describe('ChronosTrainingStack', () => {
   }
 
   test('forwards every foundation prop to its foundation', () => {
+    const app = new App();
+    const existing = new Stack(app, 'Existing', { env: { region: 'us-east-1' } });
     // `Required<>` makes this fail to compile when the foundation gains a prop that is not listed here.
     const all: Required<ChronosTrainingFoundationProps> = {
       environmentName: 'stage',
       costCenter: 'collect',
       networkProps: { vpcCidr: '10.9.0.0/16', flowLogDestination: ec2.FlowLogDestination.toCloudWatchLogs() },
       bucketProps: { artifactExpiration: Duration.days(77), removalPolicy: RemovalPolicy.DESTROY },
-      instanceRoleProps: { terminateSelfOnly: false },
+      instanceRoleProps: { terminateSelfOnly: false, sessionManager: true },
       flowLogs: true,
       createLaunchTemplate: true,
       launchTemplateProps: { spot: true, maxLifetimeHours: 3 },
       maxRunLifetime: Duration.hours(5),
       budget: { monthlyLimitUsd: 40, notificationEmails: ['ml-team@example.com'] },
       restrictS3Endpoint: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
+      securityGroupProps: { allowHttp: true, allowTrafficWithinGroup: true },
+      clusterPlacementGroup: true,
+      ssmParameters: false,
+      vpc: new ec2.Vpc(existing, 'Vpc', { natGateways: 0, restrictDefaultSecurityGroup: false }),
+      vpcHasS3Endpoint: true,
+      bucket: new s3.Bucket(existing, 'Bucket'),
     };
+    // A given VPC or bucket contradicts the props of a created one: two stacks cover every prop between them.
+    const { vpc, vpcHasS3Endpoint, bucket, ...created } = all;
+    const { networkProps, bucketProps, flowLogs, restrictS3Endpoint, ...given } = all;
     received.length = 0;
-    synth(all);
-    expect(received).toHaveLength(1);
+    new ChronosTrainingStack(app, 'Created', created);
+    new ChronosTrainingStack(app, 'Given', given);
+    expect(received).toHaveLength(2);
+    const forwarded = { ...received[0], ...received[1] };
     for (const [key, value] of Object.entries(all)) {
-      expect({ [key]: (received[0] as any)[key] }).toEqual({ [key]: value });
+      expect({ [key]: (forwarded as any)[key] }).toEqual({ [key]: value });
     }
+    expect([networkProps, bucketProps, flowLogs, restrictS3Endpoint, vpc, vpcHasS3Endpoint, bucket].every(v => v !== undefined)).toBe(true);
   });
 
   test("has the guide's description for its environment", () => {
@@ -133,8 +148,8 @@ describe('ChronosTrainingStack', () => {
     expect(assembly.stacks.map(s => s.stackName).sort()).toEqual(['ChronosTraining-dev-Stack', 'ChronosTraining-prod-Stack', 'ChronosTraining-stage-Stack']);
     const templates = stacks.map(s => Template.fromStack(s));
     const exports = templates.flatMap(t => Object.values(t.findOutputs('*')).map((o: any) => o.Export.Name));
-    expect(exports).toHaveLength(27);
-    expect(new Set(exports).size).toBe(27);
+    expect(exports).toHaveLength(33);
+    expect(new Set(exports).size).toBe(33);
     const named = templates.flatMap(t => [
       ...Object.values(t.findResources('AWS::S3::Bucket')).map((r: any) => JSON.stringify(r.Properties.BucketName)),
       ...Object.values(t.findResources('AWS::IAM::InstanceProfile')).map((r: any) => r.Properties.InstanceProfileName),

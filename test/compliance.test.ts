@@ -1,4 +1,5 @@
 import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ChronosTrainingFoundation, ChronosTrainingFoundationProps, ChronosTrainingStack } from '../src';
@@ -78,5 +79,27 @@ describe('cdk-nag AwsSolutions', () => {
     const training = stack.node.findChild('Training').node.findChild('Bucket');
     expect(training.node.findAll().flatMap(c => c.node.metadata)
       .filter(m => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)).toEqual([]);
+  });
+
+  test('reports nothing unacknowledged with every capacity option on, and names the Session Manager actions', () => {
+    const stack = new ChronosTrainingStack(new App(), 'S', {
+      env: TEST_ENV,
+      networkProps: { availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'] },
+      instanceRoleProps: { sessionManager: true },
+      securityGroupProps: { allowHttp: true, allowTrafficWithinGroup: true },
+      clusterPlacementGroup: true,
+    });
+    expect(nagFindings(stack)).toEqual([]);
+    expect(acknowledgments(stack)['AwsSolutions-IAM5[Resource::*]']).toMatch(/ec2:DescribeInstances and the four ssmmessages channel actions/);
+  });
+
+  test('reports nothing unacknowledged on a foundation in a given VPC with a given bucket of the same stack', () => {
+    const stack = new Stack(new App(), 'UserStack');
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, restrictDefaultSecurityGroup: false, subnetConfiguration: [{ name: 'Public', subnetType: ec2.SubnetType.PUBLIC }] });
+    vpc.addFlowLog('FlowLog');
+    const bucket = new s3.Bucket(stack, 'Data', { enforceSSL: true });
+    Validations.of(bucket).acknowledge({ id: 'AwsSolutions-S1', reason: "The user's own bucket: its access logging is the user's decision." });
+    new ChronosTrainingFoundation(stack, 'Training', { vpc, bucket });
+    expect(nagFindings(stack)).toEqual([]);
   });
 });

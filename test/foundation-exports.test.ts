@@ -1,7 +1,7 @@
 import { FoundationExports } from '../src';
 
 describe('FoundationExports', () => {
-  test("names the guide's eight exports the launch script reads, then the launch template's", () => {
+  test('names the exports of a default foundation: the eight core ones, subnets and zones, the launch template', () => {
     expect(FoundationExports.exportNames('dev')).toEqual([
       'ChronosTraining-dev-VPCId',
       'ChronosTraining-dev-PublicSubnetId',
@@ -11,6 +11,8 @@ describe('FoundationExports', () => {
       'ChronosTraining-dev-SecurityGroupId',
       'ChronosTraining-dev-Environment',
       'ChronosTraining-dev-CostCenter',
+      'ChronosTraining-dev-PublicSubnetIds',
+      'ChronosTraining-dev-AvailabilityZones',
       'ChronosTraining-dev-LaunchTemplateId',
     ]);
   });

@@ -28,10 +28,10 @@ export function onlyResource(template: Template, type: string): any {
   return all[0];
 }
 
-/** Tags of a resource definition as a plain object. */
+/** Tags of a resource definition as a plain object (a list of Key/Value pairs, or a map as on SSM parameters). */
 export function tagsOf(resource: any): Record<string, string> {
   const tags = resource.Properties?.Tags ?? [];
-  return Object.fromEntries(tags.map((t: { Key: string; Value: string }) => [t.Key, t.Value]));
+  return Array.isArray(tags) ? Object.fromEntries(tags.map((t: { Key: string; Value: string }) => [t.Key, t.Value])) : tags;
 }
 
 /** Warning messages annotated anywhere in a stack. */

@@ -1,13 +1,13 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { TrainingEgressSecurityGroup } from '../src';
-import { agnosticStack, onlyResource } from './helpers';
+import { TrainingEgressSecurityGroup, TrainingEgressSecurityGroupOptions } from '../src';
+import { agnosticStack, onlyResource, resourcesOf } from './helpers';
 
 describe('TrainingEgressSecurityGroup', () => {
-  function synth(environmentName: string = 'dev') {
+  function synth(environmentName: string = 'dev', options: TrainingEgressSecurityGroupOptions = {}) {
     const stack = agnosticStack();
     const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 1, natGateways: 0, restrictDefaultSecurityGroup: false });
-    const group = new TrainingEgressSecurityGroup(stack, 'Sg', { vpc, environmentName });
+    const group = new TrainingEgressSecurityGroup(stack, 'Sg', { vpc, environmentName, ...options });
     return { stack, vpc, group, get template() { return Template.fromStack(stack); } };
   }
 
@@ -56,5 +56,32 @@ describe('TrainingEgressSecurityGroup', () => {
 
   test('rejects an invalid environment', () => {
     expect(() => synth('Prod')).toThrow(/environmentName 'Prod' is invalid/);
+  });
+
+  test('allowHttp adds TCP 80 egress to 0.0.0.0/0 and nothing else', () => {
+    const { template } = synth('dev', { allowHttp: true });
+    const sg = onlyResource(template, 'AWS::EC2::SecurityGroup');
+    expect(sg.Properties.SecurityGroupEgress.map((r: any) => [r.IpProtocol, r.FromPort, r.ToPort, r.CidrIp]))
+      .toEqual([['tcp', 443, 443, '0.0.0.0/0'], ['tcp', 80, 80, '0.0.0.0/0']]);
+    expect(sg.Properties.SecurityGroupIngress).toBeUndefined();
+    template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+  });
+
+  test('allowTrafficWithinGroup allows all traffic from and to the group itself, and nothing from elsewhere', () => {
+    const { stack, group, template } = synth('dev', { allowTrafficWithinGroup: true });
+    const self = stack.resolve(group.securityGroup.securityGroupId);
+    expect(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').map(r => r.Properties)).toEqual([
+      expect.objectContaining({ IpProtocol: '-1', GroupId: self, SourceSecurityGroupId: self }),
+    ]);
+    expect(resourcesOf(template, 'AWS::EC2::SecurityGroupEgress').map(r => r.Properties)).toEqual([
+      expect.objectContaining({ IpProtocol: '-1', GroupId: self, DestinationSecurityGroupId: self }),
+    ]);
+    expect(onlyResource(template, 'AWS::EC2::SecurityGroup').Properties.SecurityGroupEgress).toHaveLength(1);
+  });
+
+  test('keeps its description with the options (a new description would replace the group under running instances)', () => {
+    const description = (options: TrainingEgressSecurityGroupOptions) =>
+      onlyResource(synth('dev', options).template, 'AWS::EC2::SecurityGroup').Properties.GroupDescription;
+    expect(description({ allowHttp: true, allowTrafficWithinGroup: true })).toBe(description({}));
   });
 });

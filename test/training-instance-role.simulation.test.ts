@@ -103,6 +103,32 @@ const SCENARIOS: Scenario[] = [
   { request: 'pass a role', action: 'iam:PassRole', resource: `arn:aws:iam::${ACCOUNT}:role/Admin`, allowed: false },
   { request: 'change the bucket policy', action: 's3:PutBucketPolicy', resource: `arn:aws:s3:::${BUCKET}`, allowed: false },
   { request: 'make an object public with an ACL', action: 's3:PutObjectAcl', resource: object('dev/runs/r1/model.pt'), allowed: false },
+  // A Session Manager shell, which needs `sessionManager: true` (see SESSION_MANAGER_SCENARIOS).
+  ...sessionManagerAgent(false),
+];
+
+/** The SSM Agent's five requests for a Session Manager shell on the instance. */
+function sessionManagerAgent(allowed: boolean): Scenario[] {
+  return [
+    { request: 'register with Systems Manager (agent heartbeat)', action: 'ssm:UpdateInstanceInformation', resource: instance(SELF), allowed },
+    ...['CreateControlChannel', 'CreateDataChannel', 'OpenControlChannel', 'OpenDataChannel'].map(channel => ({
+      request: `${channel.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()} for a session`,
+      action: `ssmmessages:${channel}`,
+      resource: '*',
+      allowed,
+    })),
+  ];
+}
+
+/**
+ * With `sessionManager: true`, the agent's five requests are allowed, and nothing else of Systems Manager:
+ * no Run Command, no parameters, no starting sessions to other instances.
+ */
+const SESSION_MANAGER_SCENARIOS: Scenario[] = [
+  ...sessionManagerAgent(true),
+  { request: 'run a command on another instance', action: 'ssm:SendCommand', resource: instance('i-0bbbbbbbbbbbbbbb2'), allowed: false },
+  { request: 'start a session to another instance', action: 'ssm:StartSession', resource: instance('i-0bbbbbbbbbbbbbbb2'), allowed: false },
+  { request: 'read a parameter', action: 'ssm:GetParameter', resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/prod/db-password`, allowed: false },
 ];
 
 /** A scenario of the table, by its request (fails if the table no longer has it). */
@@ -180,7 +206,7 @@ function contextOf(s: Scenario): Record<string, string> {
   const from = s.from === undefined ? instance(SELF) : s.from;
   if (from && s.action.startsWith('ec2:')) context['ec2:SourceInstanceARN'] = from;
   const target = /^arn:aws:ec2:([^:]+):\d+:instance\/(i-[0-9a-f]+)$/.exec(s.resource);
-  if (target) {
+  if (target && s.action.startsWith('ec2:')) {
     context['ec2:Region'] = target[1];
     context['ec2:InstanceID'] = target[2];
   }
@@ -237,6 +263,19 @@ describe('TrainingInstanceRole, simulated', () => {
       });
   });
 
+  describe('with sessionManager: true', () => {
+    const shell = synthesizedPolicies({ sessionManager: true }).instance;
+    test('adds one inline policy, SessionManager', () => {
+      expect(shell.map(p => p.name)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement', 'SessionManager']);
+    });
+    test.each(SESSION_MANAGER_SCENARIOS.map(s => [s.request, s.allowed ? 'allowed' : 'denied', s] as const))(
+      'a dev instance may %s: %s', async (_request, _expected, scenario) => {
+        const result = await simulate(shell, scenario);
+        expect(result.overallResult).toBe(scenario.allowed ? 'Allowed' : 'ImplicitlyDenied');
+        expect(result.result?.ignoredContextKeys ?? []).toEqual([]);
+      });
+  });
+
   describe('principals given the prefix-scoped grants', () => {
     test('each has one policy from the grants', () => {
       expect([all.pipeline.length, all.evaluation.length]).toEqual([1, 1]);
@@ -251,6 +290,7 @@ describe('TrainingInstanceRole, simulated', () => {
   test.each([
     ['the role table', markdownTable(SCENARIOS)],
     ['the grantee table', markdownTable(GRANTEE_SCENARIOS, 'A role with grants', 'Grantee')],
+    ['the Session Manager table', markdownTable(SESSION_MANAGER_SCENARIOS, 'A dev instance with sessionManager')],
   ])('README.md holds %s', (_name, table) => {
     const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
     if (!readme.includes(table)) {

@@ -156,4 +156,38 @@ describe('TrainingInstanceRole', () => {
     const policy = onlyResource(Template.fromStack(stack), 'AWS::IAM::Policy');
     expect(policy.Properties.Roles).toEqual([stack.resolve(construct.role.roleName)]);
   });
+
+  test('has no Session Manager policy by default', () => {
+    const { policies } = synth();
+    expect(policies.SessionManager).toBeUndefined();
+    expect(JSON.stringify(policies)).not.toContain('ssm');
+  });
+
+  test('sessionManager adds exactly the five actions a Session Manager shell needs, on "*"', () => {
+    const { role, policies } = synth({ sessionManager: true });
+    expect(role.Properties.Policies.map((p: any) => p.PolicyName)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement', 'SessionManager']);
+    expect(policies.SessionManager).toEqual([{
+      Sid: 'SessionManagerAgent',
+      Effect: 'Allow',
+      Action: [
+        'ssm:UpdateInstanceInformation',
+        'ssmmessages:CreateControlChannel',
+        'ssmmessages:CreateDataChannel',
+        'ssmmessages:OpenControlChannel',
+        'ssmmessages:OpenDataChannel',
+      ],
+      Resource: '*',
+    }]);
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    expect(role.Metadata.checkov.skip.map((k: any) => k.id)).toContain('CKV_AWS_111');
+    expect(synth().role.Metadata?.checkov).toBeUndefined();
+  });
+
+  test('works with a bucket imported by name (whose wildcard findings cdk-nag cannot acknowledge one by one)', () => {
+    const stack = agnosticStack();
+    const bucket = s3.Bucket.fromBucketName(stack, 'Existing', 'team-ml-data');
+    new TrainingInstanceRole(stack, 'Training', { bucket, environmentName: 'dev' });
+    const role = onlyResource(Template.fromStack(stack), 'AWS::IAM::Role');
+    expect(JSON.stringify(role.Properties.Policies)).toContain(':s3:::team-ml-data/dev/*');
+  });
 });

@@ -1,9 +1,10 @@
+import { App, Stack } from 'aws-cdk-lib';
 import { Template, Match } from 'aws-cdk-lib/assertions';
-import { TrainingNetwork } from '../src';
+import { TrainingNetwork, TrainingNetworkProps } from '../src';
 import { agnosticStack, concreteStack, onlyResource, resourcesOf } from './helpers';
 
 describe('TrainingNetwork', () => {
-  function synth(props = {}) {
+  function synth(props: TrainingNetworkProps = {}) {
     const stack = agnosticStack();
     const network = new TrainingNetwork(stack, 'Network', props);
     return { stack, network, template: Template.fromStack(stack) };
@@ -101,5 +102,84 @@ describe('TrainingNetwork', () => {
 
   test('rejects an empty Availability Zone', () => {
     expect(() => synth({ availabilityZone: ' ' })).toThrow(/availabilityZone must not be empty/);
+  });
+
+  describe('more zones', () => {
+    test('puts one public subnet per zone, each mapping public IPs, in consecutive CIDRs, with no NAT', () => {
+      const { network, template } = synth({ maxAzs: 3 });
+      const subnets = resourcesOf(template, 'AWS::EC2::Subnet');
+      expect(subnets.map(s => [s.Properties.CidrBlock, s.Properties.MapPublicIpOnLaunch, s.Properties.AvailabilityZone])).toEqual(
+        [0, 1, 2].map(i => [`10.0.${i}.0/24`, true, { 'Fn::Select': [i, { 'Fn::GetAZs': '' }] }]));
+      expect(network.publicSubnets).toHaveLength(3);
+      expect(network.publicSubnet).toBe(network.publicSubnets[0]);
+      template.resourceCountIs('AWS::EC2::NatGateway', 0);
+      template.resourceCountIs('AWS::EC2::InternetGateway', 1);
+    });
+
+    test("attaches the one S3 gateway endpoint to every subnet's route table", () => {
+      const { stack, network, template } = synth({ maxAzs: 3 });
+      const endpoint = onlyResource(template, 'AWS::EC2::VPCEndpoint');
+      expect(endpoint.Properties.RouteTableIds).toEqual(network.publicSubnets.map(s => stack.resolve(s.routeTable.routeTableId)));
+      expect(Object.keys(template.findResources('AWS::EC2::RouteTable'))).toHaveLength(3);
+    });
+
+    test('keeps the logical ID and CIDR of the first subnet', () => {
+      const first = (props: TrainingNetworkProps) => {
+        const { stack, network, template } = synth(props);
+        const id = stack.getLogicalId(network.publicSubnet.node.defaultChild as any);
+        return [id, template.toJSON().Resources[id].Properties.CidrBlock];
+      };
+      expect(first({ maxAzs: 3 })).toEqual(first({}));
+    });
+
+    test('goes beyond the two zones aws-cdk-lib knows in an environment-agnostic stack', () => {
+      const { network } = synth({ maxAzs: 4 });
+      expect(network.publicSubnets).toHaveLength(4);
+    });
+
+    test('uses the zones of the context lookup in a stack with account and region', () => {
+      const stack = concreteStack({
+        'availability-zones:account=123456789012:region=us-east-1': ['us-east-1a', 'us-east-1b', 'us-east-1c', 'us-east-1d'],
+      });
+      new TrainingNetwork(stack, 'Network', { maxAzs: 3 });
+      const zones = resourcesOf(Template.fromStack(stack), 'AWS::EC2::Subnet').map(s => s.Properties.AvailabilityZone);
+      expect(zones).toEqual(['us-east-1a', 'us-east-1b', 'us-east-1c']);
+    });
+
+    test('tells cfn-lint that literal zones are pinned on purpose (W3010), and only then', () => {
+      const stack = new Stack(new App(), 'S', { env: { account: '123456789012', region: 'us-east-1' } });
+      new TrainingNetwork(stack, 'Network', { availabilityZones: ['us-east-1d', 'us-east-1a'] });
+      const subnets = resourcesOf(Template.fromStack(stack), 'AWS::EC2::Subnet');
+      expect(subnets.map(s => s.Metadata?.['cfn-lint'])).toEqual([0, 1].map(() => ({ config: { ignore_checks: ['W3010'] } })));
+      expect(resourcesOf(synth({ maxAzs: 2 }).template, 'AWS::EC2::Subnet').map(s => s.Metadata?.['cfn-lint'])).toEqual([undefined, undefined]);
+    });
+
+    test('takes explicit zones in order', () => {
+      const stack = new Stack(new App(), 'S', { env: { account: '123456789012', region: 'us-east-1' } });
+      const network = new TrainingNetwork(stack, 'Network', { availabilityZones: ['us-east-1d', 'us-east-1a'] });
+      expect(network.publicSubnets.map(s => s.availabilityZone)).toEqual(['us-east-1d', 'us-east-1a']);
+    });
+
+    test.each<[string, TrainingNetworkProps, RegExp]>([
+      ['zero zones', { maxAzs: 0 }, /maxAzs 0 is invalid; it must be a whole number of at least 1/],
+      ['a fractional count', { maxAzs: 1.5 }, /maxAzs 1.5 is invalid/],
+      ['more subnets than the VPC holds', { vpcCidr: '10.0.0.0/23', maxAzs: 3 },
+        /maxAzs 3 needs 3 \/24 subnets, but vpcCidr '10.0.0.0\/23' holds only 2/],
+      ['both zone props', { availabilityZone: 'us-east-1a', availabilityZones: ['us-east-1b'] },
+        /availabilityZone 'us-east-1a' and availabilityZones \[us-east-1b\] are both set/],
+      ['maxAzs against one zone', { availabilityZone: 'us-east-1a', maxAzs: 2 },
+        /maxAzs 2 contradicts availabilityZone \[us-east-1a\] \(1 zone\(s\)\)/],
+      ['maxAzs against the zone list', { availabilityZones: ['us-east-1a', 'us-east-1b'], maxAzs: 3 }, /maxAzs 3 contradicts availabilityZones/],
+      ['an empty zone list', { availabilityZones: [] }, /availabilityZones must not be empty/],
+      ['a zone twice', { availabilityZones: ['us-east-1a', 'us-east-1a'] }, /names a zone twice/],
+    ])('rejects %s', (_name, props, message) => {
+      expect(() => synth(props)).toThrow(message);
+    });
+
+    test('rejects more zones than the looked-up region has', () => {
+      const stack = concreteStack({ 'availability-zones:account=123456789012:region=us-east-1': ['us-east-1a', 'us-east-1b'] });
+      expect(() => new TrainingNetwork(stack, 'Network', { maxAzs: 3 }))
+        .toThrow(/maxAzs 3 is more than the 2 Availability Zones of us-east-1 \(us-east-1a, us-east-1b\)/);
+    });
   });
 });

@@ -78,7 +78,9 @@ async function bootstrap(endpoint, opts) {
  * Returns { seconds, output, stackName, template } (the template the CLI synthesized).
  */
 async function onSample(endpoint, args, { outDir, quiet, ...context }) {
-  const ctx = Object.entries(context).filter(([, v]) => v !== undefined).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+  // emulator=moto: the sample app leaves the SSM parameters untagged, which moto 5.2.5 needs (integ/sample.ts).
+  const ctx = Object.entries({ ...context, emulator: 'moto' }).filter(([, v]) => v !== undefined)
+    .flatMap(([k, v]) => ['-c', `${k}=${v}`]);
   const r = await cdk(endpoint, [...args, '-o', outDir, ...ctx], { quiet });
   const manifest = JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
   const [stack] = Object.values(manifest.artifacts).filter((a) => a.type === 'aws:cloudformation:stack');
