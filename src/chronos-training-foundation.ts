@@ -447,7 +447,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
   }
 }
 
-// --- Bring your own VPC or bucket (issue 11) ---
+// --- Bring your own VPC or bucket ---
 
 /** Props that contradict a given VPC or bucket are synthesis errors, not silently ignored. */
 function checkBringYourOwn(props: ChronosTrainingFoundationProps): void {
