@@ -1,12 +1,13 @@
 import { IApiCall } from '@aws-cdk/integ-tests-alpha';
-import { App, Stack, Tags, Token } from 'aws-cdk-lib';
+import { App, Duration, Stack, Tags, Token } from 'aws-cdk-lib';
 import { ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
 import { TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '../src/conventions';
 
 /**
  * Adds the stack for the environment in context (default dev) to an app. Its
  * construct ID is fixed; its CloudFormation name is `ChronosTraining-{environment}-Stack`.
- * Context `maxAzs` (a number) gives the network that many zones.
+ * Context `maxAzs` (a number) gives the network that many zones, and `maxRunLifetimeHours`
+ * (a number) adds the run reaper with that lifetime.
  *
  * With context `emulator=moto` (set by scripts/local/cdk.js only), the SSM parameters are
  * synthesized without tags: moto 5.2.5 cannot create tagged AWS::SSM::Parameter resources
@@ -14,8 +15,10 @@ import { TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '.
  */
 export function sampleStack(app: App, props: ChronosTrainingStackProps = {}): ChronosTrainingStack {
   const maxAzs = app.node.tryGetContext('maxAzs');
+  const maxRunLifetimeHours = app.node.tryGetContext('maxRunLifetimeHours');
   const stack = new ChronosTrainingStack(app, 'ChronosTraining', {
     ...(maxAzs !== undefined ? { networkProps: { maxAzs: Number(maxAzs) } } : {}),
+    ...(maxRunLifetimeHours !== undefined ? { maxRunLifetime: Duration.hours(Number(maxRunLifetimeHours)) } : {}),
     ...props,
   });
   if (app.node.tryGetContext('emulator') === 'moto') {

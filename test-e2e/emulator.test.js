@@ -370,3 +370,20 @@ test('three zones: one public subnet per zone, read back through an export and t
     assert.equal(p.Parameter.Value, exported[`ChronosTraining-${env}-${suffix}`], suffix);
   }
 });
+
+test('the run reaper deploys through the CLI: its function asset is published to the bootstrap bucket, and the function, schedule and dead-letter queue exist', async () => {
+  const env = 'reaper';
+  const r = await emu.deploy({ environment: env, maxRunLifetimeHours: 6 });
+  timing(`cdk deploy ${cdk.stackNameFor(env)} (maxRunLifetime 6 h)`, r.seconds);
+  const resources = await stackResources(cdk.stackNameFor(env));
+  const ofType = (type) => resources.filter((x) => x.ResourceType === type);
+  for (const type of ['AWS::Lambda::Function', 'AWS::Events::Rule', 'AWS::SQS::Queue']) {
+    assert.equal(ofType(type).length, 1, type);
+    assert.match(ofType(type)[0].ResourceStatus, /_COMPLETE$/, type);
+  }
+  // The function's code is the asset the CLI published to the bootstrap bucket (no Docker: nothing is invoked).
+  const fn = templateResource(r.template, 'AWS::Lambda::Function');
+  const key = fn.props.Code.S3Key;
+  const listed = await c.s3.send(new s3c.ListObjectsV2Command({ Bucket: `cdk-hnb659fds-assets-${cdk.ACCOUNT}-${cdk.REGION}` }));
+  assert.ok((listed.Contents || []).some((o) => o.Key === key), `asset ${key} in the bootstrap bucket`);
+});
