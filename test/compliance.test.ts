@@ -1,15 +1,8 @@
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { ChronosTrainingFoundation, ChronosTrainingFoundationProps, ChronosTrainingStack } from '../src';
-import { TEST_ENV } from './helpers';
-
-/** Rule IDs cdk-nag's AwsSolutions pack reports on a scope, after acknowledgments. */
-function nagFindings(scope: Stack): string[] {
-  const report = new AwsSolutionsChecks(scope).validateScope(scope);
-  return report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
-}
+import { nagFindings, TEST_ENV } from './helpers';
 
 /** Acknowledged rule IDs with their reasons, from every construct in a scope. */
 function acknowledgments(scope: Stack): Record<string, string> {
