@@ -64,7 +64,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'aws-sdk-client-mock@4.1.0',
   ],
 
-  // src/*.lambda.ts handlers are bundled by esbuild into assets/ (shipped in the npm tarball, hence in the wheel)
+  // src/**/*.lambda.ts handlers are bundled by esbuild into assets/ (same folders) (shipped in the npm tarball, hence in the wheel)
   // with a generated src/*-function.ts construct. The AWS SDK v3 stays external: the Node.js Lambda runtime has it.
   lambdaOptions: {
     // The newest Node.js runtime aws-cdk-lib 2.257 knows (cdk-nag's AwsSolutions-L1 asks for the latest).

@@ -5,7 +5,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { ChronosTrainingFoundation, ChronosTrainingStack, FoundationExports } from '../src';
 import { assertionStackFor } from './sample';
-import { skipCfnLint } from '../src/compliance';
+import { skipCfnLint } from '../src/private/compliance';
 
 const env = { account: '123456789012', region: 'us-east-1' };
 const zones = ['us-east-1a', 'us-east-1b', 'us-east-1c'];

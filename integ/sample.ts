@@ -1,7 +1,7 @@
 import { IApiCall } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, Stack, Tags, Token } from 'aws-cdk-lib';
 import { ChronosTrainingStack, ChronosTrainingStackProps } from '../src';
-import { TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '../src/conventions';
+import { TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '../src/private/tags';
 
 /**
  * Adds the stack for the environment in context (default dev) to an app. Its

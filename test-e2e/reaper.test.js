@@ -1,6 +1,6 @@
 'use strict';
 /**
- * The run reaper's bundled handler (assets/training-run-reaper.lambda/index.js, what the Lambda
+ * The run reaper's bundled handler (assets/guardrails/training-run-reaper.lambda/index.js, what the Lambda
  * function runs) against the EC2 API of a local emulator (moto on 127.0.0.1): instances launched
  * with tags, the handler's filters and lifetime rules applied by the emulator, terminations seen
  * through DescribeInstances. Invoking the deployed function itself would need Docker; this calls
@@ -20,7 +20,7 @@ const { clients } = require('../scripts/local/cdk');
 const ec2c = require('@aws-sdk/client-ec2');
 
 const HOUR = 3600 * 1000;
-const BUNDLE = path.join(__dirname, '..', 'assets', 'training-run-reaper.lambda', 'index.js');
+const BUNDLE = path.join(__dirname, '..', 'assets', 'guardrails', 'training-run-reaper.lambda', 'index.js');
 const ENV = {
   FILTER_TAGS: JSON.stringify({ Project: 'Chronos-Training', Environment: 'dev' }),
   LIFETIME_TAG_KEY: 'MaxLifetimeHours',

@@ -1,0 +1,188 @@
+import { Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { acknowledgeTerminateFindings, terminateStatements } from './instance-access';
+import { acknowledgeNag, nagResourceFinding, skipCheckov } from '../private/compliance';
+import { instanceProfileName } from '../private/naming';
+import { SHARED_ACCESS_PREFIXES } from '../private/prefixes';
+import { validateEnvironment } from '../private/validation';
+import { environmentStatements, sharedReadStatements } from '../storage/bucket-access';
+import { TrainingBucket } from '../storage/training-bucket';
+
+/**
+ * Options of a `TrainingInstanceRole`, without the bucket and environment name
+ * (the foundation supplies them).
+ */
+export interface TrainingInstanceRoleOptions {
+  /**
+   * Whether an instance may terminate only itself.
+   *
+   * When `true`, `ec2:TerminateInstances` is allowed only when the request is
+   * signed with the instance's own role credentials (`ec2:SourceInstanceARN`)
+   * for that same instance, and the instance is tagged `Project=Chronos-Training`
+   * and `Environment={environmentName}`. When `false`, any instance with those two
+   * tags may be terminated (for example by a supervisor instance).
+   *
+   * @default true
+   */
+  readonly terminateSelfOnly?: boolean;
+
+  /**
+   * Whether Session Manager may open a shell on the instance (`aws ssm
+   * start-session --target i-...`), with no SSH key and no inbound port. Adds an
+   * inline policy `SessionManager` with exactly the five actions the SSM Agent
+   * needs for sessions: `ssm:UpdateInstanceInformation` and
+   * `ssmmessages:CreateControlChannel`, `CreateDataChannel`,
+   * `OpenControlChannel`, `OpenDataChannel` (narrower than the managed policy
+   * `AmazonSSMManagedInstanceCore`: no Run Command, no parameters, no
+   * inventory). The agent reaches the `ssm` and `ssmmessages` endpoints over
+   * HTTPS through the public IP, so the egress security group needs no change
+   * and no interface endpoint is created. Session logging to S3 or KMS-encrypted
+   * sessions need more actions, which this option does not add.
+   *
+   * @default false
+   */
+  readonly sessionManager?: boolean;
+}
+
+/**
+ * Properties of a `TrainingInstanceRole`.
+ */
+export interface TrainingInstanceRoleProps extends TrainingInstanceRoleOptions {
+  /**
+   * The training bucket the instances read from and write to. When it is the
+   * `bucket` of a `TrainingBucket`, its environment must be `environmentName`.
+   */
+  readonly bucket: s3.IBucket;
+
+  /**
+   * The environment name: the bucket prefix the role may write, the
+   * `Environment` tag it may terminate, and the instance profile's name
+   * (`ChronosTrainingInstanceProfile-{environmentName}`).
+   */
+  readonly environmentName: string;
+}
+
+/**
+ * The role and instance profile of a training instance, trusted by EC2, with
+ * three inline policies:
+ *
+ * - `S3ReadAccess`: read (and list) `cached-datasets/`, `runtime/python-env/` and
+ *   `runtime/scripts/`, shared by all environments;
+ * - `S3WriteAccess`: read, write, delete (and list) `{environmentName}/` only;
+ * - `EC2SelfManagement`: describe instances, and terminate only itself (or, with
+ *   `terminateSelfOnly: false`, instances of this project and environment);
+ * - `SessionManager`, only with `sessionManager: true`: the five actions a
+ *   Session Manager shell needs.
+ *
+ * It cannot create tags, run instances, pass roles or change the bucket.
+ *
+ * It is an `iam.IGrantable`: `otherBucket.grantRead(trainingRole)` adds to the role.
+ */
+export class TrainingInstanceRole extends Construct implements iam.IGrantable {
+  /** The IAM role assumed by training instances: this construct's `node.defaultChild`. */
+  public readonly role: iam.IRole;
+
+  /** The instance profile `ChronosTrainingInstanceProfile-{environmentName}` that carries the role. */
+  public readonly instanceProfile: iam.IInstanceProfile;
+
+  /** The environment whose prefix the role may write and whose instances it may terminate. */
+  public readonly environmentName: string;
+
+  /** The principal to grant permissions to: the role. */
+  public readonly grantPrincipal: iam.IPrincipal;
+
+  /**
+   * @param scope the parent construct
+   * @param id the construct id (part of every logical ID below it: keep it stable)
+   * @param props the properties; see the props interface for defaults
+   */
+  constructor(scope: Construct, id: string, props: TrainingInstanceRoleProps) {
+    super(scope, id);
+    const environment = validateEnvironment(props.environmentName);
+    const bucket = props.bucket;
+    // A bucket created by a TrainingBucket is that construct's child: its lifecycle rules manage one
+    // environment's prefix, and a role of another environment would write where nothing expires.
+    const owner = bucket.node.scope;
+    if (owner instanceof TrainingBucket && owner.environmentName !== environment) {
+      throw new Error(`TrainingInstanceRole ${this.node.path}: environmentName '${environment}' does not match the bucket's ` +
+        `environment '${owner.environmentName}' (${owner.node.path}); a ${environment} role on the ${owner.environmentName} ` +
+        'bucket would read and write the wrong prefixes');
+    }
+    const writePrefix = `${environment}/`;
+
+    const role = new iam.Role(this, 'Resource', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `IAM role for Chronos Training instances (${environment})`,
+      inlinePolicies: {
+        S3ReadAccess: document(sharedReadStatements(bucket)),
+        S3WriteAccess: document(environmentStatements(bucket, environment)),
+        EC2SelfManagement: document(terminateStatements(this, environment,
+          props.terminateSelfOnly === false ? 'TerminateProjectEnvironmentInstances' : 'TerminateSelf',
+          // ec2:SourceInstanceARN is set on requests signed with an instance's
+          // role credentials; ${ec2:InstanceID} is the target instance.
+          props.terminateSelfOnly === false ? {} : {
+            ArnEquals: { 'ec2:SourceInstanceARN': instanceArn(this, '${ec2:InstanceID}') },
+          })),
+        ...(props.sessionManager ? { SessionManager: document([sessionManagerStatement()]) } : {}),
+      },
+    });
+
+    // The remaining wildcards are object keys under one prefix, and instance ARNs
+    // narrowed by tag and source-instance conditions; each is acknowledged by name.
+    const cfnRole = role.node.defaultChild as iam.CfnRole;
+    for (const prefix of SHARED_ACCESS_PREFIXES) {
+      acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${prefix}*`))}]`,
+        `Read-only access to the objects under the shared '${prefix}' prefix, which every training run reads`);
+    }
+    acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${writePrefix}*`))}]`,
+      `Read-write access to the objects under this environment's own '${writePrefix}' prefix, where runs write outputs`);
+    acknowledgeTerminateFindings(cfnRole, 'Project and Environment tags, and by default the calling instance itself ' +
+      '(ec2:SourceInstanceARN)');
+    if (props.sessionManager) {
+      acknowledgeNag(cfnRole, 'AwsSolutions-IAM5[Resource::*]',
+        'ec2:DescribeInstances and the four ssmmessages channel actions support no resource-level permissions (AWS requires ' +
+        'Resource "*"); ssm:UpdateInstanceInformation is the SSM Agent\'s heartbeat, granted on "*" as in AWS\'s own ' +
+        'Session Manager instance policies');
+    }
+
+    if (props.sessionManager) {
+      skipCheckov(cfnRole, 'CKV_AWS_111',
+        'ssm:UpdateInstanceInformation (access level Write) is the SSM Agent\'s heartbeat for Session Manager, opted into with ' +
+        'sessionManager; granted on "*" as in AWS\'s own Session Manager instance policies. All other writes are prefix-scoped');
+    }
+
+    this.role = role;
+    this.grantPrincipal = role;
+    this.environmentName = environment;
+    this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', {
+      role,
+      instanceProfileName: instanceProfileName(environment),
+    });
+  }
+}
+
+// `minimize` set explicitly so the consumer's `@aws-cdk/aws-iam:minimizePolicies`
+// flag cannot merge or reorder the statements.
+function document(statements: iam.PolicyStatement[]): iam.PolicyDocument {
+  return new iam.PolicyDocument({ statements, minimize: false });
+}
+
+/** The SSM Agent's actions for Session Manager shells, as in AWS's AWSCloud9SSMInstanceProfile policy. */
+const SESSION_MANAGER_ACTIONS = [
+  'ssm:UpdateInstanceInformation',
+  'ssmmessages:CreateControlChannel',
+  'ssmmessages:CreateDataChannel',
+  'ssmmessages:OpenControlChannel',
+  'ssmmessages:OpenDataChannel',
+];
+
+function sessionManagerStatement(): iam.PolicyStatement {
+  // The ssmmessages actions have no resource types in the Service Authorization Reference, so only "*" matches them.
+  return new iam.PolicyStatement({ sid: 'SessionManagerAgent', actions: SESSION_MANAGER_ACTIONS, resources: ['*'] });
+}
+
+function instanceArn(scope: Construct, instanceId: string): string {
+  return Stack.of(scope).formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId });
+}

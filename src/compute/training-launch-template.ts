@@ -1,0 +1,192 @@
+import { Lazy, TagManager, Token } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { LAUNCH_TEMPLATE_MANAGED_BY, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
+import { validateCostCenter, validateEnvironment } from '../private/validation';
+
+/**
+ * Options of a `TrainingLaunchTemplate` that a foundation user may set (the
+ * foundation supplies the environment, cost center, profile and security group).
+ */
+export interface TrainingLaunchTemplateOptions {
+  /**
+   * The instance type, for example `ec2.InstanceType.of(ec2.InstanceClass.G4DN, ec2.InstanceSize.XLARGE2)`.
+   *
+   * @default - none: the launcher passes `--instance-type`
+   */
+  readonly instanceType?: ec2.InstanceType;
+
+  /**
+   * The AMI. For an AMI published through an SSM parameter (such as the Deep
+   * Learning AMIs), use `ec2.MachineImage.fromSsmParameter('/aws/service/deeplearning/ami/...')`:
+   * CloudFormation resolves the parameter at each deployment.
+   *
+   * @default - none: the launcher passes `--image-id`
+   */
+  readonly machineImage?: ec2.IMachineImage;
+
+  /**
+   * The root device name of the AMI: `/dev/xvda` for Amazon Linux 2023 (including
+   * its Deep Learning AMIs), `/dev/sda1` for Ubuntu. A name that does not match
+   * the AMI adds a second, empty volume instead of resizing the root volume.
+   *
+   * @default '/dev/xvda'
+   */
+  readonly rootDeviceName?: string;
+
+  /**
+   * Size of the encrypted gp3 root volume, in GiB (at least the AMI's snapshot size;
+   * GPU AMIs with CUDA and frameworks need 75 GiB or more).
+   *
+   * @default 100
+   */
+  readonly rootVolumeSize?: number;
+
+  /**
+   * Launch spot instances (one-time requests, terminated on interruption).
+   *
+   * @default false
+   */
+  readonly spot?: boolean;
+
+  /**
+   * The `MaxLifetimeHours` tag stamped on instances: the lifetime the
+   * `TrainingRunReaper` enforces, and what the run's own `shutdown -h +MINUTES`
+   * should use. A positive number of hours.
+   *
+   * @default 4
+   */
+  readonly maxLifetimeHours?: number;
+
+  /**
+   * User data of the template. The launcher's `--user-data` replaces it.
+   *
+   * @default - none
+   */
+  readonly userData?: ec2.UserData;
+}
+
+/**
+ * Properties of a `TrainingLaunchTemplate`.
+ */
+export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptions {
+  /** The environment name: part of the template name and the `Environment` tag of instances and volumes. */
+  readonly environmentName: string;
+
+  /** The `CostCenter` tag of instances and volumes (any valid tag value; the foundation warns about unknown ones). */
+  readonly costCenter: string;
+
+  /** The instance profile of training instances. */
+  readonly instanceProfile: iam.IInstanceProfile;
+
+  /** The security group of training instances. */
+  readonly securityGroup: ec2.ISecurityGroup;
+}
+
+/**
+ * A launch template for training instances that makes the safe launch the
+ * default: IMDSv2 required, `shutdown` terminates the instance (so
+ * `shutdown -h +240` in user data ends billing with no IAM permission), an
+ * encrypted gp3 root volume deleted on termination, the instance profile and
+ * security group, and tags on instances and volumes: `Project`, `Environment`,
+ * `CostCenter`, `MaxLifetimeHours`, and `ManagedBy=chronos-launch-template`
+ * (the instances are not managed by CDK; the template itself keeps the
+ * foundation's `ManagedBy=CDK`).
+ *
+ * It sets no `associatePublicIpAddress`: the public subnet maps a public IP, and
+ * a network interface in the template would make `--subnet-id` at launch fail.
+ * A template costs nothing.
+ */
+export class TrainingLaunchTemplate extends Construct {
+  /** The launch template. */
+  public readonly launchTemplate: ec2.ILaunchTemplate;
+
+  /** The launch template's ID, for `run-instances --launch-template LaunchTemplateId=...`. */
+  public readonly launchTemplateId: string;
+
+  /** The launch template's name, `ChronosTrainingLaunchTemplate-{environmentName}`. */
+  public readonly launchTemplateName: string;
+
+  /** The `MaxLifetimeHours` tag value of the instances. */
+  public readonly maxLifetimeHours: number;
+
+  /**
+   * @param scope the parent construct
+   * @param id the construct id (part of every logical ID below it: keep it stable)
+   * @param props the properties; see the props interface for defaults
+   */
+  constructor(scope: Construct, id: string, props: TrainingLaunchTemplateProps) {
+    super(scope, id);
+    const environmentName = validateEnvironment(props.environmentName, 'environmentName');
+    const costCenter = validateCostCenter(props.costCenter);
+    this.maxLifetimeHours = positive('maxLifetimeHours', props.maxLifetimeHours ?? 4, 'hours');
+    const rootVolumeSize = props.rootVolumeSize ?? 100;
+    if (!Number.isInteger(rootVolumeSize) || rootVolumeSize < 1 || rootVolumeSize > 16384) {
+      throw new Error(`rootVolumeSize is ${rootVolumeSize}; it must be a whole number of GiB from 1 to 16384 (gp3's limits)`);
+    }
+    const rootDeviceName = props.rootDeviceName ?? '/dev/xvda';
+    if (!Token.isUnresolved(rootDeviceName) && !rootDeviceName.startsWith('/dev/')) {
+      throw new Error(`rootDeviceName '${rootDeviceName}' must be a device name such as '/dev/xvda' or '/dev/sda1'`);
+    }
+    this.launchTemplateName = `ChronosTrainingLaunchTemplate-${environmentName}`;
+
+    const template = new ec2.LaunchTemplate(this, 'Resource', {
+      launchTemplateName: this.launchTemplateName,
+      instanceType: props.instanceType,
+      machineImage: props.machineImage,
+      userData: props.userData,
+      instanceProfile: props.instanceProfile,
+      securityGroup: props.securityGroup,
+      requireImdsv2: true,
+      instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
+      blockDevices: [{
+        deviceName: rootDeviceName,
+        volume: ec2.BlockDeviceVolume.ebs(rootVolumeSize, {
+          volumeType: ec2.EbsDeviceVolumeType.GP3,
+          encrypted: true,
+          deleteOnTermination: true,
+        }),
+      }],
+      spotOptions: props.spot ? {
+        requestType: ec2.SpotRequestType.ONE_TIME,
+        interruptionBehavior: ec2.SpotInstanceInterruption.TERMINATE,
+      } : undefined,
+    });
+
+    // The L2 renders one set of tags (from Tags.of(...)) for the template, its
+    // instances and their volumes. The template keeps those; instances and
+    // volumes get them merged with this template's own tags, which win (so an
+    // enclosing ManagedBy=CDK does not claim the instances), through an escape hatch.
+    const ownTags: Record<string, string> = {
+      Name: `chronos-training-${environmentName}`,
+      [TAG_PROJECT]: PROJECT_TAG_VALUE,
+      [TAG_ENVIRONMENT]: environmentName,
+      [TAG_COST_CENTER]: costCenter,
+      [TAG_MAX_LIFETIME_HOURS]: String(this.maxLifetimeHours),
+      [TAG_MANAGED_BY]: LAUNCH_TEMPLATE_MANAGED_BY,
+    };
+    // `spot-instances-request` only with spot: a tag specification for a resource the
+    // launch does not create makes RunInstances fail, so on-demand launches would break.
+    const resourceTypes = ['instance', 'volume', ...(props.spot ? ['spot-instances-request'] : [])];
+    const cfn = template.node.defaultChild as ec2.CfnLaunchTemplate;
+    cfn.addPropertyOverride('LaunchTemplateData.TagSpecifications', Lazy.any({
+      produce: () => {
+        const inherited = (TagManager.of(template)?.renderTags() ?? []) as Array<{ Key: string; Value: string }>;
+        const merged = { ...Object.fromEntries(inherited.map(t => [t.Key, t.Value])), ...ownTags };
+        const tags = Object.keys(merged).sort().map(Key => ({ Key, Value: merged[Key] }));
+        return resourceTypes.map(ResourceType => ({ ResourceType, Tags: tags }));
+      },
+    }));
+
+    this.launchTemplate = template;
+    this.launchTemplateId = template.launchTemplateId!;
+  }
+}
+
+function positive(prop: string, value: number, unit: string): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new Error(`${prop} is ${value}; it must be a positive number of ${unit}`);
+  }
+  return value;
+}

@@ -1,0 +1,481 @@
+import { Annotations, Aspects, CfnOutput, Duration, Fn, Tags } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { FoundationExports } from './foundation-exports';
+import { ChronosTrainingFoundationBase, ChronosTrainingFoundationImportOptions, IChronosTrainingFoundation } from './foundation-reference';
+import { ImportedChronosTrainingFoundation } from './imported-foundation';
+import { TrainingInstanceRole, TrainingInstanceRoleOptions } from '../compute/training-instance-role';
+import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../compute/training-launch-template';
+import { TrainingBudget, TrainingBudgetOptions } from '../guardrails/training-budget';
+import { TrainingRunReaper } from '../guardrails/training-run-reaper';
+import { ZeroIdleCostChecker } from '../guardrails/zero-idle-cost-checker';
+import { S3EndpointRestriction } from '../network/s3-endpoint-restriction';
+import { TrainingEgressSecurityGroup, TrainingEgressSecurityGroupOptions } from '../network/training-egress-security-group';
+import { TrainingNetwork, TrainingNetworkProps } from '../network/training-network';
+import { FLOW_LOGS_PREFIX } from '../private/prefixes';
+import { resolveSettings } from '../private/settings';
+import { MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '../private/tags';
+import { warnUnknownCostCenter } from '../private/validation';
+import { TrainingBucket, TrainingBucketOptions } from '../storage/training-bucket';
+
+/**
+ * Properties of a `ChronosTrainingFoundation`.
+ */
+export interface ChronosTrainingFoundationProps {
+  /**
+   * The environment name (for example `dev`, `stage`, `prod`): part of the bucket
+   * name, the instance profile name, the export names and the `Environment` tag.
+   * Lowercase letters, digits and hyphens, starting with a letter, at most 18 characters.
+   *
+   * @default - the `environment` context value, else 'dev'
+   */
+  readonly environmentName?: string;
+
+  /**
+   * The `CostCenter` tag: the workload type, one of `collect`, `train` or `serve`
+   * (other valid tag values are accepted with a warning).
+   *
+   * @default - the `costCenter` context value, else 'train'
+   */
+  readonly costCenter?: string;
+
+  /**
+   * Options of the network (VPC CIDR, subnet mask, Availability Zones, flow logs).
+   * Not allowed with `vpc`.
+   *
+   * @default - a 10.0.0.0/16 VPC with a /24 public subnet in the region's first Availability Zone
+   */
+  readonly networkProps?: TrainingNetworkProps;
+
+  /**
+   * Options of the bucket (log retention, artifact transition and expiration, removal policy).
+   * Not allowed with `bucket`.
+   *
+   * @default - logs kept 14 days; artifacts to Standard-IA at 30 days and expired at 90; bucket retained
+   */
+  readonly bucketProps?: TrainingBucketOptions;
+
+  /**
+   * Options of the instance role.
+   *
+   * @default - instances may terminate only themselves
+   */
+  readonly instanceRoleProps?: TrainingInstanceRoleOptions;
+
+  /**
+   * Whether to deliver VPC flow logs (all traffic) into the training bucket under
+   * `vpc-flow-logs/`, expired after the bucket's log retention. They are billed
+   * per GB delivered: nothing while no instance runs. Ignored when
+   * `networkProps.flowLogDestination` is set. Not allowed with `vpc` (the
+   * foundation does not change a VPC it does not own) nor with `bucket` (it
+   * could not expire the logs there).
+   *
+   * @default false
+   */
+  readonly flowLogs?: boolean;
+
+  // --- Guardrails ---
+
+  /**
+   * Whether to create the training launch template (IMDSv2, terminate on
+   * shutdown, encrypted root volume, instance and volume tags) and its export
+   * `ChronosTraining-{environmentName}-LaunchTemplateId`.
+   *
+   * @default true
+   */
+  readonly createLaunchTemplate?: boolean;
+
+  /**
+   * Options of the launch template (instance type, AMI, root volume, spot, lifetime tag, user data).
+   *
+   * @default - no instance type or AMI (given at launch), a 100 GiB root volume on
+   * `/dev/xvda`, on-demand, `MaxLifetimeHours=4`
+   */
+  readonly launchTemplateProps?: TrainingLaunchTemplateOptions;
+
+  /**
+   * Creates a `TrainingRunReaper`: every 15 minutes, instances of this environment
+   * that have lived longer than their `MaxLifetimeHours` tag, or than this
+   * duration where the tag is missing or malformed, are terminated. Its function
+   * is a CDK asset (the account must be bootstrapped).
+   *
+   * @default - no reaper
+   */
+  readonly maxRunLifetime?: Duration;
+
+  /**
+   * Creates a `TrainingBudget`: a monthly cost budget over this project's (and
+   * environment's) tagged costs, with email notifications and optionally a
+   * deny-RunInstances action.
+   *
+   * @default - no budget
+   */
+  readonly budget?: TrainingBudgetOptions;
+
+  /**
+   * Replaces the S3 gateway endpoint's allow-all policy so that S3 requests
+   * through it reach only the training bucket and, read-only, the Amazon Linux
+   * 2023 repositories and the buckets named here. Anything else instances fetch
+   * from S3 in this region then fails (see `S3EndpointRestriction`). Not allowed
+   * with `vpc`: the foundation sets endpoint policies only in a network it creates.
+   *
+   * @default - the endpoint admits every bucket
+   */
+  readonly restrictS3Endpoint?: S3EndpointRestriction;
+
+  // --- Capacity and reuse ---
+
+  /**
+   * Options of the security group: HTTP egress for apt, all traffic within the
+   * group for multi-node NCCL/EFA.
+   *
+   * @default - no ingress; egress TCP 443 only
+   */
+  readonly securityGroupProps?: TrainingEgressSecurityGroupOptions;
+
+  /**
+   * Whether to create a cluster placement group (free) for multi-node jobs,
+   * exported as `ChronosTraining-{environmentName}-PlacementGroupName`. All its
+   * instances must be in one Availability Zone.
+   *
+   * @default false
+   */
+  readonly clusterPlacementGroup?: boolean;
+
+  /**
+   * Whether to write each export's value also to a standard (free) SSM String
+   * parameter `/chronos-training/{environmentName}/{suffix}`. Other stacks read
+   * a parameter without locking it, as an imported export is locked;
+   * `ChronosTrainingFoundation.fromEnvironment` reads them.
+   *
+   * @default true
+   */
+  readonly ssmParameters?: boolean;
+
+  /**
+   * An existing VPC to use instead of creating one. It must have at least one
+   * public subnet (with a route to an internet gateway); the training subnets
+   * are all its public subnets. The foundation adds an S3 gateway endpoint on
+   * their route tables unless `vpcHasS3Endpoint` is set, creates its security
+   * group in the VPC, and tags only what it creates. Not allowed with
+   * `networkProps` or `flowLogs`.
+   *
+   * @default - a new `TrainingNetwork` from `networkProps`
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * Whether the given `vpc` already has an S3 gateway endpoint on its public
+   * subnets' route tables (a second one on the same route table fails at
+   * deploy time). Only with `vpc`.
+   *
+   * @default false - the foundation adds one
+   */
+  readonly vpcHasS3Endpoint?: boolean;
+
+  /**
+   * An existing bucket to use instead of creating one. The instance role and the
+   * grants are scoped to the same prefixes as on a created bucket. The
+   * foundation cannot add lifecycle rules to it (a warning says so): logs and
+   * artifacts do not expire unless the bucket's owner adds rules. Not allowed
+   * with `bucketProps` or `flowLogs`.
+   *
+   * @default - a new `TrainingBucket` from `bucketProps`
+   */
+  readonly bucket?: s3.IBucket;
+}
+
+/**
+ * The whole persistent foundation of the Chronos training platform for one
+ * environment: network (one public subnet per zone, one zone by default), bucket,
+ * instance role and profile, egress-only security group, a launch template, the
+ * four cost tags on every taggable resource it creates, CloudFormation exports
+ * (`ChronosTraining-{environmentName}-*`, see `FoundationExports`) that the
+ * launch script reads, and the same values as SSM parameters
+ * (`/chronos-training/{environmentName}/*`). It can use an existing VPC or bucket
+ * (`vpc`, `bucket`) instead of creating them. Opt-in guardrails: a run reaper
+ * (`maxRunLifetime`), a budget (`budget`), a restricted S3 endpoint
+ * (`restrictS3Endpoint`).
+ *
+ * Every resource it creates costs nothing while no instance runs, and a
+ * `ZeroIdleCostChecker` fails synthesis if anything added to it would.
+ *
+ * It is an `IChronosTrainingFoundation`: an `ec2.IConnectable` (the training
+ * instances' security group) whose `grant*` methods give other principals
+ * prefix-scoped access to the bucket (`grantReadShared`, `grantWriteShared`,
+ * `grantReadWriteEnvironment`). `ChronosTrainingFoundation.fromEnvironment`
+ * imports one deployed elsewhere.
+ */
+export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
+  /**
+   * A foundation deployed by another stack or app, read from its SSM parameters
+   * (`/chronos-training/{environmentName}/...`) at deploy time: synthesis needs
+   * no AWS credentials. Grant, connect and launch against it as against a
+   * foundation defined here. The foundation must have been deployed with
+   * `ssmParameters` on (the default).
+   *
+   * @param scope the parent construct
+   * @param id the construct id
+   * @param environmentName the environment of the deployed foundation, for example 'dev'
+   * @param options how many of its zones to use; see the options interface for defaults
+   */
+  public static fromEnvironment(scope: Construct, id: string, environmentName: string,
+    options: ChronosTrainingFoundationImportOptions = {}): IChronosTrainingFoundation {
+    return new ImportedChronosTrainingFoundation(scope, id, environmentName, options);
+  }
+
+  /** The environment name, after context defaults were applied. */
+  public readonly environmentName: string;
+
+  /** The cost center, after context defaults were applied. */
+  public readonly costCenter: string;
+
+  /** The VPC training instances run in. */
+  public readonly vpc: ec2.IVpc;
+
+  /** The first public subnet (the `PublicSubnetId` export). */
+  public readonly publicSubnet: ec2.ISubnet;
+
+  /** The public subnets, one per Availability Zone, in zone order (the `PublicSubnetIds` export). */
+  public readonly publicSubnets: ec2.ISubnet[];
+
+  /** The training bucket. */
+  public readonly bucket: s3.IBucket;
+
+  /** The role training instances assume. */
+  public readonly role: iam.IRole;
+
+  /** The instance profile `ChronosTrainingInstanceProfile-{environmentName}` that carries the role. */
+  public readonly instanceProfile: iam.IInstanceProfile;
+
+  /** The instance profile's name, `ChronosTrainingInstanceProfile-{environmentName}`. */
+  public readonly instanceProfileName: string;
+
+  /** The egress-only security group of training instances. */
+  public readonly securityGroup: ec2.ISecurityGroup;
+
+  /** The connections of the training instances' security group. */
+  public readonly connections: ec2.Connections;
+
+  /** The network construct: VPC, public subnets and S3 gateway endpoint (undefined with a given `vpc`). */
+  public readonly network?: TrainingNetwork;
+
+  /** The bucket construct, with its lifecycle rules and prefix-scoped grants (undefined with a given `bucket`). */
+  public readonly trainingBucket?: TrainingBucket;
+
+  /** The instance role construct: role and instance profile. */
+  public readonly instanceRole: TrainingInstanceRole;
+
+  /** The security group construct. */
+  public readonly egressSecurityGroup: TrainingEgressSecurityGroup;
+
+  /** The launch template of training instances; undefined with `createLaunchTemplate: false`. */
+  public readonly launchTemplate?: TrainingLaunchTemplate;
+
+  /** The ID of the launch template; undefined with `createLaunchTemplate: false`. */
+  public readonly launchTemplateId?: string;
+
+  /** The run reaper; undefined without `maxRunLifetime`. */
+  public readonly reaper?: TrainingRunReaper;
+
+  /** The budget; undefined without `budget`. */
+  public readonly budget?: TrainingBudget;
+
+  /** The cluster placement group (only with `clusterPlacementGroup`). */
+  public readonly placementGroup?: ec2.IPlacementGroup;
+
+  /** The names of the CloudFormation exports this foundation creates, in order. */
+  public readonly exportNames: string[];
+
+  /** The names of the SSM parameters this foundation writes, in the order of `exportNames` (none with `ssmParameters: false`). */
+  public readonly parameterNames: string[];
+
+  /**
+   * @param scope the parent construct
+   * @param id the construct id (part of every logical ID below it: keep it stable)
+   * @param props the properties; see the props interface for defaults
+   */
+  constructor(scope: Construct, id: string, props: ChronosTrainingFoundationProps = {}) {
+    super(scope, id);
+
+    const { environmentName, costCenter } = resolveSettings(this, props);
+    warnUnknownCostCenter(this, costCenter);
+    this.environmentName = environmentName;
+    this.costCenter = costCenter;
+
+    checkBringYourOwn(props);
+
+    // The bucket is created first so that the network can deliver flow logs into it;
+    // construct IDs, not creation order, determine logical IDs.
+    if (props.bucket) {
+      this.bucket = props.bucket;
+      Annotations.of(this).addWarningV2('@chronos/training-infra:givenBucketWithoutLifecycleRules',
+        `bucket: the foundation adds no lifecycle rules to a bucket it did not create: objects under ${environmentName}/ ` +
+        '(logs, checkpoints, artifacts) never expire and incomplete multipart uploads are never aborted unless the bucket\'s ' +
+        'owner adds rules (see TrainingBucket for the ones a created bucket gets)');
+    } else {
+      this.trainingBucket = new TrainingBucket(this, 'Bucket', { ...props.bucketProps, environmentName });
+      this.bucket = this.trainingBucket.bucket;
+    }
+    let flowLogDestination = props.networkProps?.flowLogDestination;
+    if (flowLogDestination === undefined && props.flowLogs && this.trainingBucket) {
+      flowLogDestination = ec2.FlowLogDestination.toS3(this.trainingBucket.bucket, FLOW_LOGS_PREFIX);
+      this.trainingBucket.addLifecycleRule({
+        id: 'VpcFlowLogs', enabled: true, prefix: FLOW_LOGS_PREFIX, expiration: this.trainingBucket.logRetention,
+      });
+    }
+    if (props.vpc) {
+      this.vpc = props.vpc;
+      this.publicSubnets = givenPublicSubnets(props.vpc, props.vpcHasS3Endpoint ?? false);
+      if (!props.vpcHasS3Endpoint) {
+        // A child of the foundation, not of the VPC: the foundation owns (and tags) it.
+        new ec2.GatewayVpcEndpoint(this, 'S3Endpoint', {
+          vpc: props.vpc,
+          service: ec2.GatewayVpcEndpointAwsService.S3,
+          subnets: [{ subnets: this.publicSubnets }],
+        });
+      }
+    } else {
+      this.network = new TrainingNetwork(this, 'Network', { ...props.networkProps, flowLogDestination });
+      this.vpc = this.network.vpc;
+      this.publicSubnets = this.network.publicSubnets;
+    }
+    this.instanceRole = new TrainingInstanceRole(this, 'InstanceRole', {
+      ...props.instanceRoleProps,
+      bucket: this.bucket,
+      environmentName,
+    });
+    this.egressSecurityGroup = new TrainingEgressSecurityGroup(this, 'SecurityGroup', {
+      ...props.securityGroupProps,
+      vpc: this.vpc,
+      environmentName,
+    });
+    if (props.clusterPlacementGroup) {
+      this.placementGroup = new ec2.PlacementGroup(this, 'PlacementGroup', { strategy: ec2.PlacementGroupStrategy.CLUSTER });
+    }
+
+    this.publicSubnet = this.publicSubnets[0];
+    this.role = this.instanceRole.role;
+    this.instanceProfile = this.instanceRole.instanceProfile;
+    this.instanceProfileName = this.instanceProfile.instanceProfileName;
+    this.securityGroup = this.egressSecurityGroup.securityGroup;
+    this.connections = this.egressSecurityGroup.connections;
+
+    if (props.restrictS3Endpoint && this.network) {
+      this.network.restrictS3Endpoint(this.bucket, props.restrictS3Endpoint);
+    }
+    if (props.createLaunchTemplate ?? true) {
+      this.launchTemplate = new TrainingLaunchTemplate(this, 'LaunchTemplate', {
+        ...props.launchTemplateProps,
+        environmentName,
+        costCenter,
+        instanceProfile: this.instanceProfile,
+        securityGroup: this.securityGroup,
+      });
+      this.launchTemplateId = this.launchTemplate.launchTemplateId;
+    } else if (props.launchTemplateProps) {
+      throw new Error('launchTemplateProps is set but createLaunchTemplate is false: remove one of them');
+    }
+    if (props.maxRunLifetime) {
+      this.reaper = new TrainingRunReaper(this, 'Reaper', { environmentName, maxRunLifetime: props.maxRunLifetime });
+    }
+    if (props.budget) {
+      this.budget = new TrainingBudget(this, 'Budget', { ...props.budget, environmentName });
+    }
+    // Nothing in this subtree may bill while idle (the stack applies one to itself too;
+    // a resource checked twice is reported once).
+    Aspects.of(this).add(new ZeroIdleCostChecker());
+
+    const tags = Tags.of(this);
+    tags.add(TAG_PROJECT, PROJECT_TAG_VALUE);
+    tags.add(TAG_ENVIRONMENT, environmentName);
+    tags.add(TAG_COST_CENTER, costCenter);
+    tags.add(TAG_MANAGED_BY, MANAGED_BY_TAG_VALUE);
+
+    const outputs: Record<string, [string, string]> = {
+      [FoundationExports.VPC_ID]: [this.vpc.vpcId, 'VPC ID'],
+      [FoundationExports.PUBLIC_SUBNET_ID]: [this.publicSubnet.subnetId, 'Public subnet ID'],
+      [FoundationExports.S3_BUCKET_NAME]: [this.bucket.bucketName, 'S3 bucket name'],
+      [FoundationExports.IAM_ROLE_NAME]: [this.role.roleName, 'IAM role name'],
+      [FoundationExports.INSTANCE_PROFILE_NAME]: [this.instanceProfile.instanceProfileName, 'Instance profile name'],
+      [FoundationExports.SECURITY_GROUP_ID]: [this.securityGroup.securityGroupId, 'Security group ID'],
+      [FoundationExports.ENVIRONMENT]: [environmentName, 'Environment name'],
+      [FoundationExports.COST_CENTER]: [costCenter, 'Cost center'],
+      [FoundationExports.PUBLIC_SUBNET_IDS]: [Fn.join(',', this.publicSubnets.map(s => s.subnetId)), 'Public subnet IDs, one per zone'],
+      [FoundationExports.AVAILABILITY_ZONES]: [Fn.join(',', this.publicSubnets.map(s => s.availabilityZone)),
+        'Availability Zones of the public subnets'],
+    };
+    if (this.launchTemplate) {
+      outputs[FoundationExports.LAUNCH_TEMPLATE_ID] = [this.launchTemplate.launchTemplateId, 'Launch template ID'];
+    }
+    const suffixes = FoundationExports.suffixes().filter(suffix => suffix in outputs);
+    if (this.placementGroup) {
+      outputs[FoundationExports.PLACEMENT_GROUP_NAME] = [this.placementGroup.placementGroupName, 'Cluster placement group name'];
+      suffixes.push(FoundationExports.PLACEMENT_GROUP_NAME);
+    }
+    this.exportNames = suffixes.map(suffix => {
+      const [value, description] = outputs[suffix];
+      const exportName = FoundationExports.exportName(environmentName, suffix);
+      new CfnOutput(this, suffix, { value, description: `${description} (${environmentName})`, exportName });
+      return exportName;
+    });
+
+    // The same values as standard SSM parameters, which other stacks read without locking them.
+    const writeParameters = props.ssmParameters ?? true;
+    const parameters = writeParameters ? new Construct(this, 'Parameters') : undefined;
+    this.parameterNames = !parameters ? [] : suffixes.map(suffix => {
+      const [value, description] = outputs[suffix];
+      const parameterName = FoundationExports.parameterName(environmentName, suffix);
+      new ssm.StringParameter(parameters, suffix, {
+        parameterName,
+        stringValue: value,
+        description: `${description} (${environmentName}), also exported as ${FoundationExports.exportName(environmentName, suffix)}`,
+        tier: ssm.ParameterTier.STANDARD,
+      });
+      return parameterName;
+    });
+  }
+}
+
+// --- Bring your own VPC or bucket ---
+
+/** Props that contradict a given VPC or bucket are synthesis errors, not silently ignored. */
+function checkBringYourOwn(props: ChronosTrainingFoundationProps): void {
+  const contradictions: Array<[boolean, string]> = [
+    [props.vpc !== undefined && props.networkProps !== undefined,
+      'vpc and networkProps are both set: networkProps configures the network the foundation creates, and with vpc it creates none'],
+    [props.vpc !== undefined && props.flowLogs === true,
+      'vpc and flowLogs are both set: the foundation does not change a VPC it does not own; add flow logs where the VPC is defined'],
+    [props.vpc === undefined && props.vpcHasS3Endpoint !== undefined,
+      `vpcHasS3Endpoint ${props.vpcHasS3Endpoint} is set without vpc: it describes a given VPC (a created network always gets the endpoint)`],
+    [props.vpc !== undefined && props.restrictS3Endpoint !== undefined,
+      'vpc and restrictS3Endpoint are both set: the foundation sets endpoint policies only in a network it creates; ' +
+      'give the S3 endpoint of your VPC the policy S3EndpointRestriction describes where the VPC is defined'],
+    [props.bucket !== undefined && props.bucketProps !== undefined,
+      'bucket and bucketProps are both set: bucketProps configures the bucket the foundation creates, and with bucket it creates none'],
+    [props.bucket !== undefined && props.flowLogs === true,
+      'bucket and flowLogs are both set: the foundation could not expire flow logs in a bucket it does not own; ' +
+      'set networkProps.flowLogDestination to deliver them where you manage their retention'],
+  ];
+  const found = contradictions.filter(([contradicts]) => contradicts).map(([, message]) => message);
+  if (found.length > 0) {
+    throw new Error(found.join('; '));
+  }
+}
+
+/** The public subnets of a given VPC, checked for what the foundation needs of them. */
+function givenPublicSubnets(vpc: ec2.IVpc, hasS3Endpoint: boolean): ec2.ISubnet[] {
+  const subnets = vpc.publicSubnets;
+  if (subnets.length === 0) {
+    throw new Error(`vpc ${vpc.node.path} has no public subnets: training instances need a public subnet (a route to an ` +
+      'internet gateway and public IPs), since the foundation creates no NAT gateway');
+  }
+  if (!hasS3Endpoint && subnets.some(subnet => subnet.routeTable?.routeTableId === undefined)) {
+    throw new Error(`vpc ${vpc.node.path}: a public subnet has no route table ID, so the S3 gateway endpoint cannot be ` +
+      'attached to it; import the VPC with publicSubnetRouteTableIds, or set vpcHasS3Endpoint if it already has one');
+  }
+  return subnets;
+}

@@ -1,0 +1,60 @@
+import { Aspects, Stack, StackProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { ChronosTrainingFoundation, ChronosTrainingFoundationProps } from './chronos-training-foundation';
+import { ZeroIdleCostChecker } from '../guardrails/zero-idle-cost-checker';
+import { stackName } from '../private/naming';
+import { CONTEXT_ACCOUNT, CONTEXT_REGION, DEFAULT_REGION, resolveSettings } from '../private/settings';
+import { validateEnvironment } from '../private/validation';
+
+/**
+ * Properties of a `ChronosTrainingStack`: stack properties and the foundation's.
+ */
+export interface ChronosTrainingStackProps extends StackProps, ChronosTrainingFoundationProps {}
+
+/**
+ * A stack holding one `ChronosTrainingFoundation`, named
+ * `ChronosTraining-{environmentName}-Stack` unless `stackName` says otherwise.
+ * A `ZeroIdleCostChecker` fails synthesis if any resource in it bills while idle.
+ *
+ * Account and region come from `env`, else the `account` and `region` context
+ * values, else the CDK CLI's default environment; the region falls back to
+ * `us-east-1`.
+ */
+export class ChronosTrainingStack extends Stack {
+  /**
+   * The default stack name for an environment: `ChronosTraining-{environmentName}-Stack`.
+   *
+   * @param environmentName the environment (validated as the foundation validates it)
+   */
+  public static stackNameFor(environmentName: string): string {
+    return stackName(validateEnvironment(environmentName));
+  }
+
+  /** The foundation this stack deploys. */
+  public readonly foundation: ChronosTrainingFoundation;
+
+  /**
+   * @param scope the parent construct
+   * @param id the construct id (part of every logical ID below it: keep it stable)
+   * @param props the properties; see the props interface for defaults
+   */
+  constructor(scope: Construct, id: string, props: ChronosTrainingStackProps = {}) {
+    const settings = resolveSettings(scope, props);
+    super(scope, id, {
+      ...props,
+      stackName: props.stackName ?? stackName(settings.environmentName),
+      description: props.description ??
+        `Chronos Training Infrastructure (${settings.environmentName}) - VPC, S3, IAM, Security Groups`,
+      env: {
+        account: props.env?.account ?? scope.node.tryGetContext(CONTEXT_ACCOUNT) ?? process.env.CDK_DEFAULT_ACCOUNT,
+        region: props.env?.region ?? scope.node.tryGetContext(CONTEXT_REGION) ?? process.env.CDK_DEFAULT_REGION ?? DEFAULT_REGION,
+      },
+    });
+
+    // Every foundation prop is forwarded (a test checks it), with the settings resolved once.
+    const foundationProps: ChronosTrainingFoundationProps = { ...props, ...settings };
+    this.foundation = new ChronosTrainingFoundation(this, 'Foundation', foundationProps);
+    // Whatever else is added to this stack must not bill while idle either.
+    Aspects.of(this).add(new ZeroIdleCostChecker());
+  }
+}

@@ -1,0 +1,61 @@
+import { Annotations, Fn } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { FoundationExports } from './foundation-exports';
+import { ChronosTrainingFoundationBase, ChronosTrainingFoundationImportOptions } from './foundation-reference';
+import { validateEnvironment } from '../private/validation';
+
+/**
+ * A foundation deployed by another stack or app, read from its SSM parameters
+ * (`/chronos-training/{environmentName}/{suffix}`) at deploy time: synthesis
+ * needs no AWS credentials and no context lookup. (Not exported from the library's index:
+ * `ChronosTrainingFoundation.fromEnvironment` returns it as an `IChronosTrainingFoundation`.)
+ */
+export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundationBase {
+  public readonly environmentName: string;
+  public readonly vpc: ec2.IVpc;
+  public readonly publicSubnets: ec2.ISubnet[];
+  public readonly bucket: s3.IBucket;
+  public readonly role: iam.IRole;
+  public readonly instanceProfileName: string;
+  public readonly securityGroup: ec2.ISecurityGroup;
+  public readonly connections: ec2.Connections;
+  public readonly launchTemplateId?: string;
+
+  constructor(scope: Construct, id: string, environmentName: string, options: ChronosTrainingFoundationImportOptions = {}) {
+    super(scope, id);
+    const environment = validateEnvironment(environmentName);
+    const count = options.availabilityZoneCount ?? 1;
+    if (!Number.isInteger(count) || count < 1) {
+      throw new Error(`availabilityZoneCount ${count} is invalid; it must be a whole number of at least 1`);
+    }
+    const value = (suffix: string) =>
+      ssm.StringParameter.valueForStringParameter(this, FoundationExports.parameterName(environment, suffix));
+
+    this.environmentName = environment;
+    this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: value(FoundationExports.VPC_ID),
+      availabilityZones: Fn.split(',', value(FoundationExports.AVAILABILITY_ZONES), count),
+      publicSubnetIds: Fn.split(',', value(FoundationExports.PUBLIC_SUBNET_IDS), count),
+    });
+    this.publicSubnets = this.vpc.publicSubnets;
+    for (const subnet of this.publicSubnets) {
+      Annotations.of(subnet).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId',
+        'The foundation publishes no route table IDs: an imported training subnet is for placing resources, not for routes');
+    }
+    this.bucket = s3.Bucket.fromBucketName(this, 'Bucket', value(FoundationExports.S3_BUCKET_NAME));
+    this.role = iam.Role.fromRoleName(this, 'Role', value(FoundationExports.IAM_ROLE_NAME));
+    this.instanceProfileName = value(FoundationExports.INSTANCE_PROFILE_NAME);
+    // The training group allows only HTTPS out: a connection to another resource must add its egress rule.
+    this.securityGroup = ec2.SecurityGroup.fromSecurityGroupId(this, 'SecurityGroup', value(FoundationExports.SECURITY_GROUP_ID), {
+      allowAllOutbound: false,
+    });
+    this.connections = this.securityGroup.connections;
+    if (options.launchTemplate ?? true) {
+      this.launchTemplateId = value(FoundationExports.LAUNCH_TEMPLATE_ID);
+    }
+  }
+}

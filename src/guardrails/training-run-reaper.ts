@@ -1,0 +1,186 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { TrainingRunReaperFunction } from './training-run-reaper-function';
+import { acknowledgeTerminateFindings, terminateStatements } from '../compute/instance-access';
+import { skipCheckov } from '../private/compliance';
+import { PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
+import { validateEnvironment } from '../private/validation';
+
+/**
+ * Properties of a `TrainingRunReaper`.
+ */
+export interface TrainingRunReaperProps {
+  /** The environment whose instances (tagged `Environment={environmentName}`) the reaper terminates. */
+  readonly environmentName: string;
+
+  /**
+   * The lifetime of an instance whose `MaxLifetimeHours` tag is missing or not a
+   * positive number. Instances with a valid tag live as long as the tag says.
+   * At least 15 minutes, in whole minutes.
+   */
+  readonly maxRunLifetime: Duration;
+
+  /**
+   * How often the reaper looks for expired instances. An instance lives at most
+   * its lifetime plus this interval (plus the function's run time).
+   *
+   * @default events.Schedule.rate(Duration.minutes(15))
+   */
+  readonly schedule?: events.Schedule;
+
+  /**
+   * Only log what would be terminated (EC2's `DryRun` checks the permission), terminate nothing.
+   *
+   * @default false
+   */
+  readonly dryRun?: boolean;
+
+  /**
+   * How long the function's log group keeps its logs.
+   *
+   * @default logs.RetentionDays.TWO_WEEKS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * A server-side limit on training run lifetime: a schedule (every 15 minutes by
+ * default, EventBridge) invokes a small function that terminates this
+ * environment's instances tagged `Project=Chronos-Training` in state pending,
+ * running, stopping or stopped that have lived longer than their
+ * `MaxLifetimeHours` tag, or than `maxRunLifetime` where the tag is missing or
+ * malformed. Age is counted from the instance's `LaunchTime` (its last start).
+ *
+ * Its role may describe instances and terminate only instances tagged with this
+ * project and environment. A failed invocation is retried twice and then lands in
+ * a dead-letter queue (SQS: free while empty), as do events EventBridge could
+ * not deliver; the log group keeps logs two weeks. No alarm is created (an alarm
+ * bills while idle): check the queue, `ApproximateNumberOfMessagesVisible`.
+ *
+ * The function's code is a CDK asset: deploying it needs a bootstrapped account.
+ * It costs nothing while idle (about 2,900 invocations a month, within the free tier).
+ */
+export class TrainingRunReaper extends Construct {
+  /** The function that terminates expired instances. */
+  public readonly function: lambda.IFunction;
+
+  /** The schedule that invokes it. */
+  public readonly rule: events.IRule;
+
+  /** Where failed invocations and undeliverable events land. */
+  public readonly deadLetterQueue: sqs.IQueue;
+
+  /** The function's log group. */
+  public readonly logGroup: logs.ILogGroup;
+
+  /** The function's role. */
+  public readonly role: iam.IRole;
+
+  /**
+   * @param scope the parent construct
+   * @param id the construct id (part of every logical ID below it: keep it stable)
+   * @param props the properties; see the props interface for defaults
+   */
+  constructor(scope: Construct, id: string, props: TrainingRunReaperProps) {
+    super(scope, id);
+    const environmentName = validateEnvironment(props.environmentName, 'environmentName');
+    if (props.maxRunLifetime.isUnresolved()) {
+      throw new Error('maxRunLifetime must be a literal duration, not a token');
+    }
+    const lifetimeMinutes = props.maxRunLifetime.toMinutes({ integral: false });
+    if (!Number.isInteger(lifetimeMinutes) || lifetimeMinutes < 15) {
+      throw new Error(`maxRunLifetime is ${props.maxRunLifetime.toHumanString()}; it must be a whole number of minutes, at least 15 (the schedule's interval)`);
+    }
+
+    const logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? logs.RetentionDays.TWO_WEEKS,
+      // Operational logs of a stateless sweep: nothing to keep after the stack is gone.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    skipCheckov(logGroup.node.defaultChild as logs.CfnLogGroup, 'CKV_AWS_158',
+      'Encrypted by CloudWatch Logs by default; a KMS key would cost $1/month while idle for logs that name instance IDs only');
+    this.logGroup = logGroup;
+
+    const queue = new sqs.Queue(this, 'DeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    skipCheckov(queue.node.defaultChild as sqs.CfnQueue, 'CKV_AWS_27',
+      'Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); checkov accepts only a KMS key, which bills while idle');
+    this.deadLetterQueue = queue;
+
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Chronos Training run reaper (${environmentName}): terminates expired training instances`,
+      inlinePolicies: {
+        Logs: new iam.PolicyDocument({
+          minimize: false,
+          statements: [new iam.PolicyStatement({
+            sid: 'WriteOwnLogs',
+            actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+            resources: [this.logGroup.logGroupArn],
+          })],
+        }),
+        TerminateExpiredInstances: new iam.PolicyDocument({
+          minimize: false,
+          statements: terminateStatements(this, environmentName, 'TerminateProjectEnvironmentInstances'),
+        }),
+      },
+    });
+    this.role = role;
+
+    const fn = new TrainingRunReaperFunction(this, 'Function', {
+      description: `Terminates Chronos Training instances (${environmentName}) older than their MaxLifetimeHours tag`,
+      role,
+      logGroup: this.logGroup,
+      timeout: Duration.minutes(1),
+      memorySize: 256,
+      environment: {
+        FILTER_TAGS: JSON.stringify({ [TAG_PROJECT]: PROJECT_TAG_VALUE, [TAG_ENVIRONMENT]: environmentName }),
+        LIFETIME_TAG_KEY: TAG_MAX_LIFETIME_HOURS,
+        DEFAULT_LIFETIME_SECONDS: String(lifetimeMinutes * 60),
+        DRY_RUN: String(props.dryRun ?? false),
+      },
+      // Asynchronous invocations (EventBridge's) that throw are retried twice, then kept in the queue.
+      retryAttempts: 2,
+      deadLetterQueue: this.deadLetterQueue,
+    });
+    this.function = fn;
+    // lambda.Function makes its resource depend on the whole role: the role (already a GetAtt, which cfn-lint
+    // reports as W3005) and its default policy (the queue permission). Keep only the policy.
+    const cfnFunction = fn.node.defaultChild as lambda.CfnFunction;
+    const defaultPolicy = role.node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
+    cfnFunction.addOverride('DependsOn', [Stack.of(this).getLogicalId(defaultPolicy)]);
+    skipCheckov(cfnFunction, 'CKV_AWS_117',
+      'Outside a VPC on purpose: it calls only the EC2 API, which from a VPC would need a NAT gateway or an interface ' +
+      'endpoint, both billed while idle');
+    skipCheckov(cfnFunction, 'CKV_AWS_115',
+      'No reserved concurrency: reserving any fails to deploy in accounts whose concurrency limit is the minimum of 10, ' +
+      'and one sweep every 15 minutes needs no limit');
+    skipCheckov(cfnFunction, 'CKV_AWS_173',
+      'The environment variables hold only tag names, the environment name and a lifetime; no secret to encrypt with a ' +
+      'KMS key ($1/month while idle)');
+
+    const rule = new events.Rule(this, 'Schedule', {
+      description: `Runs the Chronos Training run reaper (${environmentName})`,
+      schedule: props.schedule ?? events.Schedule.rate(Duration.minutes(15)),
+    });
+    // Events EventBridge cannot deliver to the function are retried, then kept in the same queue.
+    rule.addTarget(new targets.LambdaFunction(fn, {
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+      deadLetterQueue: this.deadLetterQueue,
+    }));
+    this.rule = rule;
+
+    const cfnRole = role.node.defaultChild as iam.CfnRole;
+    acknowledgeTerminateFindings(cfnRole, 'this region, and the Project and Environment tags');
+  }
+}

@@ -1,0 +1,294 @@
+import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { environmentStatements, grantStatements, sharedReadStatements, sharedWriteStatements } from './bucket-access';
+import { acknowledgeNag, skipCheckov } from '../private/compliance';
+import { bucketName } from '../private/naming';
+import { SHARED_ACCESS_PREFIXES, SHARED_PREFIXES } from '../private/prefixes';
+import { validateEnvironment, wholeDays } from '../private/validation';
+
+/**
+ * Lifecycle, retention and logging options of a `TrainingBucket`, without the
+ * environment name (the foundation supplies it).
+ */
+export interface TrainingBucketOptions {
+  /**
+   * How long training logs under `{environmentName}/logs/` (and the VPC flow
+   * logs of the foundation's `flowLogs` option) are kept.
+   *
+   * @default Duration.days(14)
+   */
+  readonly logRetention?: Duration;
+
+  /**
+   * When objects under `{environmentName}/` (model artifacts and checkpoints) move to
+   * S3 Standard-IA. S3 requires at least 30 days.
+   *
+   * @default Duration.days(30)
+   */
+  readonly artifactTransition?: Duration;
+
+  /**
+   * When objects under `{environmentName}/` expire. Must be later than
+   * `artifactTransition`.
+   *
+   * @default Duration.days(90)
+   */
+  readonly artifactExpiration?: Duration;
+
+  /**
+   * When the parts of multipart uploads that were never completed (an
+   * interrupted checkpoint upload, say) are deleted, anywhere in the bucket.
+   * Such parts are invisible in listings but billed as storage.
+   *
+   * @default Duration.days(7)
+   */
+  readonly incompleteUploadExpiration?: Duration;
+
+  /**
+   * What happens to the bucket when it leaves the stack or the stack is deleted.
+   * `RemovalPolicy.DESTROY` deletes it only when it is empty.
+   *
+   * @default RemovalPolicy.RETAIN - deleting the stack never deletes training data
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * A separate bucket to receive S3 server access logs of the training bucket.
+   * It must be another bucket: access logs delivered into the logged bucket
+   * itself produce records of their own delivery, so the bucket would never be idle.
+   *
+   * @default - no server access logs
+   */
+  readonly serverAccessLogsBucket?: s3.IBucket;
+
+  /**
+   * The key prefix of server access logs in `serverAccessLogsBucket`.
+   *
+   * @default - 's3-access-logs/' followed by the bucket name and '/'
+   */
+  readonly serverAccessLogsPrefix?: string;
+
+  /**
+   * Makes overwritten and deleted objects recoverable for this long: the bucket
+   * is versioned, noncurrent versions expire after this duration (whole days),
+   * and delete markers left without versions are removed. A bad
+   * `aws s3 rm --recursive` or an overwritten checkpoint can then be restored
+   * from its previous version. Cost: the bytes overwritten or deleted in the last
+   * `recoverableOutputs` stay billed (S3 Standard, about $0.023 per GB-month);
+   * objects expired by the lifecycle rules are kept that much longer.
+   *
+   * @default - unversioned: overwritten and deleted objects are gone at once
+   */
+  readonly recoverableOutputs?: Duration;
+}
+
+/**
+ * Properties of a `TrainingBucket`.
+ */
+export interface TrainingBucketProps extends TrainingBucketOptions {
+  /**
+   * The environment name (for example `dev`): part of the bucket name, and the
+   * prefix `{environmentName}/` its lifecycle rules manage.
+   */
+  readonly environmentName: string;
+}
+
+/**
+ * The training bucket: `chronos-training-{environment}-{account}-{region}`,
+ * SSE-S3 encrypted, all public access blocked, TLS enforced, unversioned unless
+ * `recoverableOutputs` is set, with lifecycle rules that expire logs and age out
+ * artifacts of one environment.
+ *
+ * Shared prefixes (`cached-datasets/`, `runtime/`) have no lifecycle rule that
+ * expires or transitions current objects. The `grant*` methods give other principals
+ * (a data pipeline, a CI job) access to one group of prefixes, not the whole bucket.
+ */
+export class TrainingBucket extends Construct {
+  /** The S3 bucket: this construct's `node.defaultChild` (its own `node.defaultChild` is the `CfnBucket`). */
+  public readonly bucket: s3.IBucket;
+
+  /** The environment whose prefix (`{environmentName}/`) the lifecycle rules manage. */
+  public readonly environmentName: string;
+
+  /** How long logs are kept before they expire. */
+  public readonly logRetention: Duration;
+
+  private readonly concreteBucket: s3.Bucket;
+  private readonly ruleIds = new Set<string>();
+
+  /**
+   * @param scope the parent construct
+   * @param id the construct id (part of every logical ID below it: keep it stable)
+   * @param props the properties; see the props interface for defaults
+   */
+  constructor(scope: Construct, id: string, props: TrainingBucketProps) {
+    super(scope, id);
+
+    const environment = validateEnvironment(props.environmentName);
+    const logDays = wholeDays('logRetention', props.logRetention ?? Duration.days(14), 1,
+      'S3 expires objects at least one day after creation');
+    const transitionDays = wholeDays('artifactTransition', props.artifactTransition ?? Duration.days(30), 30,
+      'S3 moves objects to STANDARD_IA no earlier than 30 days after creation');
+    const expirationDays = wholeDays('artifactExpiration', props.artifactExpiration ?? Duration.days(90), 1,
+      'S3 expires objects at least one day after creation');
+    const uploadDays = wholeDays('incompleteUploadExpiration', props.incompleteUploadExpiration ?? Duration.days(7), 1,
+      'S3 aborts incomplete multipart uploads at least one day after they start');
+    const recoverableDays = props.recoverableOutputs === undefined ? undefined
+      : wholeDays('recoverableOutputs', props.recoverableOutputs, 1, 'S3 expires noncurrent versions at least one day after they become noncurrent');
+    if (expirationDays <= transitionDays) {
+      throw new Error(
+        `artifactExpiration (${expirationDays} days) must be later than artifactTransition (${transitionDays} days); ` +
+        'S3 rejects a rule whose expiration is not after its transition',
+      );
+    }
+    if (logDays > expirationDays) {
+      Annotations.of(this).addWarningV2('@chronos/training-infra:logRetentionExceedsArtifacts',
+        `logRetention (${logDays} days) is longer than artifactExpiration (${expirationDays} days): ` +
+        `logs under ${environment}/logs/ also match the artifact rule and expire after ${expirationDays} days`);
+    }
+    if (props.serverAccessLogsPrefix !== undefined && props.serverAccessLogsBucket === undefined) {
+      throw new Error(`serverAccessLogsPrefix '${props.serverAccessLogsPrefix}' needs serverAccessLogsBucket: ` +
+        'access logs are delivered only to a separate bucket');
+    }
+
+    const stack = Stack.of(this);
+    const name = bucketName(environment, stack.account, stack.region);
+    this.environmentName = environment;
+    this.logRetention = Duration.days(logDays);
+    const bucket = new s3.Bucket(this, 'Resource', {
+      bucketName: name,
+      versioned: recoverableDays !== undefined,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      serverAccessLogsBucket: props.serverAccessLogsBucket,
+      serverAccessLogsPrefix: props.serverAccessLogsBucket ? (props.serverAccessLogsPrefix ?? `s3-access-logs/${name}/`) : undefined,
+      lifecycleRules: [
+        {
+          id: 'TrainingLogs',
+          enabled: true,
+          prefix: `${environment}/logs/`,
+          expiration: Duration.days(logDays),
+        },
+        {
+          id: 'ModelArtifacts',
+          enabled: true,
+          prefix: `${environment}/`,
+          expiration: Duration.days(expirationDays),
+          transitions: [
+            {
+              storageClass: s3.StorageClass.INFREQUENT_ACCESS,
+              transitionAfter: Duration.days(transitionDays),
+            },
+          ],
+        },
+        {
+          // Deletes only unfinished upload parts, never an object.
+          id: 'AbortIncompleteMultipartUploads',
+          enabled: true,
+          abortIncompleteMultipartUploadAfter: Duration.days(uploadDays),
+        },
+      ],
+    });
+    this.concreteBucket = bucket;
+    this.bucket = bucket;
+    ['TrainingLogs', 'ModelArtifacts', 'AbortIncompleteMultipartUploads'].forEach(rule => this.ruleIds.add(rule));
+    if (recoverableDays !== undefined) {
+      // Bucket-wide, so the cost of recoverability stays bounded everywhere; it removes only
+      // previous versions (which exist only because of versioning), never a current object.
+      bucket.addLifecycleRule({
+        id: 'RecoverableOutputs',
+        enabled: true,
+        noncurrentVersionExpiration: Duration.days(recoverableDays),
+        expiredObjectDeleteMarker: true,
+      });
+      this.ruleIds.add('RecoverableOutputs');
+    }
+
+    const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
+    if (recoverableDays === undefined) {
+      skipCheckov(cfnBucket, 'CKV_AWS_21',
+        'Unversioned by default: checkpoints are rewritten often and lifecycle rules, not versions, bound retention; ' +
+        'versions of every overwritten checkpoint would be billed storage (opt in with recoverableOutputs)');
+    }
+    if (!props.serverAccessLogsBucket) {
+      const reason = 'Server access logs are opt-in (serverAccessLogsBucket): they need a second bucket, since logs delivered ' +
+        'into this bucket would log their own delivery and the bucket would never be idle';
+      acknowledgeNag(cfnBucket, 'AwsSolutions-S1', reason);
+      skipCheckov(cfnBucket, 'CKV_AWS_18', reason);
+    }
+  }
+
+  /**
+   * Lets `grantee` read (and list) the prefixes every environment shares:
+   * `cached-datasets/`, `runtime/python-env/` and `runtime/scripts/`.
+   *
+   * @param grantee the principal, for example a data pipeline's role
+   */
+  public grantReadShared(grantee: iam.IGrantable): iam.Grant {
+    return grantStatements(grantee, sharedReadStatements(this.bucket));
+  }
+
+  /**
+   * Lets `grantee` put and delete objects (and abort multipart uploads) under
+   * the shared prefixes `cached-datasets/`, `runtime/python-env/` and
+   * `runtime/scripts/`. It grants no read or list: add `grantReadShared` for
+   * tools such as `aws s3 sync` that list first.
+   *
+   * @param grantee the principal that uploads datasets or the runtime, for example a CI role
+   */
+  public grantWriteShared(grantee: iam.IGrantable): iam.Grant {
+    return grantStatements(grantee, sharedWriteStatements(this.bucket));
+  }
+
+  /**
+   * Lets `grantee` read, write, delete and list under this environment's own
+   * prefix `{environmentName}/`, as the training instances may.
+   *
+   * @param grantee the principal, for example an evaluation job's role
+   */
+  public grantReadWriteEnvironment(grantee: iam.IGrantable): iam.Grant {
+    return grantStatements(grantee, environmentStatements(this.bucket, this.environmentName));
+  }
+
+  /**
+   * Adds a lifecycle rule to the bucket, as `s3.Bucket.addLifecycleRule` does,
+   * after checking at synthesis what S3 would only reject at deploy time, or
+   * what would lose shared data:
+   *
+   * - the rule's `id` is unique in the bucket (S3 rejects duplicates);
+   * - a rule that expires or transitions objects has a literal prefix ending in
+   *   '/' that neither contains nor lies inside `cached-datasets/` or `runtime/`.
+   *
+   * @param rule the rule; `id` is required
+   */
+  public addLifecycleRule(rule: s3.LifecycleRule): void {
+    if (rule.id === undefined || Token.isUnresolved(rule.id) || rule.id.length === 0) {
+      throw new Error('addLifecycleRule: rule.id must be a literal, non-empty ID (S3 identifies rules by it)');
+    }
+    if (this.ruleIds.has(rule.id)) {
+      throw new Error(`addLifecycleRule: rule.id '${rule.id}' is already used in this bucket ` +
+        `(${[...this.ruleIds].join(', ')}); S3 rejects duplicate rule IDs at deploy time`);
+    }
+    const removesObjects = rule.expiration !== undefined || rule.expirationDate !== undefined
+      || (rule.transitions?.length ?? 0) > 0 || rule.noncurrentVersionExpiration !== undefined
+      || (rule.noncurrentVersionTransitions?.length ?? 0) > 0;
+    if (removesObjects) {
+      const prefix = rule.prefix;
+      const overlaps = prefix === undefined ? SHARED_PREFIXES
+        : SHARED_PREFIXES.filter(p => prefix.startsWith(p) || p.startsWith(prefix));
+      if (prefix === undefined || Token.isUnresolved(prefix) || !prefix.endsWith('/') || prefix.startsWith('/')
+        || overlaps.length > 0) {
+        throw new Error(`addLifecycleRule: rule '${rule.id}' prefix ${prefix === undefined ? '(none: the whole bucket)' : `'${prefix}'`} ` +
+          "is invalid for a rule that expires or transitions objects: it must be a literal key prefix ending in '/' " +
+          `that neither contains nor lies inside ${SHARED_PREFIXES.map(p => `'${p}'`).join(' or ')}, which hold shared data ` +
+          `(${SHARED_ACCESS_PREFIXES.join(', ')})`);
+      }
+    }
+    this.ruleIds.add(rule.id);
+    this.concreteBucket.addLifecycleRule(rule);
+  }
+}

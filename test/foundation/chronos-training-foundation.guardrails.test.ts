@@ -1,0 +1,151 @@
+import { App, CfnResource, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { ChronosTrainingFoundation, ChronosTrainingFoundationProps, ChronosTrainingStack, ZeroIdleCostChecker } from '../../src';
+import { agnosticStack, nagFindings, onlyResource, TEST_ENV } from '../helpers';
+
+function foundation(props: ChronosTrainingFoundationProps = {}) {
+  const stack = agnosticStack();
+  const f = new ChronosTrainingFoundation(stack, 'Foundation', props);
+  return { stack, foundation: f, template: Template.fromStack(stack) };
+}
+
+const errors = (stack: Stack) => Annotations.fromStack(stack).findError('*', Match.anyValue()).map(e => String(e.entry.data));
+
+describe('the foundation and the stack check idle costs', () => {
+  test('the default stack has no idle-cost error or warning', () => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack');
+    expect(errors(stack)).toEqual([]);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('bill'))).toEqual([]);
+  });
+
+  test('with every guardrail on, still nothing that bills while idle', () => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
+      maxRunLifetime: Duration.hours(6),
+      budget: { monthlyLimitUsd: 50, notificationEmails: ['ml-team@example.com'], denyRunInstancesAtLimit: { roles: ['Launcher'] } },
+      restrictS3Endpoint: {},
+      bucketProps: { recoverableOutputs: Duration.days(7) },
+    });
+    expect(errors(stack)).toEqual([]);
+  });
+
+  test('a NAT gateway added inside the foundation is an error, reported once although the stack checks too', () => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack');
+    new ec2.CfnNatGateway(stack.foundation, 'Nat', { subnetId: stack.foundation.publicSubnet.subnetId });
+    expect(errors(stack)).toEqual([expect.stringMatching(/^ChronosTraining-dev-Stack\/Foundation\/Nat \(AWS::EC2::NatGateway\) bills while no training run is active: \$0\.045\/h/)]);
+  });
+
+  test('the stack checks resources outside its foundation', () => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack');
+    new CfnResource(stack, 'Key', { type: 'AWS::KMS::Key' });
+    expect(errors(stack)).toEqual([expect.stringContaining('ChronosTraining-dev-Stack/Key (AWS::KMS::Key)')]);
+  });
+
+  test('a foundation in a user stack checks its own subtree only', () => {
+    const { stack, foundation: f } = foundation();
+    new CfnResource(stack, 'UsersOwnKey', { type: 'AWS::KMS::Key' });
+    new CfnResource(f, 'Key', { type: 'AWS::KMS::Key' });
+    expect(errors(stack)).toEqual([expect.stringContaining('TestStack/Foundation/Key (AWS::KMS::Key)')]);
+  });
+
+  test('allowResourceType lets a deliberate resource through the foundation\'s and the stack\'s checkers', () => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack');
+    const key = new CfnResource(stack.foundation, 'Key', { type: 'AWS::KMS::Key' });
+    ZeroIdleCostChecker.allowResourceType(key, 'AWS::KMS::Key', 'Encrypts the model registry, which outlives every run');
+    expect(errors(stack)).toEqual([]);
+  });
+});
+
+describe('the launch template of the foundation', () => {
+  test('carries the foundation\'s profile and security group, and its environment and cost center in the tags', () => {
+    const { stack, foundation: f, template } = foundation({ environmentName: 'stage', costCenter: 'collect', launchTemplateProps: { maxLifetimeHours: 2 } });
+    const data = onlyResource(template, 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData;
+    expect(data.IamInstanceProfile).toEqual({ Arn: stack.resolve((f.instanceProfile as any).instanceProfileArn) });
+    expect(data.SecurityGroupIds).toEqual([stack.resolve(f.securityGroup.securityGroupId)]);
+    const instanceTags = Object.fromEntries(data.TagSpecifications[0].Tags.map((t: any) => [t.Key, t.Value]));
+    expect(instanceTags).toEqual({
+      Name: 'chronos-training-stage',
+      Project: 'Chronos-Training',
+      Environment: 'stage',
+      CostCenter: 'collect',
+      MaxLifetimeHours: '2',
+      ManagedBy: 'chronos-launch-template',
+    });
+  });
+
+  test('the template itself is tagged ManagedBy=CDK like every other resource of the foundation', () => {
+    const { template } = foundation();
+    const own = onlyResource(template, 'AWS::EC2::LaunchTemplate').Properties.TagSpecifications[0];
+    expect(own.ResourceType).toBe('launch-template');
+    expect(own.Tags).toEqual(expect.arrayContaining([{ Key: 'ManagedBy', Value: 'CDK' }, { Key: 'Project', Value: 'Chronos-Training' }]));
+  });
+});
+
+describe('opt-in guardrails of the foundation', () => {
+  test('none by default: no reaper, no budget, an open endpoint, an unversioned bucket', () => {
+    const { foundation: f, template } = foundation();
+    expect([f.reaper, f.budget]).toEqual([undefined, undefined]);
+    template.resourceCountIs('AWS::Lambda::Function', 0);
+    template.resourceCountIs('AWS::Budgets::Budget', 0);
+    expect(onlyResource(template, 'AWS::EC2::VPCEndpoint').Properties.PolicyDocument).toBeUndefined();
+    expect(onlyResource(template, 'AWS::S3::Bucket').Properties.VersioningConfiguration).toBeUndefined();
+  });
+
+  test('maxRunLifetime creates the reaper for this environment', () => {
+    const { foundation: f, template } = foundation({ environmentName: 'stage', maxRunLifetime: Duration.hours(5) });
+    expect(f.reaper?.node.id).toBe('Reaper');
+    expect(onlyResource(template, 'AWS::Lambda::Function').Properties.Environment.Variables).toEqual(expect.objectContaining({
+      FILTER_TAGS: '{"Project":"Chronos-Training","Environment":"stage"}',
+      DEFAULT_LIFETIME_SECONDS: String(5 * 3600),
+    }));
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
+  });
+
+  test('budget creates the budget for this environment', () => {
+    const { foundation: f, template } = foundation({ environmentName: 'stage', budget: { monthlyLimitUsd: 75, notificationEmails: ['a@example.com'] } });
+    expect(f.budget?.budgetName).toBe('ChronosTraining-stage');
+    expect(onlyResource(template, 'AWS::Budgets::Budget').Properties.Budget.BudgetLimit).toEqual({ Amount: 75, Unit: 'USD' });
+  });
+
+  test('restrictS3Endpoint admits the training bucket and the Amazon Linux repositories', () => {
+    const { stack, foundation: f, template } = foundation({ restrictS3Endpoint: { readOnlyBucketNames: ['my-datasets'] } });
+    const statements = onlyResource(template, 'AWS::EC2::VPCEndpoint').Properties.PolicyDocument.Statement;
+    expect(statements.map((s: any) => s.Sid)).toEqual(['TrainingBucket', 'ReadOnlyBuckets']);
+    expect(statements[0].Resource).toEqual([stack.resolve(f.bucket.bucketArn), stack.resolve(f.bucket.arnForObjects('*'))]);
+    expect(JSON.stringify(statements[1].Resource)).toContain('al2023-repos-');
+    expect(JSON.stringify(statements[1].Resource)).toContain(':s3:::my-datasets/*');
+  });
+
+  test('bucketProps.recoverableOutputs versions the bucket and expires previous versions and orphan delete markers', () => {
+    const { template } = foundation({ bucketProps: { recoverableOutputs: Duration.days(7) } });
+    const bucket = onlyResource(template, 'AWS::S3::Bucket');
+    expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(bucket.Properties.LifecycleConfiguration.Rules).toContainEqual({
+      Id: 'RecoverableOutputs',
+      Status: 'Enabled',
+      NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+      ExpiredObjectDeleteMarker: true,
+    });
+    expect(bucket.Metadata.checkov.skip.map((s: any) => s.id)).not.toContain('CKV_AWS_21');
+  });
+
+  test.each<[string, ChronosTrainingFoundationProps, RegExp]>([
+    ['a fractional recovery window', { bucketProps: { recoverableOutputs: Duration.hours(36) } }, /recoverableOutputs is 1 day 12 hours; S3 lifecycle rules take a whole number of days/],
+    ['a zero recovery window', { bucketProps: { recoverableOutputs: Duration.days(0) } }, /recoverableOutputs is 0 days; it must be at least 1 days/],
+    ['a short run lifetime', { maxRunLifetime: Duration.minutes(5) }, /maxRunLifetime is 5 minutes/],
+    ['a budget without email', { budget: { monthlyLimitUsd: 10, notificationEmails: [] } }, /notificationEmails is empty/],
+  ])('rejects %s, naming the prop', (_name, props, message) => {
+    expect(() => foundation(props)).toThrow(message);
+  });
+
+  test('cdk-nag reports nothing unacknowledged with every guardrail on', () => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
+      env: TEST_ENV,
+      maxRunLifetime: Duration.hours(6),
+      budget: { monthlyLimitUsd: 50, notificationEmails: ['ml-team@example.com'], denyRunInstancesAtLimit: { roles: ['Launcher'] } },
+      restrictS3Endpoint: {},
+      bucketProps: { recoverableOutputs: Duration.days(7) },
+    });
+    expect(nagFindings(stack)).toEqual([]);
+  });
+});

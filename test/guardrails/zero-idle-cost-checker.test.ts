@@ -1,0 +1,253 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { App, Aspects, CfnParameter, CfnResource, Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { ChronosTrainingStack, IdleCostEntry, ZeroIdleCostChecker, ZeroIdleCostCheckerProps } from '../../src';
+
+/** A stack checked by one ZeroIdleCostChecker. */
+function checkedStack(props?: ZeroIdleCostCheckerProps): Stack {
+  const stack = new Stack(new App(), 'Checked');
+  Aspects.of(stack).add(new ZeroIdleCostChecker(props));
+  return stack;
+}
+
+function errors(stack: Stack): string[] {
+  return Annotations.fromStack(stack).findError('*', Match.anyValue()).map(e => String(e.entry.data));
+}
+
+function warnings(stack: Stack): string[] {
+  return Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map(e => String(e.entry.data));
+}
+
+/** For each billed type, properties with which it bills while idle. */
+const BILLING: Array<[string, Record<string, unknown>]> = [
+  ['AWS::EC2::NatGateway', { SubnetId: 'subnet-1' }],
+  ['AWS::EC2::EIP', {}],
+  ['AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', VpcId: 'vpc-1', ServiceName: 'com.amazonaws.us-east-1.ssm' }],
+  ['AWS::EC2::VPCEndpoint', { VpcEndpointType: 'GatewayLoadBalancer', VpcId: 'vpc-1', ServiceName: 'x' }],
+  ['AWS::EC2::TransitGateway', {}],
+  ['AWS::EC2::TransitGatewayAttachment', {}],
+  ['AWS::EC2::TransitGatewayVpcAttachment', {}],
+  ['AWS::EC2::VPNConnection', {}],
+  ['AWS::EC2::ClientVpnEndpoint', {}],
+  ['AWS::NetworkFirewall::Firewall', {}],
+  ['AWS::Route53Resolver::ResolverEndpoint', {}],
+  ['AWS::GlobalAccelerator::Accelerator', {}],
+  ['AWS::ElasticLoadBalancingV2::LoadBalancer', {}],
+  ['AWS::ElasticLoadBalancing::LoadBalancer', {}],
+  ['AWS::Route53::HostedZone', { Name: 'example.com' }],
+  ['AWS::EC2::Instance', { ImageId: 'ami-1' }],
+  ['AWS::EC2::Volume', { Size: 100 }],
+  ['AWS::EC2::CapacityReservation', {}],
+  ['AWS::EC2::Host', {}],
+  ['AWS::AutoScaling::AutoScalingGroup', { MinSize: '1', MaxSize: '2' }],
+  ['AWS::AutoScaling::AutoScalingGroup', { MinSize: '0', MaxSize: '2', DesiredCapacity: '1' }],
+  ['AWS::Lambda::Version', { FunctionName: 'f', ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 1 } }],
+  ['AWS::Lambda::Alias', { FunctionName: 'f', FunctionVersion: '1', Name: 'live', ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 2 } }],
+  ['AWS::DLM::LifecyclePolicy', {}],
+  ['AWS::EFS::FileSystem', {}],
+  ['AWS::FSx::FileSystem', {}],
+  ['AWS::SageMaker::NotebookInstance', {}],
+  ['AWS::SageMaker::Endpoint', {}],
+  ['AWS::EKS::Cluster', {}],
+  ['AWS::RDS::DBInstance', {}],
+  ['AWS::RDS::DBCluster', {}],
+  ['AWS::ElastiCache::CacheCluster', {}],
+  ['AWS::ElastiCache::ReplicationGroup', {}],
+  ['AWS::ElastiCache::ServerlessCache', {}],
+  ['AWS::OpenSearchService::Domain', {}],
+  ['AWS::Elasticsearch::Domain', {}],
+  ['AWS::DynamoDB::Table', { KeySchema: [] }],
+  ['AWS::DynamoDB::Table', { BillingMode: 'PROVISIONED' }],
+  ['AWS::KMS::Key', {}],
+  ['AWS::KMS::ReplicaKey', {}],
+  ['AWS::SecretsManager::Secret', {}],
+  ['AWS::SSM::Parameter', { Type: 'String', Value: 'v', Tier: 'Advanced' }],
+  ['AWS::CloudTrail::Trail', {}],
+  ['AWS::Config::ConfigurationRecorder', {}],
+  ['AWS::GuardDuty::Detector', {}],
+  ['AWS::CloudWatch::Dashboard', {}],
+  ['AWS::CloudWatch::Alarm', {}],
+  ['AWS::CloudWatch::CompositeAlarm', {}],
+];
+
+/** Resources that cost nothing while idle, some of them of a billed type in a free configuration. */
+const FREE: Array<[string, string, Record<string, unknown>]> = [
+  ['a gateway endpoint', 'AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', VpcId: 'vpc-1', ServiceName: 's3' }],
+  ['an endpoint without a type (Gateway)', 'AWS::EC2::VPCEndpoint', { VpcId: 'vpc-1', ServiceName: 's3' }],
+  ['a standard SSM parameter', 'AWS::SSM::Parameter', { Type: 'String', Value: 'v', Tier: 'Standard' }],
+  ['an SSM parameter without a tier', 'AWS::SSM::Parameter', { Type: 'String', Value: 'v' }],
+  ['an Auto Scaling group of 0', 'AWS::AutoScaling::AutoScalingGroup', { MinSize: '0', MaxSize: '4', DesiredCapacity: '0' }],
+  ['an Auto Scaling group with MinSize 0 as a number', 'AWS::AutoScaling::AutoScalingGroup', { MinSize: 0, MaxSize: 4 }],
+  ['a Lambda version without provisioned concurrency', 'AWS::Lambda::Version', { FunctionName: 'f' }],
+  ['a Lambda alias with provisioned concurrency 0', 'AWS::Lambda::Alias', { ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 0 } }],
+  ['an on-demand DynamoDB table', 'AWS::DynamoDB::Table', { BillingMode: 'PAY_PER_REQUEST' }],
+  ['a launch template', 'AWS::EC2::LaunchTemplate', { LaunchTemplateData: {} }],
+  ['a Lambda function', 'AWS::Lambda::Function', {}],
+  ['an EventBridge rule', 'AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' }],
+  ['a budget', 'AWS::Budgets::Budget', {}],
+  ['a budget action', 'AWS::Budgets::BudgetsAction', {}],
+  ['an SQS queue', 'AWS::SQS::Queue', {}],
+];
+
+describe('ZeroIdleCostChecker', () => {
+  test.each(BILLING.map(([type, properties]) => [type, JSON.stringify(properties), properties] as const))(
+    'reports %s %s as an error with its path, type and cost', (type, _json, properties) => {
+      const stack = checkedStack();
+      new CfnResource(stack, 'Thing', { type, properties });
+      const found = errors(stack);
+      expect(found).toHaveLength(1);
+      const entry = ZeroIdleCostChecker.BILLED_WHILE_IDLE.find(e => e.resourceType === type)!;
+      expect(found[0]).toContain('Checked/Thing');
+      expect(found[0]).toContain(`(${type}) bills while no training run is active`);
+      expect(found[0]).toContain(entry.idleCost);
+      expect(found[0]).toContain(entry.source);
+    });
+
+  test('every type in its table has a billing case above, and no type is listed twice', () => {
+    const types = ZeroIdleCostChecker.BILLED_WHILE_IDLE.map(e => e.resourceType);
+    expect(new Set(types).size).toBe(types.length);
+    expect([...new Set(BILLING.map(([t]) => t))].sort()).toEqual([...types].sort());
+  });
+
+  test('covers the types the issue names', () => {
+    const types = ZeroIdleCostChecker.BILLED_WHILE_IDLE.map(e => e.resourceType);
+    expect(types).toEqual(expect.arrayContaining([
+      'AWS::EC2::NatGateway', 'AWS::EC2::EIP', 'AWS::EC2::VPCEndpoint', 'AWS::EC2::Instance', 'AWS::EC2::Volume',
+      'AWS::EC2::CapacityReservation', 'AWS::KMS::Key', 'AWS::SecretsManager::Secret', 'AWS::Route53::HostedZone',
+      'AWS::CloudWatch::Dashboard', 'AWS::CloudWatch::Alarm', 'AWS::ElasticLoadBalancingV2::LoadBalancer',
+      'AWS::RDS::DBInstance', 'AWS::EFS::FileSystem', 'AWS::FSx::FileSystem', 'AWS::ElastiCache::CacheCluster',
+      'AWS::OpenSearchService::Domain', 'AWS::EC2::TransitGateway', 'AWS::EC2::VPNConnection', 'AWS::EKS::Cluster',
+      'AWS::SSM::Parameter', 'AWS::AutoScaling::AutoScalingGroup', 'AWS::Lambda::Version', 'AWS::Lambda::Alias',
+    ]));
+  });
+
+  test.each(FREE)('reports nothing for %s', (_name, type, properties) => {
+    const stack = checkedStack();
+    new CfnResource(stack, 'Thing', { type, properties });
+    expect(errors(stack)).toEqual([]);
+    expect(warnings(stack)).toEqual([]);
+  });
+
+  test('reports nothing on the default ChronosTrainingStack', () => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack');
+    Aspects.of(stack).add(new ZeroIdleCostChecker());
+    expect(errors(stack)).toEqual([]);
+    expect(warnings(stack).filter(w => w.includes('idle'))).toEqual([]);
+  });
+
+  test('finds the NAT gateway and its Elastic IP of an L2 VPC, and an interface endpoint, but not a gateway endpoint', () => {
+    const stack = checkedStack();
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 1, maxAzs: 1, restrictDefaultSecurityGroup: false });
+    vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+    vpc.addInterfaceEndpoint('Ssm', { service: ec2.InterfaceVpcEndpointAwsService.SSM });
+    const found = errors(stack);
+    expect(found.map(e => /\((AWS::[^)]+)\)/.exec(e)![1]).sort()).toEqual(['AWS::EC2::EIP', 'AWS::EC2::NatGateway', 'AWS::EC2::VPCEndpoint']);
+    expect(found.find(e => e.includes('VPCEndpoint'))).toContain('Checked/Vpc/Ssm/Resource');
+  });
+
+  test('reads property overrides made through escape hatches', () => {
+    const stack = checkedStack();
+    const endpoint = new ec2.CfnVPCEndpoint(stack, 'Endpoint', { vpcId: 'vpc-1', serviceName: 's3', vpcEndpointType: 'Gateway' });
+    endpoint.addPropertyOverride('VpcEndpointType', 'Interface');
+    expect(errors(stack)).toHaveLength(1);
+  });
+
+  describe('properties that are tokens at synthesis', () => {
+    test('an endpoint type from a parameter is a warning, not an error', () => {
+      const stack = checkedStack();
+      const type = new CfnParameter(stack, 'EndpointType', { default: 'Gateway' });
+      new ec2.CfnVPCEndpoint(stack, 'Endpoint', { vpcId: 'vpc-1', serviceName: 's3', vpcEndpointType: type.valueAsString });
+      expect(errors(stack)).toEqual([]);
+      expect(warnings(stack)).toEqual([expect.stringMatching(/Checked\/Endpoint \(AWS::EC2::VPCEndpoint\) may bill .*not known at synthesis/)]);
+    });
+
+    test('an Auto Scaling group with a token MinSize and no desired size is a warning', () => {
+      const stack = checkedStack();
+      const min = new CfnParameter(stack, 'Min', { type: 'Number' });
+      new CfnResource(stack, 'Group', { type: 'AWS::AutoScaling::AutoScalingGroup', properties: { MinSize: min.valueAsString, MaxSize: '2' } });
+      expect(errors(stack)).toEqual([]);
+      expect(warnings(stack)).toHaveLength(1);
+    });
+
+    test('an Auto Scaling group with a token MinSize but a literal DesiredCapacity of 1 is an error', () => {
+      const stack = checkedStack();
+      const min = new CfnParameter(stack, 'Min', { type: 'Number' });
+      new CfnResource(stack, 'Group', {
+        type: 'AWS::AutoScaling::AutoScalingGroup', properties: { MinSize: min.valueAsString, MaxSize: '2', DesiredCapacity: '1' },
+      });
+      expect(errors(stack)).toHaveLength(1);
+      expect(warnings(stack)).toEqual([]);
+    });
+
+    test('a token in a property that does not decide the cost changes nothing', () => {
+      const stack = checkedStack();
+      const vpcId = new CfnParameter(stack, 'VpcId');
+      new ec2.CfnVPCEndpoint(stack, 'Endpoint', { vpcId: vpcId.valueAsString, serviceName: 's3' });
+      expect(errors(stack)).toEqual([]);
+      expect(warnings(stack)).toEqual([]);
+    });
+  });
+
+  describe('allowing a deliberate resource', () => {
+    test('allowedResourceTypes silences that type only', () => {
+      const stack = checkedStack({ allowedResourceTypes: ['AWS::KMS::Key'] });
+      new kms.Key(stack, 'Key');
+      new CfnResource(stack, 'Secret', { type: 'AWS::SecretsManager::Secret' });
+      expect(errors(stack)).toEqual([expect.stringContaining('AWS::SecretsManager::Secret')]);
+    });
+
+    test('allowedResourceTypes must hold CloudFormation types', () => {
+      expect(() => new ZeroIdleCostChecker({ allowedResourceTypes: ['kms key'] }))
+        .toThrow("allowedResourceTypes: 'kms key' is not a CloudFormation resource type such as 'AWS::KMS::Key'");
+    });
+
+    test('allowResourceType on a scope silences every checker below it, not beside it', () => {
+      const stack = checkedStack();
+      Aspects.of(stack).add(new ZeroIdleCostChecker());
+      const team = new Construct(stack, 'Team');
+      const allowed = new kms.Key(team, 'AllowedKey');
+      ZeroIdleCostChecker.allowResourceType(allowed, 'AWS::KMS::Key', 'Encrypts the model registry, which outlives runs');
+      new kms.Key(stack, 'OtherKey');
+      expect(errors(stack)).toEqual([expect.stringContaining('Checked/OtherKey/Resource (AWS::KMS::Key)')]);
+    });
+
+    test('allowResourceType needs a type and a reason', () => {
+      const stack = new Stack();
+      expect(() => ZeroIdleCostChecker.allowResourceType(stack, 'KMS', 'x')).toThrow(/resourceType: 'KMS' is not/);
+      expect(() => ZeroIdleCostChecker.allowResourceType(stack, 'AWS::KMS::Key', ' ')).toThrow(/reason must not be empty/);
+    });
+  });
+
+  test('two checkers over the same resource report it once', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Checked');
+    Aspects.of(app).add(new ZeroIdleCostChecker());
+    Aspects.of(stack).add(new ZeroIdleCostChecker());
+    new CfnResource(stack, 'Nat', { type: 'AWS::EC2::NatGateway' });
+    expect(errors(stack)).toHaveLength(1);
+  });
+
+  test('README.md holds the idle-cost table generated from the checker', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const table = idleCostTable();
+    if (!readme.includes(table)) {
+      throw new Error(`README.md does not contain the current idle-cost table; paste this:\n\n${table}\n`);
+    }
+  });
+});
+
+/** The README's table: what the checker reports, then what is free. */
+function idleCostTable(): string {
+  const row = (e: IdleCostEntry, reported: string) =>
+    `| \`${e.resourceType}\` | ${e.condition ?? 'always'} | ${e.idleCost} | ${e.source} | ${reported} |`;
+  return [
+    '| Resource type | When | Idle cost | Source | `ZeroIdleCostChecker` |',
+    '|---|---|---|---|---|',
+    ...ZeroIdleCostChecker.BILLED_WHILE_IDLE.map(e => row(e, '**error**')),
+    ...ZeroIdleCostChecker.FREE_WHILE_IDLE.map(e => row(e, 'nothing')),
+  ].join('\n');
+}
