@@ -11,13 +11,13 @@ const stack = sampleStack(app, {
   costCenter: 'train',
   bucketProps: { recoverableOutputs: Duration.days(7), removalPolicy: RemovalPolicy.DESTROY },
   launchTemplateProps: { maxLifetimeHours: 3, rootVolumeSize: 120 },
-  maxRunLifetime: Duration.hours(6),
+  runReaper: { maxRunLifetime: Duration.hours(6) },
   budget: {
     monthlyLimitUsd: 100,
     notificationEmails: ['ml-team@example.com'],
     denyRunInstancesAtLimit: { roles: ['ChronosTrainingLauncher-guard'] },
   },
-  restrictS3Endpoint: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
+  s3EndpointRestriction: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
 });
 const foundation = stack.foundation;
 // The launcher role the budget action denies RunInstances to (Budgets checks that it exists).
@@ -46,7 +46,7 @@ allowAssertion(
 ).expect(ExpectedResult.objectLike({ Status: 'Enabled' }));
 
 integ.assertions
-  .awsApiCall('Lambda', 'getFunctionConfiguration', { FunctionName: foundation.reaper!.function.functionName })
+  .awsApiCall('Lambda', 'getFunctionConfiguration', { FunctionName: foundation.runReaper!.function.functionName })
   .expect(ExpectedResult.objectLike({ Environment: { Variables: Match.objectLike({ DEFAULT_LIFETIME_SECONDS: '21600', DRY_RUN: 'false' }) } }));
 
 app.synth();

@@ -48,7 +48,7 @@ integ.assertions
   }));
 
 integ.assertions
-  .awsApiCall('EC2', 'describeSubnets', { SubnetIds: [foundation.publicSubnet.subnetId] })
+  .awsApiCall('EC2', 'describeSubnets', { SubnetIds: [foundation.publicSubnets[0].subnetId] })
   .expect(ExpectedResult.objectLike({
     Subnets: [{ CidrBlock: '10.42.0.0/26', MapPublicIpOnLaunch: true }],
   }));

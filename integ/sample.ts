@@ -18,7 +18,7 @@ export function sampleStack(app: App, props: ChronosTrainingStackProps = {}): Ch
   const maxRunLifetimeHours = app.node.tryGetContext('maxRunLifetimeHours');
   const stack = new ChronosTrainingStack(app, 'ChronosTraining', {
     ...(maxAzs !== undefined ? { networkProps: { maxAzs: Number(maxAzs) } } : {}),
-    ...(maxRunLifetimeHours !== undefined ? { maxRunLifetime: Duration.hours(Number(maxRunLifetimeHours)) } : {}),
+    ...(maxRunLifetimeHours !== undefined ? { runReaper: { maxRunLifetime: Duration.hours(Number(maxRunLifetimeHours)) } } : {}),
     ...props,
   });
   if (app.node.tryGetContext('emulator') === 'moto') {

@@ -66,7 +66,7 @@ def test_network(network):
     assert "s3" in str(endpoint["ServiceName"])
     assert len(endpoint["RouteTableIds"]) == 1
     assert len(construct.vpc.public_subnets) == 1
-    assert construct.public_subnet.node.path == construct.vpc.public_subnets[0].node.path
+    assert [s.node.path for s in construct.public_subnets] == [s.node.path for s in construct.vpc.public_subnets]
 
 
 def test_network_rejects_a_bad_cidr():

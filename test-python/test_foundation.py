@@ -15,8 +15,6 @@ from chronos_training_infra import (
     FoundationExports,
     TrainingBucket,
     TrainingBucketOptions,
-    TrainingEgressSecurityGroup,
-    TrainingInstanceRole,
     TrainingNetwork,
     TrainingNetworkProps,
 )
@@ -48,16 +46,14 @@ MEMBERS = [
     # Optional: undefined when the foundation is given a VPC or bucket.
     ("network", typing.Optional[TrainingNetwork], None, None),
     ("training_bucket", typing.Optional[TrainingBucket], None, None),
-    ("instance_role", TrainingInstanceRole, None, None),
-    ("egress_security_group", TrainingEgressSecurityGroup, None, None),
     ("vpc", ec2.IVpc, ec2.Vpc, "vpc_id"),
-    ("public_subnet", ec2.ISubnet, ec2.Subnet, "subnet_id"),
     ("network.s3_endpoint", ec2.IGatewayVpcEndpoint, ec2.GatewayVpcEndpoint, "vpc_endpoint_id"),
     ("bucket", s3.IBucket, s3.Bucket, "bucket_name"),
     ("role", iam.IRole, iam.Role, "role_arn"),
     ("instance_profile", iam.IInstanceProfile, iam.InstanceProfile, "instance_profile_name"),
     ("security_group", ec2.ISecurityGroup, ec2.SecurityGroup, "security_group_id"),
     ("connections", ec2.Connections, ec2.Connections, None),
+    ("launch_template", typing.Optional[ec2.ILaunchTemplate], ec2.LaunchTemplate, "launch_template_id"),
 ]
 
 
@@ -79,7 +75,8 @@ def test_typed_member(built, path, declared, concrete, token_attr):
         assert isinstance(value, declared)
     else:
         # jsii interfaces are non-runtime-checkable Protocols: check the jsii declaration instead.
-        assert declared is concrete or implements(value, declared), \
+        interface = typing.get_args(declared)[0] if typing.get_origin(declared) is typing.Union else declared
+        assert declared is concrete or implements(value, interface), \
             f"{path} is a {type(value)}, which does not implement {declared}"
         assert isinstance(value, concrete)
         if token_attr is None:
@@ -95,7 +92,7 @@ def test_tokens_resolve_to_the_foundation_resources(built):
     assert stack.resolve(foundation.vpc.vpc_id) == {"Ref": vpc_id}
     bucket_id = next(iter(resources_of(t, "AWS::S3::Bucket")))
     assert stack.resolve(foundation.bucket.bucket_name) == {"Ref": bucket_id}
-    assert stack.resolve(foundation.public_subnet.subnet_id) == {
+    assert stack.resolve(foundation.public_subnets[0].subnet_id) == {
         "Ref": next(iter(resources_of(t, "AWS::EC2::Subnet")))}
 
 

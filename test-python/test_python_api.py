@@ -11,13 +11,13 @@ import chronos_training_infra as lib
 
 CONSTRUCTS = ["ChronosTrainingFoundation", "ChronosTrainingStack", "TrainingBucket", "TrainingEgressSecurityGroup",
               "TrainingInstanceRole", "TrainingNetwork", "TrainingLaunchTemplate", "TrainingRunReaper", "TrainingBudget"]
-CLASSES = ["FoundationExports", "ZeroIdleCostChecker", "ChronosTrainingFoundationBase"]
+CLASSES = ["FoundationExports", "ZeroIdleCostChecker"]
 INTERFACES = ["IChronosTrainingFoundation"]
 STRUCTS = ["ChronosTrainingFoundationImportOptions", "ChronosTrainingFoundationProps", "ChronosTrainingStackProps",
            "TrainingBucketOptions", "TrainingBucketProps", "TrainingEgressSecurityGroupOptions",
            "TrainingEgressSecurityGroupProps", "TrainingInstanceRoleOptions", "TrainingInstanceRoleProps",
-           "TrainingNetworkProps", "ZeroIdleCostCheckerProps", "IdleCostEntry",
-           "TrainingLaunchTemplateOptions", "TrainingLaunchTemplateProps", "TrainingRunReaperProps",
+           "TrainingNetworkOptions", "TrainingNetworkProps", "ZeroIdleCostCheckerProps", "IdleCostEntry",
+           "TrainingLaunchTemplateOptions", "TrainingLaunchTemplateProps", "TrainingRunReaperOptions", "TrainingRunReaperProps",
            "TrainingBudgetOptions", "TrainingBudgetProps", "BudgetLaunchers", "S3EndpointRestriction"]
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
@@ -37,12 +37,12 @@ def test_exported_names():
 
 
 @pytest.mark.parametrize("name,members", [
-    ("ChronosTrainingFoundation", {"environment_name", "cost_center", "vpc", "public_subnet", "public_subnets",
-                                   "bucket", "role", "instance_profile", "instance_profile_name", "security_group",
+    ("ChronosTrainingFoundation", {"environment_name", "cost_center", "vpc", "public_subnets",
+                                   "bucket", "role", "instance_profile", "security_group", "launch_template",
                                    "connections", "export_names", "parameter_names", "placement_group", "network",
-                                   "training_bucket", "instance_role", "egress_security_group"}),
+                                   "training_bucket", "run_reaper", "budget"}),
     ("ChronosTrainingStack", {"foundation"}),
-    ("TrainingNetwork", {"vpc", "public_subnet", "public_subnets", "s3_endpoint"}),
+    ("TrainingNetwork", {"vpc", "public_subnets", "s3_endpoint"}),
     ("TrainingBucket", {"bucket", "environment_name", "log_retention"}),
     ("TrainingInstanceRole", {"role", "instance_profile", "environment_name", "grant_principal"}),
     ("TrainingEgressSecurityGroup", {"security_group", "connections", "environment_name"}),
@@ -52,7 +52,7 @@ def test_snake_case_members(name, members):
     own = set(own_properties(cls))
     assert members <= own, f"{name} lacks {sorted(members - own)}"
     assert all(SNAKE.match(n) for n in own), f"{name} has non-snake_case members {sorted(own)}"
-    camel = {"publicSubnet", "s3Endpoint", "instanceRole", "instanceProfile", "securityGroup", "costCenter",
+    camel = {"publicSubnets", "s3Endpoint", "runReaper", "instanceProfile", "securityGroup", "costCenter",
              "environmentName", "exportNames", "grantReadShared"}
     assert not camel & set(dir(cls))
 
@@ -61,10 +61,11 @@ def test_snake_case_members(name, members):
     ("ChronosTrainingFoundation", {"environment_name", "cost_center", "network_props", "bucket_props",
                                    "instance_role_props", "flow_logs", "security_group_props",
                                    "cluster_placement_group", "ssm_parameters", "vpc", "vpc_has_s3_endpoint",
-                                   "bucket"}),
+                                   "bucket", "launch_template", "launch_template_props", "run_reaper", "budget",
+                                   "s3_endpoint_restriction", "regional_names"}),
     ("ChronosTrainingStack", {"environment_name", "cost_center", "env", "description", "stack_name",
                               "network_props"}),
-    ("TrainingNetwork", {"vpc_cidr", "subnet_cidr_mask", "availability_zone", "availability_zones", "max_azs"}),
+    ("TrainingNetwork", {"vpc_cidr", "subnet_cidr_mask", "availability_zones", "max_azs", "flow_log_destination"}),
     ("TrainingBucket", {"environment_name", "log_retention", "artifact_transition", "artifact_expiration",
                         "removal_policy"}),
     ("TrainingInstanceRole", {"bucket", "environment_name", "terminate_self_only", "session_manager"}),

@@ -29,6 +29,7 @@ export function resolver(resources: Record<string, any>): (value: any) => any {
       const name = logicalId.replace(/[0-9A-F]{8}$/, '');
       if (resource.Type === 'AWS::Logs::LogGroup' && attribute === 'Arn') return `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${name}:*`;
       if (resource.Type === 'AWS::SQS::Queue' && attribute === 'Arn') return `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`;
+      if (resource.Type === 'AWS::KMS::Key' && attribute === 'Arn') return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${name}`;
       throw new Error(`unresolvable GetAtt ${logicalId}.${attribute}`);
     }
     if ('Fn::Join' in value) return resolve(value['Fn::Join'][1]).join(value['Fn::Join'][0]);
@@ -46,9 +47,11 @@ export interface SimulatedRequest {
 }
 
 /** Evaluates a request against identity policies in strict mode; throws on a simulation error. */
-export async function simulate(policies: Array<{ name: string; policy: any }>, request: SimulatedRequest, label: string) {
+export async function simulate(policies: Array<{ name: string; policy: any }>, request: SimulatedRequest, label: string,
+  resourcePolicy?: any) {
   const result: any = await runSimulation({
     identityPolicies: policies,
+    resourcePolicy,
     serviceControlPolicies: [],
     resourceControlPolicies: [],
     request: {

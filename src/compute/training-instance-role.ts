@@ -4,11 +4,11 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledgeTerminateFindings, terminateStatements } from './instance-access';
 import { acknowledgeNag, nagResourceFinding, skipCheckov } from '../private/compliance';
-import { instanceProfileName } from '../private/naming';
+import { instanceProfileName, regionForNames } from '../private/naming';
 import { SHARED_ACCESS_PREFIXES } from '../private/prefixes';
 import { validateEnvironment } from '../private/validation';
-import { environmentStatements, sharedReadStatements } from '../storage/bucket-access';
 import { TrainingBucket } from '../storage/training-bucket';
+import { TrainingBucketGrants } from '../storage/training-bucket-grants';
 
 /**
  * Options of a `TrainingInstanceRole`, without the bucket and environment name
@@ -62,6 +62,16 @@ export interface TrainingInstanceRoleProps extends TrainingInstanceRoleOptions {
    * (`ChronosTrainingInstanceProfile-{environmentName}`).
    */
   readonly environmentName: string;
+
+  /**
+   * Whether the instance profile's name carries the region,
+   * `ChronosTrainingInstanceProfile-{environmentName}-{region}`: instance profile
+   * names are account-wide, so the same environment in a second region needs it.
+   * Needs a concrete region in the stack.
+   *
+   * @default false
+   */
+  readonly regionalNames?: boolean;
 }
 
 /**
@@ -112,12 +122,13 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
     }
     const writePrefix = `${environment}/`;
 
+    const grants = new TrainingBucketGrants(bucket, environment);
     const role = new iam.Role(this, 'Resource', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `IAM role for Chronos Training instances (${environment})`,
       inlinePolicies: {
-        S3ReadAccess: document(sharedReadStatements(bucket)),
-        S3WriteAccess: document(environmentStatements(bucket, environment)),
+        S3ReadAccess: document(grants.readSharedStatements()),
+        S3WriteAccess: document(grants.readWriteEnvironmentStatements()),
         EC2SelfManagement: document(terminateStatements(this, environment,
           props.terminateSelfOnly === false ? 'TerminateProjectEnvironmentInstances' : 'TerminateSelf',
           // ec2:SourceInstanceARN is set on requests signed with an instance's
@@ -158,7 +169,7 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
     this.environmentName = environment;
     this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', {
       role,
-      instanceProfileName: instanceProfileName(environment),
+      instanceProfileName: instanceProfileName(environment, regionForNames(this, props.regionalNames)),
     });
   }
 }

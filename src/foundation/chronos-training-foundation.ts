@@ -1,28 +1,42 @@
-import { Annotations, Aspects, CfnOutput, Duration, Fn, Tags } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Fn, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { ChronosTrainingFoundationBase } from './chronos-training-foundation-base';
 import { FoundationExports } from './foundation-exports';
-import { ChronosTrainingFoundationBase, ChronosTrainingFoundationImportOptions, IChronosTrainingFoundation } from './foundation-reference';
+import { ChronosTrainingFoundationImportOptions, IChronosTrainingFoundation } from './foundation-reference';
 import { ImportedChronosTrainingFoundation } from './imported-foundation';
 import { TrainingInstanceRole, TrainingInstanceRoleOptions } from '../compute/training-instance-role';
 import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../compute/training-launch-template';
 import { TrainingBudget, TrainingBudgetOptions } from '../guardrails/training-budget';
-import { TrainingRunReaper } from '../guardrails/training-run-reaper';
-import { ZeroIdleCostChecker } from '../guardrails/zero-idle-cost-checker';
+import { TrainingRunReaper, TrainingRunReaperOptions } from '../guardrails/training-run-reaper';
 import { S3EndpointRestriction } from '../network/s3-endpoint-restriction';
 import { TrainingEgressSecurityGroup, TrainingEgressSecurityGroupOptions } from '../network/training-egress-security-group';
-import { TrainingNetwork, TrainingNetworkProps } from '../network/training-network';
+import { TrainingNetwork, TrainingNetworkOptions } from '../network/training-network';
 import { FLOW_LOGS_PREFIX } from '../private/prefixes';
 import { resolveSettings } from '../private/settings';
 import { MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '../private/tags';
 import { warnUnknownCostCenter } from '../private/validation';
+import { applyZeroIdleCostCheckerOnce } from '../private/zero-idle';
 import { TrainingBucket, TrainingBucketOptions } from '../storage/training-bucket';
 
 /**
  * Properties of a `ChronosTrainingFoundation`.
+ *
+ * One rule names them (README, "Design decisions"):
+ * - a part the foundation always creates is configured by `<part>Props`, typed
+ *   `<Construct>Options` (the construct's props less what the foundation supplies);
+ * - a part you bring instead is given as its aws-cdk-lib interface (`vpc`,
+ *   `bucket`), and its `<part>Props` is then an error;
+ * - an opt-in part whose options include a required value is one prop named
+ *   after the part, typed `<Construct>Options`: given, it is created (`budget`,
+ *   `runReaper`, `s3EndpointRestriction`);
+ * - a part turned on or off with nothing required is a boolean named after the
+ *   part (`flowLogs`, `clusterPlacementGroup`, `ssmParameters`, `launchTemplate`),
+ *   with its `<part>Props` beside it where it has options; those props with the
+ *   part turned off are an error.
  */
 export interface ChronosTrainingFoundationProps {
   /**
@@ -43,90 +57,41 @@ export interface ChronosTrainingFoundationProps {
   readonly costCenter?: string;
 
   /**
-   * Options of the network (VPC CIDR, subnet mask, Availability Zones, flow logs).
-   * Not allowed with `vpc`.
+   * Whether every account-wide name the foundation creates carries the region,
+   * so that the same environment can be deployed to a second region of the
+   * account (where GPU capacity is): the instance profile
+   * `ChronosTrainingInstanceProfile-{environmentName}-{region}` and the budget
+   * `ChronosTraining-{environmentName}-{region}`, which then counts only this
+   * region's costs. The bucket name carries the region already, and the export
+   * and parameter names are regional. Needs a concrete region (`env`) in the stack.
+   *
+   * @default false - the names without the region, as in one region
+   */
+  readonly regionalNames?: boolean;
+
+  // --- The parts the foundation always creates ---
+
+  /**
+   * Options of the network: VPC CIDR, subnet mask, Availability Zones. Not allowed with `vpc`.
    *
    * @default - a 10.0.0.0/16 VPC with a /24 public subnet in the region's first Availability Zone
    */
-  readonly networkProps?: TrainingNetworkProps;
+  readonly networkProps?: TrainingNetworkOptions;
 
   /**
-   * Options of the bucket (log retention, artifact transition and expiration, removal policy).
-   * Not allowed with `bucket`.
+   * Options of the bucket: log retention, artifact transition and expiration,
+   * removal policy, recoverable outputs. Not allowed with `bucket`.
    *
    * @default - logs kept 14 days; artifacts to Standard-IA at 30 days and expired at 90; bucket retained
    */
   readonly bucketProps?: TrainingBucketOptions;
 
   /**
-   * Options of the instance role.
+   * Options of the instance role: self-termination only, Session Manager.
    *
-   * @default - instances may terminate only themselves
+   * @default - instances may terminate only themselves; no Session Manager
    */
   readonly instanceRoleProps?: TrainingInstanceRoleOptions;
-
-  /**
-   * Whether to deliver VPC flow logs (all traffic) into the training bucket under
-   * `vpc-flow-logs/`, expired after the bucket's log retention. They are billed
-   * per GB delivered: nothing while no instance runs. Ignored when
-   * `networkProps.flowLogDestination` is set. Not allowed with `vpc` (the
-   * foundation does not change a VPC it does not own) nor with `bucket` (it
-   * could not expire the logs there).
-   *
-   * @default false
-   */
-  readonly flowLogs?: boolean;
-
-  // --- Guardrails ---
-
-  /**
-   * Whether to create the training launch template (IMDSv2, terminate on
-   * shutdown, encrypted root volume, instance and volume tags) and its export
-   * `ChronosTraining-{environmentName}-LaunchTemplateId`.
-   *
-   * @default true
-   */
-  readonly createLaunchTemplate?: boolean;
-
-  /**
-   * Options of the launch template (instance type, AMI, root volume, spot, lifetime tag, user data).
-   *
-   * @default - no instance type or AMI (given at launch), a 100 GiB root volume on
-   * `/dev/xvda`, on-demand, `MaxLifetimeHours=4`
-   */
-  readonly launchTemplateProps?: TrainingLaunchTemplateOptions;
-
-  /**
-   * Creates a `TrainingRunReaper`: every 15 minutes, instances of this environment
-   * that have lived longer than their `MaxLifetimeHours` tag, or than this
-   * duration where the tag is missing or malformed, are terminated. Its function
-   * is a CDK asset (the account must be bootstrapped).
-   *
-   * @default - no reaper
-   */
-  readonly maxRunLifetime?: Duration;
-
-  /**
-   * Creates a `TrainingBudget`: a monthly cost budget over this project's (and
-   * environment's) tagged costs, with email notifications and optionally a
-   * deny-RunInstances action.
-   *
-   * @default - no budget
-   */
-  readonly budget?: TrainingBudgetOptions;
-
-  /**
-   * Replaces the S3 gateway endpoint's allow-all policy so that S3 requests
-   * through it reach only the training bucket and, read-only, the Amazon Linux
-   * 2023 repositories and the buckets named here. Anything else instances fetch
-   * from S3 in this region then fails (see `S3EndpointRestriction`). Not allowed
-   * with `vpc`: the foundation sets endpoint policies only in a network it creates.
-   *
-   * @default - the endpoint admits every bucket
-   */
-  readonly restrictS3Endpoint?: S3EndpointRestriction;
-
-  // --- Capacity and reuse ---
 
   /**
    * Options of the security group: HTTP egress for apt, all traffic within the
@@ -135,6 +100,73 @@ export interface ChronosTrainingFoundationProps {
    * @default - no ingress; egress TCP 443 only
    */
   readonly securityGroupProps?: TrainingEgressSecurityGroupOptions;
+
+  // --- Bring your own ---
+
+  /**
+   * An existing VPC to use instead of creating one. It must have at least one
+   * public subnet (with a route to an internet gateway); the training subnets
+   * are all its public subnets. The foundation adds an S3 gateway endpoint on
+   * their route tables unless `vpcHasS3Endpoint` is set, creates its security
+   * group in the VPC, and tags only what it creates. Not allowed with
+   * `networkProps`, `flowLogs` or `s3EndpointRestriction`.
+   *
+   * @default - a new `TrainingNetwork` from `networkProps`
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * Whether the given `vpc` already has an S3 gateway endpoint on its public
+   * subnets' route tables (a second one on the same route table fails at
+   * deploy time). Only with `vpc`.
+   *
+   * @default false - the foundation adds one
+   */
+  readonly vpcHasS3Endpoint?: boolean;
+
+  /**
+   * An existing bucket to use instead of creating one. The instance role and the
+   * grants are scoped to the same prefixes as on a created bucket, with the KMS
+   * permissions S3 needs when the bucket has an `encryptionKey`. The foundation
+   * cannot add lifecycle rules to it (a warning says so): logs and artifacts do
+   * not expire unless the bucket's owner adds rules. Not allowed with
+   * `bucketProps` or `flowLogs`.
+   *
+   * @default - a new `TrainingBucket` from `bucketProps`
+   */
+  readonly bucket?: s3.IBucket;
+
+  // --- Parts turned on or off ---
+
+  /**
+   * Whether to create the training launch template (IMDSv2 with a hop limit
+   * of 2, terminate on shutdown, encrypted root volume, instance and volume
+   * tags) and its export `ChronosTraining-{environmentName}-LaunchTemplateId`.
+   *
+   * @default true
+   */
+  readonly launchTemplate?: boolean;
+
+  /**
+   * Options of the launch template: instance type, AMI, root volume, spot,
+   * lifetime tag, user data, IMDS hop limit. Not allowed with `launchTemplate: false`.
+   *
+   * @default - no instance type or AMI (given at launch), a 100 GiB root volume on
+   * `/dev/xvda`, on-demand, `MaxLifetimeHours=4`
+   */
+  readonly launchTemplateProps?: TrainingLaunchTemplateOptions;
+
+  /**
+   * Whether to deliver VPC flow logs (all traffic) into the training bucket under
+   * `vpc-flow-logs/`, expired after the bucket's log retention. They are billed
+   * per GB delivered: nothing while no instance runs. Not allowed with `vpc`
+   * (the foundation does not change a VPC it does not own) nor with `bucket`
+   * (it could not expire the logs there): add an `ec2.FlowLog` to
+   * `foundation.vpc` for another destination.
+   *
+   * @default false
+   */
+  readonly flowLogs?: boolean;
 
   /**
    * Whether to create a cluster placement group (free) for multi-node jobs,
@@ -155,37 +187,38 @@ export interface ChronosTrainingFoundationProps {
    */
   readonly ssmParameters?: boolean;
 
-  /**
-   * An existing VPC to use instead of creating one. It must have at least one
-   * public subnet (with a route to an internet gateway); the training subnets
-   * are all its public subnets. The foundation adds an S3 gateway endpoint on
-   * their route tables unless `vpcHasS3Endpoint` is set, creates its security
-   * group in the VPC, and tags only what it creates. Not allowed with
-   * `networkProps` or `flowLogs`.
-   *
-   * @default - a new `TrainingNetwork` from `networkProps`
-   */
-  readonly vpc?: ec2.IVpc;
+  // --- Opt-in parts with required options ---
 
   /**
-   * Whether the given `vpc` already has an S3 gateway endpoint on its public
-   * subnets' route tables (a second one on the same route table fails at
-   * deploy time). Only with `vpc`.
+   * Creates a `TrainingRunReaper`: on a schedule (every 15 minutes by default),
+   * instances of this environment that have lived longer than their
+   * `MaxLifetimeHours` tag, or than `maxRunLifetime` where the tag is missing
+   * or malformed, are terminated. Its function is a CDK asset (the account must
+   * be bootstrapped).
    *
-   * @default false - the foundation adds one
+   * @default - no reaper
    */
-  readonly vpcHasS3Endpoint?: boolean;
+  readonly runReaper?: TrainingRunReaperOptions;
 
   /**
-   * An existing bucket to use instead of creating one. The instance role and the
-   * grants are scoped to the same prefixes as on a created bucket. The
-   * foundation cannot add lifecycle rules to it (a warning says so): logs and
-   * artifacts do not expire unless the bucket's owner adds rules. Not allowed
-   * with `bucketProps` or `flowLogs`.
+   * Creates a `TrainingBudget`: a monthly cost budget over this project's (and
+   * environment's) tagged costs, with email notifications and optionally a
+   * deny-RunInstances action.
    *
-   * @default - a new `TrainingBucket` from `bucketProps`
+   * @default - no budget
    */
-  readonly bucket?: s3.IBucket;
+  readonly budget?: TrainingBudgetOptions;
+
+  /**
+   * Replaces the S3 gateway endpoint's allow-all policy so that S3 requests
+   * through it reach only the training bucket and, read-only, the Amazon Linux
+   * 2023 repositories and the buckets named here. Anything else instances fetch
+   * from S3 in this region then fails (see `S3EndpointRestriction`). Not allowed
+   * with `vpc`: the foundation sets endpoint policies only in a network it creates.
+   *
+   * @default - the endpoint admits every bucket
+   */
+  readonly s3EndpointRestriction?: S3EndpointRestriction;
 }
 
 /**
@@ -197,11 +230,12 @@ export interface ChronosTrainingFoundationProps {
  * launch script reads, and the same values as SSM parameters
  * (`/chronos-training/{environmentName}/*`). It can use an existing VPC or bucket
  * (`vpc`, `bucket`) instead of creating them. Opt-in guardrails: a run reaper
- * (`maxRunLifetime`), a budget (`budget`), a restricted S3 endpoint
- * (`restrictS3Endpoint`).
+ * (`runReaper`), a budget (`budget`), a restricted S3 endpoint
+ * (`s3EndpointRestriction`).
  *
  * Every resource it creates costs nothing while no instance runs, and a
- * `ZeroIdleCostChecker` fails synthesis if anything added to it would.
+ * `ZeroIdleCostChecker` fails synthesis if anything added to it would (one
+ * checker: the foundation's own, or the `ChronosTrainingStack`'s that covers it).
  *
  * It is an `IChronosTrainingFoundation`: an `ec2.IConnectable` (the training
  * instances' security group) whose `grant*` methods give other principals
@@ -220,7 +254,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
    * @param scope the parent construct
    * @param id the construct id
    * @param environmentName the environment of the deployed foundation, for example 'dev'
-   * @param options how many of its zones to use; see the options interface for defaults
+   * @param options how many of its zones to use, its launch template and bucket key; see the options interface for defaults
    */
   public static fromEnvironment(scope: Construct, id: string, environmentName: string,
     options: ChronosTrainingFoundationImportOptions = {}): IChronosTrainingFoundation {
@@ -236,56 +270,41 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
   /** The VPC training instances run in. */
   public readonly vpc: ec2.IVpc;
 
-  /** The first public subnet (the `PublicSubnetId` export). */
-  public readonly publicSubnet: ec2.ISubnet;
-
-  /** The public subnets, one per Availability Zone, in zone order (the `PublicSubnetIds` export). */
+  /** The public subnets, one per Availability Zone, in zone order (the first is the `PublicSubnetId` export). */
   public readonly publicSubnets: ec2.ISubnet[];
 
   /** The training bucket. */
   public readonly bucket: s3.IBucket;
 
-  /** The role training instances assume. */
+  /** The role training instances assume (an `iam.IGrantable`: `otherBucket.grantRead(foundation.role)`). */
   public readonly role: iam.IRole;
 
   /** The instance profile `ChronosTrainingInstanceProfile-{environmentName}` that carries the role. */
   public readonly instanceProfile: iam.IInstanceProfile;
 
-  /** The instance profile's name, `ChronosTrainingInstanceProfile-{environmentName}`. */
-  public readonly instanceProfileName: string;
-
-  /** The egress-only security group of training instances. */
+  /** The training instances' security group. */
   public readonly securityGroup: ec2.ISecurityGroup;
 
   /** The connections of the training instances' security group. */
   public readonly connections: ec2.Connections;
 
-  /** The network construct: VPC, public subnets and S3 gateway endpoint (undefined with a given `vpc`). */
+  /** The training launch template; undefined with `launchTemplate: false`. */
+  public readonly launchTemplate?: ec2.ILaunchTemplate;
+
+  /** The cluster placement group; undefined without `clusterPlacementGroup`. */
+  public readonly placementGroup?: ec2.IPlacementGroup;
+
+  /** The network construct, with its S3 gateway endpoint; undefined with a given `vpc`. */
   public readonly network?: TrainingNetwork;
 
-  /** The bucket construct, with its lifecycle rules and prefix-scoped grants (undefined with a given `bucket`). */
+  /** The bucket construct, for `addLifecycleRule` and `logRetention`; undefined with a given `bucket`. */
   public readonly trainingBucket?: TrainingBucket;
 
-  /** The instance role construct: role and instance profile. */
-  public readonly instanceRole: TrainingInstanceRole;
-
-  /** The security group construct. */
-  public readonly egressSecurityGroup: TrainingEgressSecurityGroup;
-
-  /** The launch template of training instances; undefined with `createLaunchTemplate: false`. */
-  public readonly launchTemplate?: TrainingLaunchTemplate;
-
-  /** The ID of the launch template; undefined with `createLaunchTemplate: false`. */
-  public readonly launchTemplateId?: string;
-
-  /** The run reaper; undefined without `maxRunLifetime`. */
-  public readonly reaper?: TrainingRunReaper;
+  /** The run reaper: its function, schedule and dead-letter queue; undefined without `runReaper`. */
+  public readonly runReaper?: TrainingRunReaper;
 
   /** The budget; undefined without `budget`. */
   public readonly budget?: TrainingBudget;
-
-  /** The cluster placement group (only with `clusterPlacementGroup`). */
-  public readonly placementGroup?: ec2.IPlacementGroup;
 
   /** The names of the CloudFormation exports this foundation creates, in order. */
   public readonly exportNames: string[];
@@ -306,7 +325,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
     this.environmentName = environmentName;
     this.costCenter = costCenter;
 
-    checkBringYourOwn(props);
+    checkContradictions(props);
 
     // The bucket is created first so that the network can deliver flow logs into it;
     // construct IDs, not creation order, determine logical IDs.
@@ -320,8 +339,8 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       this.trainingBucket = new TrainingBucket(this, 'Bucket', { ...props.bucketProps, environmentName });
       this.bucket = this.trainingBucket.bucket;
     }
-    let flowLogDestination = props.networkProps?.flowLogDestination;
-    if (flowLogDestination === undefined && props.flowLogs && this.trainingBucket) {
+    let flowLogDestination: ec2.FlowLogDestination | undefined;
+    if (props.flowLogs && this.trainingBucket) {
       flowLogDestination = ec2.FlowLogDestination.toS3(this.trainingBucket.bucket, FLOW_LOGS_PREFIX);
       this.trainingBucket.addLifecycleRule({
         id: 'VpcFlowLogs', enabled: true, prefix: FLOW_LOGS_PREFIX, expiration: this.trainingBucket.logRetention,
@@ -339,16 +358,19 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
         });
       }
     } else {
-      this.network = new TrainingNetwork(this, 'Network', { ...props.networkProps, flowLogDestination });
+      // Only the options a user sets here; flow logs come from `flowLogs`.
+      const { vpcCidr, subnetCidrMask, maxAzs, availabilityZones } = props.networkProps ?? {};
+      this.network = new TrainingNetwork(this, 'Network', { vpcCidr, subnetCidrMask, maxAzs, availabilityZones, flowLogDestination });
       this.vpc = this.network.vpc;
       this.publicSubnets = this.network.publicSubnets;
     }
-    this.instanceRole = new TrainingInstanceRole(this, 'InstanceRole', {
+    const instanceRole = new TrainingInstanceRole(this, 'InstanceRole', {
       ...props.instanceRoleProps,
       bucket: this.bucket,
       environmentName,
+      regionalNames: props.regionalNames,
     });
-    this.egressSecurityGroup = new TrainingEgressSecurityGroup(this, 'SecurityGroup', {
+    const securityGroup = new TrainingEgressSecurityGroup(this, 'SecurityGroup', {
       ...props.securityGroupProps,
       vpc: this.vpc,
       environmentName,
@@ -357,37 +379,32 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       this.placementGroup = new ec2.PlacementGroup(this, 'PlacementGroup', { strategy: ec2.PlacementGroupStrategy.CLUSTER });
     }
 
-    this.publicSubnet = this.publicSubnets[0];
-    this.role = this.instanceRole.role;
-    this.instanceProfile = this.instanceRole.instanceProfile;
-    this.instanceProfileName = this.instanceProfile.instanceProfileName;
-    this.securityGroup = this.egressSecurityGroup.securityGroup;
-    this.connections = this.egressSecurityGroup.connections;
+    this.role = instanceRole.role;
+    this.instanceProfile = instanceRole.instanceProfile;
+    this.securityGroup = securityGroup.securityGroup;
+    this.connections = securityGroup.connections;
 
-    if (props.restrictS3Endpoint && this.network) {
-      this.network.restrictS3Endpoint(this.bucket, props.restrictS3Endpoint);
+    if (props.s3EndpointRestriction && this.network) {
+      this.network.restrictS3Endpoint(this.bucket, props.s3EndpointRestriction);
     }
-    if (props.createLaunchTemplate ?? true) {
+    if (props.launchTemplate ?? true) {
       this.launchTemplate = new TrainingLaunchTemplate(this, 'LaunchTemplate', {
         ...props.launchTemplateProps,
         environmentName,
         costCenter,
         instanceProfile: this.instanceProfile,
         securityGroup: this.securityGroup,
-      });
-      this.launchTemplateId = this.launchTemplate.launchTemplateId;
-    } else if (props.launchTemplateProps) {
-      throw new Error('launchTemplateProps is set but createLaunchTemplate is false: remove one of them');
+      }).launchTemplate;
     }
-    if (props.maxRunLifetime) {
-      this.reaper = new TrainingRunReaper(this, 'Reaper', { environmentName, maxRunLifetime: props.maxRunLifetime });
+    if (props.runReaper) {
+      this.runReaper = new TrainingRunReaper(this, 'Reaper', { ...props.runReaper, environmentName });
     }
     if (props.budget) {
-      this.budget = new TrainingBudget(this, 'Budget', { ...props.budget, environmentName });
+      this.budget = new TrainingBudget(this, 'Budget', { ...props.budget, environmentName, regionalNames: props.regionalNames });
     }
-    // Nothing in this subtree may bill while idle (the stack applies one to itself too;
-    // a resource checked twice is reported once).
-    Aspects.of(this).add(new ZeroIdleCostChecker());
+    // Nothing in this subtree may bill while idle: one checker, unless a scope above
+    // (a ChronosTrainingStack, or the user's app) already applies one.
+    applyZeroIdleCostCheckerOnce(this);
 
     const tags = Tags.of(this);
     tags.add(TAG_PROJECT, PROJECT_TAG_VALUE);
@@ -397,7 +414,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
 
     const outputs: Record<string, [string, string]> = {
       [FoundationExports.VPC_ID]: [this.vpc.vpcId, 'VPC ID'],
-      [FoundationExports.PUBLIC_SUBNET_ID]: [this.publicSubnet.subnetId, 'Public subnet ID'],
+      [FoundationExports.PUBLIC_SUBNET_ID]: [this.publicSubnets[0].subnetId, 'Public subnet ID'],
       [FoundationExports.S3_BUCKET_NAME]: [this.bucket.bucketName, 'S3 bucket name'],
       [FoundationExports.IAM_ROLE_NAME]: [this.role.roleName, 'IAM role name'],
       [FoundationExports.INSTANCE_PROFILE_NAME]: [this.instanceProfile.instanceProfileName, 'Instance profile name'],
@@ -409,7 +426,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
         'Availability Zones of the public subnets'],
     };
     if (this.launchTemplate) {
-      outputs[FoundationExports.LAUNCH_TEMPLATE_ID] = [this.launchTemplate.launchTemplateId, 'Launch template ID'];
+      outputs[FoundationExports.LAUNCH_TEMPLATE_ID] = [this.launchTemplate.launchTemplateId!, 'Launch template ID'];
     }
     const suffixes = FoundationExports.suffixes().filter(suffix => suffix in outputs);
     if (this.placementGroup) {
@@ -440,10 +457,10 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
   }
 }
 
-// --- Bring your own VPC or bucket ---
+// --- Props that contradict each other ---
 
-/** Props that contradict a given VPC or bucket are synthesis errors, not silently ignored. */
-function checkBringYourOwn(props: ChronosTrainingFoundationProps): void {
+/** Props that contradict each other (a given VPC or bucket, a part turned off) are synthesis errors, not silently ignored. */
+function checkContradictions(props: ChronosTrainingFoundationProps): void {
   const contradictions: Array<[boolean, string]> = [
     [props.vpc !== undefined && props.networkProps !== undefined,
       'vpc and networkProps are both set: networkProps configures the network the foundation creates, and with vpc it creates none'],
@@ -451,14 +468,17 @@ function checkBringYourOwn(props: ChronosTrainingFoundationProps): void {
       'vpc and flowLogs are both set: the foundation does not change a VPC it does not own; add flow logs where the VPC is defined'],
     [props.vpc === undefined && props.vpcHasS3Endpoint !== undefined,
       `vpcHasS3Endpoint ${props.vpcHasS3Endpoint} is set without vpc: it describes a given VPC (a created network always gets the endpoint)`],
-    [props.vpc !== undefined && props.restrictS3Endpoint !== undefined,
-      'vpc and restrictS3Endpoint are both set: the foundation sets endpoint policies only in a network it creates; ' +
+    [props.vpc !== undefined && props.s3EndpointRestriction !== undefined,
+      'vpc and s3EndpointRestriction are both set: the foundation sets endpoint policies only in a network it creates; ' +
       'give the S3 endpoint of your VPC the policy S3EndpointRestriction describes where the VPC is defined'],
     [props.bucket !== undefined && props.bucketProps !== undefined,
       'bucket and bucketProps are both set: bucketProps configures the bucket the foundation creates, and with bucket it creates none'],
     [props.bucket !== undefined && props.flowLogs === true,
       'bucket and flowLogs are both set: the foundation could not expire flow logs in a bucket it does not own; ' +
-      'set networkProps.flowLogDestination to deliver them where you manage their retention'],
+      'add an ec2.FlowLog to foundation.vpc with the destination whose retention you manage'],
+    [props.launchTemplate === false && props.launchTemplateProps !== undefined,
+      'launchTemplateProps is set but launchTemplate is false: launchTemplateProps configures the launch template the ' +
+      'foundation creates, and with launchTemplate: false it creates none; remove one of them'],
   ];
   const found = contradictions.filter(([contradicts]) => contradicts).map(([, message]) => message);
   if (found.length > 0) {

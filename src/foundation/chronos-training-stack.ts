@@ -1,10 +1,10 @@
-import { Aspects, Stack, StackProps } from 'aws-cdk-lib';
+import { Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ChronosTrainingFoundation, ChronosTrainingFoundationProps } from './chronos-training-foundation';
-import { ZeroIdleCostChecker } from '../guardrails/zero-idle-cost-checker';
 import { stackName } from '../private/naming';
 import { CONTEXT_ACCOUNT, CONTEXT_REGION, DEFAULT_REGION, resolveSettings } from '../private/settings';
 import { validateEnvironment } from '../private/validation';
+import { applyZeroIdleCostCheckerOnce } from '../private/zero-idle';
 
 /**
  * Properties of a `ChronosTrainingStack`: stack properties and the foundation's.
@@ -51,10 +51,11 @@ export class ChronosTrainingStack extends Stack {
       },
     });
 
+    // Whatever is added to this stack must not bill while idle: one checker over the whole
+    // stack, applied before the foundation, which then adds none of its own.
+    applyZeroIdleCostCheckerOnce(this);
     // Every foundation prop is forwarded (a test checks it), with the settings resolved once.
     const foundationProps: ChronosTrainingFoundationProps = { ...props, ...settings };
     this.foundation = new ChronosTrainingFoundation(this, 'Foundation', foundationProps);
-    // Whatever else is added to this stack must not bill while idle either.
-    Aspects.of(this).add(new ZeroIdleCostChecker());
   }
 }

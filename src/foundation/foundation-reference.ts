@@ -1,8 +1,8 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Construct, IConstruct } from 'constructs';
-import { environmentStatements, grantStatements, sharedReadStatements, sharedWriteStatements } from '../storage/bucket-access';
+import { IConstruct } from 'constructs';
 
 /**
  * A Chronos training foundation: one created here (`ChronosTrainingFoundation`)
@@ -17,7 +17,7 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
   /** The VPC training instances run in. */
   readonly vpc: ec2.IVpc;
 
-  /** The public subnets, one per Availability Zone, in zone order. */
+  /** The public subnets, one per Availability Zone, in zone order (the first is the `PublicSubnetId` export). */
   readonly publicSubnets: ec2.ISubnet[];
 
   /** The training bucket. */
@@ -26,34 +26,38 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
   /** The role training instances assume. */
   readonly role: iam.IRole;
 
-  /** The name of the instance profile that carries the role (what `run-instances` takes). */
-  readonly instanceProfileName: string;
+  /** The instance profile that carries the role; its `instanceProfileName` is what `run-instances` takes. */
+  readonly instanceProfile: iam.IInstanceProfile;
 
   /** The training instances' security group. */
-  /**
-   * The ID of the training launch template; undefined when the foundation has none.
-   */
-  readonly launchTemplateId?: string;
-
   readonly securityGroup: ec2.ISecurityGroup;
+
+  /** The training launch template; undefined when the foundation has none. */
+  readonly launchTemplate?: ec2.ILaunchTemplate;
 
   /**
    * Lets `grantee` read (and list) the prefixes every environment shares:
-   * `cached-datasets/`, `runtime/python-env/` and `runtime/scripts/`.
+   * `cached-datasets/`, `runtime/python-env/` and `runtime/scripts/`, with
+   * `kms:Decrypt` on the bucket's key when it has one.
    *
    * @param grantee the principal, for example a data pipeline's role
    */
   grantReadShared(grantee: iam.IGrantable): iam.Grant;
 
   /**
-   * Lets `grantee` put and delete objects under the shared prefixes (no read or list).
+   * Lets `grantee` put and delete objects (and abort multipart uploads) under
+   * the shared prefixes, with `kms:GenerateDataKey` and `kms:Decrypt` on the
+   * bucket's key when it has one. It grants no read or list: add
+   * `grantReadShared` for tools such as `aws s3 sync` that list first.
    *
    * @param grantee the principal that uploads datasets or the runtime, for example a CI role
    */
   grantWriteShared(grantee: iam.IGrantable): iam.Grant;
 
   /**
-   * Lets `grantee` read, write, delete and list under `{environmentName}/`.
+   * Lets `grantee` read, write, delete and list under `{environmentName}/`, as
+   * the training instances may, with `kms:Decrypt` and `kms:GenerateDataKey` on
+   * the bucket's key when it has one.
    *
    * @param grantee the principal, for example an evaluation job's role
    */
@@ -78,64 +82,20 @@ export interface ChronosTrainingFoundationImportOptions {
   /**
    * Whether the foundation has a launch template, whose ID is then read from
    * the `LaunchTemplateId` parameter (a foundation created with
-   * `createLaunchTemplate: false` has no such parameter, and the deployment of a
+   * `launchTemplate: false` has no such parameter, and the deployment of a
    * stack reading it would fail).
    *
    * @default true
    */
   readonly launchTemplate?: boolean;
-}
-
-/**
- * What a foundation defined here and an imported one have in common: the
- * prefix-scoped grants, which work on any bucket (aws-cdk-lib's `BucketBase`
- * pattern).
- */
-export abstract class ChronosTrainingFoundationBase extends Construct implements IChronosTrainingFoundation {
-  /** The environment name. */
-  public abstract readonly environmentName: string;
-  /** The VPC training instances run in. */
-  public abstract readonly vpc: ec2.IVpc;
-  /** The public subnets, one per Availability Zone, in zone order. */
-  public abstract readonly publicSubnets: ec2.ISubnet[];
-  /** The training bucket. */
-  public abstract readonly bucket: s3.IBucket;
-  /** The role training instances assume. */
-  public abstract readonly role: iam.IRole;
-  /** The name of the instance profile that carries the role. */
-  public abstract readonly instanceProfileName: string;
-  /** The training instances' security group. */
-  public abstract readonly securityGroup: ec2.ISecurityGroup;
-  /** The ID of the training launch template; undefined when the foundation has none. */
-  public abstract readonly launchTemplateId?: string;
-  /** The connections of the training instances' security group. */
-  public abstract readonly connections: ec2.Connections;
 
   /**
-   * Lets `grantee` read (and list) the prefixes every environment shares:
-   * `cached-datasets/`, `runtime/python-env/` and `runtime/scripts/`.
+   * The KMS key the foundation's bucket is encrypted with, when it is a
+   * bring-your-own bucket with SSE-KMS. The grants then add the key permissions
+   * S3 needs (`kms:Decrypt` to read, `kms:GenerateDataKey` to write). The
+   * foundation publishes no key ARN: its owner knows it.
    *
-   * @param grantee the principal, for example a data pipeline's role
+   * @default - SSE-S3 (the foundation's own bucket): no key permissions
    */
-  public grantReadShared(grantee: iam.IGrantable): iam.Grant {
-    return grantStatements(grantee, sharedReadStatements(this.bucket));
-  }
-
-  /**
-   * Lets `grantee` put and delete objects under the shared prefixes (no read or list).
-   *
-   * @param grantee the principal that uploads datasets or the runtime, for example a CI role
-   */
-  public grantWriteShared(grantee: iam.IGrantable): iam.Grant {
-    return grantStatements(grantee, sharedWriteStatements(this.bucket));
-  }
-
-  /**
-   * Lets `grantee` read, write, delete and list under `{environmentName}/`.
-   *
-   * @param grantee the principal, for example an evaluation job's role
-   */
-  public grantReadWriteEnvironment(grantee: iam.IGrantable): iam.Grant {
-    return grantStatements(grantee, environmentStatements(this.bucket, this.environmentName));
-  }
+  readonly bucketEncryptionKey?: kms.IKey;
 }

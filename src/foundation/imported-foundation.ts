@@ -4,8 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { ChronosTrainingFoundationBase } from './chronos-training-foundation-base';
 import { FoundationExports } from './foundation-exports';
-import { ChronosTrainingFoundationBase, ChronosTrainingFoundationImportOptions } from './foundation-reference';
+import { ChronosTrainingFoundationImportOptions } from './foundation-reference';
 import { validateEnvironment } from '../private/validation';
 
 /**
@@ -20,10 +21,10 @@ export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundation
   public readonly publicSubnets: ec2.ISubnet[];
   public readonly bucket: s3.IBucket;
   public readonly role: iam.IRole;
-  public readonly instanceProfileName: string;
+  public readonly instanceProfile: iam.IInstanceProfile;
   public readonly securityGroup: ec2.ISecurityGroup;
   public readonly connections: ec2.Connections;
-  public readonly launchTemplateId?: string;
+  public readonly launchTemplate?: ec2.ILaunchTemplate;
 
   constructor(scope: Construct, id: string, environmentName: string, options: ChronosTrainingFoundationImportOptions = {}) {
     super(scope, id);
@@ -46,16 +47,22 @@ export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundation
       Annotations.of(subnet).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId',
         'The foundation publishes no route table IDs: an imported training subnet is for placing resources, not for routes');
     }
-    this.bucket = s3.Bucket.fromBucketName(this, 'Bucket', value(FoundationExports.S3_BUCKET_NAME));
+    this.bucket = s3.Bucket.fromBucketAttributes(this, 'Bucket', {
+      bucketName: value(FoundationExports.S3_BUCKET_NAME),
+      encryptionKey: options.bucketEncryptionKey,
+    });
     this.role = iam.Role.fromRoleName(this, 'Role', value(FoundationExports.IAM_ROLE_NAME));
-    this.instanceProfileName = value(FoundationExports.INSTANCE_PROFILE_NAME);
+    this.instanceProfile = iam.InstanceProfile.fromInstanceProfileName(this, 'InstanceProfile',
+      value(FoundationExports.INSTANCE_PROFILE_NAME));
     // The training group allows only HTTPS out: a connection to another resource must add its egress rule.
     this.securityGroup = ec2.SecurityGroup.fromSecurityGroupId(this, 'SecurityGroup', value(FoundationExports.SECURITY_GROUP_ID), {
       allowAllOutbound: false,
     });
     this.connections = this.securityGroup.connections;
     if (options.launchTemplate ?? true) {
-      this.launchTemplateId = value(FoundationExports.LAUNCH_TEMPLATE_ID);
+      this.launchTemplate = ec2.LaunchTemplate.fromLaunchTemplateAttributes(this, 'LaunchTemplate', {
+        launchTemplateId: value(FoundationExports.LAUNCH_TEMPLATE_ID),
+      });
     }
   }
 }

@@ -2,6 +2,7 @@ import { Stack, Token } from 'aws-cdk-lib';
 import * as budgets from 'aws-cdk-lib/aws-budgets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { budgetName, regionForNames } from '../private/naming';
 import { PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_PROJECT } from '../private/tags';
 import { validateEnvironment } from '../private/validation';
 
@@ -81,6 +82,16 @@ export interface TrainingBudgetOptions {
 export interface TrainingBudgetProps extends TrainingBudgetOptions {
   /** The environment name: part of the budget name and, by default, its tag filter. */
   readonly environmentName: string;
+
+  /**
+   * Whether the budget's name carries the region,
+   * `ChronosTraining-{environmentName}-{region}`, and the budget counts only
+   * that region's costs: budget names are unique per account, and a budget of
+   * each region would otherwise count both. Needs a concrete region in the stack.
+   *
+   * @default false - `ChronosTraining-{environmentName}`, over every region
+   */
+  readonly regionalNames?: boolean;
 }
 
 /**
@@ -96,7 +107,7 @@ export interface TrainingBudgetProps extends TrainingBudgetOptions {
  * free for about two per account, then about $3 a month each.
  */
 export class TrainingBudget extends Construct {
-  /** The budget's name, `ChronosTraining-{environmentName}`. */
+  /** The budget's name, `ChronosTraining-{environmentName}` (with `-{region}` when `regionalNames` is on). */
   public readonly budgetName: string;
 
   /** The budget. */
@@ -129,13 +140,19 @@ export class TrainingBudget extends Construct {
     const emails = validateEmails(props.notificationEmails);
     const actual = percent('actualThresholdPercent', props.actualThresholdPercent ?? 80);
     const forecast = percent('forecastThresholdPercent', props.forecastThresholdPercent ?? 100);
-    this.budgetName = `ChronosTraining-${environmentName}`;
+    const region = regionForNames(this, props.regionalNames);
+    this.budgetName = budgetName(environmentName, region);
 
     const tag = (key: string, value: string): budgets.CfnBudget.ExpressionProperty =>
       ({ tags: { key, values: [value], matchOptions: ['EQUALS'] } });
     const filters = [tag(TAG_PROJECT, PROJECT_TAG_VALUE)];
     if (props.filterByEnvironment ?? true) {
       filters.push(tag(TAG_ENVIRONMENT, environmentName));
+    }
+    if (region !== undefined) {
+      // The REGION dimension of a cost filter expression (Budgets API, Expression.Dimensions):
+      // the budget of one region then counts none of the other region's costs.
+      filters.push({ dimensions: { key: 'REGION', values: [region], matchOptions: ['EQUALS'] } });
     }
     const subscribers = emails.map(address => ({ subscriptionType: 'EMAIL', address }));
     const notification = (notificationType: string, threshold: number) => ({

@@ -13,12 +13,9 @@ import { PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT
 import { validateEnvironment } from '../private/validation';
 
 /**
- * Properties of a `TrainingRunReaper`.
+ * Options of a `TrainingRunReaper`, without the environment name (the foundation supplies it).
  */
-export interface TrainingRunReaperProps {
-  /** The environment whose instances (tagged `Environment={environmentName}`) the reaper terminates. */
-  readonly environmentName: string;
-
+export interface TrainingRunReaperOptions {
   /**
    * The lifetime of an instance whose `MaxLifetimeHours` tag is missing or not a
    * positive number. Instances with a valid tag live as long as the tag says.
@@ -47,6 +44,14 @@ export interface TrainingRunReaperProps {
    * @default logs.RetentionDays.TWO_WEEKS
    */
   readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * Properties of a `TrainingRunReaper`.
+ */
+export interface TrainingRunReaperProps extends TrainingRunReaperOptions {
+  /** The environment whose instances (tagged `Environment={environmentName}`) the reaper terminates. */
+  readonly environmentName: string;
 }
 
 /**

@@ -55,8 +55,9 @@ const ALLOWED_METADATA = 'chronos:zeroIdleCost:allowed';
 const STANDARD = 'U: standard hourly or GB-month pricing, exact rate not checked';
 
 /**
- * The one table of what bills while idle. Sources are in
- * shared notes `guardrails-facts.md` §1; README's "Guardrails" table is generated from it.
+ * The one table of what bills while idle, with the source of each figure. The
+ * README's "Guardrails" table is a copy of it, kept by hand and checked by a
+ * test (test/guardrails/zero-idle-cost-checker.test.ts) that fails when the two differ.
  */
 const RULES: Rule[] = [
   // Network
@@ -91,6 +92,13 @@ const RULES: Rule[] = [
     idleCost: 'the instances it keeps running',
     source: STANDARD,
     bills: p => anyAboveZero([p.MinSize, p.DesiredCapacity]),
+  },
+  {
+    resourceType: 'AWS::Batch::ComputeEnvironment',
+    condition: '`ComputeResources.MinvCpus` or `DesiredvCpus` above 0 (a managed compute environment keeps that many vCPUs of instances running)',
+    idleCost: 'the instances it keeps running',
+    source: 'V: AWS Batch User Guide, compute environment parameters (minvCpus: instances kept even with no job)',
+    bills: p => anyAboveZero([p.ComputeResources?.MinvCpus, p.ComputeResources?.DesiredvCpus]),
   },
   ...['AWS::Lambda::Version', 'AWS::Lambda::Alias'].map((resourceType): Rule => ({
     resourceType,
@@ -177,9 +185,11 @@ const FREE: IdleCostEntry[] = [
  * its idle cost, so `cdk synth` fails. Where a deciding property is a token that
  * is unknown at synthesis, the resource gets a warning instead.
  *
- * `ChronosTrainingStack` and `ChronosTrainingFoundation` apply it to themselves;
- * apply it anywhere else with `Aspects.of(scope).add(new ZeroIdleCostChecker())`.
- * Several checkers over the same resource report it once.
+ * `ChronosTrainingStack` and `ChronosTrainingFoundation` apply one to
+ * themselves unless a scope above them already has a checker (so a foundation
+ * in a `ChronosTrainingStack` is checked once, by the stack's); apply it
+ * anywhere else with `Aspects.of(scope).add(new ZeroIdleCostChecker())`, before
+ * the foundation is created if it should be the only one.
  *
  * @example
  * import { App, Aspects } from 'aws-cdk-lib';
@@ -247,11 +257,11 @@ export class ZeroIdleCostChecker implements IAspect {
     const allowHint = `allow it with new ZeroIdleCostChecker({ allowedResourceTypes: ['${type}'] }) ` +
       `or ZeroIdleCostChecker.allowResourceType(scope, '${type}', reason)`;
     if (bills === undefined) {
-      once(node, 'warning', `${node.node.path} (${type}) may bill while no training run is active: ${rule.condition} ` +
+      Annotations.of(node).addWarningV2('@chronos/training-infra:idleCostUnknown', `${node.node.path} (${type}) may bill while no training run is active: ${rule.condition} ` +
         `is not known at synthesis. If it is, it costs ${rule.idleCost} [${rule.source}]; ${allowHint}`);
       return;
     }
-    once(node, 'error', `${node.node.path} (${type}) bills while no training run is active: ` +
+    Annotations.of(node).addError(`${node.node.path} (${type}) bills while no training run is active: ` +
       `${rule.idleCost}${rule.condition ? ` (${rule.condition})` : ''} [${rule.source}]. ` +
       `The foundation promises $0 while idle: remove it, or ${allowHint}`);
   }
@@ -260,11 +270,22 @@ export class ZeroIdleCostChecker implements IAspect {
 /**
  * The resource's CloudFormation properties as they will be synthesized
  * (overrides applied); tokens that refer to other resources stay objects.
- * cdk-nag reads resources the same way.
+ *
+ * No public aws-cdk-lib API gives them: the typed L1 properties (what
+ * aws-cdk-lib's own `InstanceRequireImdsv2Aspect` reads) miss escape-hatch
+ * overrides (`addPropertyOverride` writes to a private `rawOverrides`), and a
+ * gateway endpoint overridden to `Interface` would then bill unreported. So this
+ * calls the internal `_toCloudFormation()`, as cdk-nag does for the same
+ * reason. Should a future aws-cdk-lib drop it, the deciding property is
+ * reported as unknown (a warning), never silently as free.
  */
 function propertiesOf(node: CfnResource): Record<string, any> | undefined {
+  const render = (node as any)._toCloudFormation;
+  if (typeof render !== 'function') {
+    return undefined;
+  }
   try {
-    const rendered = Stack.of(node).resolve((node as any)._toCloudFormation());
+    const rendered = Stack.of(node).resolve(render.call(node));
     return Object.values<any>(rendered.Resources ?? {})[0]?.Properties ?? {};
   } catch {
     // A lazy value that cannot be produced yet: the deciding property is unknown.
@@ -310,16 +331,3 @@ function allowedInScope(node: IConstruct, type: string): boolean {
     m.type === ALLOWED_METADATA && (m.data as { resourceType: string }).resourceType === type));
 }
 
-/** Adds an annotation unless an identical one is already there (two checkers over one subtree). */
-function once(node: IConstruct, level: 'error' | 'warning', message: string): void {
-  const type = level === 'error' ? 'aws:cdk:error' : 'aws:cdk:warning';
-  // addWarningV2 appends an acknowledgment hint to the message.
-  if (node.node.metadata.some(m => m.type === type && String(m.data).startsWith(message))) {
-    return;
-  }
-  if (level === 'error') {
-    Annotations.of(node).addError(message);
-  } else {
-    Annotations.of(node).addWarningV2('@chronos/training-infra:idleCostUnknown', message);
-  }
-}

@@ -41,9 +41,17 @@ export interface TrainingEgressSecurityGroupProps extends TrainingEgressSecurity
 }
 
 /**
- * A security group for training instances: no inbound rule at all, and outbound
- * only HTTPS (TCP 443) for S3, AWS APIs and package repositories. Options add
- * HTTP egress (apt) and all traffic within the group (multi-node NCCL/EFA).
+ * A security group for training instances: no inbound rule from outside the
+ * group, and outbound only HTTPS (TCP 443) for S3, AWS APIs and package
+ * repositories. Options add HTTP egress (apt) and all traffic within the group
+ * (multi-node NCCL/EFA: the only ingress it ever has is from itself).
+ *
+ * Its description names the rules it was created with (by default `... -
+ * egress HTTPS only`). EC2 cannot change a security group's description, so
+ * CloudFormation replaces the group when `allowHttp` or
+ * `allowTrafficWithinGroup` changes on a deployed stack: change them while no
+ * instance uses the group, or the old group stays behind (a group in use
+ * cannot be deleted).
  *
  * It is an `ec2.IConnectable`: `database.connections.allowDefaultPortFrom(trainingSg)`
  * opens a port of another resource to training instances (and adds the matching
@@ -70,11 +78,10 @@ export class TrainingEgressSecurityGroup extends Construct implements ec2.IConne
 
     const securityGroup = new ec2.SecurityGroup(this, 'Resource', {
       vpc: props.vpc,
-      description: `Security group for Chronos Training instances (${this.environmentName}) - egress HTTPS only`,
+      description: securityGroupDescription(this.environmentName, props),
       allowAllOutbound: false,
     });
     securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS services and package repos');
-    // The description above stays as it is with the options: changing it would replace the group under running instances.
     if (props.allowHttp) {
       securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'HTTP to apt mirrors that serve no HTTPS');
     }
@@ -85,4 +92,11 @@ export class TrainingEgressSecurityGroup extends Construct implements ec2.IConne
     this.securityGroup = securityGroup;
     this.connections = securityGroup.connections;
   }
+}
+
+/** What the group allows, in its description: the default one is the design's, `... - egress HTTPS only`. */
+function securityGroupDescription(environmentName: string, options: TrainingEgressSecurityGroupOptions): string {
+  const egress = options.allowHttp ? 'egress HTTPS and HTTP only' : 'egress HTTPS only';
+  const within = options.allowTrafficWithinGroup ? ', all traffic within the group' : '';
+  return `Security group for Chronos Training instances (${environmentName}) - ${egress}${within}`;
 }

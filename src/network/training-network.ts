@@ -8,9 +8,9 @@ import { acknowledgeNag, skipCfnLint } from '../private/compliance';
 import { amazonLinux2023RepositoryBucket } from '../private/naming';
 
 /**
- * Properties of a `TrainingNetwork`.
+ * Options of a `TrainingNetwork` that a foundation user sets: addresses and zones.
  */
-export interface TrainingNetworkProps {
+export interface TrainingNetworkOptions {
   /**
    * The IPv4 CIDR block of the VPC (a prefix length from /16 to /28, as VPCs allow).
    *
@@ -36,31 +36,29 @@ export interface TrainingNetworkProps {
    * stack with account and region (fewer zones there is a synthesis error).
    * Must equal the number of zones in `availabilityZones` when both are given.
    *
-   * @default 1 - or the number of zones given in `availabilityZone`/`availabilityZones`
+   * @default 1 - or the number of zones in `availabilityZones`
    */
   readonly maxAzs?: number;
 
   /**
-   * The Availability Zone of a one-zone network. Set it when the GPU instance
-   * type you launch is offered only in some zones of the region. Use
-   * `availabilityZones` for more than one zone; giving both is an error.
-   *
-   * @default - the region's first Availability Zone (`Fn::GetAZs` for an
-   * environment-agnostic stack, a context lookup for a stack with account and region)
-   */
-  readonly availabilityZone?: string;
-
-  /**
    * The Availability Zones, one public subnet in each, in this order (the
-   * first holds `publicSubnet`). Zone names, for example `['us-east-1a', 'us-east-1d']`.
+   * first holds `publicSubnets[0]`). Zone names, for example `['us-east-1a']`
+   * when the GPU instance type you launch is offered only in some zones of
+   * the region, or `['us-east-1a', 'us-east-1d']`.
    *
    * @default - the region's first `maxAzs` zones
    */
   readonly availabilityZones?: string[];
+}
 
+/**
+ * Properties of a `TrainingNetwork`.
+ */
+export interface TrainingNetworkProps extends TrainingNetworkOptions {
   /**
    * Where to deliver VPC flow logs of all traffic (for example
-   * `FlowLogDestination.toS3(bucket, 'vpc-flow-logs/')`). Flow logs are billed
+   * `FlowLogDestination.toS3(bucket, 'vpc-flow-logs/')`; the foundation's `flowLogs`
+   * delivers them into its training bucket). Flow logs are billed
    * per GB delivered, so they cost nothing while no instance runs.
    *
    * @default - no flow logs
@@ -80,10 +78,7 @@ export class TrainingNetwork extends Construct {
   /** The VPC: this construct's `node.defaultChild`. */
   public readonly vpc: ec2.IVpc;
 
-  /** The first public subnet (in the first zone): the one the `PublicSubnetId` export names. */
-  public readonly publicSubnet: ec2.ISubnet;
-
-  /** The public subnets, one per Availability Zone, in zone order; the first is `publicSubnet`. */
+  /** The public subnets, one per Availability Zone, in zone order; the first is the one the `PublicSubnetId` export names. */
   public readonly publicSubnets: ec2.ISubnet[];
 
   /** The S3 gateway endpoint, attached to every public subnet's route table. */
@@ -139,7 +134,7 @@ export class TrainingNetwork extends Construct {
         'egress-only training instances, and monitoring resources stay out of the $0-idle foundation unless asked for');
     }
 
-    // cfn-lint W3010 ("avoid hardcoding availability zones"): literal zones come from availabilityZone(s), which pin
+    // cfn-lint W3010 ("avoid hardcoding availability zones"): literal zones come from availabilityZones, which pin
     // them on purpose (GPU types are offered in some zones only), or from CDK's lookup of the account's zones.
     for (const subnet of vpc.publicSubnets) {
       if (!Token.isUnresolved(subnet.availabilityZone)) {
@@ -149,7 +144,6 @@ export class TrainingNetwork extends Construct {
 
     this.vpc = vpc;
     this.publicSubnets = vpc.publicSubnets;
-    this.publicSubnet = this.publicSubnets[0];
     this.gatewayEndpoint = vpc.addGatewayEndpoint('S3Endpoint', {
       service: ec2.GatewayVpcEndpointAwsService.S3,
       subnets: [{ subnets: this.publicSubnets }],
@@ -214,17 +208,12 @@ export class TrainingNetwork extends Construct {
 // knows only two zones at synthesis (Fn::GetAZs indices 0 and 1), so more are
 // selected from Fn::GetAZs here.
 function zoneSelection(scope: Construct, props: TrainingNetworkProps): { maxAzs?: number; availabilityZones?: string[] } {
-  const { maxAzs, availabilityZone, availabilityZones } = props;
+  const { maxAzs, availabilityZones: given } = props;
   if (maxAzs !== undefined && (!Number.isInteger(maxAzs) || maxAzs < 1)) {
     throw new Error(`maxAzs ${maxAzs} is invalid; it must be a whole number of at least 1`);
   }
-  if (availabilityZone !== undefined && availabilityZones !== undefined) {
-    throw new Error(`availabilityZone '${availabilityZone}' and availabilityZones [${availabilityZones.join(', ')}] are both set; ` +
-      'give one zone in availabilityZone or all of them in availabilityZones');
-  }
-  const given = availabilityZones ?? (availabilityZone !== undefined ? [availabilityZone] : undefined);
   if (given !== undefined) {
-    const prop = availabilityZones !== undefined ? 'availabilityZones' : 'availabilityZone';
+    const prop = 'availabilityZones';
     if (given.length === 0) {
       throw new Error('availabilityZones must not be empty: give at least one zone name, or leave it unset');
     }

@@ -1,3 +1,6 @@
+import { Stack, Token } from 'aws-cdk-lib';
+import { IConstruct } from 'constructs';
+
 /*
  * The names of the resources the library creates, spelled once: the launch
  * script and other stacks depend on them.
@@ -22,9 +25,34 @@ export function bucketName(environment: string, account: string, region: string)
   return `${BUCKET_NAME_PREFIX}${environment}-${account}-${region}`;
 }
 
-/** The instance profile name the launch script passes to `run-instances`. */
-export function instanceProfileName(environment: string): string {
-  return `ChronosTrainingInstanceProfile-${environment}`;
+/**
+ * The instance profile name the launch script passes to `run-instances`; with a
+ * region, for a foundation whose `regionalNames` is on.
+ */
+export function instanceProfileName(environment: string, region?: string): string {
+  return `ChronosTrainingInstanceProfile-${environment}${region ? `-${region}` : ''}`;
+}
+
+/** The budget name of an environment (budget names are unique per account, not per region). */
+export function budgetName(environment: string, region?: string): string {
+  return `ChronosTraining-${environment}${region ? `-${region}` : ''}`;
+}
+
+/**
+ * The region that `regionalNames` puts into account-wide names, or undefined
+ * when it is off.
+ * @throws when it is on and the stack's region is not known at synthesis
+ */
+export function regionForNames(scope: IConstruct, regionalNames: boolean | undefined): string | undefined {
+  if (!regionalNames) {
+    return undefined;
+  }
+  const region = Stack.of(scope).region;
+  if (Token.isUnresolved(region)) {
+    throw new Error('regionalNames is true but the stack has no concrete region: give the stack env.region (or the ' +
+      '`region` context value of ChronosTrainingStack), since the region becomes part of account-wide names fixed at synthesis');
+  }
+  return region;
 }
 
 /** The default CloudFormation name of a `ChronosTrainingStack`. */

@@ -2,7 +2,7 @@ import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib'
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { environmentStatements, grantStatements, sharedReadStatements, sharedWriteStatements } from './bucket-access';
+import { TrainingBucketGrants } from './training-bucket-grants';
 import { acknowledgeNag, skipCheckov } from '../private/compliance';
 import { bucketName } from '../private/naming';
 import { SHARED_ACCESS_PREFIXES, SHARED_PREFIXES } from '../private/prefixes';
@@ -116,6 +116,7 @@ export class TrainingBucket extends Construct {
   public readonly logRetention: Duration;
 
   private readonly concreteBucket: s3.Bucket;
+  private readonly grants: TrainingBucketGrants;
   private readonly ruleIds = new Set<string>();
 
   /**
@@ -194,6 +195,7 @@ export class TrainingBucket extends Construct {
       ],
     });
     this.concreteBucket = bucket;
+    this.grants = new TrainingBucketGrants(bucket, environment);
     this.bucket = bucket;
     ['TrainingLogs', 'ModelArtifacts', 'AbortIncompleteMultipartUploads'].forEach(rule => this.ruleIds.add(rule));
     if (recoverableDays !== undefined) {
@@ -224,34 +226,36 @@ export class TrainingBucket extends Construct {
 
   /**
    * Lets `grantee` read (and list) the prefixes every environment shares:
-   * `cached-datasets/`, `runtime/python-env/` and `runtime/scripts/`.
+   * `cached-datasets/`, `runtime/python-env/` and `runtime/scripts/`, with
+   * `kms:Decrypt` on the bucket's key when it has one.
    *
    * @param grantee the principal, for example a data pipeline's role
    */
   public grantReadShared(grantee: iam.IGrantable): iam.Grant {
-    return grantStatements(grantee, sharedReadStatements(this.bucket));
+    return this.grants.grantReadShared(grantee);
   }
 
   /**
    * Lets `grantee` put and delete objects (and abort multipart uploads) under
-   * the shared prefixes `cached-datasets/`, `runtime/python-env/` and
-   * `runtime/scripts/`. It grants no read or list: add `grantReadShared` for
-   * tools such as `aws s3 sync` that list first.
+   * the shared prefixes, with `kms:GenerateDataKey` and `kms:Decrypt` on the
+   * bucket's key when it has one. It grants no read or list: add
+   * `grantReadShared` for tools such as `aws s3 sync` that list first.
    *
    * @param grantee the principal that uploads datasets or the runtime, for example a CI role
    */
   public grantWriteShared(grantee: iam.IGrantable): iam.Grant {
-    return grantStatements(grantee, sharedWriteStatements(this.bucket));
+    return this.grants.grantWriteShared(grantee);
   }
 
   /**
-   * Lets `grantee` read, write, delete and list under this environment's own
-   * prefix `{environmentName}/`, as the training instances may.
+   * Lets `grantee` read, write, delete and list under `{environmentName}/`, as
+   * the training instances may, with `kms:Decrypt` and `kms:GenerateDataKey` on
+   * the bucket's key when it has one.
    *
    * @param grantee the principal, for example an evaluation job's role
    */
   public grantReadWriteEnvironment(grantee: iam.IGrantable): iam.Grant {
-    return grantStatements(grantee, environmentStatements(this.bucket, this.environmentName));
+    return this.grants.grantReadWriteEnvironment(grantee);
   }
 
   /**

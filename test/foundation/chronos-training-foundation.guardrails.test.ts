@@ -21,9 +21,9 @@ describe('the foundation and the stack check idle costs', () => {
 
   test('with every guardrail on, still nothing that bills while idle', () => {
     const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
-      maxRunLifetime: Duration.hours(6),
+      runReaper: { maxRunLifetime: Duration.hours(6) },
       budget: { monthlyLimitUsd: 50, notificationEmails: ['ml-team@example.com'], denyRunInstancesAtLimit: { roles: ['Launcher'] } },
-      restrictS3Endpoint: {},
+      s3EndpointRestriction: {},
       bucketProps: { recoverableOutputs: Duration.days(7) },
     });
     expect(errors(stack)).toEqual([]);
@@ -31,7 +31,7 @@ describe('the foundation and the stack check idle costs', () => {
 
   test('a NAT gateway added inside the foundation is an error, reported once although the stack checks too', () => {
     const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack');
-    new ec2.CfnNatGateway(stack.foundation, 'Nat', { subnetId: stack.foundation.publicSubnet.subnetId });
+    new ec2.CfnNatGateway(stack.foundation, 'Nat', { subnetId: stack.foundation.publicSubnets[0].subnetId });
     expect(errors(stack)).toEqual([expect.stringMatching(/^ChronosTraining-dev-Stack\/Foundation\/Nat \(AWS::EC2::NatGateway\) bills while no training run is active: \$0\.045\/h/)]);
   });
 
@@ -84,7 +84,7 @@ describe('the launch template of the foundation', () => {
 describe('opt-in guardrails of the foundation', () => {
   test('none by default: no reaper, no budget, an open endpoint, an unversioned bucket', () => {
     const { foundation: f, template } = foundation();
-    expect([f.reaper, f.budget]).toEqual([undefined, undefined]);
+    expect([f.runReaper, f.budget]).toEqual([undefined, undefined]);
     template.resourceCountIs('AWS::Lambda::Function', 0);
     template.resourceCountIs('AWS::Budgets::Budget', 0);
     expect(onlyResource(template, 'AWS::EC2::VPCEndpoint').Properties.PolicyDocument).toBeUndefined();
@@ -92,8 +92,8 @@ describe('opt-in guardrails of the foundation', () => {
   });
 
   test('maxRunLifetime creates the reaper for this environment', () => {
-    const { foundation: f, template } = foundation({ environmentName: 'stage', maxRunLifetime: Duration.hours(5) });
-    expect(f.reaper?.node.id).toBe('Reaper');
+    const { foundation: f, template } = foundation({ environmentName: 'stage', runReaper: { maxRunLifetime: Duration.hours(5) } });
+    expect(f.runReaper?.node.id).toBe('Reaper');
     expect(onlyResource(template, 'AWS::Lambda::Function').Properties.Environment.Variables).toEqual(expect.objectContaining({
       FILTER_TAGS: '{"Project":"Chronos-Training","Environment":"stage"}',
       DEFAULT_LIFETIME_SECONDS: String(5 * 3600),
@@ -108,7 +108,7 @@ describe('opt-in guardrails of the foundation', () => {
   });
 
   test('restrictS3Endpoint admits the training bucket and the Amazon Linux repositories', () => {
-    const { stack, foundation: f, template } = foundation({ restrictS3Endpoint: { readOnlyBucketNames: ['my-datasets'] } });
+    const { stack, foundation: f, template } = foundation({ s3EndpointRestriction: { readOnlyBucketNames: ['my-datasets'] } });
     const statements = onlyResource(template, 'AWS::EC2::VPCEndpoint').Properties.PolicyDocument.Statement;
     expect(statements.map((s: any) => s.Sid)).toEqual(['TrainingBucket', 'ReadOnlyBuckets']);
     expect(statements[0].Resource).toEqual([stack.resolve(f.bucket.bucketArn), stack.resolve(f.bucket.arnForObjects('*'))]);
@@ -132,7 +132,7 @@ describe('opt-in guardrails of the foundation', () => {
   test.each<[string, ChronosTrainingFoundationProps, RegExp]>([
     ['a fractional recovery window', { bucketProps: { recoverableOutputs: Duration.hours(36) } }, /recoverableOutputs is 1 day 12 hours; S3 lifecycle rules take a whole number of days/],
     ['a zero recovery window', { bucketProps: { recoverableOutputs: Duration.days(0) } }, /recoverableOutputs is 0 days; it must be at least 1 days/],
-    ['a short run lifetime', { maxRunLifetime: Duration.minutes(5) }, /maxRunLifetime is 5 minutes/],
+    ['a short run lifetime', { runReaper: { maxRunLifetime: Duration.minutes(5) } }, /maxRunLifetime is 5 minutes/],
     ['a budget without email', { budget: { monthlyLimitUsd: 10, notificationEmails: [] } }, /notificationEmails is empty/],
   ])('rejects %s, naming the prop', (_name, props, message) => {
     expect(() => foundation(props)).toThrow(message);
@@ -141,9 +141,9 @@ describe('opt-in guardrails of the foundation', () => {
   test('cdk-nag reports nothing unacknowledged with every guardrail on', () => {
     const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
       env: TEST_ENV,
-      maxRunLifetime: Duration.hours(6),
+      runReaper: { maxRunLifetime: Duration.hours(6) },
       budget: { monthlyLimitUsd: 50, notificationEmails: ['ml-team@example.com'], denyRunInstancesAtLimit: { roles: ['Launcher'] } },
-      restrictS3Endpoint: {},
+      s3EndpointRestriction: {},
       bucketProps: { recoverableOutputs: Duration.days(7) },
     });
     expect(nagFindings(stack)).toEqual([]);

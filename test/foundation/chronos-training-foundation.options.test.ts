@@ -105,7 +105,7 @@ describe('bring your own VPC', () => {
     expect(foundation.network).toBeUndefined();
     expect(foundation.vpc).toBe(vpc);
     expect(foundation.publicSubnets).toEqual(vpc.publicSubnets);
-    expect(foundation.publicSubnet).toBe(vpc.publicSubnets[0]);
+    expect(foundation.publicSubnets[0]).toBe(vpc.publicSubnets[0]);
   });
 
   test("adds the S3 gateway endpoint on the public subnets' route tables, and the security group, in the given VPC", () => {
@@ -202,7 +202,7 @@ describe('contradictory props', () => {
     ['vpcHasS3Endpoint without vpc', () => ({ vpcHasS3Endpoint: true }), /vpcHasS3Endpoint true is set without vpc/],
     ['bucket with bucketProps', s => ({ bucket: new s3.Bucket(s, 'B'), bucketProps: {} }), /bucket and bucketProps are both set/],
     ['bucket with flowLogs', s => ({ bucket: new s3.Bucket(s, 'B'), flowLogs: true }),
-      /bucket and flowLogs are both set: the foundation could not expire flow logs .* networkProps.flowLogDestination/],
+      /bucket and flowLogs are both set: the foundation could not expire flow logs .* add an ec2.FlowLog to foundation.vpc/],
   ])('%s', (_name, props, message) => {
     const stack = agnosticStack();
     expect(() => new ChronosTrainingFoundation(stack, 'Foundation', props(stack))).toThrow(message);

@@ -68,7 +68,7 @@ describe('ChronosTrainingFoundation', () => {
     const r = (v: string) => stack.resolve(v);
     expect(exportsOf(template)).toEqual({
       'ChronosTraining-stage-VPCId': r(foundation.vpc.vpcId),
-      'ChronosTraining-stage-PublicSubnetId': r(foundation.publicSubnet.subnetId),
+      'ChronosTraining-stage-PublicSubnetId': r(foundation.publicSubnets[0].subnetId),
       'ChronosTraining-stage-S3BucketName': r(foundation.bucket.bucketName),
       'ChronosTraining-stage-IAMRoleName': r(foundation.role.roleName),
       'ChronosTraining-stage-InstanceProfileName': r(foundation.instanceProfile.instanceProfileName),
@@ -76,24 +76,24 @@ describe('ChronosTrainingFoundation', () => {
       'ChronosTraining-stage-Environment': 'stage',
       'ChronosTraining-stage-CostCenter': 'train',
       // One zone: CloudFormation's Fn::Join of one element is the element.
-      'ChronosTraining-stage-PublicSubnetIds': r(foundation.publicSubnet.subnetId),
-      'ChronosTraining-stage-AvailabilityZones': r(foundation.publicSubnet.availabilityZone),
-      'ChronosTraining-stage-LaunchTemplateId': r(foundation.launchTemplate!.launchTemplateId),
+      'ChronosTraining-stage-PublicSubnetIds': r(foundation.publicSubnets[0].subnetId),
+      'ChronosTraining-stage-AvailabilityZones': r(foundation.publicSubnets[0].availabilityZone),
+      'ChronosTraining-stage-LaunchTemplateId': r(foundation.launchTemplate!.launchTemplateId!),
     });
     expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage'));
     expect(foundation.exportNames).toEqual(FoundationExports.exportNames('stage'));
   });
 
   test('without the launch template: every export but LaunchTemplateId, and no launch template ID', () => {
-    const { foundation, template } = synth({ environmentName: 'stage', createLaunchTemplate: false });
+    const { foundation, template } = synth({ environmentName: 'stage', launchTemplate: false });
     template.resourceCountIs('AWS::EC2::LaunchTemplate', 0);
     expect(foundation.launchTemplate).toBeUndefined();
-    expect(foundation.launchTemplateId).toBeUndefined();
+    expect(foundation.launchTemplate).toBeUndefined();
     expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage')
       .filter(name => name !== FoundationExports.exportName('stage', FoundationExports.LAUNCH_TEMPLATE_ID)));
     expect(Object.keys(exportsOf(template))).not.toContain('ChronosTraining-stage-LaunchTemplateId');
-    expect(() => synth({ createLaunchTemplate: false, launchTemplateProps: { spot: true } }))
-      .toThrow(/launchTemplateProps is set but createLaunchTemplate is false/);
+    expect(() => synth({ launchTemplate: false, launchTemplateProps: { spot: true } }))
+      .toThrow(/launchTemplateProps is set but launchTemplate is false/);
   });
 
   test('defaults environment and cost center to dev and train', () => {
@@ -178,7 +178,7 @@ describe('ChronosTrainingFoundation', () => {
     const stack = new Stack(new App(), 'ChronosTraining-dev-Stack');
     const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { networkProps: { maxAzs: 3 } });
     const subnets = Template.fromStack(stack).findResources('AWS::EC2::Subnet');
-    expect(stack.getLogicalId(foundation.publicSubnet.node.defaultChild as CfnResource)).toBe('FoundationNetworkPublicSubnet1Subnet6131F729');
+    expect(stack.getLogicalId(foundation.publicSubnets[0].node.defaultChild as CfnResource)).toBe('FoundationNetworkPublicSubnet1Subnet6131F729');
     expect(subnets.FoundationNetworkPublicSubnet1Subnet6131F729.Properties.CidrBlock).toBe('10.0.0.0/24');
     expect(Object.keys(subnets)).toHaveLength(3);
   });
@@ -240,10 +240,12 @@ describe('ChronosTrainingFoundation', () => {
   test('exposes the resources as their aws-cdk-lib interfaces, and the constructs that made them', () => {
     const { foundation } = synth();
     expect(foundation.publicSubnets).toEqual(foundation.network!.publicSubnets);
-    expect([foundation.vpc, foundation.publicSubnet, foundation.bucket, foundation.role, foundation.instanceProfile, foundation.securityGroup])
-      .toEqual([foundation.network!.vpc, foundation.network!.publicSubnet, foundation.trainingBucket!.bucket, foundation.instanceRole.role,
-        foundation.instanceRole.instanceProfile, foundation.egressSecurityGroup.securityGroup]);
-    expect(foundation.connections).toBe(foundation.egressSecurityGroup.connections);
+    expect([foundation.vpc, foundation.publicSubnets, foundation.bucket])
+      .toEqual([foundation.network!.vpc, foundation.network!.publicSubnets, foundation.trainingBucket!.bucket]);
+    expect(foundation.role.node.path).toBe('TestStack/Foundation/InstanceRole/Resource');
+    expect(foundation.instanceProfile.node.path).toBe('TestStack/Foundation/InstanceRole/InstanceProfile');
+    expect(foundation.securityGroup.node.path).toBe('TestStack/Foundation/SecurityGroup/Resource');
+    expect(foundation.connections).toBe(foundation.securityGroup.connections);
   });
 
   test('grants prefix-scoped bucket access to other principals and opens other groups to its instances', () => {

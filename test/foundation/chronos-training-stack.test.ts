@@ -42,15 +42,16 @@ describe('ChronosTrainingStack', () => {
     const all: Required<ChronosTrainingFoundationProps> = {
       environmentName: 'stage',
       costCenter: 'collect',
-      networkProps: { vpcCidr: '10.9.0.0/16', flowLogDestination: ec2.FlowLogDestination.toCloudWatchLogs() },
+      regionalNames: true,
+      networkProps: { vpcCidr: '10.9.0.0/16', maxAzs: 2 },
       bucketProps: { artifactExpiration: Duration.days(77), removalPolicy: RemovalPolicy.DESTROY },
       instanceRoleProps: { terminateSelfOnly: false, sessionManager: true },
       flowLogs: true,
-      createLaunchTemplate: true,
+      launchTemplate: true,
       launchTemplateProps: { spot: true, maxLifetimeHours: 3 },
-      maxRunLifetime: Duration.hours(5),
+      runReaper: { maxRunLifetime: Duration.hours(5) },
       budget: { monthlyLimitUsd: 40, notificationEmails: ['ml-team@example.com'] },
-      restrictS3Endpoint: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
+      s3EndpointRestriction: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
       securityGroupProps: { allowHttp: true, allowTrafficWithinGroup: true },
       clusterPlacementGroup: true,
       ssmParameters: false,
@@ -60,7 +61,7 @@ describe('ChronosTrainingStack', () => {
     };
     // A given VPC or bucket contradicts the props of a created one: two stacks cover every prop between them.
     const { vpc, vpcHasS3Endpoint, bucket, ...created } = all;
-    const { networkProps, bucketProps, flowLogs, restrictS3Endpoint, ...given } = all;
+    const { networkProps, bucketProps, flowLogs, s3EndpointRestriction, ...given } = all;
     received.length = 0;
     new ChronosTrainingStack(app, 'Created', created);
     new ChronosTrainingStack(app, 'Given', given);
@@ -69,7 +70,7 @@ describe('ChronosTrainingStack', () => {
     for (const [key, value] of Object.entries(all)) {
       expect({ [key]: (forwarded as any)[key] }).toEqual({ [key]: value });
     }
-    expect([networkProps, bucketProps, flowLogs, restrictS3Endpoint, vpc, vpcHasS3Endpoint, bucket].every(v => v !== undefined)).toBe(true);
+    expect([networkProps, bucketProps, flowLogs, s3EndpointRestriction, vpc, vpcHasS3Endpoint, bucket].every(v => v !== undefined)).toBe(true);
   });
 
   test("has the guide's description for its environment", () => {

@@ -68,7 +68,7 @@ describe('ChronosTrainingFoundation.fromEnvironment', () => {
     expect(foundation.environmentName).toBe('dev');
     expect(stack.resolve(foundation.vpc.vpcId)).toEqual(parameterRef(template, FoundationExports.VPC_ID));
     expect(stack.resolve(foundation.role.roleName)).toEqual(parameterRef(template, FoundationExports.IAM_ROLE_NAME));
-    expect(stack.resolve(foundation.instanceProfileName)).toEqual(parameterRef(template, FoundationExports.INSTANCE_PROFILE_NAME));
+    expect(stack.resolve(foundation.instanceProfile.instanceProfileName)).toEqual(parameterRef(template, FoundationExports.INSTANCE_PROFILE_NAME));
     expect(stack.resolve(foundation.publicSubnets[0].availabilityZone))
       .toEqual({ 'Fn::Select': [0, { 'Fn::Split': [',', parameterRef(template, FoundationExports.AVAILABILITY_ZONES)] }] });
     expect(warnings(stack)).toEqual([]);
@@ -77,9 +77,9 @@ describe('ChronosTrainingFoundation.fromEnvironment', () => {
 
   test('reads the launch template ID, unless told the foundation has none', () => {
     const { stack, foundation, template } = consumer(() => undefined);
-    expect(stack.resolve(foundation.launchTemplateId)).toEqual(parameterRef(template, FoundationExports.LAUNCH_TEMPLATE_ID));
+    expect(stack.resolve(foundation.launchTemplate?.launchTemplateId)).toEqual(parameterRef(template, FoundationExports.LAUNCH_TEMPLATE_ID));
     const without = ChronosTrainingFoundation.fromEnvironment(new Stack(new App(), 'Other'), 'Training', 'dev', { launchTemplate: false });
-    expect(without.launchTemplateId).toBeUndefined();
+    expect(without.launchTemplate).toBeUndefined();
   });
 
   test('takes more zones from the comma-separated parameters', () => {
@@ -103,7 +103,7 @@ describe('ChronosTrainingFoundation.fromEnvironment', () => {
   test('a foundation defined here is an IChronosTrainingFoundation with the same members', () => {
     const stack = agnosticStack();
     const foundation: IChronosTrainingFoundation = new ChronosTrainingFoundation(stack, 'Foundation');
-    expect(stack.resolve(foundation.instanceProfileName)).toEqual({ Ref: expect.stringMatching(/^FoundationInstanceRoleInstanceProfile/) });
+    expect(stack.resolve(foundation.instanceProfile.instanceProfileName)).toEqual({ Ref: expect.stringMatching(/^FoundationInstanceRoleInstanceProfile/) });
     expect(foundation.publicSubnets).toHaveLength(1);
   });
 });

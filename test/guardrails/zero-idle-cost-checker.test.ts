@@ -4,8 +4,8 @@ import { App, Aspects, CfnParameter, CfnResource, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { Construct } from 'constructs';
-import { ChronosTrainingStack, IdleCostEntry, ZeroIdleCostChecker, ZeroIdleCostCheckerProps } from '../../src';
+import { Construct, IConstruct } from 'constructs';
+import { ChronosTrainingFoundation, ChronosTrainingStack, IdleCostEntry, ZeroIdleCostChecker, ZeroIdleCostCheckerProps } from '../../src';
 
 /** A stack checked by one ZeroIdleCostChecker. */
 function checkedStack(props?: ZeroIdleCostCheckerProps): Stack {
@@ -45,6 +45,9 @@ const BILLING: Array<[string, Record<string, unknown>]> = [
   ['AWS::EC2::Host', {}],
   ['AWS::AutoScaling::AutoScalingGroup', { MinSize: '1', MaxSize: '2' }],
   ['AWS::AutoScaling::AutoScalingGroup', { MinSize: '0', MaxSize: '2', DesiredCapacity: '1' }],
+  // A managed Batch compute environment keeps MinvCpus (or DesiredvCpus) worth of instances running, whoever created it.
+  ['AWS::Batch::ComputeEnvironment', { Type: 'MANAGED', ComputeResources: { Type: 'EC2', MinvCpus: 4, MaxvCpus: 64 } }],
+  ['AWS::Batch::ComputeEnvironment', { Type: 'MANAGED', ComputeResources: { Type: 'SPOT', MinvCpus: 0, DesiredvCpus: 8, MaxvCpus: 64 } }],
   ['AWS::Lambda::Version', { FunctionName: 'f', ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 1 } }],
   ['AWS::Lambda::Alias', { FunctionName: 'f', FunctionVersion: '1', Name: 'live', ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 2 } }],
   ['AWS::DLM::LifecyclePolicy', {}],
@@ -81,6 +84,8 @@ const FREE: Array<[string, string, Record<string, unknown>]> = [
   ['a standard SSM parameter', 'AWS::SSM::Parameter', { Type: 'String', Value: 'v', Tier: 'Standard' }],
   ['an SSM parameter without a tier', 'AWS::SSM::Parameter', { Type: 'String', Value: 'v' }],
   ['an Auto Scaling group of 0', 'AWS::AutoScaling::AutoScalingGroup', { MinSize: '0', MaxSize: '4', DesiredCapacity: '0' }],
+  ['a Batch compute environment that scales to 0', 'AWS::Batch::ComputeEnvironment',
+    { Type: 'MANAGED', ComputeResources: { Type: 'EC2', MinvCpus: 0, MaxvCpus: 64 } }],
   ['an Auto Scaling group with MinSize 0 as a number', 'AWS::AutoScaling::AutoScalingGroup', { MinSize: 0, MaxSize: 4 }],
   ['a Lambda version without provisioned concurrency', 'AWS::Lambda::Version', { FunctionName: 'f' }],
   ['a Lambda alias with provisioned concurrency 0', 'AWS::Lambda::Alias', { ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 0 } }],
@@ -222,13 +227,15 @@ describe('ZeroIdleCostChecker', () => {
     });
   });
 
-  test('two checkers over the same resource report it once', () => {
+  test('the library applies one checker: the stack\'s covers its foundation, which adds none of its own', () => {
+    const checkers = (scope: IConstruct) => scope.node.scopes.flatMap(s => Aspects.of(s).all).filter(a => a instanceof ZeroIdleCostChecker);
+    const stack = new ChronosTrainingStack(new App(), 'Checked');
+    expect(checkers(stack.foundation)).toHaveLength(1);
+    const plain = new Stack(new App(), 'Plain');
+    expect(checkers(new ChronosTrainingFoundation(plain, 'Foundation'))).toHaveLength(1);
     const app = new App();
-    const stack = new Stack(app, 'Checked');
-    Aspects.of(app).add(new ZeroIdleCostChecker());
-    Aspects.of(stack).add(new ZeroIdleCostChecker());
-    new CfnResource(stack, 'Nat', { type: 'AWS::EC2::NatGateway' });
-    expect(errors(stack)).toHaveLength(1);
+    Aspects.of(app).add(new ZeroIdleCostChecker({ allowedResourceTypes: ['AWS::KMS::Key'] }));
+    expect(checkers(new ChronosTrainingStack(app, 'UserChecked').foundation)).toHaveLength(1);
   });
 
   test('README.md holds the idle-cost table generated from the checker', () => {

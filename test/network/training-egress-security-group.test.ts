@@ -79,9 +79,13 @@ describe('TrainingEgressSecurityGroup', () => {
     expect(onlyResource(template, 'AWS::EC2::SecurityGroup').Properties.SecurityGroupEgress).toHaveLength(1);
   });
 
-  test('keeps its description with the options (a new description would replace the group under running instances)', () => {
-    const description = (options: TrainingEgressSecurityGroupOptions) =>
-      onlyResource(synth('dev', options).template, 'AWS::EC2::SecurityGroup').Properties.GroupDescription;
-    expect(description({ allowHttp: true, allowTrafficWithinGroup: true })).toBe(description({}));
+  test.each<[string, TrainingEgressSecurityGroupOptions, string]>([
+    ['the default rules (the design\'s description)', {}, 'egress HTTPS only'],
+    ['HTTP egress', { allowHttp: true }, 'egress HTTPS and HTTP only'],
+    ['traffic within the group', { allowTrafficWithinGroup: true }, 'egress HTTPS only, all traffic within the group'],
+    ['both', { allowHttp: true, allowTrafficWithinGroup: true }, 'egress HTTPS and HTTP only, all traffic within the group'],
+  ])('names the rules it is created with in its description: %s', (_name, options, rules) => {
+    const description = onlyResource(synth('dev', options).template, 'AWS::EC2::SecurityGroup').Properties.GroupDescription;
+    expect(description).toBe(`Security group for Chronos Training instances (dev) - ${rules}`);
   });
 });

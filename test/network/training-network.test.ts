@@ -60,12 +60,12 @@ describe('TrainingNetwork', () => {
   test('exposes the VPC, the public subnet and the endpoint', () => {
     const { stack, network } = synth();
     expect(network.vpc.publicSubnets).toHaveLength(1);
-    expect(network.publicSubnet).toBe(network.vpc.publicSubnets[0]);
+    expect(network.publicSubnets).toEqual(network.vpc.publicSubnets);
     expect(stack.resolve(network.s3Endpoint.vpcEndpointId)).toEqual({ Ref: expect.stringMatching(/^NetworkS3Endpoint/) });
   });
 
   test('takes a VPC CIDR, a subnet mask and an Availability Zone', () => {
-    const { template } = synth({ vpcCidr: '172.16.0.0/20', subnetCidrMask: 26, availabilityZone: 'us-east-1d' });
+    const { template } = synth({ vpcCidr: '172.16.0.0/20', subnetCidrMask: 26, availabilityZones: ['us-east-1d'] });
     template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '172.16.0.0/20' });
     const subnet = onlyResource(template, 'AWS::EC2::Subnet');
     expect(subnet.Properties.CidrBlock).toBe('172.16.0.0/26');
@@ -101,7 +101,7 @@ describe('TrainingNetwork', () => {
   });
 
   test('rejects an empty Availability Zone', () => {
-    expect(() => synth({ availabilityZone: ' ' })).toThrow(/availabilityZone must not be empty/);
+    expect(() => synth({ availabilityZones: [' '] })).toThrow(/availabilityZones must not be empty/);
   });
 
   describe('more zones', () => {
@@ -111,7 +111,6 @@ describe('TrainingNetwork', () => {
       expect(subnets.map(s => [s.Properties.CidrBlock, s.Properties.MapPublicIpOnLaunch, s.Properties.AvailabilityZone])).toEqual(
         [0, 1, 2].map(i => [`10.0.${i}.0/24`, true, { 'Fn::Select': [i, { 'Fn::GetAZs': '' }] }]));
       expect(network.publicSubnets).toHaveLength(3);
-      expect(network.publicSubnet).toBe(network.publicSubnets[0]);
       template.resourceCountIs('AWS::EC2::NatGateway', 0);
       template.resourceCountIs('AWS::EC2::InternetGateway', 1);
     });
@@ -126,7 +125,7 @@ describe('TrainingNetwork', () => {
     test('keeps the logical ID and CIDR of the first subnet', () => {
       const first = (props: TrainingNetworkProps) => {
         const { stack, network, template } = synth(props);
-        const id = stack.getLogicalId(network.publicSubnet.node.defaultChild as any);
+        const id = stack.getLogicalId(network.publicSubnets[0].node.defaultChild as any);
         return [id, template.toJSON().Resources[id].Properties.CidrBlock];
       };
       expect(first({ maxAzs: 3 })).toEqual(first({}));
@@ -165,10 +164,8 @@ describe('TrainingNetwork', () => {
       ['a fractional count', { maxAzs: 1.5 }, /maxAzs 1.5 is invalid/],
       ['more subnets than the VPC holds', { vpcCidr: '10.0.0.0/23', maxAzs: 3 },
         /maxAzs 3 needs 3 \/24 subnets, but vpcCidr '10.0.0.0\/23' holds only 2/],
-      ['both zone props', { availabilityZone: 'us-east-1a', availabilityZones: ['us-east-1b'] },
-        /availabilityZone 'us-east-1a' and availabilityZones \[us-east-1b\] are both set/],
-      ['maxAzs against one zone', { availabilityZone: 'us-east-1a', maxAzs: 2 },
-        /maxAzs 2 contradicts availabilityZone \[us-east-1a\] \(1 zone\(s\)\)/],
+      ['maxAzs against one zone', { availabilityZones: ['us-east-1a'], maxAzs: 2 },
+        /maxAzs 2 contradicts availabilityZones \[us-east-1a\] \(1 zone\(s\)\)/],
       ['maxAzs against the zone list', { availabilityZones: ['us-east-1a', 'us-east-1b'], maxAzs: 3 }, /maxAzs 3 contradicts availabilityZones/],
       ['an empty zone list', { availabilityZones: [] }, /availabilityZones must not be empty/],
       ['a zone twice', { availabilityZones: ['us-east-1a', 'us-east-1a'] }, /names a zone twice/],

@@ -1,0 +1,63 @@
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { IChronosTrainingFoundation } from './foundation-reference';
+import { TrainingBucketGrants } from '../storage/training-bucket-grants';
+
+/**
+ * What a foundation defined here and an imported one have in common: the
+ * prefix-scoped grants, which work on any bucket (aws-cdk-lib's `VpcBase`
+ * pattern: a hidden base class, not exported from the library's index).
+ *
+ * @internal
+ */
+export abstract class ChronosTrainingFoundationBase extends Construct implements IChronosTrainingFoundation {
+  public abstract readonly environmentName: string;
+  public abstract readonly vpc: ec2.IVpc;
+  public abstract readonly publicSubnets: ec2.ISubnet[];
+  public abstract readonly bucket: s3.IBucket;
+  public abstract readonly role: iam.IRole;
+  public abstract readonly instanceProfile: iam.IInstanceProfile;
+  public abstract readonly securityGroup: ec2.ISecurityGroup;
+  public abstract readonly launchTemplate?: ec2.ILaunchTemplate;
+  public abstract readonly connections: ec2.Connections;
+
+  /**
+   * Lets `grantee` read (and list) the prefixes every environment shares:
+   * `cached-datasets/`, `runtime/python-env/` and `runtime/scripts/`, with
+   * `kms:Decrypt` on the bucket's key when it has one.
+   *
+   * @param grantee the principal, for example a data pipeline's role
+   */
+  public grantReadShared(grantee: iam.IGrantable): iam.Grant {
+    return this.grants().grantReadShared(grantee);
+  }
+
+  /**
+   * Lets `grantee` put and delete objects (and abort multipart uploads) under
+   * the shared prefixes, with `kms:GenerateDataKey` and `kms:Decrypt` on the
+   * bucket's key when it has one. It grants no read or list: add
+   * `grantReadShared` for tools such as `aws s3 sync` that list first.
+   *
+   * @param grantee the principal that uploads datasets or the runtime, for example a CI role
+   */
+  public grantWriteShared(grantee: iam.IGrantable): iam.Grant {
+    return this.grants().grantWriteShared(grantee);
+  }
+
+  /**
+   * Lets `grantee` read, write, delete and list under `{environmentName}/`, as
+   * the training instances may, with `kms:Decrypt` and `kms:GenerateDataKey` on
+   * the bucket's key when it has one.
+   *
+   * @param grantee the principal, for example an evaluation job's role
+   */
+  public grantReadWriteEnvironment(grantee: iam.IGrantable): iam.Grant {
+    return this.grants().grantReadWriteEnvironment(grantee);
+  }
+
+  private grants(): TrainingBucketGrants {
+    return new TrainingBucketGrants(this.bucket, this.environmentName);
+  }
+}
