@@ -14,7 +14,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   name: '@chronos/training-infra',
   description:
     'AWS CDK constructs for the persistent, $0-when-idle foundation of ephemeral EC2 GPU training runs: ' +
-    'one-AZ public VPC without NAT, S3 gateway endpoint, lifecycle-managed bucket, least-privilege instance role, ' +
+    'a public VPC without NAT (one Availability Zone by default), S3 gateway endpoint, lifecycle-managed bucket, least-privilege instance role, ' +
     'egress-only security group, cost tags and CloudFormation exports.',
   keywords: ['cdk', 'aws-cdk', 'awscdk', 'ec2', 'gpu', 'training', 'machine-learning', 's3', 'vpc'],
   author: 'Chronos Training',

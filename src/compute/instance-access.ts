@@ -40,10 +40,15 @@ export function terminateStatements(scope: IConstruct, environmentName: string, 
   ];
 }
 
-/** Acknowledges the two cdk-nag IAM5 findings of `terminateStatements` on a role. */
-export function acknowledgeTerminateFindings(cfnRole: iam.CfnRole, narrowedBy: string): void {
+/**
+ * Acknowledges the two cdk-nag IAM5 findings of `terminateStatements` on a role.
+ * `alsoOnStar` names the role's other actions on `*`, so that the one
+ * `Resource::*` finding gets one reason covering all of them (an acknowledgment
+ * of the same ID twice would keep only the last reason).
+ */
+export function acknowledgeTerminateFindings(cfnRole: iam.CfnRole, narrowedBy: string, alsoOnStar?: string): void {
   acknowledgeNag(cfnRole, 'AwsSolutions-IAM5[Resource::*]',
-    'ec2:DescribeInstances supports no resource-level permissions: AWS requires Resource "*"');
+    'ec2:DescribeInstances supports no resource-level permissions: AWS requires Resource "*"' + (alsoOnStar ? `; ${alsoOnStar}` : ''));
   acknowledgeNag(cfnRole, `AwsSolutions-IAM5[Resource::${ANY_INSTANCE_ARN}]`,
     `ec2:TerminateInstances on instance ARNs narrowed by conditions: ${narrowedBy}`);
 }

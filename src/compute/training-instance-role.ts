@@ -76,7 +76,7 @@ export interface TrainingInstanceRoleProps extends TrainingInstanceRoleOptions {
 
 /**
  * The role and instance profile of a training instance, trusted by EC2, with
- * three inline policies:
+ * three inline policies, and a fourth with `sessionManager`:
  *
  * - `S3ReadAccess`: read (and list) `cached-datasets/`, `runtime/python-env/` and
  *   `runtime/scripts/`, shared by all environments;
@@ -150,13 +150,9 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
     acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${writePrefix}*`))}]`,
       `Read-write access to the objects under this environment's own '${writePrefix}' prefix, where runs write outputs`);
     acknowledgeTerminateFindings(cfnRole, 'Project and Environment tags, and by default the calling instance itself ' +
-      '(ec2:SourceInstanceARN)');
-    if (props.sessionManager) {
-      acknowledgeNag(cfnRole, 'AwsSolutions-IAM5[Resource::*]',
-        'ec2:DescribeInstances and the four ssmmessages channel actions support no resource-level permissions (AWS requires ' +
-        'Resource "*"); ssm:UpdateInstanceInformation is the SSM Agent\'s heartbeat, granted on "*" as in AWS\'s own ' +
-        'Session Manager instance policies');
-    }
+      '(ec2:SourceInstanceARN)', props.sessionManager ? 'the four ssmmessages channel actions support no resource-level ' +
+      'permissions either, and ssm:UpdateInstanceInformation is the SSM Agent\'s heartbeat, granted on "*" as in AWS\'s own ' +
+      'Session Manager instance policies' : undefined);
 
     if (props.sessionManager) {
       skipCheckov(cfnRole, 'CKV_AWS_111',

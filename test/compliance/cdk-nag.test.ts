@@ -86,7 +86,16 @@ describe('cdk-nag AwsSolutions', () => {
       clusterPlacementGroup: true,
     });
     expect(nagFindings(stack)).toEqual([]);
-    expect(acknowledgments(stack)['AwsSolutions-IAM5[Resource::*]']).toMatch(/ec2:DescribeInstances and the four ssmmessages channel actions/);
+    expect(acknowledgments(stack)['AwsSolutions-IAM5[Resource::*]']).toMatch(/ec2:DescribeInstances .*; the four ssmmessages channel actions/);
+  });
+
+  test('gives the instance role\'s Resource::* finding one reason, never replaced by a later acknowledgment', () => {
+    const stack = new ChronosTrainingStack(new App(), 'S', { env: TEST_ENV, instanceRoleProps: { sessionManager: true } });
+    const role = stack.foundation.role.node.defaultChild!;
+    // Each acknowledgment records the role's whole map again: the reason of the finding must be the same in all of them.
+    const reasons = role.node.metadata.filter(m => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .map(m => (m.data as Record<string, string>)['AwsSolutions-IAM5[Resource::*]']).filter(r => r !== undefined);
+    expect(new Set(reasons).size).toBe(1);
   });
 
   test('reports nothing unacknowledged on a foundation in a given VPC with a given bucket of the same stack', () => {

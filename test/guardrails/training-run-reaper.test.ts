@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, AssetStaging, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -116,7 +116,9 @@ describe('TrainingRunReaper', () => {
     expect(source).toContain('TerminateInstancesCommand');
     // The SDK is external: the runtime provides it.
     expect(source).toMatch(/require\("@aws-sdk\/client-ec2"\)/);
-    expect(stack).toBeDefined();
+    // The function's asset is staged from exactly that directory.
+    const staged = stack.node.findAll().filter((c): c is AssetStaging => c instanceof AssetStaging).map(a => a.sourcePath);
+    expect(staged).toEqual([path.dirname(asset)]);
   });
 
   test.each<[string, Duration, RegExp]>([
