@@ -83,7 +83,7 @@ describe('the run reaper handler', () => {
 
   test('never terminates an AWS Batch instance (ManagedBy=chronos-batch), however old and whatever its lifetime tag', async () => {
     describing([
-      instance('i-batch-untagged', 30 * HOUR, undefined, 'running', { ManagedBy: 'chronos-batch', 'aws:batch:compute-environment': 'ce' }),
+      instance('i-batch-untagged', 30 * HOUR, undefined, 'running', { 'ManagedBy': 'chronos-batch', 'aws:batch:compute-environment': 'ce' }),
       instance('i-batch-tagged', 30 * HOUR, '1', 'running', { ManagedBy: 'chronos-batch' }),
       instance('i-launcher', 30 * HOUR, '4', 'running', { ManagedBy: 'chronos-launch-template' }),
     ]);
