@@ -11,3 +11,4 @@ export * from './compute/training-launch-template';
 export * from './guardrails/training-run-reaper';
 export * from './guardrails/training-budget';
 export * from './network/s3-endpoint-restriction';
+export * from './batch/training-batch-queue';

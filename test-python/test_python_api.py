@@ -10,7 +10,8 @@ import pytest
 import chronos_training_infra as lib
 
 CONSTRUCTS = ["ChronosTrainingFoundation", "ChronosTrainingStack", "TrainingBucket", "TrainingEgressSecurityGroup",
-              "TrainingInstanceRole", "TrainingNetwork", "TrainingLaunchTemplate", "TrainingRunReaper", "TrainingBudget"]
+              "TrainingInstanceRole", "TrainingNetwork", "TrainingLaunchTemplate", "TrainingRunReaper", "TrainingBudget",
+              "TrainingBatchQueue"]
 CLASSES = ["FoundationExports", "ZeroIdleCostChecker"]
 INTERFACES = ["IChronosTrainingFoundation"]
 STRUCTS = ["ChronosTrainingFoundationImportOptions", "ChronosTrainingFoundationProps", "ChronosTrainingStackProps",
@@ -18,7 +19,8 @@ STRUCTS = ["ChronosTrainingFoundationImportOptions", "ChronosTrainingFoundationP
            "TrainingEgressSecurityGroupProps", "TrainingInstanceRoleOptions", "TrainingInstanceRoleProps",
            "TrainingNetworkOptions", "TrainingNetworkProps", "ZeroIdleCostCheckerProps", "IdleCostEntry",
            "TrainingLaunchTemplateOptions", "TrainingLaunchTemplateProps", "TrainingRunReaperOptions", "TrainingRunReaperProps",
-           "TrainingBudgetOptions", "TrainingBudgetProps", "BudgetLaunchers", "S3EndpointRestriction"]
+           "TrainingBudgetOptions", "TrainingBudgetProps", "BudgetLaunchers", "S3EndpointRestriction",
+           "TrainingBatchQueueOptions", "TrainingBatchQueueProps", "TrainingBatchQueueMultiNodeOptions"]
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
@@ -40,7 +42,8 @@ def test_exported_names():
     ("ChronosTrainingFoundation", {"environment_name", "cost_center", "vpc", "public_subnets",
                                    "bucket", "role", "instance_profile", "security_group", "launch_template",
                                    "connections", "export_names", "parameter_names", "placement_group", "network",
-                                   "training_bucket", "run_reaper", "budget"}),
+                                   "training_bucket", "run_reaper", "budget", "batch_queue", "batch_job_queue",
+                                   "batch_job_definition"}),
     ("ChronosTrainingStack", {"foundation"}),
     ("TrainingNetwork", {"vpc", "public_subnets", "s3_endpoint"}),
     ("TrainingBucket", {"bucket", "environment_name", "log_retention"}),
@@ -62,7 +65,7 @@ def test_snake_case_members(name, members):
                                    "instance_role_props", "flow_logs", "security_group_props",
                                    "cluster_placement_group", "ssm_parameters", "vpc", "vpc_has_s3_endpoint",
                                    "bucket", "launch_template", "launch_template_props", "run_reaper", "budget",
-                                   "s3_endpoint_restriction", "regional_names"}),
+                                   "s3_endpoint_restriction", "regional_names", "batch"}),
     ("ChronosTrainingStack", {"environment_name", "cost_center", "env", "description", "stack_name",
                               "network_props"}),
     ("TrainingNetwork", {"vpc_cidr", "subnet_cidr_mask", "availability_zones", "max_azs", "flow_log_destination"}),

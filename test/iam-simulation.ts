@@ -11,7 +11,7 @@ export const REGION = 'us-east-1';
 /** An instance ARN in the test account. */
 export const instanceArn = (id: string, region = REGION) => `arn:aws:ec2:${region}:${ACCOUNT}:instance/${id}`;
 
-/** Resolves Ref (pseudo parameters), Fn::GetAtt of buckets and log groups, and Fn::Join against a template's resources. */
+/** Resolves Ref (pseudo parameters), Fn::GetAtt of buckets, log groups, queues, roles and job queues, and Fn::Join against a template's resources. */
 export function resolver(resources: Record<string, any>): (value: any) => any {
   const resolve = (value: any): any => {
     if (Array.isArray(value)) return value.map(resolve);
@@ -27,9 +27,15 @@ export function resolver(resources: Record<string, any>): (value: any) => any {
       if (resource.Type === 'AWS::S3::Bucket' && attribute === 'Arn') return `arn:aws:s3:::${resolve(resource.Properties.BucketName)}`;
       // Generated names: the logical ID without its hash, e.g. `ReaperLogGroup`.
       const name = logicalId.replace(/[0-9A-F]{8}$/, '');
-      if (resource.Type === 'AWS::Logs::LogGroup' && attribute === 'Arn') return `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${name}:*`;
+      if (resource.Type === 'AWS::Logs::LogGroup' && attribute === 'Arn') {
+        return `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${resource.Properties?.LogGroupName ?? name}:*`;
+      }
       if (resource.Type === 'AWS::SQS::Queue' && attribute === 'Arn') return `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`;
       if (resource.Type === 'AWS::KMS::Key' && attribute === 'Arn') return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${name}`;
+      if (resource.Type === 'AWS::IAM::Role' && attribute === 'Arn') return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+      if (resource.Type === 'AWS::Batch::JobQueue' && attribute === 'JobQueueArn') {
+        return `arn:aws:batch:${REGION}:${ACCOUNT}:job-queue/${resource.Properties.JobQueueName ?? name}`;
+      }
       throw new Error(`unresolvable GetAtt ${logicalId}.${attribute}`);
     }
     if ('Fn::Join' in value) return resolve(value['Fn::Join'][1]).join(value['Fn::Join'][0]);

@@ -5,6 +5,7 @@ import { Construct } from 'constructs';
 import { acknowledgeTerminateFindings, terminateStatements } from './instance-access';
 import { acknowledgeNag, nagResourceFinding, skipCheckov } from '../private/compliance';
 import { instanceProfileName, regionForNames } from '../private/naming';
+import { BATCH_MANAGED_BY, TAG_MANAGED_BY } from '../private/tags';
 import { SHARED_ACCESS_PREFIXES } from '../private/prefixes';
 import { validateEnvironment } from '../private/validation';
 import { TrainingBucket } from '../storage/training-bucket';
@@ -133,7 +134,11 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
           props.terminateSelfOnly === false ? 'TerminateProjectEnvironmentInstances' : 'TerminateSelf',
           // ec2:SourceInstanceARN is set on requests signed with an instance's
           // role credentials; ${ec2:InstanceID} is the target instance.
-          props.terminateSelfOnly === false ? {} : {
+          // A supervisor may terminate the environment's instances, but not those of a
+          // TrainingBatchQueue's compute environments (same tags): AWS Batch owns their lifetime.
+          props.terminateSelfOnly === false ? {
+            StringNotEquals: { [`ec2:ResourceTag/${TAG_MANAGED_BY}`]: BATCH_MANAGED_BY },
+          } : {
             ArnEquals: { 'ec2:SourceInstanceARN': instanceArn(this, '${ec2:InstanceID}') },
           })),
         ...(props.sessionManager ? { SessionManager: document([sessionManagerStatement()]) } : {}),

@@ -1,3 +1,4 @@
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -21,6 +22,8 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
   public abstract readonly instanceProfile: iam.IInstanceProfile;
   public abstract readonly securityGroup: ec2.ISecurityGroup;
   public abstract readonly launchTemplate?: ec2.ILaunchTemplate;
+  public abstract readonly batchJobQueue?: batch.IJobQueue;
+  public abstract readonly batchJobDefinition?: batch.IJobDefinition;
   public abstract readonly connections: ec2.Connections;
 
   /**

@@ -1,4 +1,5 @@
-import { Annotations, CfnOutput, Fn, Tags } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Fn, Tags } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -8,6 +9,7 @@ import { ChronosTrainingFoundationBase } from './chronos-training-foundation-bas
 import { FoundationExports } from './foundation-exports';
 import { ChronosTrainingFoundationImportOptions, IChronosTrainingFoundation } from './foundation-reference';
 import { ImportedChronosTrainingFoundation } from './imported-foundation';
+import { TrainingBatchQueue, TrainingBatchQueueOptions } from '../batch/training-batch-queue';
 import { TrainingInstanceRole, TrainingInstanceRoleOptions } from '../compute/training-instance-role';
 import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../compute/training-launch-template';
 import { TrainingBudget, TrainingBudgetOptions } from '../guardrails/training-budget';
@@ -219,6 +221,19 @@ export interface ChronosTrainingFoundationProps {
    * @default - the endpoint admits every bucket
    */
   readonly s3EndpointRestriction?: S3EndpointRestriction;
+
+  /**
+   * Creates a `TrainingBatchQueue`: an AWS Batch job queue for GPU training jobs
+   * on managed EC2 compute environments that scale to zero (nothing bills while
+   * no job runs), in all the foundation's public subnets, with its security
+   * group and bucket prefixes, and the exports and SSM parameters
+   * `BatchJobQueueArn` and `BatchJobDefinitionArn` (and the multi-node ones with
+   * `multiNode`). The job timeout defaults to the run lifetime: the reaper's
+   * `maxRunLifetime` when there is one, else the launch template's `MaxLifetimeHours`.
+   *
+   * @default - no Batch resources
+   */
+  readonly batch?: TrainingBatchQueueOptions;
 }
 
 /**
@@ -231,7 +246,7 @@ export interface ChronosTrainingFoundationProps {
  * (`/chronos-training/{environmentName}/*`). It can use an existing VPC or bucket
  * (`vpc`, `bucket`) instead of creating them. Opt-in guardrails: a run reaper
  * (`runReaper`), a budget (`budget`), a restricted S3 endpoint
- * (`s3EndpointRestriction`).
+ * (`s3EndpointRestriction`); and an AWS Batch queue (`batch`).
  *
  * Every resource it creates costs nothing while no instance runs, and a
  * `ZeroIdleCostChecker` fails synthesis if anything added to it would (one
@@ -305,6 +320,15 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
 
   /** The budget; undefined without `budget`. */
   public readonly budget?: TrainingBudget;
+
+  /** The AWS Batch queue, for `grantSubmit`; undefined without `batch`. */
+  public readonly batchQueue?: TrainingBatchQueue;
+
+  /** The Batch job queue; undefined without `batch`. */
+  public readonly batchJobQueue?: batch.IJobQueue;
+
+  /** The Batch job definition of single-node jobs; undefined without `batch`. */
+  public readonly batchJobDefinition?: batch.IJobDefinition;
 
   /** The names of the CloudFormation exports this foundation creates, in order. */
   public readonly exportNames: string[];
@@ -399,6 +423,21 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
     if (props.runReaper) {
       this.runReaper = new TrainingRunReaper(this, 'Reaper', { ...props.runReaper, environmentName });
     }
+    if (props.batch) {
+      const lifetime = props.runReaper?.maxRunLifetime ?? Duration.hours(props.launchTemplateProps?.maxLifetimeHours ?? 4);
+      this.batchQueue = new TrainingBatchQueue(this, 'Batch', {
+        jobTimeout: lifetime,
+        ...props.batch,
+        environmentName,
+        costCenter,
+        vpc: this.vpc,
+        subnets: this.publicSubnets,
+        securityGroup: this.securityGroup,
+        bucket: this.bucket,
+      });
+      this.batchJobQueue = this.batchQueue.jobQueue;
+      this.batchJobDefinition = this.batchQueue.jobDefinition;
+    }
     if (props.budget) {
       this.budget = new TrainingBudget(this, 'Budget', { ...props.budget, environmentName, regionalNames: props.regionalNames });
     }
@@ -429,9 +468,22 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       outputs[FoundationExports.LAUNCH_TEMPLATE_ID] = [this.launchTemplate.launchTemplateId!, 'Launch template ID'];
     }
     const suffixes = FoundationExports.suffixes().filter(suffix => suffix in outputs);
+    const optional = (suffix: string, value: string, description: string) => {
+      outputs[suffix] = [value, description];
+      suffixes.push(suffix);
+    };
     if (this.placementGroup) {
-      outputs[FoundationExports.PLACEMENT_GROUP_NAME] = [this.placementGroup.placementGroupName, 'Cluster placement group name'];
-      suffixes.push(FoundationExports.PLACEMENT_GROUP_NAME);
+      optional(FoundationExports.PLACEMENT_GROUP_NAME, this.placementGroup.placementGroupName, 'Cluster placement group name');
+    }
+    if (this.batchQueue) {
+      optional(FoundationExports.BATCH_JOB_QUEUE_ARN, this.batchQueue.jobQueue.jobQueueArn, 'Batch job queue ARN');
+      optional(FoundationExports.BATCH_JOB_DEFINITION_ARN, this.batchQueue.jobDefinition.jobDefinitionArn, 'Batch job definition ARN');
+      if (this.batchQueue.multiNodeJobQueue && this.batchQueue.multiNodeJobDefinition) {
+        optional(FoundationExports.BATCH_MULTI_NODE_JOB_QUEUE_ARN, this.batchQueue.multiNodeJobQueue.jobQueueArn,
+          'Batch multi-node job queue ARN');
+        optional(FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN, this.batchQueue.multiNodeJobDefinition.jobDefinitionArn,
+          'Batch multi-node job definition ARN');
+      }
     }
     this.exportNames = suffixes.map(suffix => {
       const [value, description] = outputs[suffix];

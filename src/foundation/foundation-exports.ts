@@ -40,10 +40,22 @@ export class FoundationExports {
   /** Suffix of the cluster placement group's name export (only with `clusterPlacementGroup`). */
   public static readonly PLACEMENT_GROUP_NAME = 'PlacementGroupName';
 
+  /** Suffix of the Batch job queue's ARN export (only with `batch`). */
+  public static readonly BATCH_JOB_QUEUE_ARN = 'BatchJobQueueArn';
+
+  /** Suffix of the Batch job definition's ARN export (only with `batch`). */
+  public static readonly BATCH_JOB_DEFINITION_ARN = 'BatchJobDefinitionArn';
+
+  /** Suffix of the Batch multi-node job queue's ARN export (only with `batch.multiNode`). */
+  public static readonly BATCH_MULTI_NODE_JOB_QUEUE_ARN = 'BatchMultiNodeJobQueueArn';
+
+  /** Suffix of the Batch multi-node job definition's ARN export (only with `batch.multiNode`). */
+  public static readonly BATCH_MULTI_NODE_JOB_DEFINITION_ARN = 'BatchMultiNodeJobDefinitionArn';
+
   /**
    * The suffixes of the exports a foundation with default props creates, in the
    * order it creates them: the eight core exports, `PublicSubnetIds`,
-   * `AvailabilityZones` and `LaunchTemplateId` (absent with `createLaunchTemplate:
+   * `AvailabilityZones` and `LaunchTemplateId` (absent with `launchTemplate:
    * false`). Opt-in exports, such as `PLACEMENT_GROUP_NAME`, are not among them.
    */
   public static suffixes(): string[] {

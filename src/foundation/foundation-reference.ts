@@ -1,3 +1,4 @@
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -34,6 +35,12 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
 
   /** The training launch template; undefined when the foundation has none. */
   readonly launchTemplate?: ec2.ILaunchTemplate;
+
+  /** The AWS Batch job queue; undefined when the foundation has none (`batch`). */
+  readonly batchJobQueue?: batch.IJobQueue;
+
+  /** The AWS Batch job definition of single-node jobs; undefined when the foundation has none (`batch`). */
+  readonly batchJobDefinition?: batch.IJobDefinition;
 
   /**
    * Lets `grantee` read (and list) the prefixes every environment shares:
@@ -98,4 +105,13 @@ export interface ChronosTrainingFoundationImportOptions {
    * @default - SSE-S3 (the foundation's own bucket): no key permissions
    */
   readonly bucketEncryptionKey?: kms.IKey;
+
+  /**
+   * Whether the foundation has an AWS Batch queue (`batch`), whose job queue and
+   * job definition are then read from the `BatchJobQueueArn` and
+   * `BatchJobDefinitionArn` parameters.
+   *
+   * @default false
+   */
+  readonly batch?: boolean;
 }

@@ -1,4 +1,5 @@
 import { Annotations, Fn } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -25,6 +26,8 @@ export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundation
   public readonly securityGroup: ec2.ISecurityGroup;
   public readonly connections: ec2.Connections;
   public readonly launchTemplate?: ec2.ILaunchTemplate;
+  public readonly batchJobQueue?: batch.IJobQueue;
+  public readonly batchJobDefinition?: batch.IJobDefinition;
 
   constructor(scope: Construct, id: string, environmentName: string, options: ChronosTrainingFoundationImportOptions = {}) {
     super(scope, id);
@@ -63,6 +66,11 @@ export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundation
       this.launchTemplate = ec2.LaunchTemplate.fromLaunchTemplateAttributes(this, 'LaunchTemplate', {
         launchTemplateId: value(FoundationExports.LAUNCH_TEMPLATE_ID),
       });
+    }
+    if (options.batch) {
+      this.batchJobQueue = batch.JobQueue.fromJobQueueArn(this, 'BatchJobQueue', value(FoundationExports.BATCH_JOB_QUEUE_ARN));
+      this.batchJobDefinition = batch.EcsJobDefinition.fromJobDefinitionArn(this, 'BatchJobDefinition',
+        value(FoundationExports.BATCH_JOB_DEFINITION_ARN));
     }
   }
 }

@@ -11,6 +11,11 @@ import { EC2Client, Instance, paginateDescribeInstances, TerminateInstancesComma
 export interface ReaperConfig {
   /** Tags an instance must carry to be considered, e.g. `{ Project: 'Chronos-Training', Environment: 'dev' }`. */
   readonly filterTags: Record<string, string>;
+  /**
+   * Tags that keep an instance out of reach whatever its age, e.g. `{ ManagedBy: 'chronos-batch' }`
+   * (instances of an AWS Batch compute environment, whose lifetime Batch manages). Empty when not set.
+   */
+  readonly excludeTags: Record<string, string>;
   /** Tag holding an instance's own lifetime in hours. */
   readonly lifetimeTagKey: string;
   /** Lifetime of instances whose lifetime tag is missing or malformed, in seconds. */
@@ -33,6 +38,8 @@ export interface ReapResult {
   readonly dryRun: boolean;
   /** Instances matched by the tag and state filters. */
   readonly examined: number;
+  /** IDs of examined instances left alone because they carry an excluded tag. */
+  readonly excluded: string[];
   readonly expired: Expired[];
   /** IDs terminated (or, in a dry run, that EC2 confirmed could be terminated). */
   readonly terminated: string[];
@@ -50,12 +57,18 @@ export function configFromEnvironment(env: Record<string, string | undefined>): 
   if (typeof filterTags !== 'object' || filterTags === null || Object.keys(filterTags).length === 0) {
     throw new Error('FILTER_TAGS must be a non-empty JSON object of tag keys and values');
   }
+  // Optional, so that a function deployed before it existed keeps working.
+  const excludeTags = env.EXCLUDE_TAGS ? JSON.parse(env.EXCLUDE_TAGS) : {};
+  if (typeof excludeTags !== 'object' || excludeTags === null || Array.isArray(excludeTags)) {
+    throw new Error('EXCLUDE_TAGS must be a JSON object of tag keys and values');
+  }
   const defaultLifetimeSeconds = Number(required(env, 'DEFAULT_LIFETIME_SECONDS'));
   if (!Number.isFinite(defaultLifetimeSeconds) || defaultLifetimeSeconds <= 0) {
     throw new Error(`DEFAULT_LIFETIME_SECONDS must be a positive number, got '${env.DEFAULT_LIFETIME_SECONDS}'`);
   }
   return {
     filterTags,
+    excludeTags,
     lifetimeTagKey: required(env, 'LIFETIME_TAG_KEY'),
     defaultLifetimeSeconds,
     dryRun: env.DRY_RUN === 'true',
@@ -87,6 +100,11 @@ export function lifetimeOf(instance: Instance, config: ReaperConfig): Pick<Expir
   return { lifetimeSeconds: hours * 3600, lifetimeFrom: 'tag' };
 }
 
+/** Whether an instance carries any of the excluded tags (key and value). */
+export function isExcluded(instance: Instance, excludeTags: Record<string, string>): boolean {
+  return (instance.Tags ?? []).some(t => t.Key !== undefined && excludeTags[t.Key] !== undefined && excludeTags[t.Key] === t.Value);
+}
+
 /**
  * Finds the expired instances and terminates them. An instance whose age equals
  * its lifetime exactly is kept; one a millisecond older is terminated.
@@ -98,11 +116,17 @@ export async function reap(client: EC2Client, config: ReaperConfig, now: Date = 
     { Name: 'instance-state-name', Values: REAPED_STATES },
   ];
   let examined = 0;
+  const excluded: string[] = [];
   const expired: Expired[] = [];
   for await (const page of paginateDescribeInstances({ client }, { Filters: filters })) {
     for (const instance of (page.Reservations ?? []).flatMap(r => r.Instances ?? [])) {
       examined++;
       if (!instance.InstanceId || !instance.LaunchTime) {
+        continue;
+      }
+      // EC2 filters cannot say "tag not equal": excluded instances are dropped here (the IAM policy denies them too).
+      if (isExcluded(instance, config.excludeTags ?? {})) {
+        excluded.push(instance.InstanceId);
         continue;
       }
       // LaunchTime is the last start: a stopped and restarted instance counts from its restart.
@@ -131,7 +155,7 @@ export async function reap(client: EC2Client, config: ReaperConfig, now: Date = 
     }
   }
 
-  const result: ReapResult = { dryRun: config.dryRun, examined, expired, terminated };
+  const result: ReapResult = { dryRun: config.dryRun, examined, excluded, expired, terminated };
   console.log(JSON.stringify(result));
   if (failures.length > 0) {
     throw new Error(`TerminateInstances failed for ${failures.length} batch(es): ${failures.join('; ')}`);

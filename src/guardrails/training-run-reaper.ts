@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { TrainingRunReaperFunction } from './training-run-reaper-function';
 import { acknowledgeTerminateFindings, terminateStatements } from '../compute/instance-access';
 import { skipCheckov } from '../private/compliance';
-import { PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
+import { BATCH_MANAGED_BY, PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
 import { validateEnvironment } from '../private/validation';
 
 /**
@@ -61,6 +61,9 @@ export interface TrainingRunReaperProps extends TrainingRunReaperOptions {
  * running, stopping or stopped that have lived longer than their
  * `MaxLifetimeHours` tag, or than `maxRunLifetime` where the tag is missing or
  * malformed. Age is counted from the instance's `LaunchTime` (its last start).
+ * Instances tagged `ManagedBy=chronos-batch` (launched by a `TrainingBatchQueue`'s
+ * compute environments, whose lifetime AWS Batch manages) are never terminated:
+ * the function skips them and its role is denied them.
  *
  * Its role may describe instances and terminate only instances tagged with this
  * project and environment. A failed invocation is retried twice and then lands in
@@ -135,7 +138,11 @@ export class TrainingRunReaper extends Construct {
         }),
         TerminateExpiredInstances: new iam.PolicyDocument({
           minimize: false,
-          statements: terminateStatements(this, environmentName, 'TerminateProjectEnvironmentInstances'),
+          // Instances of AWS Batch compute environments (TrainingBatchQueue) carry the same Project and Environment
+          // tags but belong to Batch, which scales them to zero: never terminate them (the handler skips them too).
+          statements: terminateStatements(this, environmentName, 'TerminateProjectEnvironmentInstances', {
+            StringNotEquals: { [`ec2:ResourceTag/${TAG_MANAGED_BY}`]: BATCH_MANAGED_BY },
+          }),
         }),
       },
     });
@@ -149,6 +156,7 @@ export class TrainingRunReaper extends Construct {
       memorySize: 256,
       environment: {
         FILTER_TAGS: JSON.stringify({ [TAG_PROJECT]: PROJECT_TAG_VALUE, [TAG_ENVIRONMENT]: environmentName }),
+        EXCLUDE_TAGS: JSON.stringify({ [TAG_MANAGED_BY]: BATCH_MANAGED_BY }),
         LIFETIME_TAG_KEY: TAG_MAX_LIFETIME_HOURS,
         DEFAULT_LIFETIME_SECONDS: String(lifetimeMinutes * 60),
         DRY_RUN: String(props.dryRun ?? false),

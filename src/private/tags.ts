@@ -22,3 +22,10 @@ export const TAG_MAX_LIFETIME_HOURS = 'MaxLifetimeHours';
  * template: they are created by the launcher, not managed by CDK.
  */
 export const LAUNCH_TEMPLATE_MANAGED_BY = 'chronos-launch-template';
+
+/**
+ * `ManagedBy` value on the instances and volumes an AWS Batch compute environment
+ * of a `TrainingBatchQueue` launches: Batch manages their lifetime (it scales the
+ * environment to zero), so the run reaper leaves them alone.
+ */
+export const BATCH_MANAGED_BY = 'chronos-batch';

@@ -147,6 +147,13 @@ const SUPERVISOR_SCENARIOS: Scenario[] = [
   scenarioNamed('terminate a prod instance'),
   scenarioNamed("terminate another project's instance"),
   scenarioNamed('terminate a dev instance in another region'),
+  {
+    request: "terminate a dev instance of a Batch compute environment (AWS Batch's to scale in)",
+    action: 'ec2:TerminateInstances',
+    resource: instance('i-0ddddddddddddddd4'),
+    tags: { ...devTags, ManagedBy: 'chronos-batch' },
+    allowed: false,
+  },
 ];
 
 /**

@@ -1,6 +1,7 @@
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { ChronosTrainingFoundationProps, ChronosTrainingStack, ChronosTrainingStackProps } from '../../src';
 
@@ -55,6 +56,7 @@ describe('ChronosTrainingStack', () => {
       securityGroupProps: { allowHttp: true, allowTrafficWithinGroup: true },
       clusterPlacementGroup: true,
       ssmParameters: false,
+      batch: { image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/python:3.12') },
       vpc: new ec2.Vpc(existing, 'Vpc', { natGateways: 0, restrictDefaultSecurityGroup: false }),
       vpcHasS3Endpoint: true,
       bucket: new s3.Bucket(existing, 'Bucket'),

@@ -9,13 +9,14 @@ const NOW = new Date('2026-11-27T12:00:00.000Z');
 const HOUR = 3600 * 1000;
 const config: ReaperConfig = {
   filterTags: { Project: 'Chronos-Training', Environment: 'dev' },
+  excludeTags: { ManagedBy: 'chronos-batch' },
   lifetimeTagKey: 'MaxLifetimeHours',
   defaultLifetimeSeconds: 6 * 3600,
   dryRun: false,
 };
 
 /** An instance launched `ageMs` before NOW, with a MaxLifetimeHours tag unless `lifetime` is undefined. */
-function instance(id: string, ageMs: number, lifetime?: string, state = 'running'): Instance {
+function instance(id: string, ageMs: number, lifetime?: string, state = 'running', extraTags: Record<string, string> = {}): Instance {
   return {
     InstanceId: id,
     LaunchTime: new Date(NOW.getTime() - ageMs),
@@ -24,6 +25,7 @@ function instance(id: string, ageMs: number, lifetime?: string, state = 'running
       { Key: 'Project', Value: 'Chronos-Training' },
       { Key: 'Environment', Value: 'dev' },
       ...(lifetime === undefined ? [] : [{ Key: 'MaxLifetimeHours', Value: lifetime }]),
+      ...Object.entries(extraTags).map(([Key, Value]) => ({ Key, Value })),
     ],
   };
 }
@@ -77,6 +79,24 @@ describe('the run reaper handler', () => {
     expect(terminatedIds()).toEqual(['i-old', 'i-stopped']);
     expect(result.terminated).toEqual(['i-old', 'i-stopped']);
     expect(result.examined).toBe(4);
+  });
+
+  test('never terminates an AWS Batch instance (ManagedBy=chronos-batch), however old and whatever its lifetime tag', async () => {
+    describing([
+      instance('i-batch-untagged', 30 * HOUR, undefined, 'running', { 'ManagedBy': 'chronos-batch', 'aws:batch:compute-environment': 'ce' }),
+      instance('i-batch-tagged', 30 * HOUR, '1', 'running', { ManagedBy: 'chronos-batch' }),
+      instance('i-launcher', 30 * HOUR, '4', 'running', { ManagedBy: 'chronos-launch-template' }),
+    ]);
+    const result = await reap(client, config, NOW);
+    expect(terminatedIds()).toEqual(['i-launcher']);
+    expect(result.excluded).toEqual(['i-batch-untagged', 'i-batch-tagged']);
+    expect(result.examined).toBe(3);
+  });
+
+  test('excludes nothing when no exclusion tags are configured', async () => {
+    describing([instance('i-batch', 30 * HOUR, undefined, 'running', { ManagedBy: 'chronos-batch' })]);
+    await reap(client, { ...config, excludeTags: {} }, NOW);
+    expect(terminatedIds()).toEqual(['i-batch']);
   });
 
   test('accepts a fractional tag', async () => {
@@ -157,6 +177,7 @@ describe('the run reaper handler', () => {
 describe('the handler configuration', () => {
   const env = {
     FILTER_TAGS: '{"Project":"Chronos-Training","Environment":"dev"}',
+    EXCLUDE_TAGS: '{"ManagedBy":"chronos-batch"}',
     LIFETIME_TAG_KEY: 'MaxLifetimeHours',
     DEFAULT_LIFETIME_SECONDS: '21600',
     DRY_RUN: 'false',
@@ -167,9 +188,14 @@ describe('the handler configuration', () => {
     expect(configFromEnvironment({ ...env, DRY_RUN: 'true' }).dryRun).toBe(true);
   });
 
+  test('excludes nothing when EXCLUDE_TAGS is not set (a function deployed before it existed)', () => {
+    expect(configFromEnvironment({ ...env, EXCLUDE_TAGS: undefined }).excludeTags).toEqual({});
+  });
+
   test.each<[string, Record<string, string | undefined>, RegExp]>([
     ['a missing variable', { LIFETIME_TAG_KEY: undefined }, /environment variable LIFETIME_TAG_KEY is not set/],
     ['empty filter tags', { FILTER_TAGS: '{}' }, /FILTER_TAGS must be a non-empty JSON object/],
+    ['exclusion tags that are not an object', { EXCLUDE_TAGS: '["ManagedBy"]' }, /EXCLUDE_TAGS must be a JSON object/],
     ['a bad default lifetime', { DEFAULT_LIFETIME_SECONDS: 'soon' }, /DEFAULT_LIFETIME_SECONDS must be a positive number, got 'soon'/],
   ])('rejects %s', (_name, change, message) => {
     expect(() => configFromEnvironment({ ...env, ...change })).toThrow(message);

@@ -52,6 +52,7 @@ describe('TrainingRunReaper', () => {
     expect(fn.Properties.Handler).toBe('index.handler');
     expect(fn.Properties.Environment.Variables).toEqual(expect.objectContaining({
       FILTER_TAGS: '{"Project":"Chronos-Training","Environment":"dev"}',
+      EXCLUDE_TAGS: '{"ManagedBy":"chronos-batch"}',
       LIFETIME_TAG_KEY: 'MaxLifetimeHours',
       DEFAULT_LIFETIME_SECONDS: '21600',
       DRY_RUN: 'false',
@@ -92,7 +93,7 @@ describe('TrainingRunReaper', () => {
     ]);
   });
 
-  test('its role may describe instances and terminate only this project and environment, in this region', () => {
+  test('its role may describe instances and terminate only this project and environment, in this region, never AWS Batch instances', () => {
     const role = onlyResource(build().template, 'AWS::IAM::Role');
     const terminate = role.Properties.Policies.find((p: any) => p.PolicyName === 'TerminateExpiredInstances').PolicyDocument.Statement;
     expect(terminate).toEqual([
@@ -102,7 +103,10 @@ describe('TrainingRunReaper', () => {
         Effect: 'Allow',
         Action: 'ec2:TerminateInstances',
         Resource: 'arn:*:ec2:*:*:instance/*',
-        Condition: { StringEquals: { 'ec2:Region': 'us-east-1', 'ec2:ResourceTag/Project': 'Chronos-Training', 'ec2:ResourceTag/Environment': 'dev' } },
+        Condition: {
+          StringEquals: { 'ec2:Region': 'us-east-1', 'ec2:ResourceTag/Project': 'Chronos-Training', 'ec2:ResourceTag/Environment': 'dev' },
+          StringNotEquals: { 'ec2:ResourceTag/ManagedBy': 'chronos-batch' },
+        },
       },
     ]);
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();

@@ -6,7 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { ChronosTrainingFoundation, TrainingBucket } from '../../src';
 import { agnosticStack, resourcesOf } from '../helpers';
 
-const kmsActions = (template: Template) => resourcesOf(template, 'AWS::IAM::Role', 'AWS::IAM::Policy')
+const kmsActions = (template: Template) => [...resourcesOf(template, 'AWS::IAM::Role'), ...resourcesOf(template, 'AWS::IAM::Policy')]
   .flatMap(r => [...(r.Properties.Policies ?? []).map((p: any) => p.PolicyDocument), r.Properties.PolicyDocument].filter(Boolean))
   .flatMap((d: any) => d.Statement).flatMap((st: any) => [st.Action].flat()).filter((a: string) => a.startsWith('kms:'));
 

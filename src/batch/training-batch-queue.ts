@@ -1,0 +1,772 @@
+import { Duration, Lazy, RemovalPolicy, Size, SizeRoundingBehavior, TagManager, Tags, Token } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct, IConstruct } from 'constructs';
+import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from './batch-roles';
+import { acknowledgeNag, skipCheckov } from '../private/compliance';
+import {
+  BATCH_MANAGED_BY, MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT,
+} from '../private/tags';
+import { validateCostCenter, validateEnvironment } from '../private/validation';
+
+/**
+ * The single-GPU instance types a `TrainingBatchQueue` launches by default, one
+ * NVIDIA GPU with 24 GiB each: g6 (L4) first-choice on price, g5 (A10G) a second
+ * capacity pool with more memory bandwidth; 4, 8 and 16 vCPUs. On-demand,
+ * us-east-1, Linux, per hour (per vCPU-hour): g6.xlarge $0.805 ($0.201),
+ * g6.2xlarge $0.978 ($0.122), g6.4xlarge $1.323 ($0.083), g5.xlarge $1.006
+ * ($0.252), g5.2xlarge $1.212 ($0.152), g5.4xlarge $1.624 ($0.102). Grades:
+ * g5.xlarge S (factualminds.com, "EC2 On-Demand pricing", June 2026); the others
+ * U (list prices as known, not re-checked). The dearest per vCPU-hour is
+ * g5.xlarge, which sets the `maxvCpus` ceiling: 32 vCPUs ≈ $8.05/hour.
+ */
+const DEFAULT_INSTANCE_TYPES = ['g6.xlarge', 'g6.2xlarge', 'g6.4xlarge', 'g5.xlarge', 'g5.2xlarge', 'g5.4xlarge'];
+
+/** Batch's limits on `jobStateTimeLimitActions.maxTimeSeconds` (CreateJobQueue API reference: 600 to 86,400). */
+const MIN_RUNNABLE_SECONDS = 600;
+const MAX_RUNNABLE_SECONDS = 86_400;
+
+/** A compute environment takes at most five security groups (batch/latest/userguide/mnp-ce.html). */
+const MAX_SECURITY_GROUPS = 5;
+
+/** The ECS GPU AMIs (ECS_AL2_NVIDIA, ECS_AL2023_NVIDIA) boot from /dev/xvda. */
+const ROOT_DEVICE_NAME = '/dev/xvda';
+
+/** Whole GiB of the ECS-optimized AL2023 AMI's root snapshot (30 GiB, U), the smallest root volume allowed. */
+const MIN_ROOT_VOLUME_GIB = 30;
+
+/**
+ * Multi-node parallel (MNP) jobs of a `TrainingBatchQueue`: a second queue with
+ * an on-demand compute environment in one subnet (one Availability Zone) and one
+ * cluster placement group, and a `MultiNodeJobDefinition` of `numNodes` nodes.
+ */
+export interface TrainingBatchQueueMultiNodeOptions {
+  /** Nodes of each multi-node job, at least 2. */
+  readonly numNodes: number;
+
+  /**
+   * The instance type of every node (Batch runs all nodes of an MNP job on one type),
+   * for example `ec2.InstanceType.of(ec2.InstanceClass.G6, ec2.InstanceSize.XLARGE12)`.
+   */
+  readonly instanceType: ec2.InstanceType;
+
+  /**
+   * The multi-node compute environment's vCPU ceiling: at least `numNodes` ×
+   * `vcpusPerNode`, and at least `numNodes` × the instance type's vCPUs for one job
+   * to be placed at all (Batch cancels a job whose nodes do not fit after the
+   * queue's `maxRunnableTime`).
+   */
+  readonly maxvCpus: number;
+
+  /**
+   * GPUs each node's container reserves.
+   *
+   * @default - the single-node job's `gpus`
+   */
+  readonly gpusPerNode?: number;
+
+  /**
+   * vCPUs each node's container reserves.
+   *
+   * @default - the single-node job's `vcpus`
+   */
+  readonly vcpusPerNode?: number;
+
+  /**
+   * Memory each node's container reserves.
+   *
+   * @default - the single-node job's `memory`
+   */
+  readonly memoryPerNode?: Size;
+
+  /**
+   * The subnet (and so the one Availability Zone) of the multi-node compute
+   * environment; one of the queue's `subnets`.
+   *
+   * @default - the first of `subnets`
+   */
+  readonly subnet?: ec2.ISubnet;
+}
+
+/**
+ * Options of a `TrainingBatchQueue` that a foundation user sets (the foundation
+ * supplies the environment, cost center, network, security group and bucket).
+ */
+export interface TrainingBatchQueueOptions {
+  /**
+   * The training image, for example `ecs.ContainerImage.fromEcrRepository(repo, 'v1')`.
+   * Bake the dependencies into it: a multi-node job's containers reach S3 but not the internet.
+   */
+  readonly image: ecs.ContainerImage;
+
+  /**
+   * The vCPU ceiling of each compute environment, which caps what the queue can
+   * spend per hour: at most `maxvCpus` × the dearest per-vCPU-hour price of
+   * `instanceTypes` (g5.xlarge, ~$0.25/vCPU-hour on demand in us-east-1, for the
+   * defaults: 32 vCPUs ≈ $8/hour), plus at most one instance, which Batch may add
+   * above the ceiling with the capacity-oriented allocation strategies. With `spot`
+   * and `onDemandFallback`, each of the two environments has this ceiling.
+   *
+   * @default 32
+   */
+  readonly maxvCpus?: number;
+
+  /**
+   * The GPU instance types Batch may launch.
+   *
+   * @default - g6.xlarge, g6.2xlarge, g6.4xlarge, g5.xlarge, g5.2xlarge and g5.4xlarge (one 24 GiB GPU each)
+   */
+  readonly instanceTypes?: ec2.InstanceType[];
+
+  /**
+   * GPUs a job reserves.
+   *
+   * @default 1
+   */
+  readonly gpus?: number;
+
+  /**
+   * vCPUs a job reserves (the smallest default instance type has 4).
+   *
+   * @default 4
+   */
+  readonly vcpus?: number;
+
+  /**
+   * Memory a job reserves (the smallest default instance types have 16 GiB, of which
+   * the ECS agent and the OS keep about 1 GiB).
+   *
+   * @default Size.gibibytes(14)
+   */
+  readonly memory?: Size;
+
+  /**
+   * The container's command (overridable at `SubmitJob`).
+   *
+   * @default - the image's CMD
+   */
+  readonly command?: string[];
+
+  /**
+   * Environment variables of the container (plain values: no secrets).
+   *
+   * @default - none
+   */
+  readonly containerEnvironment?: { [key: string]: string };
+
+  /**
+   * How long one attempt of a job may run before Batch terminates it (the job
+   * definition's timeout, at least 60 seconds). Use the same lifetime as runs
+   * launched with the launch template.
+   *
+   * @default Duration.hours(4)
+   */
+  readonly jobTimeout?: Duration;
+
+  /**
+   * Attempts of a job, 1 to 10. Only attempts ended by the loss of their
+   * instance (`Host EC2*`: a reclaimed spot instance) are retried; any other
+   * failure ends the job.
+   *
+   * @default 3
+   */
+  readonly retryAttempts?: number;
+
+  /**
+   * How long a job may stay RUNNABLE because no compute environment can place it
+   * (insufficient capacity, a maximum vCPU count below what it asks, or no instance
+   * type that fits) before the queue cancels it, so that it does not block the jobs
+   * behind it. 10 minutes to 24 hours.
+   *
+   * @default Duration.minutes(30)
+   */
+  readonly maxRunnableTime?: Duration;
+
+  /**
+   * How long the job log group keeps its logs.
+   *
+   * @default logs.RetentionDays.TWO_WEEKS
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Whether the queue tries spot instances first (a spot compute environment
+   * ordered first, allocation `SPOT_PRICE_CAPACITY_OPTIMIZED`).
+   *
+   * @default false
+   */
+  readonly spot?: boolean;
+
+  /**
+   * Whether the queue has an on-demand compute environment (`BEST_FIT_PROGRESSIVE`):
+   * with `spot`, ordered after the spot one as a fallback; without `spot`, the only
+   * one. `false` with `spot` makes a spot-only queue.
+   *
+   * @default true
+   */
+  readonly onDemandFallback?: boolean;
+
+  /**
+   * Size of the encrypted gp3 root volume of Batch's instances, in GiB (images
+   * and their layers are stored there), at least 30.
+   *
+   * @default 100
+   */
+  readonly rootVolumeSize?: number;
+
+  /**
+   * More security groups for the compute environments, besides `securityGroup`
+   * (at most five in all, with the multi-node group on the multi-node environment).
+   *
+   * @default - none
+   */
+  readonly additionalSecurityGroups?: ec2.ISecurityGroup[];
+
+  /**
+   * Adds a multi-node queue, compute environment and job definition.
+   *
+   * @default - no multi-node jobs
+   */
+  readonly multiNode?: TrainingBatchQueueMultiNodeOptions;
+}
+
+/**
+ * Properties of a `TrainingBatchQueue`.
+ */
+export interface TrainingBatchQueueProps extends TrainingBatchQueueOptions {
+  /** The environment name: part of the resource names, the `Environment` tag and the bucket prefix jobs may write. */
+  readonly environmentName: string;
+
+  /** The `CostCenter` tag of the resources, and of the instances and volumes Batch launches. */
+  readonly costCenter: string;
+
+  /** The VPC of the compute environments. */
+  readonly vpc: ec2.IVpc;
+
+  /**
+   * The public subnets the compute environments launch instances in (all zones
+   * for capacity). They must map public IPs on launch: with no NAT gateway, the
+   * ECS agent reaches the ECS endpoint through the instance's public IP.
+   */
+  readonly subnets: ec2.ISubnet[];
+
+  /** The security group of Batch's instances (the foundation's egress-only group). */
+  readonly securityGroup: ec2.ISecurityGroup;
+
+  /** The training bucket: jobs read its shared prefixes and read and write `{environmentName}/`. */
+  readonly bucket: s3.IBucket;
+}
+
+/**
+ * An AWS Batch job queue for GPU training jobs that costs nothing while empty:
+ * managed EC2 compute environments with `minvCpus` 0 (Batch terminates idle
+ * instances; an ECS cluster is free), optionally spot first with an on-demand
+ * fallback, the ECS GPU AMI (Amazon Linux 2023 NVIDIA), a job definition with a
+ * run timeout, spot-interruption retries and logs, and roles that each do one
+ * thing:
+ *
+ * - the container instance role: the ECS agent's actions, narrowed to this
+ *   queue's clusters, and its log group;
+ * - the job role: the training bucket's shared prefixes (read) and
+ *   `{environmentName}/` (read-write), nothing else (no EC2);
+ * - the execution role: the job image and the log group.
+ *
+ * Instances carry `Project`, `Environment`, `CostCenter` and `ManagedBy=chronos-batch`
+ * (instances and their volumes); the run reaper never terminates them.
+ * Names: queue `ChronosTraining-{env}-Batch`, job definition
+ * `ChronosTraining-{env}-Training` (one queue per environment and region).
+ *
+ * Multi-node jobs (`multiNode`) run in their own queue, on on-demand instances in
+ * one subnet and a cluster placement group, with a security group that allows
+ * all traffic among its members. Their containers use `awsvpc` networking: each
+ * gets its own network interface with no public IP, so they reach S3 (through the
+ * gateway endpoint) and each other, but not the internet or other AWS APIs.
+ */
+export class TrainingBatchQueue extends Construct {
+  /** The job queue: this construct's `node.defaultChild`. */
+  public readonly jobQueue: batch.IJobQueue;
+
+  /** The job queue's name, `ChronosTraining-{environmentName}-Batch`. */
+  public readonly jobQueueName: string;
+
+  /** The single-node job definition. */
+  public readonly jobDefinition: batch.IJobDefinition;
+
+  /** The job definition's name, `ChronosTraining-{environmentName}-Training` (submit by name: the latest revision). */
+  public readonly jobDefinitionName: string;
+
+  /** The compute environments of the job queue, in the queue's order (spot first when there is one). */
+  public readonly computeEnvironments: batch.IManagedEc2EcsComputeEnvironment[];
+
+  /** The multi-node job queue (only with `multiNode`). */
+  public readonly multiNodeJobQueue?: batch.IJobQueue;
+
+  /** The multi-node job definition (only with `multiNode`). */
+  public readonly multiNodeJobDefinition?: batch.IJobDefinition;
+
+  /** The multi-node compute environment (only with `multiNode`). */
+  public readonly multiNodeComputeEnvironment?: batch.IManagedEc2EcsComputeEnvironment;
+
+  /** The security group that lets the nodes of multi-node jobs reach each other (only with `multiNode`). */
+  public readonly multiNodeSecurityGroup?: ec2.ISecurityGroup;
+
+  /** The cluster placement group of the multi-node compute environment (only with `multiNode`). */
+  public readonly placementGroup?: ec2.IPlacementGroup;
+
+  /** The role training containers run with. */
+  public readonly jobRole: iam.IRole;
+
+  /** The role that pulls the job image and writes the job logs. */
+  public readonly executionRole: iam.IRole;
+
+  /** The role of Batch's instances (the ECS agent). */
+  public readonly instanceRole: iam.IRole;
+
+  /** The launch template Batch copies for its instances. */
+  public readonly launchTemplate: ec2.ILaunchTemplate;
+
+  /** The log group of the jobs' output. */
+  public readonly logGroup: logs.ILogGroup;
+
+  /** The environment of the queue. */
+  public readonly environmentName: string;
+
+  private readonly jobQueues: batch.IJobQueue[];
+  private readonly jobDefinitionNames: string[];
+
+  /**
+   * @param scope the parent construct
+   * @param id the construct id (part of every logical ID below it: keep it stable)
+   * @param props the properties; see the props interface for defaults
+   */
+  constructor(scope: Construct, id: string, props: TrainingBatchQueueProps) {
+    super(scope, id);
+    const environmentName = validateEnvironment(props.environmentName, 'environmentName');
+    const costCenter = validateCostCenter(props.costCenter);
+    const settings = validate(props);
+    this.environmentName = environmentName;
+    const prefix = `ChronosTraining-${environmentName}`;
+    this.jobQueueName = `${prefix}-Batch`;
+    this.jobDefinitionName = `${prefix}-Training`;
+    const multiNodeDefinitionName = `${prefix}-MultiNode`;
+
+    const useOnDemand = props.onDemandFallback ?? true;
+    const environments: Array<{ id: string; name: string; spot: boolean }> = [
+      ...(props.spot ? [{ id: 'Spot', name: `${prefix}-Batch-Spot`, spot: true }] : []),
+      ...(useOnDemand ? [{ id: 'OnDemand', name: `${prefix}-Batch-OnDemand`, spot: false }] : []),
+    ];
+    const multiNodeEnvironmentName = `${prefix}-Batch-MultiNode`;
+
+    const logGroup = new logs.LogGroup(this, 'LogGroup', {
+      logGroupName: `/chronos-training/${environmentName}/batch`,
+      retention: props.logRetention ?? logs.RetentionDays.TWO_WEEKS,
+      // Job output belongs in the bucket; these logs are operational.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    skipCheckov(logGroup.node.defaultChild as logs.CfnLogGroup, 'CKV_AWS_158',
+      'Encrypted by CloudWatch Logs by default; a KMS key would cost $1/month while idle');
+    this.logGroup = logGroup;
+
+    const instanceRole = createInstanceRole(this, 'InstanceRole', environmentName,
+      [...environments.map(e => e.name), ...(props.multiNode ? [multiNodeEnvironmentName] : [])], logGroup);
+    this.instanceRole = instanceRole;
+    this.jobRole = createJobRole(this, 'JobRole', environmentName, props.bucket);
+    this.executionRole = createExecutionRole(this, 'ExecutionRole', environmentName);
+
+    const ownTags: Record<string, string> = {
+      [TAG_PROJECT]: PROJECT_TAG_VALUE,
+      [TAG_ENVIRONMENT]: environmentName,
+      [TAG_COST_CENTER]: costCenter,
+      [TAG_MANAGED_BY]: BATCH_MANAGED_BY,
+    };
+    this.launchTemplate = batchLaunchTemplate(this, environmentName, settings.rootVolumeSize, ownTags);
+
+    const securityGroups = [props.securityGroup, ...(props.additionalSecurityGroups ?? [])];
+    const computeEnvironment = (ceId: string, name: string, spot: boolean, extra: Partial<batch.ManagedEc2EcsComputeEnvironmentProps>) => {
+      const ce = new batch.ManagedEc2EcsComputeEnvironment(this, ceId, {
+        computeEnvironmentName: name,
+        vpc: props.vpc,
+        securityGroups,
+        vpcSubnets: { subnets: props.subnets },
+        instanceTypes: settings.instanceTypes,
+        // Only the GPU types given: no 'optimal' (C4, M4, R4) next to them.
+        useOptimalInstanceClasses: false,
+        images: [{ imageType: batch.EcsMachineImageType.ECS_AL2023_NVIDIA }],
+        instanceRole,
+        launchTemplate: this.launchTemplate,
+        minvCpus: 0,
+        maxvCpus: settings.maxvCpus,
+        spot,
+        // Capacity-oriented: the spot pools least likely to be interrupted, then the cheapest on-demand types
+        // that have capacity (AllocationStrategy docs in aws-cdk-lib; batch/latest/userguide/allocation-strategies.html).
+        allocationStrategy: spot ? batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED : batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
+        ...extra,
+      });
+      // The instances' tags (ComputeResources.Tags): the cost tags and ManagedBy=chronos-batch, above the
+      // ManagedBy=CDK an enclosing Tags.of(...) gives the compute environment itself (priority 100).
+      for (const [key, value] of Object.entries(ownTags)) {
+        ce.tags.setTag(key, value, 300);
+      }
+      // The L2 gives Batch only the template's ID, so Batch would keep the version it first copied. The
+      // template's latest version number makes a template change an update of the compute environment
+      // (AWS::Batch::ComputeEnvironment LaunchTemplateSpecification `Version`, CloudFormation reference).
+      const cfn = ce.node.defaultChild as batch.CfnComputeEnvironment;
+      cfn.addPropertyOverride('ComputeResources.LaunchTemplate.Version', (this.launchTemplate as ec2.LaunchTemplate).latestVersionNumber);
+      return ce;
+    };
+
+    this.computeEnvironments = environments.map(e => computeEnvironment(e.id, e.name, e.spot, {}));
+
+    const timeLimits = runnableTimeLimits(settings.maxRunnableTime);
+    const jobQueue = new batch.JobQueue(this, 'Resource', {
+      jobQueueName: this.jobQueueName,
+      priority: 1,
+      // Spot first, on-demand after it: a job goes to the first environment that can place it (ComputeEnvironmentOrder).
+      computeEnvironments: this.computeEnvironments.map((ce, i) => ({ computeEnvironment: ce, order: i + 1 })),
+      jobStateTimeLimitActions: timeLimits,
+    });
+    this.jobQueue = jobQueue;
+
+    const container = (containerId: string, gpus: number, vcpus: number, memory: Size) => new batch.EcsEc2ContainerDefinition(this, containerId, {
+      image: props.image,
+      cpu: vcpus,
+      memory,
+      gpu: gpus > 0 ? gpus : undefined,
+      command: props.command,
+      environment: props.containerEnvironment,
+      jobRole: this.jobRole,
+      executionRole: this.executionRole,
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'job' }),
+    });
+    const jobDefinition = new batch.EcsJobDefinition(this, 'JobDefinition', {
+      jobDefinitionName: this.jobDefinitionName,
+      container: container('Container', settings.gpus, settings.vcpus, settings.memory),
+      timeout: settings.jobTimeout,
+      retryAttempts: settings.retryAttempts,
+      retryStrategies: retryStrategies(),
+      // Tags of the job and the job definition go to its ECS task.
+      propagateTags: true,
+    });
+    this.jobDefinition = jobDefinition;
+    this.jobQueues = [jobQueue];
+    this.jobDefinitionNames = [this.jobDefinitionName];
+
+    if (props.multiNode) {
+      const mn = settings.multiNode!;
+      // All traffic among the nodes of a job, and nothing else added: NCCL and the MNP main node's
+      // address exchange use arbitrary ports. The foundation's group is left as it is.
+      const group = new ec2.SecurityGroup(this, 'MultiNodeSecurityGroup', {
+        vpc: props.vpc,
+        description: `Chronos Training multi-node Batch jobs (${environmentName}) - all traffic within the group`,
+        allowAllOutbound: false,
+      });
+      group.addIngressRule(group, ec2.Port.allTraffic(), 'All traffic from the other nodes of multi-node jobs');
+      group.addEgressRule(group, ec2.Port.allTraffic(), 'All traffic to the other nodes of multi-node jobs');
+      this.multiNodeSecurityGroup = group;
+      // One cluster placement group: nodes close together in one zone (batch/latest/userguide/mnp-ce.html).
+      const placementGroup = new ec2.PlacementGroup(this, 'MultiNodePlacementGroup', { strategy: ec2.PlacementGroupStrategy.CLUSTER });
+      this.placementGroup = placementGroup;
+      const ce = computeEnvironment('MultiNode', multiNodeEnvironmentName, false, {
+        // Batch runs no MNP job on spot (mnp-ce.html): on demand, one subnet, the cluster placement group.
+        vpcSubnets: { subnets: [mn.subnet] },
+        securityGroups: [...securityGroups, group],
+        instanceTypes: [props.multiNode.instanceType],
+        maxvCpus: props.multiNode.maxvCpus,
+        placementGroup,
+      });
+      this.multiNodeComputeEnvironment = ce;
+      const queue = new batch.JobQueue(this, 'MultiNodeJobQueue', {
+        jobQueueName: `${prefix}-Batch-MultiNode`,
+        priority: 1,
+        computeEnvironments: [{ computeEnvironment: ce, order: 1 }],
+        jobStateTimeLimitActions: timeLimits,
+      });
+      this.multiNodeJobQueue = queue;
+      this.multiNodeJobDefinition = new batch.MultiNodeJobDefinition(this, 'MultiNodeJobDefinition', {
+        jobDefinitionName: multiNodeDefinitionName,
+        instanceType: props.multiNode.instanceType,
+        mainNode: 0,
+        containers: [{
+          startNode: 0,
+          endNode: props.multiNode.numNodes - 1,
+          container: container('MultiNodeContainer', mn.gpus, mn.vcpus, mn.memory),
+        }],
+        timeout: settings.jobTimeout,
+        retryAttempts: settings.retryAttempts,
+        retryStrategies: retryStrategies(),
+        propagateTags: true,
+      });
+      this.jobQueues.push(queue);
+      this.jobDefinitionNames.push(multiNodeDefinitionName);
+    }
+
+    // The queue's own resources (queue, environments, job definitions, roles, log group, template) carry the
+    // cost tags with ManagedBy=CDK, inside a foundation or not; what Batch launches has its own tags (above).
+    const tags = Tags.of(this);
+    tags.add(TAG_PROJECT, PROJECT_TAG_VALUE);
+    tags.add(TAG_ENVIRONMENT, environmentName);
+    tags.add(TAG_COST_CENTER, costCenter);
+    tags.add(TAG_MANAGED_BY, MANAGED_BY_TAG_VALUE);
+  }
+
+  /**
+   * Lets `grantee` submit jobs to this queue (and the multi-node one) with these
+   * job definitions only (any revision), and describe, list, cancel and terminate
+   * jobs.
+   *
+   * `batch:SubmitJob` authorizes on the job queue, the job definition (with or without
+   * revision) and the new job (Service Authorization Reference, AWS Batch): the queue
+   * and definitions are named here; the job ARN has a random ID, so it is any job of
+   * this account and region. `batch:CancelJob` and `batch:TerminateJob` authorize
+   * on the job only (job ARNs do not name their queue): any job of this account and
+   * region. `DescribeJobs`, `ListJobs`, `DescribeJobQueues` and `DescribeJobDefinitions`
+   * support no resource-level permissions (`*`). The cdk-nag findings of those
+   * wildcards are acknowledged on the grantee's default policy.
+   *
+   * @param grantee the principal, for example a CI role or a researcher's role
+   */
+  public grantSubmit(grantee: iam.IGrantable): iam.Grant {
+    const definitions = this.jobDefinitionNames.flatMap(name => [batchArn('job-definition', name), batchArn('job-definition', `${name}:*`)]);
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['batch:SubmitJob'],
+      resourceArns: [...this.jobQueues.map(q => q.jobQueueArn), ...definitions, batchArn('job', '*')],
+      conditions: inRegion(this),
+    })
+      .combine(iam.Grant.addToPrincipal({
+        grantee, actions: ['batch:CancelJob', 'batch:TerminateJob'], resourceArns: [batchArn('job', '*')], conditions: inRegion(this),
+      }))
+      .combine(iam.Grant.addToPrincipal({
+        grantee, actions: ['batch:DescribeJobs', 'batch:ListJobs', 'batch:DescribeJobQueues', 'batch:DescribeJobDefinitions'], resourceArns: ['*'],
+      }));
+    acknowledgeOnGrantee(grantee, {
+      'AwsSolutions-IAM5[Resource::*]': 'batch:DescribeJobs, ListJobs, DescribeJobQueues and DescribeJobDefinitions support ' +
+        'no resource-level permissions: AWS requires Resource "*"',
+      [`AwsSolutions-IAM5[Resource::${batchArn('job', '*')}]`]: 'batch:SubmitJob creates a job and CancelJob/TerminateJob act ' +
+        'on one; job ARNs carry a random ID and no queue, so any job of this account, kept to this region by aws:RequestedRegion',
+      ...definitionFindings(this.jobDefinitionNames, 'which Batch creates on each change'),
+    });
+    return grant;
+  }
+
+  /**
+   * Lets `grantee` register new revisions of this queue's job definitions (and tag
+   * them), and pass the job role and the execution role, no other role.
+   *
+   * @param grantee the principal, for example a CI role that publishes new images
+   */
+  public grantRegisterJobDefinition(grantee: iam.IGrantable): iam.Grant {
+    const definitions = this.jobDefinitionNames.flatMap(name => [batchArn('job-definition', name), batchArn('job-definition', `${name}:*`)]);
+    const grant = iam.Grant.addToPrincipal({
+      grantee, actions: ['batch:RegisterJobDefinition', 'batch:TagResource'], resourceArns: definitions, conditions: inRegion(this),
+    }).combine(iam.Grant.addToPrincipal({
+      grantee, actions: ['iam:PassRole'], resourceArns: [this.jobRole.roleArn, this.executionRole.roleArn],
+    }));
+    acknowledgeOnGrantee(grantee, definitionFindings(this.jobDefinitionNames, 'registering one creates the next revision'));
+    return grant;
+  }
+}
+
+/** Checked and defaulted inputs. */
+interface Settings {
+  readonly maxvCpus: number;
+  readonly instanceTypes: ec2.InstanceType[];
+  readonly gpus: number;
+  readonly vcpus: number;
+  readonly memory: Size;
+  readonly jobTimeout: Duration;
+  readonly retryAttempts: number;
+  readonly maxRunnableTime: Duration;
+  readonly rootVolumeSize: number;
+  readonly multiNode?: { readonly subnet: ec2.ISubnet; readonly gpus: number; readonly vcpus: number; readonly memory: Size };
+}
+
+/** Validates every input once; messages name the prop, the value and the rule. */
+function validate(props: TrainingBatchQueueProps): Settings {
+  const maxvCpus = wholeNumber('maxvCpus', props.maxvCpus ?? 32, 1);
+  const instanceTypes = props.instanceTypes ?? DEFAULT_INSTANCE_TYPES.map(t => new ec2.InstanceType(t));
+  if (instanceTypes.length === 0) {
+    throw new Error('instanceTypes is empty: give at least one GPU instance type, or leave it out for the g6/g5 defaults');
+  }
+  const gpus = wholeNumber('gpus', props.gpus ?? 1, 0);
+  const vcpus = wholeNumber('vcpus', props.vcpus ?? 4, 1);
+  if (vcpus > maxvCpus) {
+    throw new Error(`vcpus is ${vcpus} but maxvCpus is ${maxvCpus}: a job must fit in its compute environment's vCPU ceiling`);
+  }
+  const memory = props.memory ?? Size.gibibytes(14);
+  memoryMiB('memory', memory);
+  const jobTimeout = props.jobTimeout ?? Duration.hours(4);
+  if (jobTimeout.isUnresolved() || !Number.isInteger(jobTimeout.toSeconds({ integral: false })) || jobTimeout.toSeconds() < 60) {
+    throw new Error(`jobTimeout is ${jobTimeout.toHumanString()}; it must be a literal whole number of seconds, at least 60 (Batch's minimum)`);
+  }
+  const retryAttempts = wholeNumber('retryAttempts', props.retryAttempts ?? 3, 1);
+  if (retryAttempts > 10) {
+    throw new Error(`retryAttempts is ${retryAttempts}; Batch allows 1 to 10 attempts`);
+  }
+  const maxRunnableTime = props.maxRunnableTime ?? Duration.minutes(30);
+  const runnableSeconds = maxRunnableTime.isUnresolved() ? NaN : maxRunnableTime.toSeconds({ integral: false });
+  if (!Number.isInteger(runnableSeconds) || runnableSeconds < MIN_RUNNABLE_SECONDS || runnableSeconds > MAX_RUNNABLE_SECONDS) {
+    throw new Error(`maxRunnableTime is ${maxRunnableTime.toHumanString()}; it must be a whole number of seconds from 10 minutes to ` +
+      '24 hours (the limits of jobStateTimeLimitActions)');
+  }
+  const rootVolumeSize = wholeNumber('rootVolumeSize', props.rootVolumeSize ?? 100, MIN_ROOT_VOLUME_GIB);
+  if (rootVolumeSize > 16384) {
+    throw new Error(`rootVolumeSize is ${rootVolumeSize}; gp3 volumes hold at most 16384 GiB`);
+  }
+  if (!props.spot && props.onDemandFallback === false) {
+    throw new Error('onDemandFallback is false without spot: the queue would have no compute environment; set spot: true for a spot-only queue');
+  }
+  if (props.subnets.length === 0) {
+    throw new Error('subnets is empty: the compute environments need at least one public subnet');
+  }
+  for (const subnet of props.subnets) {
+    const cfn = subnet.node.defaultChild as ec2.CfnSubnet | undefined;
+    if (cfn instanceof ec2.CfnSubnet && cfn.mapPublicIpOnLaunch !== true && !Token.isUnresolved(cfn.mapPublicIpOnLaunch)) {
+      throw new Error(`subnets: ${subnet.node.path} does not map public IPs on launch; Batch's instances need one to reach the ` +
+        'ECS endpoint without a NAT gateway (use the foundation\'s public subnets)');
+    }
+  }
+  const groups = 1 + (props.additionalSecurityGroups?.length ?? 0) + (props.multiNode ? 1 : 0);
+  if (groups > MAX_SECURITY_GROUPS) {
+    throw new Error(`securityGroup and additionalSecurityGroups make ${groups} security groups${props.multiNode ? ' with the multi-node group' : ''}; ` +
+      `a compute environment takes at most ${MAX_SECURITY_GROUPS}`);
+  }
+
+  let multiNode: Settings['multiNode'];
+  if (props.multiNode) {
+    const mn = props.multiNode;
+    if (props.onDemandFallback === false) {
+      throw new Error('multiNode is set on a spot-only queue (onDemandFallback: false): Batch runs multi-node jobs on on-demand ' +
+        'instances only; remove onDemandFallback: false or multiNode');
+    }
+    const numNodes = wholeNumber('multiNode.numNodes', mn.numNodes, 2);
+    const mnGpus = wholeNumber('multiNode.gpusPerNode', mn.gpusPerNode ?? gpus, 0);
+    const mnVcpus = wholeNumber('multiNode.vcpusPerNode', mn.vcpusPerNode ?? vcpus, 1);
+    const mnMemory = mn.memoryPerNode ?? memory;
+    memoryMiB('multiNode.memoryPerNode', mnMemory);
+    const mnMax = wholeNumber('multiNode.maxvCpus', mn.maxvCpus, 1);
+    if (mnMax < numNodes * mnVcpus) {
+      throw new Error(`multiNode.maxvCpus is ${mnMax}; the ${numNodes} nodes of one job need at least ${numNodes} × ${mnVcpus} = ` +
+        `${numNodes * mnVcpus} vCPUs`);
+    }
+    const subnet = mn.subnet ?? props.subnets[0];
+    if (!props.subnets.includes(subnet)) {
+      throw new Error(`multiNode.subnet ${subnet.node.path} is not one of subnets: the multi-node environment runs in one of the queue's public subnets`);
+    }
+    multiNode = { subnet, gpus: mnGpus, vcpus: mnVcpus, memory: mnMemory };
+  }
+  return { maxvCpus, instanceTypes, gpus, vcpus, memory, jobTimeout, retryAttempts, maxRunnableTime, rootVolumeSize, multiNode };
+}
+
+function wholeNumber(prop: string, value: number, min: number): number {
+  if (Token.isUnresolved(value) || !Number.isInteger(value) || value < min) {
+    throw new Error(`${prop} is ${value}; it must be a literal whole number, at least ${min}`);
+  }
+  return value;
+}
+
+function memoryMiB(prop: string, memory: Size): void {
+  const mib = memory.isUnresolved() ? NaN : memory.toMebibytes({ rounding: SizeRoundingBehavior.NONE });
+  if (!Number.isInteger(mib) || mib < 4) {
+    throw new Error(`${prop} is ${Number.isNaN(mib) ? 'a token' : `${mib} MiB`}; ` +
+      'it must be a literal whole number of MiB, at least 4 (Batch\'s minimum)');
+  }
+}
+
+/**
+ * Cancel a job that stays RUNNABLE for `maxTime` for any of the three reasons Batch
+ * reports for jobs it cannot place (batch/latest/userguide/job_stuck_in_runnable_time_limit_actions.html,
+ * V; the L2's JobStateTimeLimitActionsReason enum has exactly these three).
+ */
+function runnableTimeLimits(maxTime: Duration): batch.JobStateTimeLimitAction[] {
+  return [
+    batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
+    batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+    batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT,
+  ].map(reason => ({
+    action: batch.JobStateTimeLimitActionsAction.CANCEL,
+    state: batch.JobStateTimeLimitActionsState.RUNNABLE,
+    maxTime,
+    reason,
+  }));
+}
+
+/**
+ * Retry an attempt whose instance went away (`Host EC2*`: a reclaimed spot instance, V in
+ * batch/latest/userguide/job_retries.html), exit on anything else: conditions are evaluated in order,
+ * and an attempt that matches none would be retried (the same page).
+ */
+function retryStrategies(): batch.RetryStrategy[] {
+  return [
+    batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
+    batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom({ onStatusReason: '*' })),
+  ];
+}
+
+/**
+ * The launch template Batch copies for its instances: IMDSv2 required with a hop
+ * limit of 2 (containers on bridge networking are one hop further: buildkite
+ * elastic-ci-stack #857, S), an encrypted gp3 root volume, and the tags of instances
+ * and volumes. Nothing Batch ignores or forbids in a template (instance type,
+ * instance profile, network interfaces, security groups, non-MIME user data:
+ * batch/latest/userguide/launch-templates.html, V).
+ */
+function batchLaunchTemplate(scope: Construct, environmentName: string, rootVolumeSize: number, ownTags: Record<string, string>): ec2.LaunchTemplate {
+  const template = new ec2.LaunchTemplate(scope, 'LaunchTemplate', {
+    requireImdsv2: true,
+    httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
+    httpPutResponseHopLimit: 2,
+    blockDevices: [{
+      deviceName: ROOT_DEVICE_NAME,
+      volume: ec2.BlockDeviceVolume.ebs(rootVolumeSize, {
+        volumeType: ec2.EbsDeviceVolumeType.GP3,
+        encrypted: true,
+        deleteOnTermination: true,
+      }),
+    }],
+  });
+  // As in TrainingLaunchTemplate: the L2 renders the template's own tags for instances and volumes;
+  // these are merged with this queue's, which win (Batch merges template tags with the compute
+  // environment's; volumes get only the template's).
+  const own = { Name: `chronos-training-batch-${environmentName}`, ...ownTags };
+  const cfn = template.node.defaultChild as ec2.CfnLaunchTemplate;
+  cfn.addPropertyOverride('LaunchTemplateData.TagSpecifications', Lazy.any({
+    produce: () => {
+      const inherited = (TagManager.of(template)?.renderTags() ?? []) as Array<{ Key: string; Value: string }>;
+      const merged: Record<string, string> = { ...Object.fromEntries(inherited.map(t => [t.Key, t.Value])), ...own };
+      const tags = Object.keys(merged).sort().map(Key => ({ Key, Value: merged[Key] }));
+      return ['instance', 'volume'].map(ResourceType => ({ ResourceType, Tags: tags }));
+    },
+  }));
+  return template;
+}
+
+/** `arn:*:batch:*:*:{type}/{name}`: wildcard partition, region and account, which cdk-nag acknowledgments can name (compliance.ts). */
+function batchArn(type: string, name: string): string {
+  return `arn:*:batch:*:*:${type}/${name}`;
+}
+
+/** The IAM5 findings of job definition ARNs: wildcard partition, region and account, and every revision. */
+function definitionFindings(names: string[], why: string): Record<string, string> {
+  return Object.fromEntries(names.flatMap(name => [
+    [`AwsSolutions-IAM5[Resource::${batchArn('job-definition', name)}]`,
+      `The job definition ${name} by name (its latest revision), in this region by aws:RequestedRegion`],
+    [`AwsSolutions-IAM5[Resource::${batchArn('job-definition', `${name}:*`)}]`, `Every revision of the job definition ${name}, ${why}`],
+  ]));
+}
+
+/** Acknowledges the cdk-nag findings a grant causes on the grantee's default policy, when it is a construct of this app. */
+function acknowledgeOnGrantee(grantee: iam.IGrantable, findings: Record<string, string>): void {
+  const principal = grantee.grantPrincipal as unknown as Partial<IConstruct>;
+  const policy = principal.node?.tryFindChild('DefaultPolicy')?.node.defaultChild;
+  if (!policy) {
+    return;
+  }
+  for (const [id, reason] of Object.entries(findings)) {
+    acknowledgeNag(policy, id, reason);
+  }
+}
