@@ -1,6 +1,6 @@
 import { awscdk, DependencyType, javascript, release } from 'projen';
 
-// Versions that are known to work together (see README "Toolchain"):
+// Versions that are known to work together (see docs/DEVELOPMENT.md, "Toolchain"):
 // aws-cdk-lib 2.257 emits a cloud-assembly schema that integ-runner 2.197 and
 // the CDK CLI 2.1148 can read, and @aws-cdk/integ-tests-alpha 2.245's peer
 // range (^2.245.0) includes it.
@@ -30,7 +30,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   constructsVersion: CONSTRUCTS_VERSION,
   jsiiVersion: '~6.0.0',
 
-  // Releases (README "Releasing"): versions from conventional commits, CHANGELOG.md, a first release of 0.1.0
+  // Releases (docs/DEVELOPMENT.md, "Releasing"): versions from conventional commits, CHANGELOG.md, a first release of 0.1.0
   // (scripts/release/next-version.js), npm and PyPI through publib from projen's hosted release workflow, which
   // is started by hand (workflow_dispatch). `.ci/run` stays the CI of record; build.yml mirrors it on GitHub.
   release: true,
@@ -109,11 +109,11 @@ project.gitignore.addPatterns('!/integ/*.snapshot/cdk.out');
 // The CDK CLI's lookup cache from deploys to the local emulator (account 123456789012), not the project's.
 project.gitignore.addPatterns('/integ/cdk.context.json');
 
-// The last release's assembly is committed (README "Releasing"); the node_modules link the API guard lends it is not.
+// The last release's assembly is committed (docs/DEVELOPMENT.md, "Releasing"); the node_modules link the API guard lends it is not.
 project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/node_modules');
 
-// Keep the sample app, scripts, Python tests, release records and rosetta's inputs and outputs out of the npm tarball.
-for (const p of ['/integ/', '/scripts/', '/test-python/', '/test-e2e/', '/.ci/', '/release/', '/tsconfig.dev.json', '/.tools/', '/.venv*/',
+// Keep the sample app, scripts, Python tests, the docs, release records and rosetta's inputs and outputs out of the npm tarball.
+for (const p of ['/integ/', '/scripts/', '/docs/', '/test-python/', '/test-e2e/', '/.ci/', '/release/', '/tsconfig.dev.json', '/.tools/', '/.venv*/',
   '/rosetta/', '/.jsii.tabl.json']) {
   project.addPackageIgnore(p);
 }
@@ -143,7 +143,7 @@ project.testTask.prependSpawn(project.tasks.tryFind('bundle')!);
 project.tasks.tryFind('docgen')!.reset('bash scripts/docgen.sh');
 
 // ---------------------------------------------------------------------------
-// Releases (README "Releasing"). The guards compare every build with the last release, recorded
+// Releases (docs/DEVELOPMENT.md, "Releasing"). The guards compare every build with the last release, recorded
 // in release/baseline/ by `release:baseline`: the API with jsii-diff (projen's `compat` task, run
 // by `test`), the stateful resources of the default template in jest (test/release/).
 // ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ REPOSITORY = PKG["repository"]["url"].removeprefix("git+").removesuffix(".git")
 # What a user needs in the npm tarball, and what must never reach it.
 REQUIRED = ["package/package.json", "package/.jsii", "package/README.md", "package/LICENSE", "package/API.md",
             "package/lib/index.js", "package/lib/index.d.ts"]
-FORBIDDEN = re.compile(r"^package/(src|test|test-python|test-e2e|integ|scripts|release|\.ci|\.github|\.projen|\.tools|"
+FORBIDDEN = re.compile(r"^package/(src|test|test-python|test-e2e|integ|scripts|docs|release|\.ci|\.github|\.projen|\.tools|"
                        r"\.venv[^/]*|node_modules|coverage|dist)/|\.snapshot/|\.snap$|/tsconfig[^/]*\.json$|\.projenrc|\.tgz$|\.whl$")
 
 failures = []

@@ -27,7 +27,7 @@ import { TrainingBucket, TrainingBucketOptions } from '../storage/training-bucke
 /**
  * Properties of a `ChronosTrainingFoundation`.
  *
- * One rule names them (README, "Design decisions"):
+ * One rule names them (docs/DESIGN.md, "The API: one way to do each thing"):
  * - a part the foundation always creates is configured by `<part>Props`, typed
  *   `<Construct>Options` (the construct's props less what the foundation supplies);
  * - a part you bring instead is given as its aws-cdk-lib interface (`vpc`,

@@ -56,7 +56,7 @@ const STANDARD = 'U: standard hourly or GB-month pricing, exact rate not checked
 
 /**
  * The one table of what bills while idle, with the source of each figure. The
- * README's "Guardrails" table is a copy of it, kept by hand and checked by a
+ * table of docs/IDLE-COSTS.md is a copy of it, kept by hand and checked by a
  * test (test/guardrails/zero-idle-cost-checker.test.ts) that fails when the two differ.
  */
 const RULES: Rule[] = [

@@ -1,7 +1,7 @@
 /*
  * The instance role's exact powers, as a table of requests evaluated by an IAM
  * policy simulator against the policies synthesized into the template (resolved
- * from the template, not rebuilt by hand). The same table is in README.md.
+ * from the template, not rebuilt by hand). The same tables are in docs/IAM.md.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -298,10 +298,10 @@ describe('TrainingInstanceRole, simulated', () => {
     ['the role table', markdownTable(SCENARIOS)],
     ['the grantee table', markdownTable(GRANTEE_SCENARIOS, 'A role with grants', 'Grantee')],
     ['the Session Manager table', markdownTable(SESSION_MANAGER_SCENARIOS, 'A dev instance with sessionManager')],
-  ])('README.md holds %s', (_name, table) => {
-    const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
-    if (!readme.includes(table)) {
-      throw new Error(`README.md does not contain the current table; paste this:\n\n${table}\n`);
+  ])('docs/IAM.md holds %s', (_name, table) => {
+    const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'IAM.md'), 'utf8');
+    if (!doc.includes(table)) {
+      throw new Error(`docs/IAM.md does not contain the current table; paste this:\n\n${table}\n`);
     }
   });
 });
