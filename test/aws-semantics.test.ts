@@ -5,7 +5,9 @@
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { TrainingBudget } from '../src';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { ChronosTrainingStack, TrainingBudget, TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../src';
 import { onlyResource, TEST_ENV } from './helpers';
 
 // "Either FilterExpression and Metrics or CostFilters and CostTypes, not both or a different combination":
@@ -36,5 +38,50 @@ describe('CreateBudget: a FilterExpression goes with Metrics, never with CostFil
   test('tag filters use the plain tag keys, not user:-prefixed ones', () => {
     const keys = budgetData().FilterExpression.And.map((e: any) => e.Tags.Key);
     expect(keys).toEqual(['Project', 'Environment']);
+  });
+});
+
+// "In a container environment, when IMDSv2 is required, we recommend setting the hop limit to 2"; unset, the
+// hop limit is 2 only for AMIs registered with ImdsSupport v2.0, 1 for the others: "Configure instance metadata
+// options for new instances", Amazon EC2 User Guide,
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
+describe('EC2 IMDS: with IMDSv2 required, containers need an HttpPutResponseHopLimit of 2', () => {
+  function metadataOptions(options: TrainingLaunchTemplateOptions = {}): any {
+    const stack = new Stack(new App(), 'TestStack');
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, maxAzs: 1, restrictDefaultSecurityGroup: false });
+    const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    new TrainingLaunchTemplate(stack, 'LaunchTemplate', {
+      environmentName: 'dev',
+      costCenter: 'train',
+      instanceProfile: new iam.InstanceProfile(stack, 'Profile', { role }),
+      securityGroup: new ec2.SecurityGroup(stack, 'Sg', { vpc }),
+      ...options,
+    });
+    return onlyResource(Template.fromStack(stack), 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData.MetadataOptions;
+  }
+
+  test('the launch template requires IMDSv2 with a hop limit of 2, whatever the AMI', () => {
+    expect(metadataOptions()).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 2 });
+  });
+
+  test("the foundation's default launch template has it too", () => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', { env: TEST_ENV });
+    const data = onlyResource(Template.fromStack(stack), 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData;
+    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 2 });
+  });
+
+  test('httpPutResponseHopLimit: 1 keeps the token on the host', () => {
+    expect(metadataOptions({ httpPutResponseHopLimit: 1 })).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+  });
+
+  // The range: "Integers from 1 to 64" (LaunchTemplateInstanceMetadataOptionsRequest, Amazon EC2 API Reference,
+  // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplateInstanceMetadataOptionsRequest.html).
+  test.each([0, 65, 1.5, -1])('rejects httpPutResponseHopLimit %p, naming the prop, the value and the rule', value => {
+    expect(() => metadataOptions({ httpPutResponseHopLimit: value }))
+      .toThrow(`httpPutResponseHopLimit is ${value}; it must be a whole number of hops from 1 to 64`);
+  });
+
+  test.each([1, 64])('accepts httpPutResponseHopLimit %p', value => {
+    expect(metadataOptions({ httpPutResponseHopLimit: value }).HttpPutResponseHopLimit).toBe(value);
   });
 });
