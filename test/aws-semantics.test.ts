@@ -3,12 +3,15 @@
  * naming the AWS document it comes from. A template moto accepts can still be malformed,
  * undeployable or undestroyable on a real account: these tests pin what the rule requires.
  */
+import { DescribeInstancesCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { mockClient } from 'aws-sdk-client-mock';
 import { ChronosTrainingStack, TrainingBudget, TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../src';
 import { onlyResource, TEST_ENV } from './helpers';
+import { reap, ReaperConfig, TERMINATE_BATCH } from '../src/guardrails/training-run-reaper.lambda';
 
 // "Either FilterExpression and Metrics or CostFilters and CostTypes, not both or a different combination":
 // "CreateBudget", AWS Billing and Cost Management API Reference,
@@ -83,5 +86,83 @@ describe('EC2 IMDS: with IMDSv2 required, containers need an HttpPutResponseHopL
 
   test.each([1, 64])('accepts httpPutResponseHopLimit %p', value => {
     expect(metadataOptions({ httpPutResponseHopLimit: value }).HttpPutResponseHopLimit).toBe(value);
+  });
+});
+
+// "If you specify multiple instances and the request fails (for example, because of a single incorrect instance
+// ID), none of the instances are terminated"; with termination protection, none in the protected instance's
+// Availability Zone are: "TerminateInstances", Amazon EC2 API Reference,
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_TerminateInstances.html
+describe('EC2 TerminateInstances: one instance that cannot be terminated fails the whole request', () => {
+  const ec2Mock = mockClient(EC2Client);
+  const client = new EC2Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const NOW = new Date('2026-11-27T12:00:00.000Z');
+  const config: ReaperConfig = {
+    filterTags: { Project: 'Chronos-Training', Environment: 'dev' },
+    lifetimeTagKey: 'MaxLifetimeHours',
+    defaultLifetimeSeconds: 6 * 3600,
+    dryRun: false,
+  };
+  const PROTECTED = 'i-protected';
+  let log: jest.SpyInstance;
+
+  function expiredInstances(ids: string[]): void {
+    ec2Mock.on(DescribeInstancesCommand).resolves({
+      Reservations: [{
+        Instances: ids.map(InstanceId => ({
+          InstanceId,
+          LaunchTime: new Date(NOW.getTime() - 9 * 3600 * 1000),
+          State: { Name: 'running' },
+          Tags: [{ Key: 'MaxLifetimeHours', Value: '4' }],
+        })),
+      }],
+    });
+  }
+
+  beforeEach(() => {
+    ec2Mock.reset();
+    log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    // As EC2 does: a request naming a protected instance fails as a whole.
+    ec2Mock.on(TerminateInstancesCommand).callsFake(input => {
+      if (input.InstanceIds.includes(PROTECTED)) {
+        throw Object.assign(new Error(`The instance '${PROTECTED}' may not be terminated. Modify its 'disableApiTermination' ` +
+          'instance attribute and try again.'), { name: 'OperationNotPermitted' });
+      }
+      return { TerminatingInstances: input.InstanceIds.map((InstanceId: string) => ({ InstanceId })) };
+    });
+  });
+
+  afterEach(() => log.mockRestore());
+
+  function terminatedIds(): string[] {
+    return ec2Mock.commandCalls(TerminateInstancesCommand)
+      .filter(c => !c.args[0].input.InstanceIds!.includes(PROTECTED))
+      .flatMap(c => c.args[0].input.InstanceIds!);
+  }
+
+  test('one protected instance does not shield the others: they are terminated, then the invocation fails naming it', async () => {
+    expiredInstances(['i-a', PROTECTED, 'i-b']);
+    await expect(reap(client, config, NOW)).rejects.toThrow(
+      /TerminateInstances failed for 1 expired instance\(s\), after terminating the others: i-protected: OperationNotPermitted: .*disableApiTermination/);
+    expect(terminatedIds().sort()).toEqual(['i-a', 'i-b']);
+  });
+
+  test('logs each instance that still fails as one JSON line with its reason', async () => {
+    expiredInstances(['i-a', PROTECTED]);
+    await expect(reap(client, config, NOW)).rejects.toThrow(PROTECTED);
+    const lines = log.mock.calls.map(c => JSON.parse(c[0]));
+    expect(lines).toContainEqual(expect.objectContaining({
+      level: 'ERROR', instanceId: PROTECTED, error: 'OperationNotPermitted', reason: expect.stringContaining('may not be terminated'),
+    }));
+    expect(lines).toContainEqual(expect.objectContaining({
+      terminated: ['i-a'], failed: [expect.objectContaining({ instanceId: PROTECTED })],
+    }));
+  });
+
+  test('a protected instance in the first batch of many: every other instance of every batch is terminated', async () => {
+    const others = Array.from({ length: TERMINATE_BATCH + 2 }, (_, i) => `i-${i}`);
+    expiredInstances([PROTECTED, ...others]);
+    await expect(reap(client, config, NOW)).rejects.toThrow(PROTECTED);
+    expect(new Set(terminatedIds())).toEqual(new Set(others));
   });
 });
