@@ -3,14 +3,16 @@
  * naming the AWS document it comes from. A template moto accepts can still be malformed,
  * undeployable or undestroyable on a real account: these tests pin what the rule requires.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { DescribeInstancesCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ChronosTrainingStack, TrainingBudget, TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../src';
-import { onlyResource, TEST_ENV } from './helpers';
+import { ChronosTrainingStack, TrainingBucket, TrainingBudget, TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../src';
+import { nagFindings, onlyResource, resourcesOf, TEST_ENV } from './helpers';
 import { reap, ReaperConfig, TERMINATE_BATCH } from '../src/guardrails/training-run-reaper.lambda';
 
 // "Either FilterExpression and Metrics or CostFilters and CostTypes, not both or a different combination":
@@ -164,5 +166,66 @@ describe('EC2 TerminateInstances: one instance that cannot be terminated fails t
     expiredInstances([PROTECTED, ...others]);
     await expect(reap(client, config, NOW)).rejects.toThrow(PROTECTED);
     expect(new Set(terminatedIds())).toEqual(new Set(others));
+  });
+});
+
+// "For Amazon S3 buckets, you must delete all objects in the bucket for deletion to succeed": "DeletionPolicy
+// attribute", AWS CloudFormation User Guide,
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
+describe('CloudFormation DeletionPolicy Delete: a bucket must be empty to be deleted', () => {
+  const AUTO_DELETE = 'Custom::S3AutoDeleteObjects';
+
+  test('autoDeleteObjects with RemovalPolicy.DESTROY empties the bucket before CloudFormation deletes it', () => {
+    const stack = new Stack(new App(), 'TestStack');
+    new TrainingBucket(stack, 'Bucket', { environmentName: 'dev', removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true });
+    const template = Template.fromStack(stack);
+    const bucketId = Object.keys(template.findResources('AWS::S3::Bucket'))[0];
+    expect(template.toJSON().Resources[bucketId].DeletionPolicy).toBe('Delete');
+    expect(onlyResource(template, AUTO_DELETE).Properties.BucketName).toEqual({ Ref: bucketId });
+  });
+
+  test('is off by default: no custom resource, the bucket retained', () => {
+    const stack = new Stack(new App(), 'TestStack');
+    new TrainingBucket(stack, 'Bucket', { environmentName: 'dev' });
+    expect(resourcesOf(Template.fromStack(stack), AUTO_DELETE)).toEqual([]);
+  });
+
+  test.each([undefined, RemovalPolicy.RETAIN, RemovalPolicy.SNAPSHOT])('autoDeleteObjects with removalPolicy %p fails synthesis, naming both props', removalPolicy => {
+    const stack = new Stack(new App(), 'TestStack');
+    expect(() => new TrainingBucket(stack, 'Bucket', { environmentName: 'dev', removalPolicy, autoDeleteObjects: true }))
+      .toThrow(/autoDeleteObjects is true but removalPolicy is .*; .*set removalPolicy to RemovalPolicy.DESTROY/);
+  });
+
+  test('every integ case that deletes its bucket empties it first (integ/*.snapshot)', () => {
+    const integ = path.join(__dirname, '..', 'integ');
+    const templates = fs.readdirSync(integ).filter(d => d.endsWith('.snapshot')).flatMap(d =>
+      fs.readdirSync(path.join(integ, d)).filter(f => f.endsWith('.template.json') && !f.endsWith('-Assertions.template.json'))
+        .map(f => path.join(integ, d, f)));
+    const destroyed: string[] = [];
+    for (const file of templates) {
+      const resources: Record<string, any> = JSON.parse(fs.readFileSync(file, 'utf8')).Resources;
+      const emptied = Object.values(resources).filter(r => r.Type === AUTO_DELETE).map(r => r.Properties.BucketName.Ref);
+      for (const [id, r] of Object.entries(resources)) {
+        if (r.Type === 'AWS::S3::Bucket' && r.DeletionPolicy === 'Delete') {
+          destroyed.push(`${path.basename(path.dirname(file))}/${id}`);
+          expect(emptied).toContain(id);
+        }
+      }
+    }
+    expect(destroyed.length).toBeGreaterThanOrEqual(2);
+  });
+
+  test('the custom resource it adds is free while idle and explained to the scanners, once per stack', () => {
+    const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
+      env: TEST_ENV, bucketProps: { removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true },
+    });
+    new TrainingBucket(stack, 'Second', { environmentName: 'second', removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true });
+    // ZeroIdleCostChecker (on ChronosTrainingStack) annotates an error on anything that bills while idle.
+    expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
+    expect(nagFindings(stack)).toEqual([]);
+    const handler = onlyResource(Template.fromStack(stack), 'AWS::Lambda::Function');
+    expect(handler.Properties.Description['Fn::Join'][1][0]).toMatch(/auto-deleting objects/);
+    expect(handler.Metadata.checkov.skip.map((s: any) => s.id)).toEqual(['CKV_AWS_115', 'CKV_AWS_116', 'CKV_AWS_117']);
+    expect(handler.Metadata['cfn-lint'].config.ignore_checks).toEqual(['W3005']);
   });
 });
