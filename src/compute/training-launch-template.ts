@@ -97,7 +97,7 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
 
 /**
  * A launch template for training instances that makes the safe launch the
- * default: IMDSv2 required, `shutdown` terminates the instance (so
+ * default: IMDSv2 required with a hop limit of 2 (so containers get tokens), `shutdown` terminates the instance (so
  * `shutdown -h +240` in user data ends billing with no IAM permission), an
  * encrypted gp3 root volume deleted on termination, the instance profile and
  * security group, and tags on instances and volumes: `Project`, `Environment`,
