@@ -325,7 +325,7 @@ export class TrainingBucket extends Construct {
  * Explains, once per stack, the scanner findings on aws-cdk-lib's auto-delete-objects handler: a
  * stack-level singleton (`Custom::S3AutoDeleteObjectsCustomResourceProvider/Handler`, a plain
  * `AWS::Lambda::Function` CfnResource, so cdk-nag's Lambda and IAM rules do not apply to it) that
- * runs only when a bucket with `autoDeleteObjects` is deleted.
+ * CloudFormation invokes for the custom resource, and that deletes objects only when the bucket is deleted.
  */
 function explainAutoDeleteHandler(stack: Stack): void {
   const handler = stack.node.tryFindChild('Custom::S3AutoDeleteObjectsCustomResourceProvider')?.node.tryFindChild('Handler');
@@ -333,8 +333,8 @@ function explainAutoDeleteHandler(stack: Stack): void {
     return;
   }
   skipCheckov(handler, 'CKV_AWS_115',
-    "aws-cdk-lib's auto-delete-objects handler runs once, when the bucket is deleted; reserving concurrency for it " +
-    'would fail to deploy in accounts whose concurrency limit is the minimum of 10');
+    "aws-cdk-lib's auto-delete-objects handler is invoked only by CloudFormation, when its custom resource is created, " +
+    'updated or deleted; reserving concurrency for it would fail to deploy in accounts whose concurrency limit is the minimum of 10');
   skipCheckov(handler, 'CKV_AWS_116',
     'A custom-resource handler: CloudFormation receives its failure (the deletion fails, with the error in the stack ' +
     'events and the handler logs) and can retry it; a dead-letter queue would hold nothing anyone reads');
