@@ -9,7 +9,8 @@ const app = new App();
 const stack = sampleStack(app, {
   environmentName: 'guard',
   costCenter: 'train',
-  bucketProps: { recoverableOutputs: Duration.days(7), removalPolicy: RemovalPolicy.DESTROY },
+  // Emptied (every version too) before the teardown deletes it: CloudFormation cannot delete a non-empty bucket.
+  bucketProps: { recoverableOutputs: Duration.days(7), removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true },
   launchTemplateProps: { maxLifetimeHours: 3, rootVolumeSize: 120 },
   runReaper: { maxRunLifetime: Duration.hours(6) },
   budget: {

@@ -14,6 +14,8 @@ const stack = sampleStack(app, {
     artifactExpiration: Duration.days(120),
     incompleteUploadExpiration: Duration.days(3),
     removalPolicy: RemovalPolicy.DESTROY,
+    // Flow logs write objects: without emptying it, the teardown cannot delete the bucket (DELETE_FAILED).
+    autoDeleteObjects: true,
   },
   instanceRoleProps: { terminateSelfOnly: false },
   flowLogs: true,

@@ -96,3 +96,52 @@ test('terminates expired dev instances only, by tag or default lifetime, and hon
     assert.equal(s[ids[key]], 'running', `${key} must be left running`);
   }
 });
+
+// TerminateInstances fails the whole request when one instance in it cannot be terminated ("TerminateInstances",
+// Amazon EC2 API Reference, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_TerminateInstances.html);
+// moto refuses an instance with termination protection. This runs the bundle's own entry point, handler(),
+// with its environment and its module-level EC2 client pointed at the emulator.
+test('a protected instance does not shield the others: they are terminated, it is reported, the invocation fails', async () => {
+  const tags = { Project: 'Chronos-Training', Environment: 'protect', MaxLifetimeHours: '0.0001' }; // 0.36 s
+  const ids = {
+    first: await launch('first', tags),
+    protected: await launch('protected', tags),
+    second: await launch('second', tags),
+  };
+  // Termination protection through ModifyInstanceAttribute: moto 5.2.5 ignores RunInstances' DisableApiTermination.
+  await ec2.send(new ec2c.ModifyInstanceAttributeCommand({ InstanceId: ids.protected, DisableApiTermination: { Value: true } }));
+  await new Promise((r) => setTimeout(r, 1500)); // all three past their lifetime
+
+  const env = {
+    ...ENV,
+    FILTER_TAGS: JSON.stringify({ Project: 'Chronos-Training', Environment: 'protect' }),
+    AWS_ENDPOINT_URL: server.endpoint, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  const lines = [];
+  const log = console.log;
+  let failure;
+  try {
+    Object.assign(process.env, env);
+    delete require.cache[require.resolve(BUNDLE)];
+    const fresh = require(BUNDLE); // its EC2 client is created at load, from this environment
+    console.log = (line) => lines.push(line);
+    await fresh.handler().then(() => assert.fail('the invocation must fail'), (e) => { failure = e; });
+  } finally {
+    console.log = log;
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    }
+  }
+
+  assert.match(failure.message, new RegExp(`TerminateInstances failed for 1 expired instance\\(s\\).*${ids.protected}`));
+  const logged = lines.map((l) => JSON.parse(l));
+  assert.ok(logged.some((l) => l.level === 'ERROR' && l.instanceId === ids.protected && l.reason),
+    `the protected instance is logged with its reason: ${lines.join('\n')}`);
+  const s = await states(Object.values(ids));
+  for (const key of ['first', 'second']) {
+    assert.ok(['shutting-down', 'terminated'].includes(s[ids[key]]), `${key} is ${s[ids[key]]}`);
+  }
+  assert.equal(s[ids.protected], 'running');
+});

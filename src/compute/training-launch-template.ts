@@ -65,6 +65,17 @@ export interface TrainingLaunchTemplateOptions {
    * @default - none
    */
   readonly userData?: ec2.UserData;
+
+  /**
+   * The IMDS `PUT` response hop limit: how many network hops the IMDSv2 session token may
+   * travel. 2 lets Docker containers on bridge networking (one hop more than the host) get
+   * IMDSv2 tokens, and so the instance role's credentials; 1 keeps the token on the host.
+   * Left unset, it would depend on the AMI: 2 only for AMIs registered with `ImdsSupport=v2.0`,
+   * 1 for the others. A whole number from 1 to 64.
+   *
+   * @default 2
+   */
+  readonly httpPutResponseHopLimit?: number;
 }
 
 /**
@@ -86,7 +97,7 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
 
 /**
  * A launch template for training instances that makes the safe launch the
- * default: IMDSv2 required, `shutdown` terminates the instance (so
+ * default: IMDSv2 required with a hop limit of 2 (so containers get tokens), `shutdown` terminates the instance (so
  * `shutdown -h +240` in user data ends billing with no IAM permission), an
  * encrypted gp3 root volume deleted on termination, the instance profile and
  * security group, and tags on instances and volumes: `Project`, `Environment`,
@@ -129,6 +140,13 @@ export class TrainingLaunchTemplate extends Construct {
     if (!Token.isUnresolved(rootDeviceName) && !rootDeviceName.startsWith('/dev/')) {
       throw new Error(`rootDeviceName '${rootDeviceName}' must be a device name such as '/dev/xvda' or '/dev/sda1'`);
     }
+    // EC2 accepts "Integers from 1 to 64" ("LaunchTemplateInstanceMetadataOptionsRequest", Amazon EC2 API Reference,
+    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplateInstanceMetadataOptionsRequest.html).
+    const hopLimit = props.httpPutResponseHopLimit ?? 2;
+    if (!Token.isUnresolved(hopLimit) && !(Number.isInteger(hopLimit) && hopLimit >= 1 && hopLimit <= 64)) {
+      throw new Error(`httpPutResponseHopLimit is ${hopLimit}; it must be a whole number of hops from 1 to 64 ` +
+        '(the range EC2 accepts for HttpPutResponseHopLimit)');
+    }
     this.launchTemplateName = `ChronosTrainingLaunchTemplate-${environmentName}`;
 
     const template = new ec2.LaunchTemplate(this, 'Resource', {
@@ -139,6 +157,12 @@ export class TrainingLaunchTemplate extends Construct {
       instanceProfile: props.instanceProfile,
       securityGroup: props.securityGroup,
       requireImdsv2: true,
+      // Explicit, not the AMI's default: "In a container environment, when IMDSv2 is required, we recommend
+      // setting the hop limit to 2" ("Configure instance metadata options for new instances", Amazon EC2 User
+      // Guide, https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html). Only
+      // AMIs registered with ImdsSupport v2.0 default it to 2; the others keep 1, and a bridge-networked
+      // container then gets no IMDSv2 token and no credentials.
+      httpPutResponseHopLimit: hopLimit,
       instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
       blockDevices: [{
         deviceName: rootDeviceName,

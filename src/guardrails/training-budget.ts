@@ -143,6 +143,15 @@ export class TrainingBudget extends Construct {
     const region = regionForNames(this, props.regionalNames);
     this.budgetName = budgetName(environmentName, region);
 
+    // The plain tag key (`Project`), not `user:Project`: the Budgets `TagValues` reference
+    // ("AWS::Budgets::Budget TagValues",
+    // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-budgets-budget-tagvalues.html,
+    // and the CreateBudget API reference) says only "The key for the tag" and does not settle the format.
+    // The `user:` prefix belongs to the legacy `CostFilters` `TagKeyValue` syntax ("user:Key$Value",
+    // hashicorp/terraform-provider-aws#40987, which points to the Budgets user guide's filter page).
+    // FilterExpression is the Cost Explorer `Expression` shape, whose AWS example filters "TAG.Type == Type1"
+    // as `{"Tags": {"Key": "TagName", "Values": ["Value1"]}}`, a plain key
+    // ("Expression", https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_Expression.html).
     const tag = (key: string, value: string): budgets.CfnBudget.ExpressionProperty =>
       ({ tags: { key, values: [value], matchOptions: ['EQUALS'] } });
     const filters = [tag(TAG_PROJECT, PROJECT_TAG_VALUE)];
@@ -167,6 +176,16 @@ export class TrainingBudget extends Construct {
         timeUnit: 'MONTHLY',
         budgetLimit: { amount: limit, unit: 'USD' },
         filterExpression: filters.length === 1 ? filters[0] : { and: filters },
+        // CreateBudget takes "either FilterExpression and Metrics or CostFilters and CostTypes, not both or
+        // a different combination" ("CreateBudget", AWS Billing and Cost Management API Reference,
+        // https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_CreateBudget.html);
+        // a filter expression without metrics makes a malformed budget whose history fails with
+        // "Selected metrics cannot be null" (hashicorp/terraform-provider-aws#46866).
+        // UnblendedCost: what the account is charged for its usage as it accrues, the same measure as a
+        // CostTypes budget's defaults (UseBlended and UseAmortized false); blended rates only matter across
+        // an organization's accounts, amortized costs spread upfront commitments (RIs, Savings Plans) this
+        // project does not buy, and the Net* metrics subtract negotiated discounts the library knows nothing of.
+        metrics: ['UnblendedCost'],
       },
       notificationsWithSubscribers: [notification('ACTUAL', actual), notification('FORECASTED', forecast)],
     });

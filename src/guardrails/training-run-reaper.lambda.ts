@@ -34,6 +34,14 @@ export interface Expired {
   readonly lifetimeFrom: 'tag' | 'default (tag missing)' | 'default (tag malformed)';
 }
 
+/** An expired instance that TerminateInstances refused, even on its own. */
+export interface TerminateFailure {
+  readonly instanceId: string;
+  /** The EC2 error code, e.g. `OperationNotPermitted` for termination protection. */
+  readonly error: string;
+  readonly reason: string;
+}
+
 export interface ReapResult {
   readonly dryRun: boolean;
   /** Instances matched by the tag and state filters. */
@@ -43,6 +51,8 @@ export interface ReapResult {
   readonly expired: Expired[];
   /** IDs terminated (or, in a dry run, that EC2 confirmed could be terminated). */
   readonly terminated: string[];
+  /** Expired instances that could not be terminated (the invocation then fails after terminating the others). */
+  readonly failed: TerminateFailure[];
 }
 
 /** States in which an instance bills (compute, or its volumes while stopped). */
@@ -108,7 +118,13 @@ export function isExcluded(instance: Instance, excludeTags: Record<string, strin
 /**
  * Finds the expired instances and terminates them. An instance whose age equals
  * its lifetime exactly is kept; one a millisecond older is terminated.
- * @throws after trying every batch, if any TerminateInstances call failed (so the invocation is retried)
+ *
+ * TerminateInstances fails the whole request when one instance in it cannot be
+ * terminated (termination protection, an ID that is gone, ...), so a batch that
+ * fails is retried one instance at a time: one protected instance does not
+ * shield the others. Each instance that still fails is logged (one JSON line each).
+ * @throws after trying every instance, if any could not be terminated, listing them (so the
+ *   invocation fails and lands in the dead-letter queue after its retries)
  */
 export async function reap(client: EC2Client, config: ReaperConfig, now: Date = new Date()): Promise<ReapResult> {
   const filters = [
@@ -139,28 +155,54 @@ export async function reap(client: EC2Client, config: ReaperConfig, now: Date = 
   }
 
   const terminated: string[] = [];
-  const failures: string[] = [];
+  const failed: TerminateFailure[] = [];
   for (let i = 0; i < expired.length; i += TERMINATE_BATCH) {
     const ids = expired.slice(i, i + TERMINATE_BATCH).map(e => e.instanceId);
-    try {
-      const response = await client.send(new TerminateInstancesCommand({ InstanceIds: ids, DryRun: config.dryRun }));
-      terminated.push(...(response.TerminatingInstances ?? []).map(t => t.InstanceId!).filter(Boolean));
-    } catch (error: any) {
-      // With DryRun, EC2 answers a request it would have carried out with this error.
-      if (config.dryRun && error?.name === 'DryRunOperation') {
-        terminated.push(...ids);
+    const batch = await terminate(client, ids, config.dryRun);
+    if (batch.ok) {
+      terminated.push(...batch.ids);
+      continue;
+    }
+    // "If you specify multiple instances and the request fails (for example, because of a single incorrect
+    // instance ID), none of the instances are terminated"; with termination protection, none in the protected
+    // instance's Availability Zone are ("TerminateInstances", Amazon EC2 API Reference,
+    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_TerminateInstances.html). The same page says the
+    // operation is idempotent, so the instances of the batch that did terminate are terminated again harmlessly.
+    for (const id of ids) {
+      const single = ids.length === 1 ? batch : await terminate(client, [id], config.dryRun);
+      if (single.ok) {
+        terminated.push(...single.ids);
       } else {
-        failures.push(`${ids.join(',')}: ${error?.name ?? 'Error'}: ${error?.message ?? error}`);
+        const failure = { instanceId: id, error: single.error, reason: single.reason };
+        failed.push(failure);
+        console.log(JSON.stringify({ level: 'ERROR', message: 'TerminateInstances failed for an expired instance', ...failure }));
       }
     }
   }
 
-  const result: ReapResult = { dryRun: config.dryRun, examined, excluded, expired, terminated };
+  const result: ReapResult = { dryRun: config.dryRun, examined, excluded, expired, terminated, failed };
   console.log(JSON.stringify(result));
-  if (failures.length > 0) {
-    throw new Error(`TerminateInstances failed for ${failures.length} batch(es): ${failures.join('; ')}`);
+  if (failed.length > 0) {
+    throw new Error(`TerminateInstances failed for ${failed.length} expired instance(s), after terminating the others: ` +
+      failed.map(f => `${f.instanceId}: ${f.error}: ${f.reason}`).join('; '));
   }
   return result;
+}
+
+type Termination = { ok: true; ids: string[] } | { ok: false; error: string; reason: string };
+
+/** One TerminateInstances call; in a dry run, EC2's DryRunOperation answer counts as success for every ID. */
+async function terminate(client: EC2Client, ids: string[], dryRun: boolean): Promise<Termination> {
+  try {
+    const response = await client.send(new TerminateInstancesCommand({ InstanceIds: ids, DryRun: dryRun }));
+    return { ok: true, ids: (response.TerminatingInstances ?? []).map(t => t.InstanceId!).filter(Boolean) };
+  } catch (error: any) {
+    // With DryRun, EC2 answers a request it would have carried out with this error.
+    if (dryRun && error?.name === 'DryRunOperation') {
+      return { ok: true, ids };
+    }
+    return { ok: false, error: error?.name ?? 'Error', reason: String(error?.message ?? error) };
+  }
 }
 
 const ec2 = new EC2Client({});

@@ -1,9 +1,9 @@
-import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CfnResource, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { TrainingBucketGrants } from './training-bucket-grants';
-import { acknowledgeNag, skipCheckov } from '../private/compliance';
+import { acknowledgeNag, skipCfnLint, skipCheckov } from '../private/compliance';
 import { bucketName } from '../private/naming';
 import { SHARED_ACCESS_PREFIXES, SHARED_PREFIXES } from '../private/prefixes';
 import { validateEnvironment, wholeDays } from '../private/validation';
@@ -53,6 +53,20 @@ export interface TrainingBucketOptions {
    * @default RemovalPolicy.RETAIN - deleting the stack never deletes training data
    */
   readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Empty the bucket (every object and version) when it is deleted, so that
+   * `RemovalPolicy.DESTROY` can delete it: CloudFormation cannot delete a bucket
+   * that still holds objects, and the stack deletion ends in DELETE_FAILED. Only
+   * with `removalPolicy: RemovalPolicy.DESTROY`, for environments whose data may
+   * be lost (integration tests, sandboxes). It adds aws-cdk-lib's
+   * `Custom::S3AutoDeleteObjects` custom resource: a Lambda function and its role
+   * (free while idle), and a bucket policy statement letting that role list and
+   * delete objects.
+   *
+   * @default false
+   */
+  readonly autoDeleteObjects?: boolean;
 
   /**
    * A separate bucket to receive S3 server access logs of the training bucket.
@@ -154,6 +168,13 @@ export class TrainingBucket extends Construct {
         'access logs are delivered only to a separate bucket');
     }
 
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const autoDeleteObjects = props.autoDeleteObjects ?? false;
+    if (autoDeleteObjects && removalPolicy !== RemovalPolicy.DESTROY) {
+      throw new Error(`autoDeleteObjects is true but removalPolicy is ${removalPolicy}; autoDeleteObjects empties the bucket ` +
+        'only so that RemovalPolicy.DESTROY can delete it: set removalPolicy to RemovalPolicy.DESTROY, or leave autoDeleteObjects out');
+    }
+
     const stack = Stack.of(this);
     const name = bucketName(environment, stack.account, stack.region);
     this.environmentName = environment;
@@ -164,7 +185,11 @@ export class TrainingBucket extends Construct {
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      removalPolicy,
+      // "For Amazon S3 buckets, you must delete all objects in the bucket for deletion to succeed"
+      // ("DeletionPolicy attribute", AWS CloudFormation User Guide,
+      // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html).
+      autoDeleteObjects,
       serverAccessLogsBucket: props.serverAccessLogsBucket,
       serverAccessLogsPrefix: props.serverAccessLogsBucket ? (props.serverAccessLogsPrefix ?? `s3-access-logs/${name}/`) : undefined,
       lifecycleRules: [
@@ -211,6 +236,9 @@ export class TrainingBucket extends Construct {
     }
 
     const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
+    if (autoDeleteObjects) {
+      explainAutoDeleteHandler(stack);
+    }
     if (recoverableDays === undefined) {
       skipCheckov(cfnBucket, 'CKV_AWS_21',
         'Unversioned by default: checkpoints are rewritten often and lifecycle rules, not versions, bound retention; ' +
@@ -295,4 +323,28 @@ export class TrainingBucket extends Construct {
     this.ruleIds.add(rule.id);
     this.concreteBucket.addLifecycleRule(rule);
   }
+}
+
+/**
+ * Explains, once per stack, the scanner findings on aws-cdk-lib's auto-delete-objects handler: a
+ * stack-level singleton (`Custom::S3AutoDeleteObjectsCustomResourceProvider/Handler`, a plain
+ * `AWS::Lambda::Function` CfnResource, so cdk-nag's Lambda and IAM rules do not apply to it) that
+ * CloudFormation invokes for the custom resource, and that deletes objects only when the bucket is deleted.
+ */
+function explainAutoDeleteHandler(stack: Stack): void {
+  const handler = stack.node.tryFindChild('Custom::S3AutoDeleteObjectsCustomResourceProvider')?.node.tryFindChild('Handler');
+  if (!(handler instanceof CfnResource) || handler.getMetadata('checkov') !== undefined) {
+    return;
+  }
+  skipCheckov(handler, 'CKV_AWS_115',
+    "aws-cdk-lib's auto-delete-objects handler is invoked only by CloudFormation, when its custom resource is created, " +
+    'updated or deleted; reserving concurrency for it would fail to deploy in accounts whose concurrency limit is the minimum of 10');
+  skipCheckov(handler, 'CKV_AWS_116',
+    'A custom-resource handler: CloudFormation receives its failure (the deletion fails, with the error in the stack ' +
+    'events and the handler logs) and can retry it; a dead-letter queue would hold nothing anyone reads');
+  skipCheckov(handler, 'CKV_AWS_117',
+    "aws-cdk-lib's CustomResourceProvider takes no VPC; the handler calls only the S3 API, and its role may list and delete " +
+    'objects only in buckets whose policy names it');
+  // W3005: aws-cdk-lib's provider adds a DependsOn on its role beside the GetAtt of that role (redundant, harmless).
+  skipCfnLint(handler, 'W3005');
 }

@@ -100,7 +100,7 @@ describe('TrainingInstanceRole', () => {
     ]);
   });
 
-  test('with terminateSelfOnly false, terminates any instance of the project and environment', () => {
+  test('with terminateSelfOnly false, terminates any instance of the project and environment but a Batch one', () => {
     const { policies } = synth({ terminateSelfOnly: false });
     expect(policies.EC2SelfManagement[1]).toEqual({
       Sid: 'TerminateProjectEnvironmentInstances',
@@ -109,6 +109,8 @@ describe('TrainingInstanceRole', () => {
       Resource: 'arn:*:ec2:*:*:instance/*',
       Condition: {
         StringEquals: { 'ec2:Region': { Ref: 'AWS::Region' }, 'ec2:ResourceTag/Project': 'Chronos-Training', 'ec2:ResourceTag/Environment': 'dev' },
+        // Instances of a TrainingBatchQueue's compute environments are AWS Batch's to scale in.
+        StringNotEquals: { 'ec2:ResourceTag/ManagedBy': 'chronos-batch' },
       },
     });
   });

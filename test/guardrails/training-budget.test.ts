@@ -27,6 +27,7 @@ describe('TrainingBudget', () => {
           { Tags: { Key: 'Environment', Values: ['dev'], MatchOptions: ['EQUALS'] } },
         ],
       },
+      Metrics: ['UnblendedCost'],
     });
   });
 

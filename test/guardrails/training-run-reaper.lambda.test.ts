@@ -157,13 +157,19 @@ describe('the run reaper handler', () => {
     await expect(reap(client, { ...config, dryRun: true }, NOW)).rejects.toThrow(/i-old: UnauthorizedOperation: not authorized/);
   });
 
-  test('tries every batch, then fails the invocation so that it is retried', async () => {
+  test('tries every batch, instance by instance after a failed batch, then fails the invocation so that it is retried', async () => {
     const many = Array.from({ length: TERMINATE_BATCH + 1 }, (_, i) => instance(`i-${i}`, 9 * HOUR, '4'));
     describing(many);
-    ec2.on(TerminateInstancesCommand).rejectsOnce(Object.assign(new Error('throttled'), { name: 'RequestLimitExceeded' }))
-      .resolves({ TerminatingInstances: [{ InstanceId: `i-${TERMINATE_BATCH}` }] });
-    await expect(reap(client, config, NOW)).rejects.toThrow(/TerminateInstances failed for 1 batch\(es\): .*RequestLimitExceeded/);
-    expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(2);
+    const throttled = Object.assign(new Error('throttled'), { name: 'RequestLimitExceeded' });
+    ec2.on(TerminateInstancesCommand).callsFake(input => {
+      if (input.InstanceIds.length > 1 || input.InstanceIds[0] === 'i-7') {
+        throw throttled;
+      }
+      return { TerminatingInstances: input.InstanceIds.map((InstanceId: string) => ({ InstanceId })) };
+    });
+    await expect(reap(client, config, NOW)).rejects.toThrow(/TerminateInstances failed for 1 expired instance\(s\).*: i-7: RequestLimitExceeded: throttled$/);
+    // The batch of 50, its 50 instances one by one, then the last batch of one.
+    expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(TERMINATE_BATCH + 2);
   });
 
   test('logs one JSON line with what it examined and did', async () => {
