@@ -15,7 +15,8 @@ const stack = new Stack(app, 'ChronosTrainingBatch', { env, stackName: 'ChronosT
 const foundation = new ChronosTrainingFoundation(stack, 'Foundation', {
   environmentName: 'batch',
   networkProps: { availabilityZones: ['us-east-1a', 'us-east-1b'] },
-  bucketProps: { removalPolicy: RemovalPolicy.DESTROY },
+  // Destroyed with the test, emptied first (CloudFormation cannot delete a bucket with objects in it).
+  bucketProps: { removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true },
   batch: {
     image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/python:3.12-slim'),
     command: ['python', '-c', 'print("hello from Batch")'],
