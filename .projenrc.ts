@@ -197,8 +197,27 @@ project.addTask('synth', {
 // The whole test suite (README, .ci/run): build = compile, docgen, unit tests,
 // eslint, integ snapshot verification, package; then generated files must be current.
 // ---------------------------------------------------------------------------
-const ci = project.addTask('ci', { description: 'The whole test suite, as CI runs it' });
-ci.spawn(project.buildTask);
+const ci = project.addTask('ci', { description: 'The whole test suite, as CI runs it; ends with a per-leg wall-time table (scripts/ci/leg.js)' });
+// Each leg runs through scripts/ci/leg.js, which records its wall time; the table is printed at the end, or at the
+// first failing leg. `build` and `test` are expanded into their own steps (read from the tasks here, so a step
+// added to either is a leg of `ci` too), each a leg.
+const legCommand = (step: { spawn?: string; exec?: string; execArgs?: string[]; args?: string[] }): string => {
+  if (step.spawn) return ['projen', step.spawn, ...(step.args ?? [])].join(' ');
+  if (step.execArgs) return step.execArgs.map(a => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
+  if (step.exec) return step.exec;
+  throw new Error(`ci: cannot run step ${JSON.stringify(step)} as a leg`);
+};
+const legName = (step: { spawn?: string; exec?: string; execArgs?: string[] }): string =>
+  step.spawn ?? (step.execArgs ?? step.exec!.split(' '))[0];
+const leg = (name: string, command: string) => ci.exec(`node scripts/ci/leg.js run ${name} -- ${command}`);
+ci.exec('node scripts/ci/leg.js start');
+for (const step of project.buildTask.steps) {
+  if (step.spawn === project.testTask.name) {
+    for (const t of project.testTask.steps) leg(legName(t), legCommand(t));
+  } else {
+    leg(legName(step), legCommand(step));
+  }
+}
 // The main job: deploy the sample app to a local AWS API emulator (moto on loopback) and print its exports.
 project.addTask('deploy:local', {
   description: 'cdk bootstrap + cdk deploy of the sample app to moto on 127.0.0.1, print the exports (--environment, --cost-center, --keep-running, --destroy, --stop)',
@@ -226,10 +245,11 @@ const scan = project.addTask('scan', {
 // the npm tarball), and the fast publish rehearsal: this build's dist/ published to loopback registries and
 // installed by name, where the README's TypeScript examples (scripts/consumer-check.js) and the Python leg's
 // pytest suite run; a breaking version refused. (`test:python` runs the same pytest suite on the wheel file, without registries.)
-ci.spawn(artifacts);
-ci.spawn(rehearsal, { args: ['--fast'] });
-ci.spawn(scan);
-ci.spawn(e2e);
-ci.exec('git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)');
+leg(artifacts.name, `projen ${artifacts.name}`);
+leg(rehearsal.name, `projen ${rehearsal.name} --fast`);
+leg(scan.name, `projen ${scan.name}`);
+leg(e2e.name, `projen ${e2e.name}`);
+leg('generated-files', `'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)'`);
+ci.exec('node scripts/ci/leg.js report');
 
 project.synth();
