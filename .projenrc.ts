@@ -249,7 +249,7 @@ leg(artifacts.name, `projen ${artifacts.name}`);
 leg(rehearsal.name, `projen ${rehearsal.name} --fast`);
 leg(scan.name, `projen ${scan.name}`);
 leg(e2e.name, `projen ${e2e.name}`);
-leg('generated-files', `'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)'`);
+leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 ci.exec('node scripts/ci/leg.js report');
 
 project.synth();
