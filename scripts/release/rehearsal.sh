@@ -70,6 +70,7 @@ step "tools (verdaccio $VERDACCIO_VERSION, publib $PUBLIB_VERSION, pypiserver $P
 if [ "$mode" = fast ]; then
   ensure_wheel
   dist="$release_root/dist"
+  built="$release_root"   # the tree that was built: its README tablet (.jsii.tabl.json) and tests run below
 else
   # What the hosted release workflow (.github/workflows/release.yml) runs, in fresh clones of HEAD:
   #  - job `release` (env CI=true): `npx projen release` = rm -fr dist, bump, build (default, pre-compile
@@ -103,6 +104,7 @@ else
     mv dist dist.python
   )
   dist="$work/dist"
+  built="$clone"
   mkdir -p "$dist"
   mv "$repo/dist.js/js" "$dist/js"
   mv "$repo/dist.python/python" "$dist/python"
@@ -211,7 +213,7 @@ node -e "
   if (lock.version !== '$VERSION' || lock.integrity !== sha) { console.error(lock, sha); process.exit(1); }"
 say "npm installed $PKG_NAME@$VERSION (the published tarball's integrity) from $(npm view "$PKG_NAME" dist.tarball --registry "$REGISTRY" --userconfig "$work/jsii-diff.npmrc")"
 # The README's TypeScript examples (the stack for dev, stage and prod) run in this app.
-node "$release_root/scripts/consumer-check.js" --app "$app"
+node "$built/scripts/consumer-check.js" --app "$app"
 cd "$release_root"
 step "npm install by name + the README's TypeScript examples (node)"
 
@@ -222,7 +224,7 @@ t_py="$(now)"
 uv="$(bash scripts/uv.sh)"
 UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --seed --python "$(command -v python3)" "$work/venv"
 "$uv" pip install --quiet --compile-bytecode --python "$work/venv/bin/python" \
-  "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION" -r test-python/requirements.txt
+  "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION" -r "$built/test-python/requirements.txt"
 "$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q --report "$work/pip-report.json" \
   --extra-index-url "${INDEX}simple/" "$DIST_NAME==$VERSION" "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION"
 "$work/venv/bin/python" - "$work/pip-report.json" "$DIST_NAME" "$INDEX" <<'PY'
@@ -236,7 +238,7 @@ PY
 say "pip: venv + install $(awk -v a="$t_py" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
 # The Python test suite (test-python/: the README's Python example and the translations of its TypeScript ones,
 # the stack for stage and prod, each construct) runs against the package pip installed by name.
-PYTHONDONTWRITEBYTECODE=1 "$work/venv/bin/python" -m pytest test-python -ra -p no:cacheprovider
+PYTHONDONTWRITEBYTECODE=1 "$work/venv/bin/python" -m pytest "$built/test-python" -ra -p no:cacheprovider
 step "pip install by name + the Python test suite (python)"
 
 # --- 5. the next versions: a compatible one is published, a breaking one is refused -----------------------
