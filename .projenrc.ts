@@ -299,6 +299,9 @@ lanes(
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 ci.exec('node scripts/ci/leg.js report');
 
+// docs/ (DEVELOPMENT.md: the development and release guide) is for contributors: not in the npm tarball.
+project.addPackageIgnore('/docs/');
+
 // The inner loop: unit tests and lint, no compile, package or integ (seconds to a minute).
 project.addTask('test:fast', {
   description: 'The inner loop: bundle, jest (only the tests related to changed files with -o, or a path) and eslint',
