@@ -96,18 +96,14 @@ else
   git clone --quiet --no-local "$release_root" "$repo"
   ln -s "$release_root/node_modules" "$repo/node_modules"
   tar --strip-components=1 -xzf "$clone"/dist/js/*.tgz -C "$repo"
-  (
-    cd "$repo"
-    CI=true npx projen package:js
-    mv dist dist.js
-    CI=true npx projen package:python
-    mv dist dist.python
-  )
   dist="$work/dist"
   built="$clone"
   mkdir -p "$dist"
-  mv "$repo/dist.js/js" "$dist/js"
-  mv "$repo/dist.python/python" "$dist/python"
+  # Each job's dist/ is collected out of the checkout (the next packing would ship it otherwise).
+  (cd "$repo" && CI=true npx projen package:js)
+  mv "$repo/dist/js" "$dist/js" && rm -rf "$repo/dist"
+  (cd "$repo" && CI=true npx projen package:python)
+  mv "$repo/dist/python" "$dist/python" && rm -rf "$repo/dist"
   step "full: release_npm + release_pypi checkout: tarball extracted, package:js, package:python"
 fi
 tgz="$(ls "$dist"/js/*.tgz)"
