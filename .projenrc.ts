@@ -197,8 +197,6 @@ project.addTask('synth', {
 // The whole test suite (README, .ci/run): build = compile, docgen, unit tests,
 // eslint, integ snapshot verification, package; then generated files must be current.
 // ---------------------------------------------------------------------------
-const ci = project.addTask('ci', { description: 'The whole test suite, as CI runs it' });
-ci.spawn(project.buildTask);
 // The main job: deploy the sample app to a local AWS API emulator (moto on loopback) and print its exports.
 project.addTask('deploy:local', {
   description: 'cdk bootstrap + cdk deploy of the sample app to moto on 127.0.0.1, print the exports (--environment, --cost-center, --keep-running, --destroy, --stop)',
@@ -222,14 +220,96 @@ const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
   exec: 'bash scripts/scan/run.sh',
 });
-// The package as a user meets it (the wheel is packed first if the build did not: with CI=true it packs only
-// the npm tarball), and the fast publish rehearsal: this build's dist/ published to loopback registries and
-// installed by name, where the README's TypeScript examples (scripts/consumer-check.js) and the Python leg's
-// pytest suite run; a breaking version refused. (`test:python` runs the same pytest suite on the wheel file, without registries.)
-ci.spawn(artifacts);
-ci.spawn(rehearsal, { args: ['--fast'] });
-ci.spawn(scan);
-ci.spawn(e2e);
-ci.exec('git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)');
+// ---------------------------------------------------------------------------
+// `ci`: every leg of `build` and `test` (read from those tasks here, so a step added to either becomes a leg
+// too), the Python package, the artifact checks, the publish rehearsal, the scanners and the end-to-end tests.
+// Each leg runs through scripts/ci/leg.js, which records its wall time; the table is printed at the end, or
+// at the first failing leg (README "Development", docs/DEVELOPMENT.md). On 2 cores the legs run in two lanes
+// where they do not depend on each other; the tool environments (uv, the moto, scanner and release venvs,
+// verdaccio) are made in the background from the start (scripts/prepare.sh), the legs that use them wait.
+// ---------------------------------------------------------------------------
+const ci = project.addTask('ci', {
+  description: 'The whole test suite, as CI runs it, in two lanes; ends with a per-leg wall-time table (scripts/ci/leg.js)',
+  env: { CI_LEGS_FILE: '.tools/ci-legs.tsv' },
+});
+type Step = { spawn?: string; exec?: string; execArgs?: string[]; args?: string[] };
+const legCommand = (step: Step): string => {
+  if (step.spawn) return ['projen', step.spawn, ...(step.args ?? [])].join(' ');
+  if (step.execArgs) return step.execArgs.map(a => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, '\'\\\'\'')}'`)).join(' ');
+  if (step.exec) return step.exec;
+  throw new Error(`ci: cannot run step ${JSON.stringify(step)} as a leg`);
+};
+const legName = (step: Step): string => step.spawn ?? (step.execArgs ?? step.exec!.split(' '))[0];
+// build's steps, with test's expanded; a task that an earlier step already spawns is not run again (test's
+// `bundle`, there for `npx projen test` on a fresh clone, is pre-compile's).
+const spawnedBy = (name: string): string[] =>
+  [name, ...(project.tasks.tryFind(name)?.steps ?? []).flatMap(st => (st.spawn ? spawnedBy(st.spawn) : []))];
+const buildLegs = new Map<string, string>();
+const ran = new Set<string>();
+for (const step of project.buildTask.steps) {
+  for (const st of step.spawn === project.testTask.name ? project.testTask.steps : [step]) {
+    if (st.spawn && ran.has(st.spawn)) continue;
+    if (st.spawn) spawnedBy(st.spawn).forEach(n => ran.add(n));
+    buildLegs.set(legName(st), legCommand(st));
+  }
+}
+// TypeScript is type-checked once, by the typecheck leg (every file not shipped); ts-node then only transpiles
+// in the legs that run the sample app or the integ cases (the same files).
+const transpileOnly = (command: string) => `TS_NODE_TRANSPILE_ONLY=true ${command}`;
+const take = (name: string, wrap: (c: string) => string = c => c): [string, string] => {
+  const command = buildLegs.get(name);
+  if (command === undefined) throw new Error(`ci: build has no step ${name}`);
+  buildLegs.delete(name);
+  return [name, wrap(command)];
+};
+const leg = (name: string, command: string) => ci.exec(`node scripts/ci/leg.js run ${name} -- ${command}`);
+const lanes = (...plan: Array<Array<[string, string]>>) => {
+  const json = JSON.stringify(plan);
+  if (json.includes('\'')) throw new Error(`ci: a lane command has a single quote: ${json}`);
+  ci.exec(`node scripts/ci/leg.js lanes '${json}'`);
+};
+const packagePython = project.tasks.tryFind('package:python')!;
+ci.exec('node scripts/ci/leg.js start');
+ci.exec('bash scripts/prepare.sh --background uv moto scan release');
+leg(...take('default'));
+leg(...take('pre-compile'));
+// jsii rewrites tsconfig.json as it starts: eslint and tsc read it only after that (scripts/ci/after-tsconfig.js).
+lanes(
+  [take('compile')],
+  [take('eslint', c => `node scripts/ci/after-tsconfig.js ${c}`),
+    ['typecheck', 'tsc --noEmit -p scripts/ci/tsconfig.typecheck.json']],
+);
+// The package is built once: the npm tarball (package; with CI=true projen packs js only) and the wheel, which
+// release:artifacts and release:local --fast check and publish as they are.
+const integLeg = take('integ', transpileOnly);
+lanes(
+  [take('jest')],
+  [take('post-compile'), take('compat'), take('package'), [packagePython.name, `projen ${packagePython.name}`],
+    [artifacts.name, `projen ${artifacts.name}`]],
+);
+// Any other step of build or test, in its order.
+for (const [name, command] of buildLegs) leg(name, command);
+// The package as a user meets it: the fast publish rehearsal (this build's dist/ published to loopback
+// registries and installed by name, where the README's TypeScript examples and the Python test suite run; a
+// breaking version refused), beside the integ snapshots, the scanners and the end-to-end tests on the local emulator.
+lanes(
+  [[rehearsal.name, `projen ${rehearsal.name} --fast`]],
+  [integLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
+);
+leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
+ci.exec('node scripts/ci/leg.js report');
+
+// docs/ (DEVELOPMENT.md: the development and release guide) is for contributors: not in the npm tarball.
+project.addPackageIgnore('/docs/');
+
+// The inner loop: unit tests and lint, no compile, package or integ (seconds to a minute).
+project.addTask('test:fast', {
+  description: 'The inner loop: bundle, jest (only the tests related to changed files with -o, or a path) and eslint',
+  steps: [
+    { spawn: 'bundle' },
+    { exec: 'jest --passWithNoTests', receiveArgs: true },
+    { spawn: 'eslint' },
+  ],
+});
 
 project.synth();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python leg: installs the built wheel into a fresh virtualenv with the
-# aws-cdk-lib and constructs versions the TypeScript build uses, and runs the
+# aws-cdk-lib and constructs versions the TypeScript build uses (with uv), and runs the
 # pytest suite in test-python/ (which also executes the README's Python example).
 #
 # Usage: bash scripts/test-python.sh [--rebuild]
@@ -53,8 +53,10 @@ t0="$(now)"
 cdk_version="$(node -p "require('./package.json').devDependencies['aws-cdk-lib']")"
 constructs_version="$(node -p "require('./package.json').devDependencies.constructs")"
 rm -rf "$VENV"
-"$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q \
+# uv (scripts/uv.sh): a fresh venv each run, its packages from uv's shared cache.
+uv="$(bash "$root/scripts/uv.sh")"
+UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --python "$(command -v "$PYTHON")" "$VENV"
+"$uv" pip install --quiet --compile-bytecode --python "$VENV/bin/python" \
   "$wheel" "aws-cdk-lib==$cdk_version" "constructs==$constructs_version" -r test-python/requirements.txt
 t_venv="$(elapsed "$t0")"
 

@@ -1,11 +1,10 @@
 'use strict';
 /**
- * The local AWS API emulator: moto_server from .venv-moto/ (created on first use from the pinned
+ * The local AWS API emulator: moto_server from .venv-moto/ (created with uv on first use from the pinned
  * requirements-moto.txt; PyPI, no Docker) on a free 127.0.0.1 port, used as http://localhost:PORT (moto
  * parses path-style S3 URLs only with "localhost"). --keep-running records it in .tools/moto-server.json.
  */
 const { spawn, execFileSync } = require('node:child_process');
-const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
@@ -30,20 +29,13 @@ function withoutAws(base = process.env) {
   return { env: Object.fromEntries(Object.entries(base).filter(([k]) => !k.startsWith('AWS_'))), removed };
 }
 
-/** Create .venv-moto from requirements-moto.txt unless it was built from the same file. Returns seconds. */
-function ensureVenv(python = process.env.PYTHON || 'python3') {
-  const req = path.join(__dirname, 'requirements-moto.txt');
-  const stamp = path.join(VENV, '.requirements-moto.sha256');
-  const want = crypto.createHash('sha256').update(fs.readFileSync(req)).digest('hex');
-  if (fs.existsSync(path.join(VENV, 'bin', 'moto_server')) && fs.readFileSync(stamp, { encoding: 'utf8', flag: 'a+' }).trim() === want) return 0;
+/**
+ * Create .venv-moto from requirements-moto.txt with uv (scripts/local/moto-venv.sh) unless it was made from the
+ * same file; waits for a creation already running (scripts/prepare.sh starts one in the background). Returns seconds.
+ */
+function ensureVenv() {
   const t0 = Date.now();
-  const run = (cmd, ...args) => execFileSync(cmd, args, { stdio: ['ignore', 2, 2], env: withoutAws().env });
-  console.error(`creating ${VENV} (moto from PyPI, pinned in requirements-moto.txt; needs Python 3.11+) ...`);
-  run(python, '-c', 'import sys; sys.exit(sys.version_info < (3, 11))');
-  fs.rmSync(VENV, { recursive: true, force: true });
-  run(python, '-m', 'venv', VENV);
-  run(path.join(VENV, 'bin', 'python'), '-m', 'pip', 'install', '-q', '--disable-pip-version-check', '--no-input', '--no-compile', '-r', req);
-  fs.writeFileSync(stamp, want);
+  execFileSync('bash', [path.join(__dirname, 'moto-venv.sh')], { stdio: ['ignore', 2, 2], env: withoutAws().env });
   return (Date.now() - t0) / 1000;
 }
 

@@ -2,10 +2,13 @@
 # `npm run release:local`: a publish rehearsal on loopback. Nothing leaves the machine but
 # downloads from the npm registry and PyPI; both servers stop on any exit.
 #
-#   bash scripts/release/rehearsal.sh          full: a fresh clone of HEAD (no tags needed) is
-#                                              bumped (0.1.0 on a first release), compiled and
-#                                              packed; release:tag commits the new baseline and
-#                                              CHANGELOG.md there and tags it (tests: CI's job)
+#   bash scripts/release/rehearsal.sh          full: what the hosted release workflow runs, in fresh
+#                                              clones of HEAD (no tags needed): `CI=true npx projen
+#                                              release` (bump: 0.1.0 on a first release, build with
+#                                              the bundle and every test, unbump, release:tag: the new
+#                                              baseline and CHANGELOG.md committed and tagged there),
+#                                              then the publish jobs' package:js and package:python
+#                                              on a checkout with the release tarball extracted
 #   bash scripts/release/rehearsal.sh --fast   this build's dist/ as it is (CI)
 #
 # Then, in both modes:
@@ -67,7 +70,15 @@ step "tools (verdaccio $VERDACCIO_VERSION, publib $PUBLIB_VERSION, pypiserver $P
 if [ "$mode" = fast ]; then
   ensure_wheel
   dist="$release_root/dist"
+  built="$release_root"   # the tree that was built: its README tablet (.jsii.tabl.json) and tests run below
 else
+  # What the hosted release workflow (.github/workflows/release.yml) runs, in fresh clones of HEAD:
+  #  - job `release` (env CI=true): `npx projen release` = rm -fr dist, bump, build (default, pre-compile
+  #    with the bundle into assets/, compile, post-compile, test, package: with CI=true js only), unbump,
+  #    git diff --exit-code, release:tag (release/baseline/ and CHANGELOG.md committed and tagged here: no push);
+  #  - jobs `release_npm` / `release_pypi`: a fresh checkout of the same commit, the release job's npm tarball
+  #    extracted over it, dist/ moved away, then `npx projen package:js` / `npx projen package:python`; what they
+  #    pack is what is published.
   clone="$work/clone"
   git clone --quiet --no-local "$release_root" "$clone"
   ln -s "$release_root/node_modules" "$clone/node_modules"
@@ -75,22 +86,32 @@ else
     cd "$clone"
     git config user.name rehearsal && git config user.email rehearsal@127.0.0.1
     say "clone of $(git rev-parse --short HEAD), tags: $(git tag --list 'v*' | tr '\n' ' ')"
-    npx projen bump
-    npx projen compile
-    npx projen package:js
-    npx projen package:python
-    npx projen release:tag      # release/baseline/ and CHANGELOG.md committed, tagged: in the clone only (no push)
+    CI=true npx projen release
     say "clone: tag $(git describe --tags), commit:"
     git show --stat --format='  %h %s' HEAD
     head -n 12 CHANGELOG.md
   )
-  dist="$clone/dist"
-  step "full: clone, bump, compile, package js + python, release:tag"
+  step "full: clone, CI=true npx projen release (bump, build with tests, unbump, release:tag)"
+  repo="$work/publish-checkout"
+  git clone --quiet --no-local "$release_root" "$repo"
+  ln -s "$release_root/node_modules" "$repo/node_modules"
+  tar --strip-components=1 -xzf "$clone"/dist/js/*.tgz -C "$repo"
+  dist="$work/dist"
+  built="$clone"
+  mkdir -p "$dist"
+  # Each job's dist/ is collected out of the checkout (the next packing would ship it otherwise).
+  (cd "$repo" && CI=true npx projen package:js)
+  mv "$repo/dist/js" "$dist/js" && rm -rf "$repo/dist"
+  (cd "$repo" && CI=true npx projen package:python)
+  mv "$repo/dist/python" "$dist/python" && rm -rf "$repo/dist"
+  step "full: release_npm + release_pypi checkout: tarball extracted, package:js, package:python"
 fi
 tgz="$(ls "$dist"/js/*.tgz)"
 whl="$(ls "$dist"/python/*.whl)"
 VERSION="$(tar xzOf "$tgz" package/package.json | node -p "JSON.parse(require('fs').readFileSync(0, 'utf8')).version")"
 say "artifacts: $(basename "$tgz"), $(basename "$whl") (version $VERSION)"
+# What is published must ship every file its lib/ loads at synthesis (the reaper's bundled handler, ...).
+"$RELEASE_VENV/bin/python" scripts/release/check_artifacts.py --assets-only "$tgz" "$whl" || die "an asset is missing from what would be published"
 
 # --- 1. the registries ---------------------------------------------------------------------------
 free_port() { node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"; }
@@ -188,13 +209,18 @@ node -e "
   if (lock.version !== '$VERSION' || lock.integrity !== sha) { console.error(lock, sha); process.exit(1); }"
 say "npm installed $PKG_NAME@$VERSION (the published tarball's integrity) from $(npm view "$PKG_NAME" dist.tarball --registry "$REGISTRY" --userconfig "$work/jsii-diff.npmrc")"
 # The README's TypeScript examples (the stack for dev, stage and prod) run in this app.
-node "$release_root/scripts/consumer-check.js" --app "$app"
+node "$built/scripts/consumer-check.js" --app "$app"
 cd "$release_root"
 step "npm install by name + the README's TypeScript examples (node)"
 
 # --- 4. a new venv, by name from pypiserver ----------------------------------------------------------
 t_py="$(now)"
-python3 -m venv "$work/venv"
+# The venv (with pip) and the peers + test requirements with uv from its cache; then the package by name with pip,
+# as a user installs it (pip's --report proves where it came from).
+uv="$(bash scripts/uv.sh)"
+UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --seed --python "$(command -v python3)" "$work/venv"
+"$uv" pip install --quiet --compile-bytecode --python "$work/venv/bin/python" \
+  "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION" -r "$built/test-python/requirements.txt"
 "$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q --report "$work/pip-report.json" \
   --extra-index-url "${INDEX}simple/" "$DIST_NAME==$VERSION" "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION"
 "$work/venv/bin/python" - "$work/pip-report.json" "$DIST_NAME" "$INDEX" <<'PY'
@@ -208,8 +234,7 @@ PY
 say "pip: venv + install $(awk -v a="$t_py" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
 # The Python test suite (test-python/: the README's Python example and the translations of its TypeScript ones,
 # the stack for stage and prod, each construct) runs against the package pip installed by name.
-"$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r test-python/requirements.txt
-PYTHONDONTWRITEBYTECODE=1 "$work/venv/bin/python" -m pytest test-python -ra -p no:cacheprovider
+PYTHONDONTWRITEBYTECODE=1 "$work/venv/bin/python" -m pytest "$built/test-python" -ra -p no:cacheprovider
 step "pip install by name + the Python test suite (python)"
 
 # --- 5. the next versions: a compatible one is published, a breaking one is refused -----------------------

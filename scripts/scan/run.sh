@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs cfn-lint and checkov (pinned, installed from PyPI into .venv-scan/) over
+# Runs cfn-lint and checkov (pinned, installed from PyPI with uv into .venv-scan/) over
 # every template the integ app synthesizes: the sample app for dev, stage and
 # prod, and the test-case stacks of integ/*.snapshot/. Fails on any cfn-lint
 # error or warning and on any checkov finding that is not skipped inline.
@@ -7,53 +7,69 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 venv="$root/.venv-scan"
-req="$root/scripts/scan/requirements.txt"
-stamp="$venv/.requirements.sha"
-if [ ! -f "$stamp" ] || [ "$(sha256sum "$req" | cut -d' ' -f1)" != "$(cat "$stamp")" ]; then
-  start=$(date +%s)
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
-  sha256sum "$req" | cut -d' ' -f1 > "$stamp"
-  echo "scan: installed cfn-lint and checkov in $(( $(date +%s) - start )) s"
-fi
+# shellcheck source=scripts/python-env.sh
+source "$root/scripts/python-env.sh"
+ensure_venv "$venv" -- -r "$root/scripts/scan/requirements.txt"
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 templates=()
+# The three synths side by side (each mostly waits on its own ts-node start).
+pids=()
 for environment in dev stage prod; do
-  (cd integ && npx cdk synth -q -c environment="$environment" -o "$out/$environment" >/dev/null 2>"$out/synth.err") \
-    || { cat "$out/synth.err" >&2; exit 1; }
+  (cd integ && npx cdk synth -q -c environment="$environment" -o "$out/$environment" >/dev/null 2>"$out/synth-$environment.err") &
+  pids+=("$!")
+done
+for i in "${!pids[@]}"; do
+  environment=(dev stage prod); environment="${environment[$i]}"
+  wait "${pids[$i]}" || { cat "$out/synth-$environment.err" >&2; exit 1; }
   templates+=("$out/$environment/ChronosTraining.template.json")
 done
 # The integ test cases' stacks (not their assertion stacks, which hold integ-tests-alpha's harness).
 for t in integ/*.snapshot/*.template.json; do
-  case "$t" in *-Assertions.template.json) ;; *) templates+=("$t") ;; esac
+  case "$t" in *-Assertions.template.json) ;; *) templates+=("$root/$t") ;; esac
 done
 
-lint_findings=0
-checkov_failed=0
-checkov_skipped=0
-checkov_passed=0
-for t in "${templates[@]}"; do
-  name="${t#"$out"/}"
-  if ! "$venv/bin/cfn-lint" --format parseable "$t" > "$out/lint.txt"; then
-    cat "$out/lint.txt"
-  fi
-  n=$(grep -c . "$out/lint.txt" || true)
-  lint_findings=$((lint_findings + n))
-  "$venv/bin/checkov" -f "$t" --framework cloudformation --skip-download --quiet --compact -o json > "$out/checkov.json" || true
-  read -r passed failed skipped < <(python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-d = d[0] if isinstance(d, list) else d
-s = d.get("summary", {})
-print(s.get("passed", 0), s.get("failed", 0), s.get("skipped", 0))
-for c in d.get("results", {}).get("failed_checks", []):
-    print("  checkov FAILED", c["check_id"], c["check_name"], c["resource"], file=sys.stderr, flush=True)
-' "$out/checkov.json")
-  checkov_passed=$((checkov_passed + passed)); checkov_failed=$((checkov_failed + failed)); checkov_skipped=$((checkov_skipped + skipped))
-  echo "scan: $name: cfn-lint $n finding(s); checkov $passed passed, $failed failed, $skipped skipped"
-done
-echo "scan: ${#templates[@]} templates; cfn-lint findings: $lint_findings; checkov: $checkov_passed passed, $checkov_failed failed, $checkov_skipped skipped (inline, with reasons)"
-[ "$lint_findings" -eq 0 ] && [ "$checkov_failed" -eq 0 ]
+# One cfn-lint and one checkov run over every template (each tool's start-up costs seconds), with the
+# findings counted per template from their reports.
+"$venv/bin/cfn-lint" --format parseable "${templates[@]}" > "$out/lint.txt" || true
+checkov_args=()
+for t in "${templates[@]}"; do checkov_args+=(-f "$t"); done
+"$venv/bin/checkov" "${checkov_args[@]}" --framework cloudformation --skip-download --compact -o json > "$out/checkov.json" || true
+python3 - "$out" "$root" "$out/lint.txt" "$out/checkov.json" "${templates[@]}" <<'PY'
+import collections, json, os, sys
+out, root, lint, checkov, *templates = sys.argv[1:]
+lines = [l for l in open(lint).read().splitlines() if l.strip()]
+d = json.load(open(checkov))
+reports = d if isinstance(d, list) else [d]
+counts = {k: collections.Counter() for k in ("passed", "failed", "skipped")}
+totals = collections.Counter()
+for r in reports:
+    for k in counts:
+        totals[k] += r.get("summary", {}).get(k, 0)
+        for c in r.get("results", {}).get(f"{k}_checks", []):
+            counts[k][os.path.realpath(c["file_abs_path"])] += 1
+            if k == "failed":
+                print("  checkov FAILED", c["check_id"], c["check_name"], c["resource"], c["file_abs_path"], file=sys.stderr, flush=True)
+attributed = 0
+for t in templates:
+    rt = os.path.realpath(t)
+    n = sum(1 for l in lines if l.startswith(t + ":"))
+    attributed += n
+    for l in lines:
+        if l.startswith(t + ":"):
+            print(l)
+    name = os.path.relpath(t, out) if t.startswith(out + "/") else os.path.relpath(t, root)
+    print(f"scan: {name}: cfn-lint {n} finding(s); checkov {counts['passed'][rt]} passed, {counts['failed'][rt]} failed, "
+          f"{counts['skipped'][rt]} skipped")
+for l in lines:  # a finding that names no template (cannot happen, but never hide one)
+    if not any(l.startswith(t + ":") for t in templates):
+        print(l)
+lint_findings = len(lines)
+ok_reports = len(reports) >= 1 and all("summary" in r for r in reports)
+if not ok_reports:
+    print("scan: checkov printed no report", file=sys.stderr)
+print(f"scan: {len(templates)} templates; cfn-lint findings: {lint_findings}; checkov: {totals['passed']} passed, "
+      f"{totals['failed']} failed, {totals['skipped']} skipped (inline, with reasons)")
+sys.exit(0 if lint_findings == 0 and totals["failed"] == 0 and ok_reports and totals["passed"] > 0 else 1)
+PY

@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * CI's per-leg wall-time table (`npm run ci` prints it at the end, and on the first failing leg).
+ *
+ *   node scripts/ci/leg.js start                 a new table (CI_LEGS_FILE, default .tools/ci-legs.tsv)
+ *   node scripts/ci/leg.js run NAME -- CMD ...   runs CMD (one argument: a bash command line), records NAME's wall time and exit code; on failure
+ *                                                prints the table so far and exits with CMD's code
+ *   node scripts/ci/leg.js lanes JSON            runs lanes side by side, the legs of each in turn: JSON is
+ *                                                [[[NAME, CMD], ...], ...] (CMD a bash command line). The first
+ *                                                lane's output streams; the others' is printed as each leg ends.
+ *                                                After a failure no new leg starts; the table is printed, exit 1.
+ *   node scripts/ci/leg.js report                prints the table (legs in the order they started)
+ *
+ * Background legs (scripts/ci/prepare.sh) record themselves too; their time overlaps the foreground legs'.
+ */
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const FILE = path.resolve(ROOT, process.env.CI_LEGS_FILE || path.join('.tools', 'ci-legs.tsv'));
+
+function read() {
+  if (!fs.existsSync(FILE)) return { t0: undefined, rows: [] };
+  const rows = [];
+  let t0;
+  for (const line of fs.readFileSync(FILE, 'utf8').split('\n').filter(Boolean)) {
+    const [kind, name, start, seconds, rc] = line.split('\t');
+    if (kind === 'start') t0 = Number(start);
+    else rows.push({ kind, name, start: Number(start), seconds: Number(seconds), rc });
+  }
+  return { t0, rows };
+}
+
+function record(kind, name, start, seconds, rc) {
+  fs.mkdirSync(path.dirname(FILE), { recursive: true });
+  fs.appendFileSync(FILE, `${[kind, name, start, seconds.toFixed(1), rc].join('\t')}\n`);
+}
+
+function report(out = console.log) {
+  const { t0, rows } = read();
+  if (!rows.length) return out('ci legs: none recorded');
+  const w = Math.max(...rows.map((r) => r.name.length), 24);
+  const total = t0 ? (Date.now() / 1000 - t0) : undefined;
+  const lines = ['', 'ci legs (wall seconds; "bg" legs ran in the background, overlapping the others):',
+    `  ${'leg'.padEnd(w)}  ${'start'.padStart(6)}  ${'wall'.padStart(6)}  result`];
+  for (const r of rows.sort((a, b) => a.start - b.start)) {
+    const at = t0 ? `+${(r.start - t0).toFixed(0)}` : '';
+    lines.push(`  ${r.name.padEnd(w)}  ${at.padStart(6)}  ${r.seconds.toFixed(1).padStart(6)}  ${r.rc === '0' ? 'ok' : `FAILED (exit ${r.rc})`}${r.kind === 'bg' ? ' (bg)' : ''}`);
+  }
+  const fg = rows.filter((r) => r.kind === 'fg').reduce((s, r) => s + r.seconds, 0);
+  lines.push(`  ${'sum of legs (foreground)'.padEnd(w)}  ${''.padStart(6)}  ${fg.toFixed(1).padStart(6)}`);
+  if (total !== undefined) lines.push(`  ${'ci wall (since start)'.padEnd(w)}  ${''.padStart(6)}  ${total.toFixed(1).padStart(6)}`);
+  out(lines.join('\n'));
+}
+
+/** One leg in a lane: resolves to its exit code. quiet: its output is buffered and printed when it ends. */
+function runLeg(name, command, quiet) {
+  return new Promise((resolve) => {
+    const start = Date.now() / 1000;
+    const child = spawn('bash', ['-c', command], { stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    const chunks = [];
+    if (quiet) for (const s of [child.stdout, child.stderr]) s.on('data', (d) => chunks.push(d));
+    child.on('close', (code, signal) => {
+      const rc = code ?? (signal ? 128 : 1);
+      const seconds = Date.now() / 1000 - start;
+      record('fg', name, start, seconds, rc);
+      if (quiet) {
+        process.stdout.write(`\n----- ci leg ${name} (ran beside the others; ${seconds.toFixed(1)} s, exit ${rc}) -----\n`);
+        process.stdout.write(Buffer.concat(chunks));
+        process.stdout.write(`----- end of ci leg ${name} -----\n`);
+      }
+      resolve(rc);
+    });
+  });
+}
+
+async function lanes(plan) {
+  let failed = false;
+  await Promise.all(plan.map(async (lane, i) => {
+    for (const [name, command] of lane) {
+      if (failed) return;
+      if ((await runLeg(name, command, i > 0)) !== 0) failed = true;
+    }
+  }));
+  if (failed) { report(console.error); process.exit(1); }
+}
+
+const [cmd, name, sep, ...rest] = process.argv.slice(2);
+if (cmd === 'lanes' && name) {
+  lanes(JSON.parse(name));
+} else if (cmd === 'start') {
+  fs.mkdirSync(path.dirname(FILE), { recursive: true });
+  fs.writeFileSync(FILE, `start\t\t${Date.now() / 1000}\t\t\n`);
+} else if (cmd === 'report') {
+  report();
+} else if ((cmd === 'run' || cmd === 'bg') && name && sep === '--' && rest.length) {
+  const start = Date.now() / 1000;
+  // One argument: a shell command line; several: a command and its arguments.
+  const r = rest.length === 1 ? spawnSync('bash', ['-c', rest[0]], { stdio: 'inherit' }) : spawnSync(rest[0], rest.slice(1), { stdio: 'inherit' });
+  const rc = r.status ?? (r.signal ? 128 : 1);
+  if (r.error) console.error(`ci leg ${name}: ${r.error.message}`);
+  record(cmd === 'bg' ? 'bg' : 'fg', name, start, Date.now() / 1000 - start, rc);
+  if (rc !== 0 && cmd === 'run') report(console.error);
+  process.exit(rc);
+} else {
+  console.error('usage: leg.js start | report | run NAME -- CMD [ARG ...] | bg NAME -- CMD [ARG ...]');
+  process.exit(2);
+}
