@@ -81,7 +81,9 @@ snippets.forEach((snippet, i) => {
         const environment = outputs.find(o => o.Export.Name.endsWith(`-${FoundationExports.ENVIRONMENT}`)).Value;
         const exports = outputs.map(o => o.Export.Name);
         const expected = FoundationExports.exportNames(environment);
-        const optional = [FoundationExports.exportName(environment, FoundationExports.PLACEMENT_GROUP_NAME)];
+        const optional = [FoundationExports.PLACEMENT_GROUP_NAME, FoundationExports.BATCH_JOB_QUEUE_ARN, FoundationExports.BATCH_JOB_DEFINITION_ARN,
+          FoundationExports.BATCH_MULTI_NODE_JOB_QUEUE_ARN, FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN]
+          .map(suffix => FoundationExports.exportName(environment, suffix));
         if (JSON.stringify(exports.slice(0, expected.length)) !== JSON.stringify(expected)
           || exports.slice(expected.length).some(name => !optional.includes(name))) {
           throw new Error(`${stack.properties.stackName ?? stack.displayName}: exports ${JSON.stringify(exports)}`);

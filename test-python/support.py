@@ -49,7 +49,7 @@ def read_json(path: Path) -> Any:
 
 
 def check_foundation_exports(template: dict[str, Any]) -> None:
-    """A synthesized stack either holds a foundation, with exactly its exports (and the opt-in placement group's),
+    """A synthesized stack either holds a foundation, with exactly its exports (and the opt-in placement group's and Batch queue's),
     or imports one by its SSM parameters and exports nothing."""
     from chronos_training_infra import FoundationExports
     exports = template_exports(template)
@@ -60,4 +60,7 @@ def check_foundation_exports(template: dict[str, Any]) -> None:
                        if o.get("Export", {}).get("Name", "").endswith("-Environment"))
     expected = export_names(environment)
     assert exports[:len(expected)] == expected
-    assert set(exports[len(expected):]) <= {FoundationExports.export_name(environment, FoundationExports.PLACEMENT_GROUP_NAME)}
+    optional = [FoundationExports.PLACEMENT_GROUP_NAME, FoundationExports.BATCH_JOB_QUEUE_ARN,
+                FoundationExports.BATCH_JOB_DEFINITION_ARN, FoundationExports.BATCH_MULTI_NODE_JOB_QUEUE_ARN,
+                FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN]
+    assert set(exports[len(expected):]) <= {FoundationExports.export_name(environment, suffix) for suffix in optional}

@@ -24,9 +24,9 @@ def queue():
         bucket=foundation.bucket,
         image=ecs.ContainerImage.from_registry("public.ecr.aws/docker/library/python:3.12"),
         spot=True,
-        max_vcpus=64,
+        maxv_cpus=64,
         multi_node=TrainingBatchQueueMultiNodeOptions(
-            num_nodes=2, instance_type=ec2.InstanceType("g6.12xlarge"), max_vcpus=96,
+            num_nodes=2, instance_type=ec2.InstanceType("g6.12xlarge"), maxv_cpus=96,
         ),
     )
     construct.grant_submit(iam.Role(stack, "Submitter", assumed_by=iam.AccountRootPrincipal()))
@@ -58,7 +58,7 @@ def test_invalid_props_raise(queue):
         TrainingBatchQueue(
             stack, "Batch", environment_name="dev", cost_center="train", vpc=foundation.vpc,
             subnets=foundation.public_subnets, security_group=foundation.security_group, bucket=foundation.bucket,
-            image=ecs.ContainerImage.from_registry("python:3.12"), max_vcpus=0,
+            image=ecs.ContainerImage.from_registry("python:3.12"), maxv_cpus=0,
         )
 
 

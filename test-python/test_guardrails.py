@@ -5,6 +5,9 @@ import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
+# Annotations.find_error returns aws-cdk-lib's cloud_assembly_schema.MetadataEntry structs: the jsii runtime can
+# deserialize them only once that module is imported (whichever test runs first must not decide it).
+import aws_cdk.cloud_assembly_schema  # noqa: F401
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Annotations, Match, Template
