@@ -282,25 +282,23 @@ lanes(
 // The package is built once: the npm tarball (package; with CI=true projen packs js only) and the wheel, which
 // release:artifacts and release:local --fast check and publish as they are.
 const integLeg = take('integ', transpileOnly);
-lanes(
-  [take('jest')],
-  [take('post-compile'), take('compat'), take('package'), [packagePython.name, `projen ${packagePython.name}`],
-    [artifacts.name, `projen ${artifacts.name}`]],
-);
-// Any other step of build or test, in its order.
+const jestLeg = take('jest');
+const packageLane: Array<[string, string]> = [take('post-compile'), take('compat'), take('package'),
+  [packagePython.name, `projen ${packagePython.name}`], [artifacts.name, `projen ${artifacts.name}`]];
+// Any other step of build or test, in its order, before the lanes.
 for (const [name, command] of buildLegs) leg(name, command);
-// The package as a user meets it: the fast publish rehearsal (this build's dist/ published to loopback
-// registries and installed by name, where the README's TypeScript examples and the Python test suite run; a
-// breaking version refused), beside the integ snapshots, the scanners and the end-to-end tests on the local emulator.
+// Two lanes of about the same length on 2 cores: the unit tests, then the integ snapshots, the scanners and the
+// end-to-end tests on the local emulator (none of them needs the package); beside them the package, built once,
+// and as soon as it exists the fast publish rehearsal (this build's dist/ published to loopback registries and
+// installed by name, where the README's TypeScript examples and the Python test suite run; a breaking version
+// refused), the longest leg.
 lanes(
-  [[rehearsal.name, `projen ${rehearsal.name} --fast`]],
-  [integLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
+  [jestLeg, integLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
+  [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`]],
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 ci.exec('node scripts/ci/leg.js report');
 
-// docs/ (DEVELOPMENT.md: the development and release guide) is for contributors: not in the npm tarball.
-project.addPackageIgnore('/docs/');
 
 // The inner loop: unit tests and lint, no compile, package or integ (seconds to a minute).
 project.addTask('test:fast', {

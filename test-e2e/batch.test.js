@@ -43,9 +43,18 @@ after(async () => {
   if (server) await server.stop();
 });
 
-/** The snapshot template, with the SSM parameters untagged (moto 5.2.5 reads their Tags map as a list). */
+/**
+ * The snapshot template, with the SSM parameters untagged (moto 5.2.5 reads their Tags map as a list), and
+ * without the bucket's auto-delete custom resource and its handler: the handler's code is an asset that only
+ * `cdk deploy` publishes, and invoking it would need Docker. Neither concerns Batch.
+ */
 function template(patch = () => undefined) {
   const t = JSON.parse(fs.readFileSync(TEMPLATE, 'utf8'));
+  for (const [id, r] of Object.entries(t.Resources)) {
+    if (r.Type === 'Custom::S3AutoDeleteObjects' || (r.Type === 'AWS::Lambda::Function' && id.startsWith('CustomS3AutoDeleteObjects'))) {
+      delete t.Resources[id];
+    }
+  }
   for (const r of Object.values(t.Resources)) {
     if (r.Type === 'AWS::SSM::Parameter') delete r.Properties.Tags;
     patch(r);
@@ -53,11 +62,17 @@ function template(patch = () => undefined) {
   return JSON.stringify(t);
 }
 
-async function createFails(stackName, body, logLine) {
-  await assert.rejects(c.cfn.send(new cfnc.CreateStackCommand({ StackName: stackName, TemplateBody: body })));
+/**
+ * CreateStack is refused, and what moto says (its answer, or the last traceback in its log) matches `reason`: which
+ * of its Batch gaps it hits first depends on the order it walks the resources in.
+ */
+async function createFails(stackName, body, reason) {
+  const error = await c.cfn.send(new cfnc.CreateStackCommand({ StackName: stackName, TemplateBody: body })).then(
+    () => assert.fail(`moto created ${stackName}: the canary's gap is closed, replace it with a deploy-and-submit test`),
+    (e) => e);
   await new Promise((r) => setTimeout(r, 500)); // moto's log is written after the response
-  const errors = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => /^[A-Za-z]+Error: /.test(l));
-  assert.match(errors.at(-1) ?? '', logLine);
+  const traceback = fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => /^[A-Za-z]+Error: /.test(l)).at(-1) ?? '';
+  assert.match(`${error.message}\n${traceback}`, reason);
 }
 
 test('the template has the queue, its compute environments and job definitions', () => {
@@ -67,8 +82,12 @@ test('the template has the queue, its compute environments and job definitions',
   assert.equal(types.filter((t) => t === 'AWS::Batch::JobDefinition').length, 2);
 });
 
-test('canary: moto 5.2.5 cannot create a compute environment without ServiceRole', async () => {
-  await createFails('batch-as-is', template(), /KeyError: 'ServiceRole'/);
+test('canary: moto 5.2.5 cannot create the compute environments as the L2 writes them (no ServiceRole; Fn::GetAtt)', async () => {
+  // Either its handler's KeyError 'ServiceRole' (the library leaves the service role out, so that Batch uses its
+  // service-linked role), or its refusal of the job queue's Fn::GetAtt on a compute environment it did not create.
+  const environments = Object.entries(JSON.parse(fs.readFileSync(TEMPLATE, 'utf8')).Resources)
+    .filter(([, r]) => r.Type === 'AWS::Batch::ComputeEnvironment').map(([id]) => id);
+  await createFails('batch-as-is', template(), new RegExp(`KeyError: 'ServiceRole'|Fn::GetAtt references undefined resource (${environments.join('|')})`));
 });
 
 test('canary: with a ServiceRole, moto 5.2.5 rejects the L2\'s lowercase Type, then cannot resolve Fn::GetAtt of the environment', async () => {
