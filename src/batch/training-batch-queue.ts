@@ -1,4 +1,4 @@
-import { Duration, Lazy, RemovalPolicy, Size, SizeRoundingBehavior, TagManager, Tags, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, SizeRoundingBehavior, Tags, Token } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, IConstruct } from 'constructs';
 import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from './batch-roles';
 import { acknowledgeNag, skipCheckov } from '../private/compliance';
+import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
 import {
   BATCH_MANAGED_BY, MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT,
 } from '../private/tags';
@@ -720,28 +721,12 @@ function batchLaunchTemplate(scope: Construct, environmentName: string, rootVolu
     requireImdsv2: true,
     httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
     httpPutResponseHopLimit: 2,
-    blockDevices: [{
-      deviceName: ROOT_DEVICE_NAME,
-      volume: ec2.BlockDeviceVolume.ebs(rootVolumeSize, {
-        volumeType: ec2.EbsDeviceVolumeType.GP3,
-        encrypted: true,
-        deleteOnTermination: true,
-      }),
-    }],
+    blockDevices: [encryptedRootVolume(ROOT_DEVICE_NAME, rootVolumeSize)],
   });
   // As in TrainingLaunchTemplate: the L2 renders the template's own tags for instances and volumes;
   // these are merged with this queue's, which win (Batch merges template tags with the compute
   // environment's; volumes get only the template's).
-  const own = { Name: `chronos-training-batch-${environmentName}`, ...ownTags };
-  const cfn = template.node.defaultChild as ec2.CfnLaunchTemplate;
-  cfn.addPropertyOverride('LaunchTemplateData.TagSpecifications', Lazy.any({
-    produce: () => {
-      const inherited = (TagManager.of(template)?.renderTags() ?? []) as Array<{ Key: string; Value: string }>;
-      const merged: Record<string, string> = { ...Object.fromEntries(inherited.map(t => [t.Key, t.Value])), ...own };
-      const tags = Object.keys(merged).sort().map(Key => ({ Key, Value: merged[Key] }));
-      return ['instance', 'volume'].map(ResourceType => ({ ResourceType, Tags: tags }));
-    },
-  }));
+  tagLaunchedResources(template, { Name: `chronos-training-batch-${environmentName}`, ...ownTags }, ['instance', 'volume']);
   return template;
 }
 

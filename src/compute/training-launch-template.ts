@@ -1,7 +1,8 @@
-import { Lazy, TagManager, Token } from 'aws-cdk-lib';
+import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
 import { LAUNCH_TEMPLATE_MANAGED_BY, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
 import { validateCostCenter, validateEnvironment } from '../private/validation';
 
@@ -164,24 +165,14 @@ export class TrainingLaunchTemplate extends Construct {
       // container then gets no IMDSv2 token and no credentials.
       httpPutResponseHopLimit: hopLimit,
       instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
-      blockDevices: [{
-        deviceName: rootDeviceName,
-        volume: ec2.BlockDeviceVolume.ebs(rootVolumeSize, {
-          volumeType: ec2.EbsDeviceVolumeType.GP3,
-          encrypted: true,
-          deleteOnTermination: true,
-        }),
-      }],
+      blockDevices: [encryptedRootVolume(rootDeviceName, rootVolumeSize)],
       spotOptions: props.spot ? {
         requestType: ec2.SpotRequestType.ONE_TIME,
         interruptionBehavior: ec2.SpotInstanceInterruption.TERMINATE,
       } : undefined,
     });
 
-    // The L2 renders one set of tags (from Tags.of(...)) for the template, its
-    // instances and their volumes. The template keeps those; instances and
-    // volumes get them merged with this template's own tags, which win (so an
-    // enclosing ManagedBy=CDK does not claim the instances), through an escape hatch.
+    // Instances and volumes: the template's tags merged with its own, which win.
     const ownTags: Record<string, string> = {
       Name: `chronos-training-${environmentName}`,
       [TAG_PROJECT]: PROJECT_TAG_VALUE,
@@ -192,16 +183,7 @@ export class TrainingLaunchTemplate extends Construct {
     };
     // `spot-instances-request` only with spot: a tag specification for a resource the
     // launch does not create makes RunInstances fail, so on-demand launches would break.
-    const resourceTypes = ['instance', 'volume', ...(props.spot ? ['spot-instances-request'] : [])];
-    const cfn = template.node.defaultChild as ec2.CfnLaunchTemplate;
-    cfn.addPropertyOverride('LaunchTemplateData.TagSpecifications', Lazy.any({
-      produce: () => {
-        const inherited = (TagManager.of(template)?.renderTags() ?? []) as Array<{ Key: string; Value: string }>;
-        const merged = { ...Object.fromEntries(inherited.map(t => [t.Key, t.Value])), ...ownTags };
-        const tags = Object.keys(merged).sort().map(Key => ({ Key, Value: merged[Key] }));
-        return resourceTypes.map(ResourceType => ({ ResourceType, Tags: tags }));
-      },
-    }));
+    tagLaunchedResources(template, ownTags, ['instance', 'volume', ...(props.spot ? ['spot-instances-request'] : [])]);
 
     this.launchTemplate = template;
     this.launchTemplateId = template.launchTemplateId!;

@@ -1,0 +1,37 @@
+import { Lazy, TagManager } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+
+/*
+ * What every launch template of the library gives the instances it launches: an
+ * encrypted gp3 root volume deleted with the instance, and tags of their own.
+ */
+
+/** An encrypted gp3 root volume on `deviceName`, deleted on termination. */
+export function encryptedRootVolume(deviceName: string, sizeGiB: number): ec2.BlockDevice {
+  return {
+    deviceName,
+    volume: ec2.BlockDeviceVolume.ebs(sizeGiB, {
+      volumeType: ec2.EbsDeviceVolumeType.GP3,
+      encrypted: true,
+      deleteOnTermination: true,
+    }),
+  };
+}
+
+/**
+ * Tags what `template` launches (`resourceTypes`) with the tags the template
+ * itself carries (from `Tags.of(...)`) merged with `ownTags`, which win (so an
+ * enclosing `ManagedBy=CDK` does not claim the instances). The L2 renders one set
+ * of tags for the template, its instances and their volumes, hence the escape hatch.
+ */
+export function tagLaunchedResources(template: ec2.LaunchTemplate, ownTags: Record<string, string>, resourceTypes: string[]): void {
+  const cfn = template.node.defaultChild as ec2.CfnLaunchTemplate;
+  cfn.addPropertyOverride('LaunchTemplateData.TagSpecifications', Lazy.any({
+    produce: () => {
+      const inherited = (TagManager.of(template)?.renderTags() ?? []) as Array<{ Key: string; Value: string }>;
+      const merged: Record<string, string> = { ...Object.fromEntries(inherited.map(t => [t.Key, t.Value])), ...ownTags };
+      const tags = Object.keys(merged).sort().map(Key => ({ Key, Value: merged[Key] }));
+      return resourceTypes.map(ResourceType => ({ ResourceType, Tags: tags }));
+    },
+  }));
+}
