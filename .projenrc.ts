@@ -287,14 +287,14 @@ const packageLane: Array<[string, string]> = [take('post-compile'), take('compat
   [packagePython.name, `projen ${packagePython.name}`], [artifacts.name, `projen ${artifacts.name}`]];
 // Any other step of build or test, in its order, before the lanes.
 for (const [name, command] of buildLegs) leg(name, command);
-// Two lanes of about the same length on 2 cores: the unit tests, then the integ snapshots, the scanners and the
-// end-to-end tests on the local emulator (none of them needs the package); beside them the package, built once,
-// and as soon as it exists the fast publish rehearsal (this build's dist/ published to loopback registries and
-// installed by name, where the README's TypeScript examples and the Python test suite run; a breaking version
-// refused), the longest leg.
+// Two lanes of about the same length on 2 cores (about 190 s each): the unit tests, then the integ snapshots and
+// the end-to-end tests on the local emulator (none of them needs the package); beside them the package, built
+// once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to loopback registries
+// and installed by name, where the README's TypeScript examples and the Python test suite run; a breaking version
+// refused), then the scanners (they read the committed integ snapshots and synthesize their own templates).
 lanes(
-  [jestLeg, integLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
-  [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`]],
+  [jestLeg, integLeg, [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
+  [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], [scan.name, transpileOnly(`projen ${scan.name}`)]],
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 ci.exec('node scripts/ci/leg.js report');
