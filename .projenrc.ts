@@ -276,9 +276,10 @@ leg(...take('pre-compile'));
 // jsii rewrites tsconfig.json as it starts: eslint and tsc read it only after that (scripts/ci/after-tsconfig.js).
 lanes(
   [take('compile')],
-  [take('eslint', c => `node scripts/ci/after-tsconfig.js ${c}`),
-    ['typecheck', 'tsc --noEmit -p scripts/ci/tsconfig.typecheck.json']],
+  [take('eslint', c => `node scripts/ci/after-tsconfig.js ${c}`)],
 );
+// Every TypeScript file that is not shipped, type-checked once; no leg waits for it (the last of the package lane).
+const typecheck: [string, string] = ['typecheck', 'tsc --noEmit -p scripts/ci/tsconfig.typecheck.json'];
 // The package is built once: the npm tarball (package; with CI=true projen packs js only) and the wheel, which
 // release:artifacts and release:local --fast check and publish as they are.
 const integLeg = take('integ', transpileOnly);
@@ -291,10 +292,11 @@ for (const [name, command] of buildLegs) leg(name, command);
 // the end-to-end tests on the local emulator (none of them needs the package); beside them the package, built
 // once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to loopback registries
 // and installed by name, where the README's TypeScript examples and the Python test suite run; a breaking version
-// refused), then the scanners (they read the committed integ snapshots and synthesize their own templates).
+// refused), then the scanners (they read the committed integ snapshots and synthesize their own templates) and the
+// typecheck.
 lanes(
   [jestLeg, integLeg, [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
-  [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], [scan.name, transpileOnly(`projen ${scan.name}`)]],
+  [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck],
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 ci.exec('node scripts/ci/leg.js report');
