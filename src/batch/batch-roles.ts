@@ -159,9 +159,8 @@ export function createJobRole(scope: Construct, id: string, environmentName: str
 }
 
 /**
- * The job role's S3 access, in one place: read of the shared prefixes, read-write of
- * `{environmentName}/`. (Switch to `TrainingBucketGrants` here when it lands:
- * `grantReadShared(role).combine(grantReadWriteEnvironment(role))`.)
+ * The job role's S3 access, through `TrainingBucketGrants` (the same grants as the
+ * foundation's): read of the shared prefixes, read-write of `{environmentName}/`.
  */
 function grantTrainingBucketAccess(role: iam.IGrantable, bucket: s3.IBucket, environmentName: string): iam.Grant {
   const grants = new TrainingBucketGrants(bucket, environmentName);
