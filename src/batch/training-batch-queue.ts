@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, IConstruct } from 'constructs';
 import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from './batch-roles';
 import { acknowledgeNag, skipCheckov } from '../private/compliance';
+import { gpuInstanceShape, hasNoNvidiaGpu, wholeInstanceMemoryMiB } from '../private/gpu-instance-types';
 import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
 import {
   BATCH_MANAGED_BY, MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT,
@@ -30,6 +31,12 @@ const DEFAULT_INSTANCE_TYPES = ['g6.xlarge', 'g6.2xlarge', 'g6.4xlarge', 'g5.xla
 /** Batch's limits on `jobStateTimeLimitActions.maxTimeSeconds` (CreateJobQueue API reference: 600 to 86,400). */
 const MIN_RUNNABLE_SECONDS = 600;
 const MAX_RUNNABLE_SECONDS = 86_400;
+
+/**
+ * Batch's limit on `UpdatePolicy.jobExecutionTimeoutMinutes`: 1 to 7,200 in the current API reference
+ * (https://docs.aws.amazon.com/batch/latest/APIReference/API_UpdatePolicy.html; older copies of the page say 360).
+ */
+const MAX_UPDATE_TIMEOUT_MINUTES = 7200;
 
 /** A compute environment takes at most five security groups (batch/latest/userguide/mnp-ce.html). */
 const MAX_SECURITY_GROUPS = 5;
@@ -56,31 +63,32 @@ export interface TrainingBatchQueueMultiNodeOptions {
   readonly instanceType: ec2.InstanceType;
 
   /**
-   * The multi-node compute environment's vCPU ceiling: at least `numNodes` ×
-   * `vcpusPerNode`, and at least `numNodes` × the instance type's vCPUs for one job
-   * to be placed at all (Batch cancels a job whose nodes do not fit after the
-   * queue's `maxRunnableTime`).
+   * The multi-node compute environment's vCPU ceiling. Batch runs one node per
+   * instance, so one job needs `numNodes` whole instances: at least `numNodes` × the
+   * instance type's vCPUs (checked at synthesis for the instance types the library
+   * knows, else `numNodes` × `vcpusPerNode`).
    */
   readonly maxvCpus: number;
 
   /**
-   * GPUs each node's container reserves.
+   * GPUs each node's container reserves (a node has its instance to itself).
    *
-   * @default - the single-node job's `gpus`
+   * @default - all the instance type's GPUs where the library knows the type, else the single-node job's `gpus`
    */
   readonly gpusPerNode?: number;
 
   /**
    * vCPUs each node's container reserves.
    *
-   * @default - the single-node job's `vcpus`
+   * @default - all the instance type's vCPUs where the library knows the type, else the single-node job's `vcpus`
    */
   readonly vcpusPerNode?: number;
 
   /**
    * Memory each node's container reserves.
    *
-   * @default - the single-node job's `memory`
+   * @default - the instance type's memory less 5% (what Batch recommends leaving to the ECS
+   * agent and the system) where the library knows the type, else the single-node job's `memory`
    */
   readonly memoryPerNode?: Size;
 
@@ -160,13 +168,16 @@ export interface TrainingBatchQueueOptions {
   readonly containerEnvironment?: { [key: string]: string };
 
   /**
-   * How long one attempt of a job may run before Batch terminates it (the job
-   * definition's timeout, at least 60 seconds). Use the same lifetime as runs
-   * launched with the launch template.
+   * How long one run may live: the job definitions' timeout (Batch terminates an
+   * attempt that runs longer; at least 60 seconds), and how long a deploy that
+   * updates a compute environment's infrastructure lets running jobs finish before
+   * it replaces their instances (the update policy's `jobExecutionTimeoutMinutes`,
+   * at most 7,200 minutes, with `terminateJobsOnUpdate` false). Use the same
+   * lifetime as runs launched with the launch template.
    *
    * @default Duration.hours(4)
    */
-  readonly jobTimeout?: Duration;
+  readonly maxRunLifetime?: Duration;
 
   /**
    * Attempts of a job, 1 to 10. Only attempts ended by the loss of their
@@ -266,15 +277,22 @@ export interface TrainingBatchQueueProps extends TrainingBatchQueueOptions {
  * An AWS Batch job queue for GPU training jobs that costs nothing while empty:
  * managed EC2 compute environments with `minvCpus` 0 (Batch terminates idle
  * instances; an ECS cluster is free), optionally spot first with an on-demand
- * fallback, the ECS GPU AMI (Amazon Linux 2023 NVIDIA), a job definition with a
- * run timeout, spot-interruption retries and logs, and roles that each do one
- * thing:
+ * fallback, the ECS GPU AMI (Amazon Linux 2023 NVIDIA, updated to the latest
+ * version on infrastructure updates), a job definition with a run timeout,
+ * spot-interruption retries and logs, and three roles:
  *
  * - the container instance role: the ECS agent's actions, narrowed to this
- *   queue's clusters, and its log group;
+ *   queue's clusters, the image pulls and its log group;
  * - the job role: the training bucket's shared prefixes (read) and
  *   `{environmentName}/` (read-write), nothing else (no EC2);
  * - the execution role: the job image and the log group.
+ *
+ * Containers are not isolated from their instance. Single-node jobs run with ECS
+ * `host` networking, so a container reaches the instance metadata service like
+ * the host, and with it the container instance role's credentials: a job can do
+ * what the job role and the instance role allow (ECS agent, image pull and log
+ * actions on this queue's resources), not the job role alone. Multi-node
+ * containers (`awsvpc`) have their own network interface.
  *
  * Instances carry `Project`, `Environment`, `CostCenter` and `ManagedBy=chronos-batch`
  * (instances and their volumes); the run reaper never terminates them.
@@ -405,13 +423,21 @@ export class TrainingBatchQueue extends Construct {
         // Capacity-oriented: the spot pools least likely to be interrupted, then the cheapest on-demand types
         // that have capacity (AllocationStrategy docs in aws-cdk-lib; batch/latest/userguide/allocation-strategies.html).
         allocationStrategy: spot ? batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED : batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
+        // Newer ECS GPU AMIs on infrastructure updates: "AWS Batch doesn't upgrade the AMIs ... after it's created"
+        // unless this is true (AWS::Batch::ComputeEnvironment ComputeResources, CloudFormation reference).
+        updateToLatestImageVersion: true,
+        // A deploy that updates the infrastructure lets running jobs finish for up to the run lifetime (default 30
+        // minutes would cut a training run short) instead of terminating them (UpdatePolicy, AWS Batch API Reference).
+        updateTimeout: Duration.minutes(settings.updateTimeoutMinutes),
+        terminateOnUpdate: false,
         ...extra,
       });
-      // The instances' tags (ComputeResources.Tags): the cost tags and ManagedBy=chronos-batch, above the
-      // ManagedBy=CDK an enclosing Tags.of(...) gives the compute environment itself (priority 100).
+      // The instances' tags (ComputeResources.Tags, updated in place): the cost tags and ManagedBy=chronos-batch,
+      // above the ManagedBy=CDK and any app or stack tag an enclosing Tags.of(...) gives (priority 100).
       for (const [key, value] of Object.entries(ownTags)) {
         ce.tags.setTag(key, value, 300);
       }
+      withoutTopLevelTags(ce.node.defaultChild as batch.CfnComputeEnvironment);
       // The L2 gives Batch only the template's ID, so Batch would keep the version it first copied. The
       // template's latest version number makes a template change an update of the compute environment
       // (AWS::Batch::ComputeEnvironment LaunchTemplateSpecification `Version`, CloudFormation reference).
@@ -430,6 +456,7 @@ export class TrainingBatchQueue extends Construct {
       computeEnvironments: this.computeEnvironments.map((ce, i) => ({ computeEnvironment: ce, order: i + 1 })),
       jobStateTimeLimitActions: timeLimits,
     });
+    withoutTopLevelTags(jobQueue.node.defaultChild as batch.CfnJobQueue);
     this.jobQueue = jobQueue;
 
     const container = (containerId: string, gpus: number, vcpus: number, memory: Size) => new batch.EcsEc2ContainerDefinition(this, containerId, {
@@ -446,7 +473,7 @@ export class TrainingBatchQueue extends Construct {
     const jobDefinition = new batch.EcsJobDefinition(this, 'JobDefinition', {
       jobDefinitionName: this.jobDefinitionName,
       container: container('Container', settings.gpus, settings.vcpus, settings.memory),
-      timeout: settings.jobTimeout,
+      timeout: settings.maxRunLifetime,
       retryAttempts: settings.retryAttempts,
       retryStrategies: retryStrategies(),
       // Tags of the job and the job definition go to its ECS task.
@@ -486,6 +513,7 @@ export class TrainingBatchQueue extends Construct {
         computeEnvironments: [{ computeEnvironment: ce, order: 1 }],
         jobStateTimeLimitActions: timeLimits,
       });
+      withoutTopLevelTags(queue.node.defaultChild as batch.CfnJobQueue);
       this.multiNodeJobQueue = queue;
       this.multiNodeJobDefinition = new batch.MultiNodeJobDefinition(this, 'MultiNodeJobDefinition', {
         jobDefinitionName: multiNodeDefinitionName,
@@ -496,7 +524,7 @@ export class TrainingBatchQueue extends Construct {
           endNode: props.multiNode.numNodes - 1,
           container: container('MultiNodeContainer', mn.gpus, mn.vcpus, mn.memory),
         }],
-        timeout: settings.jobTimeout,
+        timeout: settings.maxRunLifetime,
         retryAttempts: settings.retryAttempts,
         retryStrategies: retryStrategies(),
         propagateTags: true,
@@ -505,8 +533,9 @@ export class TrainingBatchQueue extends Construct {
       this.jobDefinitionNames.push(multiNodeDefinitionName);
     }
 
-    // The queue's own resources (queue, environments, job definitions, roles, log group, template) carry the
-    // cost tags with ManagedBy=CDK, inside a foundation or not; what Batch launches has its own tags (above).
+    // The queue's own resources (job definitions, roles, log group, template) carry the cost tags with
+    // ManagedBy=CDK, inside a foundation or not; what Batch launches has its own tags (above). The compute
+    // environments and job queues carry none at the top level (withoutTopLevelTags).
     const tags = Tags.of(this);
     tags.add(TAG_PROJECT, PROJECT_TAG_VALUE);
     tags.add(TAG_ENVIRONMENT, environmentName);
@@ -579,7 +608,8 @@ interface Settings {
   readonly gpus: number;
   readonly vcpus: number;
   readonly memory: Size;
-  readonly jobTimeout: Duration;
+  readonly maxRunLifetime: Duration;
+  readonly updateTimeoutMinutes: number;
   readonly retryAttempts: number;
   readonly maxRunnableTime: Duration;
   readonly rootVolumeSize: number;
@@ -594,15 +624,24 @@ function validate(props: TrainingBatchQueueProps): Settings {
     throw new Error('instanceTypes is empty: give at least one GPU instance type, or leave it out for the g6/g5 defaults');
   }
   const gpus = wholeNumber('gpus', props.gpus ?? 1, 0);
+  checkGpus('gpus', gpus, 'instanceTypes', instanceTypes);
   const vcpus = wholeNumber('vcpus', props.vcpus ?? 4, 1);
   if (vcpus > maxvCpus) {
     throw new Error(`vcpus is ${vcpus} but maxvCpus is ${maxvCpus}: a job must fit in its compute environment's vCPU ceiling`);
   }
   const memory = props.memory ?? Size.gibibytes(14);
   memoryMiB('memory', memory);
-  const jobTimeout = props.jobTimeout ?? Duration.hours(4);
-  if (jobTimeout.isUnresolved() || !Number.isInteger(jobTimeout.toSeconds({ integral: false })) || jobTimeout.toSeconds() < 60) {
-    throw new Error(`jobTimeout is ${jobTimeout.toHumanString()}; it must be a literal whole number of seconds, at least 60 (Batch's minimum)`);
+  const maxRunLifetime = props.maxRunLifetime ?? Duration.hours(4);
+  if (maxRunLifetime.isUnresolved() || !Number.isInteger(maxRunLifetime.toSeconds({ integral: false })) || maxRunLifetime.toSeconds() < 60) {
+    throw new Error(`maxRunLifetime is ${maxRunLifetime.toHumanString()}; it must be a literal whole number of seconds, at least 60 ` +
+      '(the job definition timeout\'s minimum)');
+  }
+  // Whole minutes, rounded up so that a run is never cut short; 1 to 7,200 (UpdatePolicy, AWS Batch API Reference).
+  const updateTimeoutMinutes = Math.ceil(maxRunLifetime.toSeconds() / 60);
+  if (updateTimeoutMinutes > MAX_UPDATE_TIMEOUT_MINUTES) {
+    throw new Error(`maxRunLifetime is ${maxRunLifetime.toHumanString()} (${updateTimeoutMinutes} minutes); a compute environment's update ` +
+      `policy lets running jobs finish for at most ${MAX_UPDATE_TIMEOUT_MINUTES} minutes (jobExecutionTimeoutMinutes), so a deploy could ` +
+      'cut a longer run short: give at most 5 days');
   }
   const retryAttempts = wholeNumber('retryAttempts', props.retryAttempts ?? 3, 1);
   if (retryAttempts > 10) {
@@ -645,14 +684,26 @@ function validate(props: TrainingBatchQueueProps): Settings {
         'instances only; remove onDemandFallback: false or multiNode');
     }
     const numNodes = wholeNumber('multiNode.numNodes', mn.numNodes, 2);
-    const mnGpus = wholeNumber('multiNode.gpusPerNode', mn.gpusPerNode ?? gpus, 0);
-    const mnVcpus = wholeNumber('multiNode.vcpusPerNode', mn.vcpusPerNode ?? vcpus, 1);
-    const mnMemory = mn.memoryPerNode ?? memory;
-    memoryMiB('multiNode.memoryPerNode', mnMemory);
+    // One node container per instance (multi-node jobs are single-tenant): by default a node takes its whole instance.
+    const shape = gpuInstanceShape(mn.instanceType);
+    const mnGpus = wholeNumber('multiNode.gpusPerNode', mn.gpusPerNode ?? shape?.gpus ?? gpus, 0);
+    checkGpus('multiNode.gpusPerNode', mnGpus, 'multiNode.instanceType', [mn.instanceType]);
+    const mnVcpus = wholeNumber('multiNode.vcpusPerNode', mn.vcpusPerNode ?? shape?.vcpus ?? vcpus, 1);
+    const mnMemory = mn.memoryPerNode ?? (shape ? Size.mebibytes(wholeInstanceMemoryMiB(shape)) : memory);
+    const mnMemoryMiB = memoryMiB('multiNode.memoryPerNode', mnMemory);
+    if (shape && mnVcpus > shape.vcpus) {
+      throw new Error(`multiNode.vcpusPerNode is ${mnVcpus} but instance type ${mn.instanceType} has ${shape.vcpus} vCPUs: a node must fit its instance`);
+    }
+    if (shape && mnMemoryMiB > shape.memoryGiB * 1024) {
+      throw new Error(`multiNode.memoryPerNode is ${mnMemoryMiB} MiB but instance type ${mn.instanceType} has ${shape.memoryGiB * 1024} MiB: ` +
+        'a node must fit its instance');
+    }
     const mnMax = wholeNumber('multiNode.maxvCpus', mn.maxvCpus, 1);
-    if (mnMax < numNodes * mnVcpus) {
-      throw new Error(`multiNode.maxvCpus is ${mnMax}; the ${numNodes} nodes of one job need at least ${numNodes} × ${mnVcpus} = ` +
-        `${numNodes * mnVcpus} vCPUs`);
+    // Batch places each node on an instance of its own, so the ceiling must hold numNodes whole instances.
+    const perNode = shape?.vcpus ?? mnVcpus;
+    if (mnMax < numNodes * perNode) {
+      throw new Error(`multiNode.maxvCpus is ${mnMax}; the ${numNodes} nodes of one job need ${numNodes} whole instances, at least ` +
+        `${numNodes} × ${perNode} = ${numNodes * perNode} vCPUs${shape ? ` (${mn.instanceType} has ${shape.vcpus} vCPUs)` : ''}`);
     }
     const subnet = mn.subnet ?? props.subnets[0];
     if (!props.subnets.includes(subnet)) {
@@ -660,7 +711,7 @@ function validate(props: TrainingBatchQueueProps): Settings {
     }
     multiNode = { subnet, gpus: mnGpus, vcpus: mnVcpus, memory: mnMemory };
   }
-  return { maxvCpus, instanceTypes, gpus, vcpus, memory, jobTimeout, retryAttempts, maxRunnableTime, rootVolumeSize, multiNode };
+  return { maxvCpus, instanceTypes, gpus, vcpus, memory, maxRunLifetime, updateTimeoutMinutes, retryAttempts, maxRunnableTime, rootVolumeSize, multiNode };
 }
 
 function wholeNumber(prop: string, value: number, min: number): number {
@@ -670,11 +721,37 @@ function wholeNumber(prop: string, value: number, min: number): number {
   return value;
 }
 
-function memoryMiB(prop: string, memory: Size): void {
+function memoryMiB(prop: string, memory: Size): number {
   const mib = memory.isUnresolved() ? NaN : memory.toMebibytes({ rounding: SizeRoundingBehavior.NONE });
   if (!Number.isInteger(mib) || mib < 4) {
     throw new Error(`${prop} is ${Number.isNaN(mib) ? 'a token' : `${mib} MiB`}; ` +
       'it must be a literal whole number of MiB, at least 4 (Batch\'s minimum)');
+  }
+  return mib;
+}
+
+/**
+ * A job that reserves GPUs can run only on instance types with that many NVIDIA GPUs: the compute
+ * environments boot the ECS GPU AMI, and Batch never places a GPU job on a type without GPUs, so the
+ * job would stay RUNNABLE until the queue cancels it.
+ */
+function checkGpus(prop: string, gpus: number, typesProp: string, instanceTypes: ec2.InstanceType[]): void {
+  if (gpus === 0) {
+    return;
+  }
+  for (const type of instanceTypes) {
+    if (hasNoNvidiaGpu(type)) {
+      throw new Error(`${prop} is ${gpus} but ${typesProp} includes ${type}, which has no NVIDIA GPU: a GPU job can never run on it; ` +
+        'give GPU instance types (g4dn, g5, g6, g6e, p3, p4d, p5) or set gpus to 0');
+    }
+  }
+  const shapes = instanceTypes.map(gpuInstanceShape);
+  if (shapes.every(shape => shape !== undefined)) {
+    const most = Math.max(...shapes.map(shape => shape!.gpus));
+    if (gpus > most) {
+      throw new Error(`${prop} is ${gpus} but the instance types in ${typesProp} have at most ${most} GPU${most === 1 ? '' : 's'}: ` +
+        'Batch could never place the job');
+    }
   }
 }
 
@@ -710,9 +787,15 @@ function retryStrategies(): batch.RetryStrategy[] {
 
 /**
  * The launch template Batch copies for its instances: IMDSv2 required with a hop
- * limit of 2 (containers on bridge networking are one hop further: buildkite
- * elastic-ci-stack #857, S), an encrypted gp3 root volume, and the tags of instances
- * and volumes. Nothing Batch ignores or forbids in a template (instance type,
+ * limit of 1, an encrypted gp3 root volume, and the tags of instances and volumes.
+ * A hop limit of 2 serves containers on `bridge` networking, one hop from the host
+ * (buildkite elastic-ci-stack #857, S); Batch runs none: single-node ECS jobs on EC2
+ * use `host` networking, multi-node jobs `awsvpc` ("Networking modes for AWS Batch
+ * jobs", https://docs.aws.amazon.com/batch/latest/userguide/networking-modes-jobs.html).
+ * A host-mode container is the host on the network, so 1 is enough for it (and 2
+ * would not keep it from the instance role's credentials); an awsvpc task has its own
+ * interface and gets its job role from the ECS agent's credentials endpoint, not IMDS.
+ * The ECS agent itself runs with host networking. So 1, the smallest that works. Nothing Batch ignores or forbids in a template (instance type,
  * instance profile, network interfaces, security groups, non-MIME user data:
  * batch/latest/userguide/launch-templates.html, V).
  */
@@ -720,7 +803,7 @@ function batchLaunchTemplate(scope: Construct, environmentName: string, rootVolu
   const template = new ec2.LaunchTemplate(scope, 'LaunchTemplate', {
     requireImdsv2: true,
     httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
-    httpPutResponseHopLimit: 2,
+    httpPutResponseHopLimit: 1,
     blockDevices: [encryptedRootVolume(ROOT_DEVICE_NAME, rootVolumeSize)],
   });
   // As in TrainingLaunchTemplate: the L2 renders the template's own tags for instances and volumes;
@@ -728,6 +811,19 @@ function batchLaunchTemplate(scope: Construct, environmentName: string, rootVolu
   // environment's; volumes get only the template's).
   tagLaunchedResources(template, { Name: `chronos-training-batch-${environmentName}`, ...ownTags }, ['instance', 'volume']);
   return template;
+}
+
+/**
+ * Removes the top-level `Tags` of a named compute environment or job queue. They are "Update requires:
+ * Replacement" (AWS::Batch::ComputeEnvironment and AWS::Batch::JobQueue, CloudFormation reference), and a
+ * resource with a fixed name cannot be replaced, so any tag change (cost center, a stack or app tag) would
+ * fail the deploy (cloudformation-coverage-roadmap #2270, #2463). Tags.of(...) reaches these L1s from any
+ * scope above (the user's app and stack too), and no public API keeps a tag aspect off one resource, hence
+ * the escape hatch. The instances keep their tags in ComputeResources.Tags (updated in place); the queue and
+ * the environments cost nothing, so no cost report misses them.
+ */
+function withoutTopLevelTags(resource: batch.CfnComputeEnvironment | batch.CfnJobQueue): void {
+  resource.addPropertyDeletionOverride('Tags');
 }
 
 /** `arn:*:batch:*:*:{type}/{name}`: wildcard partition, region and account, which cdk-nag acknowledgments can name (compliance.ts). */

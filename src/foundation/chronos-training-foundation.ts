@@ -228,7 +228,7 @@ export interface ChronosTrainingFoundationProps {
    * no job runs), in all the foundation's public subnets, with its security
    * group and bucket prefixes, and the exports and SSM parameters
    * `BatchJobQueueArn` and `BatchJobDefinitionArn` (and the multi-node ones with
-   * `multiNode`). The job timeout defaults to the run lifetime: the reaper's
+   * `multiNode`). Its `maxRunLifetime` defaults to the run lifetime: the reaper's
    * `maxRunLifetime` when there is one, else the launch template's `MaxLifetimeHours`.
    *
    * @default - no Batch resources
@@ -426,7 +426,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
     if (props.batch) {
       const lifetime = props.runReaper?.maxRunLifetime ?? Duration.hours(props.launchTemplateProps?.maxLifetimeHours ?? 4);
       this.batchQueue = new TrainingBatchQueue(this, 'Batch', {
-        jobTimeout: lifetime,
+        maxRunLifetime: lifetime,
         ...props.batch,
         environmentName,
         costCenter,

@@ -1,4 +1,4 @@
-import { App, Aspects, Duration, Size, Stack } from 'aws-cdk-lib';
+import { App, Aspects, Duration, Size, Stack, Tags } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -99,10 +99,12 @@ describe('TrainingBatchQueue defaults', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/chronos-training/dev/batch', RetentionInDays: 14 });
   });
 
-  test('the launch template: IMDSv2 required with hop limit 2, encrypted gp3 root volume of 100 GiB on /dev/xvda, nothing Batch ignores', () => {
+  // Hop limit 1: Batch runs no bridge-mode container. Single-node ECS jobs on EC2 use host networking, multi-node jobs
+  // awsvpc ("Networking modes for AWS Batch jobs", https://docs.aws.amazon.com/batch/latest/userguide/networking-modes-jobs.html).
+  test('the launch template: IMDSv2 required with hop limit 1, encrypted gp3 root volume of 100 GiB on /dev/xvda, nothing Batch ignores', () => {
     const lt = resourcesOf(template, 'AWS::EC2::LaunchTemplate').find(r => r.Properties.LaunchTemplateData.TagSpecifications?.[0]?.Tags
       .some((t: any) => t.Value === 'chronos-batch'))!.Properties.LaunchTemplateData;
-    expect(lt.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 2 });
+    expect(lt.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
     expect(lt.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: { DeleteOnTermination: true, Encrypted: true, VolumeSize: 100, VolumeType: 'gp3' } }]);
     for (const ignored of ['InstanceType', 'IamInstanceProfile', 'NetworkInterfaces', 'SecurityGroupIds', 'UserData', 'InstanceMarketOptions']) {
       expect(lt[ignored]).toBeUndefined();
@@ -120,7 +122,6 @@ describe('TrainingBatchQueue defaults', () => {
   test('instances carry the cost tags and ManagedBy=chronos-batch; their volumes too, through the template', () => {
     const ce = computeEnvironments(template)[0].Properties;
     expect(ce.ComputeResources.Tags).toEqual({ ...COST_TAGS, ManagedBy: 'chronos-batch' });
-    expect(ce.Tags).toEqual({ ...COST_TAGS, ManagedBy: 'CDK' });
     const specs = resourcesOf(template, 'AWS::EC2::LaunchTemplate').flatMap(r => r.Properties.LaunchTemplateData.TagSpecifications ?? [])
       .filter((s: any) => s.Tags.some((t: any) => t.Value === 'chronos-batch'));
     expect(specs.map((s: any) => s.ResourceType)).toEqual(['instance', 'volume']);
@@ -135,10 +136,20 @@ describe('TrainingBatchQueue defaults', () => {
     expect(JSON.stringify(computeEnvironments(template))).not.toContain('MaxLifetimeHours');
   });
 
-  test('the queue, job definition and log group carry the four cost tags with ManagedBy=CDK', () => {
-    for (const type of ['AWS::Batch::JobQueue', 'AWS::Batch::JobDefinition']) {
-      expect(onlyResource(template, type).Properties.Tags).toEqual({ ...COST_TAGS, ManagedBy: 'CDK' });
-    }
+  test('the job definition carries the four cost tags with ManagedBy=CDK', () => {
+    expect(onlyResource(template, 'AWS::Batch::JobDefinition').Properties.Tags).toEqual({ ...COST_TAGS, ManagedBy: 'CDK' });
+  });
+
+  // UpdateToLatestImageVersion defaults to false: "AWS Batch doesn't upgrade the AMIs ... after it's created" (AWS::Batch::ComputeEnvironment
+  // ComputeResources, CloudFormation reference, https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-batch-computeenvironment-computeresources.html).
+  test('the compute environment takes the latest ECS GPU AMI on infrastructure updates', () => {
+    expect(computeEnvironments(template)[0].Properties.ComputeResources.UpdateToLatestImageVersion).toBe(true);
+  });
+
+  // UpdatePolicy: JobExecutionTimeoutMinutes defaults to 30 and may be 1 to 7,200 (AWS Batch API Reference, UpdatePolicy,
+  // https://docs.aws.amazon.com/batch/latest/APIReference/API_UpdatePolicy.html): the run lifetime, so a deploy does not cut a run short.
+  test('an infrastructure update lets running jobs finish for the run lifetime (4 hours) and never terminates them', () => {
+    expect(computeEnvironments(template)[0].Properties.UpdatePolicy).toEqual({ JobExecutionTimeoutMinutes: 240, TerminateJobsOnUpdate: false });
   });
 
   test('exposes its parts', () => {
@@ -218,6 +229,47 @@ describe('TrainingBatchQueue roles', () => {
   });
 });
 
+/*
+ * Tags of AWS::Batch::ComputeEnvironment and AWS::Batch::JobQueue are "Update requires: Replacement" (CloudFormation reference,
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-batch-computeenvironment.html and
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-batch-jobqueue.html), and a named resource cannot
+ * be replaced (cloudformation-coverage-roadmap #2270, #2463); ComputeResources.Tags update in place.
+ */
+describe('TrainingBatchQueue named resources under tag changes', () => {
+  const synthWith = (costCenter: string, appTag?: [string, string]) => {
+    const app = new App();
+    if (appTag) Tags.of(app).add(...appTag);
+    const stack = new Stack(app, 'S', { env: TEST_ENV });
+    const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'dev' });
+    new TrainingBatchQueue(stack, 'Batch', {
+      environmentName: 'dev', costCenter, vpc: foundation.vpc, subnets: foundation.publicSubnets,
+      securityGroup: foundation.securityGroup, bucket: foundation.bucket, image: IMAGE, spot: true, multiNode: MULTI_NODE,
+    });
+    return Template.fromStack(stack);
+  };
+  const named = (template: Template) => [...computeEnvironments(template), ...resourcesOf(template, 'AWS::Batch::JobQueue')];
+  const instanceTags = (template: Template) => computeEnvironments(template).map(ce => ce.Properties.ComputeResources.Tags);
+  const withoutInstanceTags = (resource: any) => JSON.parse(JSON.stringify(resource, (key, value) => key === 'ComputeResources' ? { ...value, Tags: undefined } : value));
+  const base = synthWith('train');
+
+  test('compute environments and job queues have no top-level Tags', () => {
+    expect(named(base).map(r => r.Properties.Tags)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+  });
+
+  test.each<[string, string, [string, string] | undefined]>([
+    ['a cost center change', 'serve', undefined],
+    ['an app-level tag', 'train', ['Team', 'vision']],
+  ])('%s leaves their top-level properties unchanged and changes the instances\' tags', (_name, costCenter, appTag) => {
+    const changed = synthWith(costCenter, appTag);
+    expect(named(changed).map(withoutInstanceTags)).toEqual(named(base).map(withoutInstanceTags));
+    expect(instanceTags(changed)).not.toEqual(instanceTags(base));
+    for (const tags of instanceTags(changed)) {
+      expect(tags).toEqual({ Project: 'Chronos-Training', Environment: 'dev', CostCenter: costCenter, ManagedBy: 'chronos-batch',
+        ...(appTag ? { [appTag[0]]: appTag[1] } : {}) });
+    }
+  });
+});
+
 describe('TrainingBatchQueue options', () => {
   test('spot: a spot compute environment first (SPOT_PRICE_CAPACITY_OPTIMIZED), the on-demand one second', () => {
     const { template } = build({ spot: true });
@@ -243,7 +295,7 @@ describe('TrainingBatchQueue options', () => {
       gpus: 0,
       vcpus: 2,
       memory: Size.gibibytes(8),
-      jobTimeout: Duration.hours(2),
+      maxRunLifetime: Duration.hours(2),
       retryAttempts: 5,
       maxRunnableTime: Duration.hours(1),
       logRetention: logs.RetentionDays.ONE_MONTH,
@@ -258,6 +310,8 @@ describe('TrainingBatchQueue options', () => {
     expect(jd.ContainerProperties.Command).toEqual(['python', 'train.py']);
     expect(jd.ContainerProperties.Environment).toEqual([{ Name: 'EPOCHS', Value: '3' }]);
     expect(jd.Timeout).toEqual({ AttemptDurationSeconds: 7200 });
+    expect(ce.UpdatePolicy).toBeUndefined();
+    expect(computeEnvironments(template)[0].Properties.UpdatePolicy).toEqual({ JobExecutionTimeoutMinutes: 120, TerminateJobsOnUpdate: false });
     expect(jd.RetryStrategy.Attempts).toBe(5);
     expect(onlyResource(template, 'AWS::Batch::JobQueue').Properties.JobStateTimeLimitActions[0].MaxTimeSeconds).toBe(3600);
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
@@ -326,6 +380,17 @@ describe('TrainingBatchQueue multi-node', () => {
     expect(jd.PropagateTags).toBe(true);
   });
 
+  // One node container per instance: a node defaults to its whole g6.12xlarge (48 vCPUs, 4 GPUs, 192 GiB) less the 5% of memory
+  // Batch recommends leaving to the ECS agent and the system ("Reserve system memory",
+  // https://docs.aws.amazon.com/batch/latest/userguide/ecs-reserved-memory.html): 196608 MiB × 0.95 = 186777 MiB.
+  test('a node defaults to its whole instance: all its GPUs and vCPUs, its memory less 5%', () => {
+    const jd = resourcesOf(template, 'AWS::Batch::JobDefinition').find(j => j.Properties.Type === 'multinode').Properties;
+    expect(jd.NodeProperties.NodeRangeProperties[0].Container.ResourceRequirements).toEqual([
+      { Type: 'MEMORY', Value: '186777' }, { Type: 'VCPU', Value: '48' }, { Type: 'GPU', Value: '4' },
+    ]);
+  });
+
+
   test('a given subnet of the queue\'s subnets is used', () => {
     const stack = new Stack(new App(), 'S', { env: TEST_ENV });
     const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'dev', networkProps: { availabilityZones: ['us-east-1a', 'us-east-1b'] } });
@@ -352,7 +417,15 @@ describe('TrainingBatchQueue validation', () => {
     ['no instance types', { instanceTypes: [] }, /instanceTypes is empty/],
     ['negative gpus', { gpus: -1 }, /gpus is -1/],
     ['too little memory', { memory: Size.mebibytes(2) }, /memory is 2 MiB/],
-    ['a timeout under a minute', { jobTimeout: Duration.seconds(30) }, /jobTimeout is 30 seconds.*at least 60/],
+    ['a run lifetime under a minute', { maxRunLifetime: Duration.seconds(30) }, /maxRunLifetime is 30 seconds.*at least 60/],
+    // UpdatePolicy.jobExecutionTimeoutMinutes: 1 to 7,200 (AWS Batch API Reference, https://docs.aws.amazon.com/batch/latest/APIReference/API_UpdatePolicy.html).
+    ['a run lifetime beyond the update policy\'s 7,200 minutes', { maxRunLifetime: Duration.days(6) }, /maxRunLifetime is 6 days \(8640 minutes\).*at most 7200 minutes/],
+    ['a GPU job on an instance type without a GPU', { instanceTypes: [new ec2.InstanceType('g6.xlarge'), new ec2.InstanceType('m5.large')] },
+      /gpus is 1 but instanceTypes includes m5.large, which has no NVIDIA GPU/],
+    ['more GPUs than any instance type has', { gpus: 2 }, /gpus is 2 but the instance types in instanceTypes have at most 1 GPU: Batch could never place the job/],
+    ['a multi-node GPU job on an instance type without a GPU', { multiNode: { ...MULTI_NODE, instanceType: new ec2.InstanceType('c6i.32xlarge') } },
+      /multiNode.gpusPerNode is 1 but multiNode.instanceType includes c6i.32xlarge, which has no NVIDIA GPU/],
+    ['a multi-node node larger than its instance', { multiNode: { ...MULTI_NODE, vcpusPerNode: 64 } }, /multiNode.vcpusPerNode is 64 but instance type g6.12xlarge has 48 vCPUs/],
     ['11 attempts', { retryAttempts: 11 }, /retryAttempts is 11; Batch allows 1 to 10/],
     ['0 attempts', { retryAttempts: 0 }, /retryAttempts is 0/],
     ['a runnable limit under 10 minutes', { maxRunnableTime: Duration.minutes(5) }, /maxRunnableTime is 5 minutes.*10 minutes to 24 hours/],
@@ -361,7 +434,10 @@ describe('TrainingBatchQueue validation', () => {
     ['no capacity at all', { onDemandFallback: false }, /onDemandFallback is false without spot/],
     ['multi-node on a spot-only queue', { spot: true, onDemandFallback: false, multiNode: MULTI_NODE }, /multiNode is set on a spot-only queue/],
     ['a one-node multi-node job', { multiNode: { ...MULTI_NODE, numNodes: 1 } }, /multiNode.numNodes is 1/],
-    ['a multi-node ceiling below its nodes', { multiNode: { ...MULTI_NODE, vcpusPerNode: 48, maxvCpus: 64 } }, /multiNode.maxvCpus is 64; the 2 nodes of one job need at least 2 × 48 = 96/],
+    ['a multi-node ceiling below its nodes', { multiNode: { ...MULTI_NODE, vcpusPerNode: 48, maxvCpus: 64 } }, /multiNode.maxvCpus is 64; the 2 nodes of one job need 2 whole instances, at least 2 × 48 = 96/],
+    // Multi-node jobs are single-tenant, one node per instance: small nodes do not make the job fit a smaller ceiling.
+    ['a multi-node ceiling that fits the containers but not the whole instances', { multiNode: { ...MULTI_NODE, vcpusPerNode: 4, maxvCpus: 8 } },
+      /multiNode.maxvCpus is 8; the 2 nodes of one job need 2 whole instances, at least 2 × 48 = 96 vCPUs \(g6.12xlarge has 48 vCPUs\)/],
   ])('rejects %s', (_name, options, message) => {
     expect(() => build(options)).toThrow(message);
   });

@@ -66,8 +66,8 @@ describe('ChronosTrainingFoundation with batch', () => {
     expect(timeoutOf(synth({ ...props, batch: { image } }).template)).toEqual([seconds]);
   });
 
-  test('an explicit jobTimeout wins', () => {
-    expect(timeoutOf(synth({ batch: { image, jobTimeout: Duration.hours(1) } }).template)).toEqual([3600]);
+  test('an explicit maxRunLifetime wins', () => {
+    expect(timeoutOf(synth({ batch: { image, maxRunLifetime: Duration.hours(1) } }).template)).toEqual([3600]);
   });
 
   test('fromEnvironment with batch reads the queue and job definition from their parameters', () => {
