@@ -2,7 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { acknowledgeNag, nagResourceFinding, skipCheckov } from '../private/compliance';
 import { environmentPrefix, SHARED_ACCESS_PREFIXES } from '../private/prefixes';
 import { TrainingBucketGrants } from '../storage/training-bucket-grants';
@@ -42,7 +42,7 @@ export function inClusterArns(type: 'container-instance' | 'task', computeEnviro
 const ECR_REPOSITORIES = 'arn:*:ecr:*:*:repository/*';
 
 /** The statement condition that keeps wildcard-region ARNs to the stack's region. */
-export function inRegion(scope: Construct): Record<string, Record<string, unknown>> {
+export function inRegion(scope: IConstruct): Record<string, Record<string, unknown>> {
   return { StringEquals: { 'aws:RequestedRegion': Stack.of(scope).region } };
 }
 

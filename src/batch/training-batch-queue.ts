@@ -5,9 +5,10 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Construct, IConstruct } from 'constructs';
+import { Construct } from 'constructs';
+import { grantBatchSubmit, jobDefinitionResources } from './batch-grants';
 import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from './batch-roles';
-import { acknowledgeNag, skipCheckov } from '../private/compliance';
+import { skipCheckov } from '../private/compliance';
 import { gpuInstanceShape, hasNoNvidiaGpu, wholeInstanceMemoryMiB } from '../private/gpu-instance-types';
 import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
 import {
@@ -545,59 +546,39 @@ export class TrainingBatchQueue extends Construct {
 
   /**
    * Lets `grantee` submit jobs to this queue (and the multi-node one) with these
-   * job definitions only (any revision), and describe, list, cancel and terminate
-   * jobs.
+   * job definitions only (by name or any revision), tag them at submission, and
+   * describe, list, cancel and terminate jobs.
    *
-   * `batch:SubmitJob` authorizes on the job queue, the job definition (with or without
-   * revision) and the new job (Service Authorization Reference, AWS Batch): the queue
-   * and definitions are named here; the job ARN has a random ID, so it is any job of
-   * this account and region. `batch:CancelJob` and `batch:TerminateJob` authorize
-   * on the job only (job ARNs do not name their queue): any job of this account and
-   * region. `DescribeJobs`, `ListJobs`, `DescribeJobQueues` and `DescribeJobDefinitions`
-   * support no resource-level permissions (`*`). The cdk-nag findings of those
-   * wildcards are acknowledged on the grantee's default policy.
+   * `batch:SubmitJob` and `batch:TagResource` (which a `SubmitJob` with tags needs)
+   * authorize on the job queue, the job definition and the new job (Service
+   * Authorization Reference, AWS Batch): the queues and definitions are named here;
+   * the job ARN has a random ID, so it is any job of this account and region.
+   * `batch:CancelJob` and `batch:TerminateJob` authorize on the job only (job ARNs do
+   * not name their queue). `DescribeJobs`, `ListJobs`, `DescribeJobQueues` and
+   * `DescribeJobDefinitions` support no resource-level permissions (`*`). The grant
+   * acknowledges no cdk-nag finding on the grantee's policy: docs/COMPLIANCE.md lists
+   * the findings and why each wildcard is needed.
    *
    * @param grantee the principal, for example a CI role or a researcher's role
    */
   public grantSubmit(grantee: iam.IGrantable): iam.Grant {
-    const definitions = this.jobDefinitionNames.flatMap(name => [batchArn('job-definition', name), batchArn('job-definition', `${name}:*`)]);
-    const grant = iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['batch:SubmitJob'],
-      resourceArns: [...this.jobQueues.map(q => q.jobQueueArn), ...definitions, batchArn('job', '*')],
-      conditions: inRegion(this),
-    })
-      .combine(iam.Grant.addToPrincipal({
-        grantee, actions: ['batch:CancelJob', 'batch:TerminateJob'], resourceArns: [batchArn('job', '*')], conditions: inRegion(this),
-      }))
-      .combine(iam.Grant.addToPrincipal({
-        grantee, actions: ['batch:DescribeJobs', 'batch:ListJobs', 'batch:DescribeJobQueues', 'batch:DescribeJobDefinitions'], resourceArns: ['*'],
-      }));
-    acknowledgeOnGrantee(grantee, {
-      'AwsSolutions-IAM5[Resource::*]': 'batch:DescribeJobs, ListJobs, DescribeJobQueues and DescribeJobDefinitions support ' +
-        'no resource-level permissions: AWS requires Resource "*"',
-      [`AwsSolutions-IAM5[Resource::${batchArn('job', '*')}]`]: 'batch:SubmitJob creates a job and CancelJob/TerminateJob act ' +
-        'on one; job ARNs carry a random ID and no queue, so any job of this account, kept to this region by aws:RequestedRegion',
-      ...definitionFindings(this.jobDefinitionNames, 'which Batch creates on each change'),
-    });
-    return grant;
+    return grantBatchSubmit(this, grantee, this.jobQueues.map(q => q.jobQueueArn), this.jobDefinitionNames);
   }
 
   /**
    * Lets `grantee` register new revisions of this queue's job definitions (and tag
-   * them), and pass the job role and the execution role, no other role.
+   * them), and pass the job role and the execution role, no other role. It
+   * acknowledges no cdk-nag finding on the grantee's policy (docs/COMPLIANCE.md).
    *
    * @param grantee the principal, for example a CI role that publishes new images
    */
   public grantRegisterJobDefinition(grantee: iam.IGrantable): iam.Grant {
-    const definitions = this.jobDefinitionNames.flatMap(name => [batchArn('job-definition', name), batchArn('job-definition', `${name}:*`)]);
-    const grant = iam.Grant.addToPrincipal({
-      grantee, actions: ['batch:RegisterJobDefinition', 'batch:TagResource'], resourceArns: definitions, conditions: inRegion(this),
+    return iam.Grant.addToPrincipal({
+      grantee, actions: ['batch:RegisterJobDefinition', 'batch:TagResource'], resourceArns: jobDefinitionResources(this.jobDefinitionNames),
+      conditions: inRegion(this),
     }).combine(iam.Grant.addToPrincipal({
       grantee, actions: ['iam:PassRole'], resourceArns: [this.jobRole.roleArn, this.executionRole.roleArn],
     }));
-    acknowledgeOnGrantee(grantee, definitionFindings(this.jobDefinitionNames, 'registering one creates the next revision'));
-    return grant;
   }
 }
 
@@ -824,30 +805,4 @@ function batchLaunchTemplate(scope: Construct, environmentName: string, rootVolu
  */
 function withoutTopLevelTags(resource: batch.CfnComputeEnvironment | batch.CfnJobQueue): void {
   resource.addPropertyDeletionOverride('Tags');
-}
-
-/** `arn:*:batch:*:*:{type}/{name}`: wildcard partition, region and account, which cdk-nag acknowledgments can name (compliance.ts). */
-function batchArn(type: string, name: string): string {
-  return `arn:*:batch:*:*:${type}/${name}`;
-}
-
-/** The IAM5 findings of job definition ARNs: wildcard partition, region and account, and every revision. */
-function definitionFindings(names: string[], why: string): Record<string, string> {
-  return Object.fromEntries(names.flatMap(name => [
-    [`AwsSolutions-IAM5[Resource::${batchArn('job-definition', name)}]`,
-      `The job definition ${name} by name (its latest revision), in this region by aws:RequestedRegion`],
-    [`AwsSolutions-IAM5[Resource::${batchArn('job-definition', `${name}:*`)}]`, `Every revision of the job definition ${name}, ${why}`],
-  ]));
-}
-
-/** Acknowledges the cdk-nag findings a grant causes on the grantee's default policy, when it is a construct of this app. */
-function acknowledgeOnGrantee(grantee: iam.IGrantable, findings: Record<string, string>): void {
-  const principal = grantee.grantPrincipal as unknown as Partial<IConstruct>;
-  const policy = principal.node?.tryFindChild('DefaultPolicy')?.node.defaultChild;
-  if (!policy) {
-    return;
-  }
-  for (const [id, reason] of Object.entries(findings)) {
-    acknowledgeNag(policy, id, reason);
-  }
 }

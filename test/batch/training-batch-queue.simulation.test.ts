@@ -35,6 +35,8 @@ interface Scenario {
   readonly tags?: Record<string, string>;
   /** `s3:prefix` of a ListBucket request. */
   readonly prefix?: string;
+  /** Tags of the request (`aws:RequestTag/*`), as a SubmitJob with tags sends. */
+  readonly requestTags?: Record<string, string>;
   readonly allowed: boolean;
 }
 
@@ -62,6 +64,15 @@ const SCENARIOS: Scenario[] = [
   { who: 'submitter', request: 'pass the job role', action: 'iam:PassRole', resource: role('BatchJobRole'), allowed: false },
   { who: 'submitter', request: 'change the compute environment', action: 'batch:UpdateComputeEnvironment', resource: batchArn('compute-environment/ChronosTraining-dev-Batch-OnDemand'), allowed: false },
   { who: 'submitter', request: 'delete the queue', action: 'batch:DeleteJobQueue', resource: QUEUE, allowed: false },
+  // A SubmitJob with tags also authorizes batch:TagResource on the queue, the job definition and the new job (Service Authorization
+  // Reference, AWS Batch: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsbatch.html; it defines no
+  // batch:CreateAction key, so TagResource cannot be limited to tagging at submission).
+  { who: 'submitter', request: 'submit a tagged job', action: 'batch:SubmitJob', resource: QUEUE, requestTags: { RunId: 'r42' }, allowed: true },
+  { who: 'submitter', request: 'tag the new job at submission', action: 'batch:TagResource', resource: JOB, requestTags: { RunId: 'r42' }, allowed: true },
+  { who: 'submitter', request: 'tag at submission: the queue', action: 'batch:TagResource', resource: QUEUE, requestTags: { RunId: 'r42' }, allowed: true },
+  { who: 'submitter', request: 'tag at submission: the job definition', action: 'batch:TagResource', resource: batchArn('job-definition/ChronosTraining-dev-Training:7'), requestTags: { RunId: 'r42' }, allowed: true },
+  { who: 'submitter', request: 'tag another queue', action: 'batch:TagResource', resource: batchArn('job-queue/prod-queue'), requestTags: { RunId: 'r42' }, allowed: false },
+  { who: 'submitter', request: 'tag a compute environment', action: 'batch:TagResource', resource: batchArn('compute-environment/ChronosTraining-dev-Batch-OnDemand'), allowed: false },
   // A principal given grantRegisterJobDefinition (a CI role that publishes images).
   { who: 'registrar', request: 'register a new revision of the job definition', action: 'batch:RegisterJobDefinition', resource: batchArn('job-definition/ChronosTraining-dev-Training'), allowed: true },
   { who: 'registrar', request: 'pass the job role', action: 'iam:PassRole', resource: role('BatchJobRole'), allowed: true },
@@ -134,6 +145,7 @@ function contextOf(s: Scenario): Record<string, string> {
   const context: Record<string, string> = { 'aws:RequestedRegion': s.region ?? REGION };
   for (const [key, value] of Object.entries(s.tags ?? {})) context[`ec2:ResourceTag/${key}`] = value;
   if (s.prefix !== undefined) context['s3:prefix'] = s.prefix;
+  for (const [key, value] of Object.entries(s.requestTags ?? {})) context[`aws:RequestTag/${key}`] = value;
   return context;
 }
 
