@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { grantBatchSubmit, jobDefinitionResources } from './batch-grants';
+import { grantBatchSubmit, jobDefinitionArnWithoutRevision, jobDefinitionResources } from './batch-grants';
 import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from './batch-roles';
 import { skipCheckov } from '../private/compliance';
 import { gpuInstanceShape, hasNoNvidiaGpu, wholeInstanceMemoryMiB } from '../private/gpu-instance-types';
@@ -319,6 +319,13 @@ export class TrainingBatchQueue extends Construct {
   /** The job definition's name, `ChronosTraining-{environmentName}-Training` (submit by name: the latest revision). */
   public readonly jobDefinitionName: string;
 
+  /**
+   * The job definition's ARN without its revision, `arn:{partition}:batch:{region}:{account}:job-definition/{jobDefinitionName}`:
+   * SubmitJob takes it for the latest ACTIVE revision, so it stays valid across updates
+   * (`jobDefinition.jobDefinitionArn` names the revision of this deployment).
+   */
+  public readonly jobDefinitionArnWithoutRevision: string;
+
   /** The compute environments of the job queue, in the queue's order (spot first when there is one). */
   public readonly computeEnvironments: batch.IManagedEc2EcsComputeEnvironment[];
 
@@ -327,6 +334,9 @@ export class TrainingBatchQueue extends Construct {
 
   /** The multi-node job definition (only with `multiNode`). */
   public readonly multiNodeJobDefinition?: batch.IJobDefinition;
+
+  /** The multi-node job definition's ARN without its revision, as `jobDefinitionArnWithoutRevision` (only with `multiNode`). */
+  public readonly multiNodeJobDefinitionArnWithoutRevision?: string;
 
   /** The multi-node compute environment (only with `multiNode`). */
   public readonly multiNodeComputeEnvironment?: batch.IManagedEc2EcsComputeEnvironment;
@@ -372,6 +382,7 @@ export class TrainingBatchQueue extends Construct {
     const prefix = `ChronosTraining-${environmentName}`;
     this.jobQueueName = `${prefix}-Batch`;
     this.jobDefinitionName = `${prefix}-Training`;
+    this.jobDefinitionArnWithoutRevision = jobDefinitionArnWithoutRevision(this, this.jobDefinitionName);
     const multiNodeDefinitionName = `${prefix}-MultiNode`;
 
     const useOnDemand = props.onDemandFallback ?? true;
@@ -530,6 +541,7 @@ export class TrainingBatchQueue extends Construct {
         retryStrategies: retryStrategies(),
         propagateTags: true,
       });
+      this.multiNodeJobDefinitionArnWithoutRevision = jobDefinitionArnWithoutRevision(this, multiNodeDefinitionName);
       this.jobQueues.push(queue);
       this.jobDefinitionNames.push(multiNodeDefinitionName);
     }

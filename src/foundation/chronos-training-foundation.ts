@@ -477,12 +477,13 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
     }
     if (this.batchQueue) {
       optional(FoundationExports.BATCH_JOB_QUEUE_ARN, this.batchQueue.jobQueue.jobQueueArn, 'Batch job queue ARN');
-      optional(FoundationExports.BATCH_JOB_DEFINITION_ARN, this.batchQueue.jobDefinition.jobDefinitionArn, 'Batch job definition ARN');
+      optional(FoundationExports.BATCH_JOB_DEFINITION_ARN, this.batchQueue.jobDefinitionArnWithoutRevision,
+        'Batch job definition ARN, without revision (the latest active one)');
       if (this.batchQueue.multiNodeJobQueue && this.batchQueue.multiNodeJobDefinition) {
         optional(FoundationExports.BATCH_MULTI_NODE_JOB_QUEUE_ARN, this.batchQueue.multiNodeJobQueue.jobQueueArn,
           'Batch multi-node job queue ARN');
-        optional(FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN, this.batchQueue.multiNodeJobDefinition.jobDefinitionArn,
-          'Batch multi-node job definition ARN');
+        optional(FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN, this.batchQueue.multiNodeJobDefinitionArnWithoutRevision!,
+          'Batch multi-node job definition ARN, without revision (the latest active one)');
       }
     }
     this.exportNames = suffixes.map(suffix => {

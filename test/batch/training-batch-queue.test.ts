@@ -155,6 +155,9 @@ describe('TrainingBatchQueue defaults', () => {
   test('exposes its parts', () => {
     expect(queue.jobQueueName).toBe('ChronosTraining-dev-Batch');
     expect(queue.jobDefinitionName).toBe('ChronosTraining-dev-Training');
+    expect(stack.resolve(queue.jobDefinitionArnWithoutRevision)).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':batch:us-east-1:123456789012:job-definition/ChronosTraining-dev-Training']],
+    });
     expect(queue.computeEnvironments).toHaveLength(1);
     expect(queue.multiNodeJobQueue).toBeUndefined();
     expect(queue.multiNodeJobDefinition).toBeUndefined();
@@ -407,6 +410,11 @@ describe('TrainingBatchQueue multi-node', () => {
     ]);
   });
 
+  test('the multi-node job definition ARN without revision', () => {
+    expect(Stack.of(queue).resolve(queue.multiNodeJobDefinitionArnWithoutRevision)).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':batch:us-east-1:123456789012:job-definition/ChronosTraining-dev-MultiNode']],
+    });
+  });
 
   test('a given subnet of the queue\'s subnets is used', () => {
     const stack = new Stack(new App(), 'S', { env: TEST_ENV });

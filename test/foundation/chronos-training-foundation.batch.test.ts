@@ -50,6 +50,23 @@ describe('ChronosTrainingFoundation with batch', () => {
     expect(ce.Properties.ComputeResources.MinvCpus).toBe(0);
   });
 
+  // A job definition's Ref names its revision, which CloudFormation deregisters on the next update (cloudformation-coverage-roadmap
+  // #1761). SubmitJob takes the ARN without revision for the latest active one ("SubmitJob", AWS Batch API Reference,
+  // https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html: "If the revision is not specified, then the latest
+  // active revision is used").
+  test('the exported and stored job definition ARNs have no revision (SubmitJob then uses the latest active one)', () => {
+    const { template } = synth({ batch: { image, multiNode: MULTI_NODE } });
+    const withoutRevision = (name: string) => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:batch:us-east-1:123456789012:job-definition/${name}`]],
+    });
+    const exported = (suffix: string) => Object.values<any>(template.toJSON().Outputs)
+      .find(o => o.Export.Name === FoundationExports.exportName('dev', suffix)).Value;
+    expect(exported(FoundationExports.BATCH_JOB_DEFINITION_ARN)).toEqual(withoutRevision('ChronosTraining-dev-Training'));
+    expect(exported(FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN)).toEqual(withoutRevision('ChronosTraining-dev-MultiNode'));
+    const parameters = resourcesOf(template, 'AWS::SSM::Parameter').filter(p => p.Properties.Name.includes('JobDefinitionArn'));
+    expect(parameters.map(p => p.Properties.Value)).toEqual([withoutRevision('ChronosTraining-dev-Training'), withoutRevision('ChronosTraining-dev-MultiNode')]);
+  });
+
   test('the multi-node queue and job definition are exported too', () => {
     const { foundation } = synth({ batch: { image, multiNode: MULTI_NODE } });
     expect(foundation.exportNames.filter(n => n.includes('Batch'))).toEqual([
@@ -82,4 +99,5 @@ describe('ChronosTrainingFoundation with batch', () => {
     expect(imported.batchJobDefinition).toBeDefined();
     expect(ChronosTrainingFoundation.fromEnvironment(stack, 'NoBatch', 'dev').batchJobQueue).toBeUndefined();
   });
+
 });
