@@ -25,6 +25,7 @@ def queue():
         image=ecs.ContainerImage.from_registry("public.ecr.aws/docker/library/python:3.12"),
         spot=True,
         maxv_cpus=64,
+        max_run_lifetime=cdk.Duration.hours(6),
         multi_node=TrainingBatchQueueMultiNodeOptions(
             num_nodes=2, instance_type=ec2.InstanceType("g6.12xlarge"), maxv_cpus=96,
         ),
@@ -37,6 +38,14 @@ def test_names(queue):
     construct, _ = queue
     assert construct.job_queue_name == "ChronosTraining-dev-Batch"
     assert construct.job_definition_name == "ChronosTraining-dev-Training"
+
+
+def test_max_run_lifetime_sets_timeout_and_update_policy(queue):
+    _, template = queue
+    definitions = list(resources_of(template, "AWS::Batch::JobDefinition").values())
+    assert {jd["Properties"]["Timeout"]["AttemptDurationSeconds"] for jd in definitions} == {6 * 3600}
+    ces = list(resources_of(template, "AWS::Batch::ComputeEnvironment").values())
+    assert all(ce["Properties"]["UpdatePolicy"] == {"JobExecutionTimeoutMinutes": 360, "TerminateJobsOnUpdate": False} for ce in ces)
 
 
 def test_spot_first_then_on_demand_then_multi_node(queue):
@@ -75,7 +84,7 @@ def test_foundation_with_batch_keyword():
             spot=True,
         ),
     )
-    foundation.batch_queue.grant_submit(iam.Role(stack, "Submitter", assumed_by=iam.AccountRootPrincipal()))
+    foundation.grant_submit_batch_job(iam.Role(stack, "Submitter", assumed_by=iam.AccountRootPrincipal()))
     assert foundation.batch_queue.job_queue_name == "ChronosTraining-dev-Batch"
     assert foundation.export_names[-2:] == [
         FoundationExports.export_name("dev", FoundationExports.BATCH_JOB_QUEUE_ARN),

@@ -43,7 +43,7 @@ def test_exported_names():
                                    "bucket", "role", "instance_profile", "security_group", "launch_template",
                                    "connections", "export_names", "parameter_names", "placement_group", "network",
                                    "training_bucket", "run_reaper", "budget", "batch_queue", "batch_job_queue",
-                                   "batch_job_definition"}),
+                                   "batch_job_definition", "batch_multi_node_job_queue", "batch_multi_node_job_definition"}),
     ("ChronosTrainingStack", {"foundation"}),
     ("TrainingNetwork", {"vpc", "public_subnets", "s3_endpoint"}),
     ("TrainingBucket", {"bucket", "environment_name", "log_retention"}),

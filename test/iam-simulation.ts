@@ -11,16 +11,25 @@ export const REGION = 'us-east-1';
 /** An instance ARN in the test account. */
 export const instanceArn = (id: string, region = REGION) => `arn:aws:ec2:${region}:${ACCOUNT}:instance/${id}`;
 
-/** Resolves Ref (pseudo parameters), Fn::GetAtt of buckets, log groups, queues, roles and job queues, and Fn::Join against a template's resources. */
-export function resolver(resources: Record<string, any>): (value: any) => any {
+/**
+ * Resolves Ref (pseudo parameters, the template parameters given in `parameters`, job definitions as their
+ * revision 1), Fn::GetAtt of buckets, log groups, queues, roles and job queues, Fn::Join, Fn::Split and
+ * Fn::Select against a template's resources.
+ */
+export function resolver(resources: Record<string, any>, parameters: Record<string, string> = {}): (value: any) => any {
   const resolve = (value: any): any => {
     if (Array.isArray(value)) return value.map(resolve);
     if (value === null || typeof value !== 'object') return value;
     if ('Ref' in value) {
-      const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT };
+      const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, ...parameters };
       if (value.Ref in pseudo) return pseudo[value.Ref];
+      if (resources[value.Ref]?.Type === 'AWS::Batch::JobDefinition') {
+        return `arn:aws:batch:${REGION}:${ACCOUNT}:job-definition/${resources[value.Ref].Properties.JobDefinitionName}:1`;
+      }
       throw new Error(`unresolvable Ref ${value.Ref}`);
     }
+    if ('Fn::Split' in value) return resolve(value['Fn::Split'][1]).split(value['Fn::Split'][0]);
+    if ('Fn::Select' in value) return resolve(value['Fn::Select'][1])[value['Fn::Select'][0]];
     if ('Fn::GetAtt' in value) {
       const [logicalId, attribute] = value['Fn::GetAtt'];
       const resource = resources[logicalId];

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { IChronosTrainingFoundation } from './foundation-reference';
+import { grantBatchSubmit } from '../batch/batch-grants';
 import { TrainingBucketGrants } from '../storage/training-bucket-grants';
 
 /**
@@ -24,6 +25,8 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
   public abstract readonly launchTemplate?: ec2.ILaunchTemplate;
   public abstract readonly batchJobQueue?: batch.IJobQueue;
   public abstract readonly batchJobDefinition?: batch.IJobDefinition;
+  public abstract readonly batchMultiNodeJobQueue?: batch.IJobQueue;
+  public abstract readonly batchMultiNodeJobDefinition?: batch.IJobDefinition;
   public abstract readonly connections: ec2.Connections;
 
   /**
@@ -58,6 +61,27 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
    */
   public grantReadWriteEnvironment(grantee: iam.IGrantable): iam.Grant {
     return this.grants().grantReadWriteEnvironment(grantee);
+  }
+
+  /**
+   * Lets `grantee` submit AWS Batch jobs to the foundation's job queues (single-node and,
+   * when there is one, multi-node) with their job definitions only (by name or any
+   * revision), tag them at submission, and describe, list, cancel and terminate jobs:
+   * what `TrainingBatchQueue.grantSubmit` grants, for a foundation defined here or
+   * imported. It acknowledges no cdk-nag finding on the grantee.
+   *
+   * @param grantee the principal, for example a launcher's role
+   * @throws when the foundation has no Batch queue
+   */
+  public grantSubmitBatchJob(grantee: iam.IGrantable): iam.Grant {
+    if (!this.batchJobQueue || !this.batchJobDefinition) {
+      throw new Error(`grantSubmitBatchJob: the foundation of '${this.environmentName}' has no Batch queue; create it with the batch ` +
+        'prop, or import it with fromEnvironment(..., { batch: true })');
+    }
+    // The names, not the ARNs: a defined job definition's ARN names one revision, and the grant covers all of them.
+    const queues = [this.batchJobQueue, this.batchMultiNodeJobQueue].filter((q): q is batch.IJobQueue => q !== undefined);
+    const definitions = [this.batchJobDefinition, this.batchMultiNodeJobDefinition].filter((d): d is batch.IJobDefinition => d !== undefined);
+    return grantBatchSubmit(this, grantee, queues.map(q => q.jobQueueArn), definitions.map(d => d.jobDefinitionName));
   }
 
   private grants(): TrainingBucketGrants {

@@ -321,14 +321,24 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
   /** The budget; undefined without `budget`. */
   public readonly budget?: TrainingBudget;
 
-  /** The AWS Batch queue, for `grantSubmit`; undefined without `batch`. */
+  /**
+   * The AWS Batch queue construct: its compute environments, roles, log group and
+   * `grantRegisterJobDefinition`; undefined without `batch`. (Job submission:
+   * `grantSubmitBatchJob`, which an imported foundation has too.)
+   */
   public readonly batchQueue?: TrainingBatchQueue;
 
-  /** The Batch job queue; undefined without `batch`. */
+  /** The Batch job queue (`batchQueue.jobQueue`); undefined without `batch`. */
   public readonly batchJobQueue?: batch.IJobQueue;
 
-  /** The Batch job definition of single-node jobs; undefined without `batch`. */
+  /** The Batch job definition of single-node jobs (`batchQueue.jobDefinition`); undefined without `batch`. */
   public readonly batchJobDefinition?: batch.IJobDefinition;
+
+  /** The Batch multi-node job queue (`batchQueue.multiNodeJobQueue`); undefined without `batch.multiNode`. */
+  public readonly batchMultiNodeJobQueue?: batch.IJobQueue;
+
+  /** The Batch multi-node job definition (`batchQueue.multiNodeJobDefinition`); undefined without `batch.multiNode`. */
+  public readonly batchMultiNodeJobDefinition?: batch.IJobDefinition;
 
   /** The names of the CloudFormation exports this foundation creates, in order. */
   public readonly exportNames: string[];
@@ -437,6 +447,8 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       });
       this.batchJobQueue = this.batchQueue.jobQueue;
       this.batchJobDefinition = this.batchQueue.jobDefinition;
+      this.batchMultiNodeJobQueue = this.batchQueue.multiNodeJobQueue;
+      this.batchMultiNodeJobDefinition = this.batchQueue.multiNodeJobDefinition;
     }
     if (props.budget) {
       this.budget = new TrainingBudget(this, 'Budget', { ...props.budget, environmentName, regionalNames: props.regionalNames });

@@ -39,8 +39,18 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
   /** The AWS Batch job queue; undefined when the foundation has none (`batch`). */
   readonly batchJobQueue?: batch.IJobQueue;
 
-  /** The AWS Batch job definition of single-node jobs; undefined when the foundation has none (`batch`). */
+  /**
+   * The AWS Batch job definition of single-node jobs; undefined when the foundation has none
+   * (`batch`). Its `jobDefinitionArn` names this deployment's revision in a foundation defined
+   * here, and no revision (the latest active one) in an imported foundation.
+   */
   readonly batchJobDefinition?: batch.IJobDefinition;
+
+  /** The AWS Batch multi-node job queue; undefined when the foundation has none (`batch.multiNode`). */
+  readonly batchMultiNodeJobQueue?: batch.IJobQueue;
+
+  /** The AWS Batch multi-node job definition; undefined when the foundation has none (`batch.multiNode`). */
+  readonly batchMultiNodeJobDefinition?: batch.IJobDefinition;
 
   /**
    * Lets `grantee` read (and list) the prefixes every environment shares:
@@ -69,6 +79,18 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
    * @param grantee the principal, for example an evaluation job's role
    */
   grantReadWriteEnvironment(grantee: iam.IGrantable): iam.Grant;
+
+  /**
+   * Lets `grantee` submit AWS Batch jobs to the foundation's job queues (single-node and,
+   * when there is one, multi-node) with their job definitions only (by name or any
+   * revision), tag them at submission, and describe, list, cancel and terminate jobs:
+   * what `TrainingBatchQueue.grantSubmit` grants, for a foundation defined here or
+   * imported. It acknowledges no cdk-nag finding on the grantee.
+   *
+   * @param grantee the principal, for example a launcher's role
+   * @throws when the foundation has no Batch queue
+   */
+  grantSubmitBatchJob(grantee: iam.IGrantable): iam.Grant;
 }
 
 /**
@@ -109,9 +131,18 @@ export interface ChronosTrainingFoundationImportOptions {
   /**
    * Whether the foundation has an AWS Batch queue (`batch`), whose job queue and
    * job definition are then read from the `BatchJobQueueArn` and
-   * `BatchJobDefinitionArn` parameters.
+   * `BatchJobDefinitionArn` parameters (the job definition's ARN without revision).
    *
    * @default false
    */
   readonly batch?: boolean;
+
+  /**
+   * Whether the foundation's Batch queue has multi-node jobs (`batch.multiNode`), whose
+   * job queue and job definition are then read from the `BatchMultiNodeJobQueueArn`
+   * and `BatchMultiNodeJobDefinitionArn` parameters. Only with `batch`.
+   *
+   * @default false
+   */
+  readonly batchMultiNode?: boolean;
 }

@@ -28,6 +28,8 @@ export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundation
   public readonly launchTemplate?: ec2.ILaunchTemplate;
   public readonly batchJobQueue?: batch.IJobQueue;
   public readonly batchJobDefinition?: batch.IJobDefinition;
+  public readonly batchMultiNodeJobQueue?: batch.IJobQueue;
+  public readonly batchMultiNodeJobDefinition?: batch.IJobDefinition;
 
   constructor(scope: Construct, id: string, environmentName: string, options: ChronosTrainingFoundationImportOptions = {}) {
     super(scope, id);
@@ -67,10 +69,20 @@ export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundation
         launchTemplateId: value(FoundationExports.LAUNCH_TEMPLATE_ID),
       });
     }
+    if (options.batchMultiNode && !options.batch) {
+      throw new Error('batchMultiNode is true without batch: the multi-node queue is part of the foundation\'s Batch queue; set batch: true too');
+    }
     if (options.batch) {
+      // The parameters hold the job definitions' ARNs without revision (the latest active one).
       this.batchJobQueue = batch.JobQueue.fromJobQueueArn(this, 'BatchJobQueue', value(FoundationExports.BATCH_JOB_QUEUE_ARN));
       this.batchJobDefinition = batch.EcsJobDefinition.fromJobDefinitionArn(this, 'BatchJobDefinition',
         value(FoundationExports.BATCH_JOB_DEFINITION_ARN));
+    }
+    if (options.batchMultiNode) {
+      this.batchMultiNodeJobQueue = batch.JobQueue.fromJobQueueArn(this, 'BatchMultiNodeJobQueue',
+        value(FoundationExports.BATCH_MULTI_NODE_JOB_QUEUE_ARN));
+      this.batchMultiNodeJobDefinition = batch.MultiNodeJobDefinition.fromJobDefinitionArn(this, 'BatchMultiNodeJobDefinition',
+        value(FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN));
     }
   }
 }

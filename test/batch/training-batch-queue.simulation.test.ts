@@ -8,7 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { ChronosTrainingFoundation, TrainingBatchQueue } from '../../src';
+import { ChronosTrainingFoundation, FoundationExports, TrainingBatchQueue } from '../../src';
 import { ACCOUNT, instanceArn, REGION, resolver, simulate } from '../iam-simulation';
 
 const BUCKET = `chronos-training-dev-${ACCOUNT}-${REGION}`;
@@ -22,7 +22,7 @@ const CLUSTER = 'ChronosTraining-dev-Batch-OnDemand_Batch_6d67ab71-4455-3613-b98
 const LOG_STREAM = `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:/chronos-training/dev/batch:log-stream:job/default/abc`;
 const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
 
-type Who = 'submitter' | 'registrar' | 'job' | 'instance';
+type Who = 'submitter' | 'registrar' | 'job' | 'instance' | 'launcher';
 
 interface Scenario {
   readonly who: Who;
@@ -104,7 +104,43 @@ const SCENARIOS: Scenario[] = [
   { who: 'instance', request: 'write another log group', action: 'logs:PutLogEvents', resource: `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:other:log-stream:x`, allowed: false },
   { who: 'instance', request: 'read training data', action: 's3:GetObject', resource: object('dev/runs/r1/model.pt'), allowed: false },
   { who: 'instance', request: 'terminate instances', action: 'ec2:TerminateInstances', resource: instanceArn('i-0aaaaaaaaaaaaaaa1'), tags: devTags, allowed: false },
+  // A launcher in another app, given grantSubmitBatchJob by a foundation imported with fromEnvironment (ARNs from the SSM parameters,
+  // the job definitions' without revision: SubmitJob takes them for the latest active revision).
+  { who: 'launcher', request: 'submit to the queue', action: 'batch:SubmitJob', resource: QUEUE, allowed: true },
+  { who: 'launcher', request: 'submit with the stored job definition ARN (no revision)', action: 'batch:SubmitJob', resource: batchArn('job-definition/ChronosTraining-dev-Training'), allowed: true },
+  { who: 'launcher', request: 'submit with a revision of the job definition', action: 'batch:SubmitJob', resource: batchArn('job-definition/ChronosTraining-dev-Training:12'), allowed: true },
+  { who: 'launcher', request: 'submit to the multi-node queue', action: 'batch:SubmitJob', resource: MULTI_NODE_QUEUE, allowed: true },
+  { who: 'launcher', request: 'submit with the multi-node job definition', action: 'batch:SubmitJob', resource: batchArn('job-definition/ChronosTraining-dev-MultiNode:3'), allowed: true },
+  { who: 'launcher', request: 'create the job', action: 'batch:SubmitJob', resource: JOB, allowed: true },
+  { who: 'launcher', request: 'tag the new job at submission', action: 'batch:TagResource', resource: JOB, requestTags: { RunId: 'r42' }, allowed: true },
+  { who: 'launcher', request: 'submit to another queue', action: 'batch:SubmitJob', resource: batchArn('job-queue/prod-queue'), allowed: false },
+  { who: 'launcher', request: 'submit with another job definition', action: 'batch:SubmitJob', resource: batchArn('job-definition/Admin:1'), allowed: false },
+  { who: 'launcher', request: 'tag another queue', action: 'batch:TagResource', resource: batchArn('job-queue/prod-queue'), allowed: false },
+  { who: 'launcher', request: 'register a job definition', action: 'batch:RegisterJobDefinition', resource: batchArn('job-definition/ChronosTraining-dev-Training'), allowed: false },
 ];
+
+/** What the foundation's SSM parameters hold once deployed (the job definitions' ARNs without revision). */
+const PARAMETER_VALUES: Record<string, string> = {
+  [FoundationExports.BATCH_JOB_QUEUE_ARN]: QUEUE,
+  [FoundationExports.BATCH_JOB_DEFINITION_ARN]: batchArn('job-definition/ChronosTraining-dev-Training'),
+  [FoundationExports.BATCH_MULTI_NODE_JOB_QUEUE_ARN]: MULTI_NODE_QUEUE,
+  [FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN]: batchArn('job-definition/ChronosTraining-dev-MultiNode'),
+};
+
+/** The policies of a launcher role in another app, granted by an imported foundation. */
+function importedLauncherPolicies(): Policies {
+  const stack = new Stack(new App(), 'Launcher', { env: { account: ACCOUNT, region: REGION } });
+  const imported = ChronosTrainingFoundation.fromEnvironment(stack, 'Dev', 'dev', { batch: true, batchMultiNode: true });
+  const launcher = new iam.Role(stack, 'Launcher', { assumedBy: new iam.AccountRootPrincipal() });
+  imported.grantSubmitBatchJob(launcher);
+  const template = Template.fromStack(stack).toJSON();
+  const parameters = Object.fromEntries(Object.entries<any>(template.Parameters ?? {})
+    .filter(([, p]) => String(p.Default).startsWith('/chronos-training/dev/'))
+    .map(([id, p]) => [id, PARAMETER_VALUES[String(p.Default).split('/').pop()!] ?? 'unused']));
+  const resolve = resolver(template.Resources, parameters);
+  return Object.values<any>(template.Resources).filter(p => p.Type === 'AWS::IAM::Policy')
+    .map(p => ({ name: p.Properties.PolicyName, policy: resolve(p.Properties.PolicyDocument) }));
+}
 
 type Policies = Array<{ name: string; policy: any }>;
 
@@ -138,6 +174,7 @@ function synthesizedPolicies(): Record<Who, Policies> {
   };
   return {
     submitter: policiesOf(submitter), registrar: policiesOf(registrar), job: policiesOf(queue.jobRole), instance: policiesOf(queue.instanceRole),
+    launcher: importedLauncherPolicies(),
   };
 }
 
@@ -153,7 +190,7 @@ describe('TrainingBatchQueue roles and grants, simulated', () => {
   const policies = synthesizedPolicies();
 
   test('the table has allowed and denied requests for every principal', () => {
-    for (const who of ['submitter', 'registrar', 'job', 'instance'] as Who[]) {
+    for (const who of ['submitter', 'registrar', 'job', 'instance', 'launcher'] as Who[]) {
       expect(SCENARIOS.filter(s => s.who === who && s.allowed).length).toBeGreaterThanOrEqual(3);
       expect(SCENARIOS.filter(s => s.who === who && !s.allowed).length).toBeGreaterThanOrEqual(3);
     }

@@ -7,6 +7,7 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { ChronosTrainingFoundation, ChronosTrainingFoundationProps, ChronosTrainingStack, FoundationExports } from '../../src';
 import { resourcesOf } from '../helpers';
 
@@ -67,6 +68,25 @@ describe('ChronosTrainingFoundation with batch', () => {
     expect(parameters.map(p => p.Properties.Value)).toEqual([withoutRevision('ChronosTraining-dev-Training'), withoutRevision('ChronosTraining-dev-MultiNode')]);
   });
 
+  test('grantSubmitBatchJob grants what batchQueue.grantSubmit grants, on every queue and job definition', () => {
+    const { stack, foundation } = synth({ batch: { image, multiNode: MULTI_NODE } });
+    const viaFoundation = new iam.Role(stack, 'ViaFoundation', { assumedBy: new iam.AccountRootPrincipal() });
+    const viaQueue = new iam.Role(stack, 'ViaQueue', { assumedBy: new iam.AccountRootPrincipal() });
+    foundation.grantSubmitBatchJob(viaFoundation);
+    foundation.batchQueue!.grantSubmit(viaQueue);
+    const statementsOf = (role: iam.Role) => stack.resolve((role.node.findChild('DefaultPolicy') as iam.Policy).document.toJSON().Statement);
+    const [submit] = statementsOf(viaFoundation);
+    expect(submit.Action).toEqual(['batch:SubmitJob', 'batch:TagResource']);
+    expect(submit.Resource).toHaveLength(2 + 4 + 1);
+    expect(statementsOf(viaFoundation).map((s: any) => s.Action)).toEqual(statementsOf(viaQueue).map((s: any) => s.Action));
+  });
+
+  test('grantSubmitBatchJob on a foundation without batch names what is missing', () => {
+    const { stack, foundation } = synth({});
+    expect(() => foundation.grantSubmitBatchJob(new iam.Role(stack, 'R', { assumedBy: new iam.AccountRootPrincipal() })))
+      .toThrow(/grantSubmitBatchJob: the foundation of 'dev' has no Batch queue/);
+  });
+
   test('the multi-node queue and job definition are exported too', () => {
     const { foundation } = synth({ batch: { image, multiNode: MULTI_NODE } });
     expect(foundation.exportNames.filter(n => n.includes('Batch'))).toEqual([
@@ -97,7 +117,30 @@ describe('ChronosTrainingFoundation with batch', () => {
     ]));
     expect(imported.batchJobQueue).toBeDefined();
     expect(imported.batchJobDefinition).toBeDefined();
+    expect(imported.batchMultiNodeJobQueue).toBeUndefined();
     expect(ChronosTrainingFoundation.fromEnvironment(stack, 'NoBatch', 'dev').batchJobQueue).toBeUndefined();
   });
 
+  test('fromEnvironment with batchMultiNode reads the multi-node queue and job definition; without batch it is an error', () => {
+    const stack = new Stack(new App(), 'Consumer');
+    const imported = ChronosTrainingFoundation.fromEnvironment(stack, 'Dev', 'dev', { batch: true, batchMultiNode: true });
+    const parameters = Object.values(Template.fromStack(stack).toJSON().Parameters ?? {}).map((p: any) => p.Default);
+    expect(parameters).toEqual(expect.arrayContaining([
+      FoundationExports.parameterName('dev', FoundationExports.BATCH_MULTI_NODE_JOB_QUEUE_ARN),
+      FoundationExports.parameterName('dev', FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN),
+    ]));
+    expect(imported.batchMultiNodeJobQueue).toBeDefined();
+    expect(imported.batchMultiNodeJobDefinition).toBeDefined();
+    expect(() => ChronosTrainingFoundation.fromEnvironment(stack, 'Bad', 'dev', { batchMultiNode: true })).toThrow(/batchMultiNode is true without batch/);
+  });
+
+  test('an imported foundation grants job submission too (the IAM simulation table has its requests)', () => {
+    const stack = new Stack(new App(), 'Consumer');
+    const imported = ChronosTrainingFoundation.fromEnvironment(stack, 'Dev', 'dev', { batch: true });
+    const launcher = new iam.Role(stack, 'Launcher', { assumedBy: new iam.AccountRootPrincipal() });
+    imported.grantSubmitBatchJob(launcher);
+    const [submit] = stack.resolve((launcher.node.findChild('DefaultPolicy') as iam.Policy).document.toJSON().Statement);
+    expect(submit.Action).toEqual(['batch:SubmitJob', 'batch:TagResource']);
+    expect(submit.Resource).toHaveLength(1 + 2 + 1);
+  });
 });
