@@ -586,7 +586,9 @@ export class TrainingBatchQueue extends Construct {
    */
   public grantRegisterJobDefinition(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({
-      grantee, actions: ['batch:RegisterJobDefinition', 'batch:TagResource'], resourceArns: jobDefinitionResources(this.jobDefinitionNames),
+      grantee,
+      actions: ['batch:RegisterJobDefinition', 'batch:TagResource'],
+      resourceArns: jobDefinitionResources(this.jobDefinitionNames),
       conditions: inRegion(this),
     }).combine(iam.Grant.addToPrincipal({
       grantee, actions: ['iam:PassRole'], resourceArns: [this.jobRole.roleArn, this.executionRole.roleArn],
@@ -704,7 +706,9 @@ function validate(props: TrainingBatchQueueProps): Settings {
     }
     multiNode = { subnet, gpus: mnGpus, vcpus: mnVcpus, memory: mnMemory };
   }
-  return { maxvCpus, instanceTypes, gpus, vcpus, memory, maxRunLifetime, updateTimeoutMinutes, retryAttempts, maxRunnableTime, rootVolumeSize, multiNode };
+  return {
+    maxvCpus, instanceTypes, gpus, vcpus, memory, maxRunLifetime, updateTimeoutMinutes, retryAttempts, maxRunnableTime, rootVolumeSize, multiNode,
+  };
 }
 
 function wholeNumber(prop: string, value: number, min: number): number {

@@ -22,20 +22,37 @@ export interface GpuInstanceShape {
 type Sizes = Record<string, [number, number, number]>;
 
 const G5_G6: Sizes = {
-  'xlarge': [4, 1, 16], '2xlarge': [8, 1, 32], '4xlarge': [16, 1, 64], '8xlarge': [32, 1, 128],
-  '12xlarge': [48, 4, 192], '16xlarge': [64, 1, 256], '24xlarge': [96, 4, 384], '48xlarge': [192, 8, 768],
+  'xlarge': [4, 1, 16],
+  '2xlarge': [8, 1, 32],
+  '4xlarge': [16, 1, 64],
+  '8xlarge': [32, 1, 128],
+  '12xlarge': [48, 4, 192],
+  '16xlarge': [64, 1, 256],
+  '24xlarge': [96, 4, 384],
+  '48xlarge': [192, 8, 768],
 };
 
 const FAMILIES: Record<string, Sizes> = {
   g4dn: {
-    'xlarge': [4, 1, 16], '2xlarge': [8, 1, 32], '4xlarge': [16, 1, 64], '8xlarge': [32, 1, 128],
-    '12xlarge': [48, 4, 192], '16xlarge': [64, 1, 256], 'metal': [96, 8, 384],
+    'xlarge': [4, 1, 16],
+    '2xlarge': [8, 1, 32],
+    '4xlarge': [16, 1, 64],
+    '8xlarge': [32, 1, 128],
+    '12xlarge': [48, 4, 192],
+    '16xlarge': [64, 1, 256],
+    'metal': [96, 8, 384],
   },
   g5: G5_G6,
   g6: G5_G6,
   g6e: {
-    'xlarge': [4, 1, 32], '2xlarge': [8, 1, 64], '4xlarge': [16, 1, 128], '8xlarge': [32, 1, 256],
-    '12xlarge': [48, 4, 384], '16xlarge': [64, 1, 512], '24xlarge': [96, 4, 768], '48xlarge': [192, 8, 1536],
+    'xlarge': [4, 1, 32],
+    '2xlarge': [8, 1, 64],
+    '4xlarge': [16, 1, 128],
+    '8xlarge': [32, 1, 256],
+    '12xlarge': [48, 4, 384],
+    '16xlarge': [64, 1, 512],
+    '24xlarge': [96, 4, 768],
+    '48xlarge': [192, 8, 1536],
   },
   p3: { '2xlarge': [8, 1, 61], '8xlarge': [32, 4, 244], '16xlarge': [64, 8, 488] },
   p3dn: { '24xlarge': [96, 8, 768] },

@@ -173,7 +173,10 @@ function synthesizedPolicies(): Record<Who, Policies> {
     return [...inline, ...attached];
   };
   return {
-    submitter: policiesOf(submitter), registrar: policiesOf(registrar), job: policiesOf(queue.jobRole), instance: policiesOf(queue.instanceRole),
+    submitter: policiesOf(submitter),
+    registrar: policiesOf(registrar),
+    job: policiesOf(queue.jobRole),
+    instance: policiesOf(queue.instanceRole),
     launcher: importedLauncherPolicies(),
   };
 }

@@ -262,8 +262,15 @@ describe('TrainingBatchQueue named resources under tag changes', () => {
     const stack = new Stack(app, 'S', { env: TEST_ENV });
     const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'dev' });
     new TrainingBatchQueue(stack, 'Batch', {
-      environmentName: 'dev', costCenter, vpc: foundation.vpc, subnets: foundation.publicSubnets,
-      securityGroup: foundation.securityGroup, bucket: foundation.bucket, image: IMAGE, spot: true, multiNode: MULTI_NODE,
+      environmentName: 'dev',
+      costCenter,
+      vpc: foundation.vpc,
+      subnets: foundation.publicSubnets,
+      securityGroup: foundation.securityGroup,
+      bucket: foundation.bucket,
+      image: IMAGE,
+      spot: true,
+      multiNode: MULTI_NODE,
     });
     return Template.fromStack(stack);
   };
@@ -284,8 +291,13 @@ describe('TrainingBatchQueue named resources under tag changes', () => {
     expect(named(changed).map(withoutInstanceTags)).toEqual(named(base).map(withoutInstanceTags));
     expect(instanceTags(changed)).not.toEqual(instanceTags(base));
     for (const tags of instanceTags(changed)) {
-      expect(tags).toEqual({ Project: 'Chronos-Training', Environment: 'dev', CostCenter: costCenter, ManagedBy: 'chronos-batch',
-        ...(appTag ? { [appTag[0]]: appTag[1] } : {}) });
+      expect(tags).toEqual({
+        Project: 'Chronos-Training',
+        Environment: 'dev',
+        CostCenter: costCenter,
+        ManagedBy: 'chronos-batch',
+        ...(appTag ? { [appTag[0]]: appTag[1] } : {}),
+      });
     }
   });
 });
@@ -523,7 +535,8 @@ describe('TrainingBatchQueue compliance and cost', () => {
       // The grantee is the user's: the user acknowledges its findings (the reasons are in docs/COMPLIANCE.md).
       const policy = role.node.findChild('DefaultPolicy').node.defaultChild!;
       for (const resource of ['*', 'arn:*:batch:*:*:job/*', ...['Training', 'MultiNode'].flatMap(d => [
-        `arn:*:batch:*:*:job-definition/ChronosTraining-dev-${d}`, `arn:*:batch:*:*:job-definition/ChronosTraining-dev-${d}:*`])]) {
+        `arn:*:batch:*:*:job-definition/ChronosTraining-dev-${d}`, `arn:*:batch:*:*:job-definition/ChronosTraining-dev-${d}:*`,
+      ])]) {
         Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason: 'Batch job submission; see docs/COMPLIANCE.md' });
       }
       expect(nagFindings(stack)).toEqual([]);
