@@ -32,28 +32,20 @@ const G5_G6: Sizes = {
   '48xlarge': [192, 8, 768],
 };
 
+/** g6e: the g5/g6 shapes with twice the memory per size. */
+const G6E: Sizes = Object.fromEntries(Object.entries(G5_G6).map(([size, [vcpus, gpus, memory]]) => [size, [vcpus, gpus, 2 * memory]]));
+
+/** g4dn: the g5/g6 shapes up to 16xlarge, and metal. */
+const G4DN: Sizes = {
+  ...Object.fromEntries(Object.entries(G5_G6).filter(([size]) => size !== '24xlarge' && size !== '48xlarge')),
+  metal: [96, 8, 384],
+};
+
 const FAMILIES: Record<string, Sizes> = {
-  g4dn: {
-    'xlarge': [4, 1, 16],
-    '2xlarge': [8, 1, 32],
-    '4xlarge': [16, 1, 64],
-    '8xlarge': [32, 1, 128],
-    '12xlarge': [48, 4, 192],
-    '16xlarge': [64, 1, 256],
-    'metal': [96, 8, 384],
-  },
+  g4dn: G4DN,
   g5: G5_G6,
   g6: G5_G6,
-  g6e: {
-    'xlarge': [4, 1, 32],
-    '2xlarge': [8, 1, 64],
-    '4xlarge': [16, 1, 128],
-    '8xlarge': [32, 1, 256],
-    '12xlarge': [48, 4, 384],
-    '16xlarge': [64, 1, 512],
-    '24xlarge': [96, 4, 768],
-    '48xlarge': [192, 8, 1536],
-  },
+  g6e: G6E,
   p3: { '2xlarge': [8, 1, 61], '8xlarge': [32, 4, 244], '16xlarge': [64, 8, 488] },
   p3dn: { '24xlarge': [96, 8, 768] },
   p4d: { '24xlarge': [96, 8, 1152] },
