@@ -73,11 +73,11 @@ def test_launch_template_and_budget_take_keyword_props():
     template = TrainingLaunchTemplate(
         stack, "LaunchTemplate", environment_name="dev", cost_center="train",
         instance_profile=iam.InstanceProfile(stack, "Profile", role=role),
-        security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc), spot=True, max_lifetime_hours=2)
+        security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc), spot=True, max_run_lifetime=cdk.Duration.hours(2))
     TrainingBudget(stack, "Budget", environment_name="dev", monthly_limit_usd=100,
                    notification_emails=["ml-team@example.com"],
                    deny_run_instances_at_limit=BudgetLaunchers(roles=["ChronosLauncher"]))
-    assert template.max_lifetime_hours == 2
+    assert template.max_run_lifetime.to_hours() == 2
     synthesized = Template.from_stack(stack)
     data = only(synthesized.to_json(), "AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]
     assert [s["ResourceType"] for s in data["TagSpecifications"]] == ["instance", "volume", "spot-instances-request"]

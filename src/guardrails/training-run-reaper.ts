@@ -10,19 +10,12 @@ import { TrainingRunReaperFunction } from './training-run-reaper-function';
 import { acknowledgeTerminateFindings, terminateStatements } from '../compute/instance-access';
 import { skipCheckov } from '../private/compliance';
 import { BATCH_MANAGED_BY, PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
-import { validateEnvironment } from '../private/validation';
+import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, validateEnvironment } from '../private/validation';
 
 /**
  * Options of a `TrainingRunReaper`, without the environment name (the foundation supplies it).
  */
 export interface TrainingRunReaperOptions {
-  /**
-   * The lifetime of an instance whose `MaxLifetimeHours` tag is missing or not a
-   * positive number. Instances with a valid tag live as long as the tag says.
-   * At least 15 minutes, in whole minutes.
-   */
-  readonly maxRunLifetime: Duration;
-
   /**
    * How often the reaper looks for expired instances. An instance lives at most
    * its lifetime plus this interval (plus the function's run time).
@@ -52,6 +45,16 @@ export interface TrainingRunReaperOptions {
 export interface TrainingRunReaperProps extends TrainingRunReaperOptions {
   /** The environment whose instances (tagged `Environment={environmentName}`) the reaper terminates. */
   readonly environmentName: string;
+
+  /**
+   * The lifetime of an instance whose `MaxLifetimeHours` tag is missing or not a
+   * positive number. Instances with a valid tag live as long as the tag says.
+   * Whole minutes, from 15 minutes to 14 days. In a foundation it is the
+   * foundation's `maxRunLifetime`, which also sets the launch template's tag.
+   *
+   * @default Duration.hours(4)
+   */
+  readonly maxRunLifetime?: Duration;
 }
 
 /**
@@ -98,13 +101,7 @@ export class TrainingRunReaper extends Construct {
   constructor(scope: Construct, id: string, props: TrainingRunReaperProps) {
     super(scope, id);
     const environmentName = validateEnvironment(props.environmentName, 'environmentName');
-    if (props.maxRunLifetime.isUnresolved()) {
-      throw new Error('maxRunLifetime must be a literal duration, not a token');
-    }
-    const lifetimeMinutes = props.maxRunLifetime.toMinutes({ integral: false });
-    if (!Number.isInteger(lifetimeMinutes) || lifetimeMinutes < 15) {
-      throw new Error(`maxRunLifetime is ${props.maxRunLifetime.toHumanString()}; it must be a whole number of minutes, at least 15 (the schedule's interval)`);
-    }
+    const lifetimeMinutes = runLifetimeMinutes('maxRunLifetime', props.maxRunLifetime ?? DEFAULT_RUN_LIFETIME);
 
     const logGroup = new logs.LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? logs.RetentionDays.TWO_WEEKS,

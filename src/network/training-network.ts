@@ -3,7 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { S3EndpointRestriction } from './s3-endpoint-restriction';
+import { S3EndpointRestrictionOptions } from './s3-endpoint-restriction';
 import { acknowledgeNag, skipCfnLint } from '../private/compliance';
 import { amazonLinux2023RepositoryBucket } from '../private/naming';
 
@@ -162,7 +162,7 @@ export class TrainingNetwork extends Construct {
    * @param bucket the training bucket
    * @param restriction what else the endpoint admits
    */
-  public restrictS3Endpoint(bucket: s3.IBucket, restriction: S3EndpointRestriction = {}): void {
+  public restrictS3Endpoint(bucket: s3.IBucket, restriction: S3EndpointRestrictionOptions = {}): void {
     if (this.restricted) {
       throw new Error('restrictS3Endpoint was already called on this network: give every bucket in one call');
     }

@@ -59,15 +59,16 @@ describe('ChronosTrainingFoundation with batch', () => {
   });
 
   test.each<[string, ChronosTrainingFoundationProps, number]>([
-    ['the launch template\'s default lifetime (4 h)', {}, 4 * 3600],
-    ['the launch template\'s MaxLifetimeHours', { launchTemplateProps: { maxLifetimeHours: 3 } }, 3 * 3600],
-    ['the reaper\'s maxRunLifetime', { runReaper: { maxRunLifetime: Duration.hours(6) }, launchTemplateProps: { maxLifetimeHours: 3 } }, 6 * 3600],
-  ])('the job timeout defaults to the run lifetime: %s', (_name, props, seconds) => {
+    ['the default run lifetime (4 h)', {}, 4 * 3600],
+    ['the foundation\'s maxRunLifetime', { maxRunLifetime: Duration.hours(3) }, 3 * 3600],
+    ['the foundation\'s maxRunLifetime, with the reaper', { maxRunLifetime: Duration.hours(6), runReaper: true }, 6 * 3600],
+  ])('the job timeout is the run lifetime: %s', (_name, props, seconds) => {
     expect(timeoutOf(synth({ ...props, batch: { image } }).template)).toEqual([seconds]);
   });
 
-  test('an explicit jobTimeout wins', () => {
-    expect(timeoutOf(synth({ batch: { image, jobTimeout: Duration.hours(1) } }).template)).toEqual([3600]);
+  test('a second lifetime in the batch options is an error naming maxRunLifetime', () => {
+    expect(() => synth({ batch: { image, jobTimeout: Duration.hours(1) } }))
+      .toThrow(/batch.jobTimeout is 1 hour: a foundation's Batch jobs last maxRunLifetime/);
   });
 
   test('fromEnvironment with batch reads the queue and job definition from their parameters', () => {

@@ -126,10 +126,18 @@ describe('TrainingRunReaper', () => {
   });
 
   test.each<[string, Duration, RegExp]>([
-    ['under 15 minutes', Duration.minutes(10), /maxRunLifetime is 10 minutes; it must be a whole number of minutes, at least 15/],
+    ['under 15 minutes', Duration.minutes(10), /maxRunLifetime is 10 minutes; it must be a whole number of minutes from 15/],
     ['fractional minutes', Duration.seconds(1000), /maxRunLifetime is 16 minutes 40 seconds/],
+    ['over 14 days', Duration.days(15), /maxRunLifetime is 15 days; .* to 20160 \(14 days\)/],
   ])('rejects a lifetime %s', (_name, maxRunLifetime, message) => {
     expect(() => build({ maxRunLifetime })).toThrow(message);
+  });
+
+  test('without maxRunLifetime, untagged instances live 4 hours', () => {
+    const stack = new Stack(new App(), 'TestStack', { env: TEST_ENV });
+    new TrainingRunReaper(stack, 'Reaper', { environmentName: 'dev' });
+    const fn = onlyResource(Template.fromStack(stack), 'AWS::Lambda::Function');
+    expect(fn.Properties.Environment.Variables.DEFAULT_LIFETIME_SECONDS).toBe(String(4 * 3600));
   });
 
   test('rejects a bad environment name, naming the prop', () => {
