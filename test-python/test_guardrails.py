@@ -62,7 +62,20 @@ def test_zero_idle_cost_checker_reports_a_nat_gateway():
         errors = synthesized_errors(app, "Checked")
     assert len(errors) == 1, errors
     assert "AWS::EC2::NatGateway" in errors[0]
-    assert any(e.resource_type == "AWS::EC2::NatGateway" for e in ZeroIdleCostChecker.BILLED_WHILE_IDLE)
+    assert not hasattr(ZeroIdleCostChecker, "BILLED_WHILE_IDLE")
+
+
+def test_zero_idle_cost_checker_add_billed_while_idle():
+    with tempfile.TemporaryDirectory() as outdir:
+        app = cdk.App(outdir=outdir)
+        stack = cdk.Stack(app, "Checked")
+        checker = ZeroIdleCostChecker()
+        checker.add_billed_while_idle("AWS::MemoryDB::Cluster", "node-hours")
+        cdk.Aspects.of(stack).add(checker)
+        cdk.CfnResource(stack, "Cache", type="AWS::MemoryDB::Cluster")
+        errors = synthesized_errors(app, "Checked")
+    assert len(errors) == 1, errors
+    assert "node-hours" in errors[0]
 
 
 def test_launch_template_and_budget_take_keyword_props():

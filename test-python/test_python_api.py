@@ -17,7 +17,7 @@ INTERFACES = ["IChronosTrainingFoundation"]
 STRUCTS = ["ChronosTrainingFoundationImportOptions", "ChronosTrainingFoundationProps", "ChronosTrainingStackProps",
            "TrainingBucketOptions", "TrainingBucketProps", "TrainingEgressSecurityGroupOptions",
            "TrainingEgressSecurityGroupProps", "TrainingInstanceRoleOptions", "TrainingInstanceRoleProps",
-           "TrainingNetworkOptions", "TrainingNetworkProps", "ZeroIdleCostCheckerProps", "IdleCostEntry",
+           "TrainingNetworkOptions", "TrainingNetworkProps", "ZeroIdleCostCheckerProps",
            "TrainingLaunchTemplateOptions", "TrainingLaunchTemplateProps", "TrainingRunReaperOptions", "TrainingRunReaperProps",
            "TrainingBudgetOptions", "TrainingBudgetProps", "BudgetLaunchers", "S3EndpointRestrictionOptions",
            "TrainingBatchQueueOptions", "TrainingBatchQueueProps", "TrainingBatchQueueMultiNodeOptions"]

@@ -6,6 +6,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { ChronosTrainingFoundation, ChronosTrainingStack, TrainingBatchQueue, TrainingBatchQueueOptions, ZeroIdleCostChecker } from '../../src';
+import { BILLED_WHILE_IDLE } from '../../src/private/idle-costs';
 import { nagFindings, onlyResource, resourcesOf, TEST_ENV } from '../helpers';
 
 const IMAGE = ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/python:3.12');
@@ -449,7 +450,7 @@ describe('ZeroIdleCostChecker on AWS Batch compute environments', () => {
     Aspects.of(stack).add(new ZeroIdleCostChecker());
     return Annotations.fromStack(stack).findError('*', Match.anyValue()).map((e: any) => String(e.entry.data));
   };
-  const pending = ZeroIdleCostChecker.BILLED_WHILE_IDLE.some(e => e.resourceType === 'AWS::Batch::ComputeEnvironment') ? test : test.skip;
+  const pending = BILLED_WHILE_IDLE.some(e => e.resourceType === 'AWS::Batch::ComputeEnvironment') ? test : test.skip;
 
   pending('errors on MinvCpus above 0', () => {
     expect(errorsFor(4)).toEqual([expect.stringMatching(/AWS::Batch::ComputeEnvironment.*bills while no training run is active/)]);
