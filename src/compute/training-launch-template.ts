@@ -110,6 +110,9 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
  *
  * It sets no `associatePublicIpAddress`: the public subnet maps a public IP, and
  * a network interface in the template would make `--subnet-id` at launch fail.
+ * It leaves detailed monitoring off: instances get basic (5-minute) monitoring,
+ * which is free; detailed monitoring is billed per metric while an instance
+ * runs (pass `--monitoring Enabled=true` at launch for one run that needs it).
  * A template costs nothing.
  */
 export class TrainingLaunchTemplate extends Construct {

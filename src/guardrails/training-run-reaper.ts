@@ -32,9 +32,10 @@ export interface TrainingRunReaperOptions {
   readonly dryRun?: boolean;
 
   /**
-   * How long the function's log group keeps its logs.
+   * How long the function's log group keeps its logs: the record of which
+   * instances it terminated, and why (a few MB a year).
    *
-   * @default logs.RetentionDays.TWO_WEEKS
+   * @default logs.RetentionDays.ONE_YEAR
    */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -71,7 +72,7 @@ export interface TrainingRunReaperProps extends TrainingRunReaperOptions {
  * Its role may describe instances and terminate only instances tagged with this
  * project and environment. A failed invocation is retried twice and then lands in
  * a dead-letter queue (SQS: free while empty), as do events EventBridge could
- * not deliver; the log group keeps logs two weeks. No alarm is created (an alarm
+ * not deliver; the log group keeps its record of terminations one year. No alarm is created (an alarm
  * bills while idle): check the queue, `ApproximateNumberOfMessagesVisible`.
  *
  * The function's code is a CDK asset: deploying it needs a bootstrapped account.
@@ -104,7 +105,8 @@ export class TrainingRunReaper extends Construct {
     const lifetimeMinutes = runLifetimeMinutes('maxRunLifetime', props.maxRunLifetime ?? DEFAULT_RUN_LIFETIME);
 
     const logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetention ?? logs.RetentionDays.TWO_WEEKS,
+      // A year of "terminated i-… after 4 h": what answers "where did my run go?" weeks later, for a few MB.
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
       // Operational logs of a stateless sweep: nothing to keep after the stack is gone.
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -116,6 +118,8 @@ export class TrainingRunReaper extends Construct {
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
+      // Lambda and EventBridge send to it directly; no SQS queue may name it as its dead-letter queue.
+      redriveAllowPolicy: { redrivePermission: sqs.RedrivePermission.DENY_ALL },
     });
     skipCheckov(queue.node.defaultChild as sqs.CfnQueue, 'CKV_AWS_27',
       'Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); checkov accepts only a KMS key, which bills while idle');

@@ -88,6 +88,10 @@ describe('TrainingLaunchTemplate', () => {
     expect(JSON.stringify(d.UserData)).toContain('shutdown -h +240');
   });
 
+  test('leaves detailed monitoring off: basic monitoring is free, detailed is billed per metric while an instance runs', () => {
+    expect(data(build().template()).Monitoring).toBeUndefined();
+  });
+
   test('stamps instances and volumes with the cost tags, MaxLifetimeHours and ManagedBy=chronos-launch-template', () => {
     const t = build().template();
     const expected = {

@@ -72,9 +72,13 @@ describe('TrainingRunReaper', () => {
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
   });
 
-  test('logs go to an explicit log group kept two weeks', () => {
+  test('the dead-letter queue refuses to be any source queue\'s redrive target (only Lambda and EventBridge send to it)', () => {
+    build().template.hasResourceProperties('AWS::SQS::Queue', { RedriveAllowPolicy: { redrivePermission: 'denyAll' } });
+  });
+
+  test('logs go to an explicit log group kept one year: the record of automatic terminations (a few MB)', () => {
     const { template } = build();
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 14 });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
     const fn = onlyResource(template, 'AWS::Lambda::Function');
     expect(fn.Properties.LoggingConfig).toEqual({ LogGroup: { Ref: expect.stringMatching(/^ReaperLogGroup/) } });
     expect(onlyResource(template, 'AWS::Logs::LogGroup').DeletionPolicy).toBe('Delete');
