@@ -111,7 +111,7 @@ export class TrainingRunReaper extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     skipCheckov(logGroup.node.defaultChild as logs.CfnLogGroup, 'CKV_AWS_158',
-      'Encrypted by CloudWatch Logs by default; a KMS key would cost $1/month while idle for logs that name instance IDs only');
+      'Encrypted by CloudWatch Logs by default; a KMS key would bill monthly while idle for logs that name instance IDs only');
     this.logGroup = logGroup;
 
     const queue = new sqs.Queue(this, 'DeadLetterQueue', {
@@ -180,7 +180,7 @@ export class TrainingRunReaper extends Construct {
       'and one sweep every 15 minutes needs no limit');
     skipCheckov(cfnFunction, 'CKV_AWS_173',
       'The environment variables hold only tag names, the environment name and a lifetime; no secret to encrypt with a ' +
-      'KMS key ($1/month while idle)');
+      'KMS key (billed monthly while idle)');
 
     const rule = new events.Rule(this, 'Schedule', {
       description: `Runs the Chronos Training run reaper (${environmentName})`,

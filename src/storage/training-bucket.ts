@@ -90,7 +90,7 @@ export interface TrainingBucketOptions {
    * and delete markers left without versions are removed. A bad
    * `aws s3 rm --recursive` or an overwritten checkpoint can then be restored
    * from its previous version. Cost: the bytes overwritten or deleted in the last
-   * `recoverableOutputs` stay billed (S3 Standard, about $0.023 per GB-month);
+   * `recoverableOutputs` stay billed at S3 Standard rates (docs/IDLE-COSTS.md, "Prices");
    * objects expired by the lifecycle rules are kept that much longer.
    *
    * @default - unversioned: overwritten and deleted objects are gone at once
