@@ -1,7 +1,8 @@
-import { Fn, Stack, Token } from 'aws-cdk-lib';
+import { ContextProvider, Fn, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as cxschema from 'aws-cdk-lib/cloud-assembly-schema';
 import { Construct } from 'constructs';
 import { S3EndpointRestrictionOptions } from './s3-endpoint-restriction';
 import { acknowledgeNag, skipCfnLint } from '../private/compliance';
@@ -238,10 +239,11 @@ function zoneSelection(scope: Construct, props: TrainingNetworkProps): { maxAzs?
   if (Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)) {
     return { availabilityZones: Array.from({ length: count }, (_, i) => Fn.select(i, Fn.getAzs())) };
   }
-  const known = stack.availabilityZones;
-  // The dummy zones stand in until the CDK CLI has looked the region's zones up.
-  const pendingLookup = known.some(az => az.startsWith('dummy'));
-  if (!pendingLookup && known.length < count) {
+  // The same lookup as `stack.availabilityZones` (same provider and key), with a placeholder of our own, so that
+  // a lookup still pending is told apart without relying on aws-cdk-lib's placeholder zone names.
+  const pending: string[] = [];
+  const known = ContextProvider.getValue(stack, { provider: cxschema.ContextProvider.AVAILABILITY_ZONE_PROVIDER, dummyValue: pending }).value;
+  if (known !== pending && Array.isArray(known) && known.length < count) {
     throw new Error(`maxAzs ${count} is more than the ${known.length} Availability Zones of ${stack.region} ` +
       `(${known.join(', ')}); use at most ${known.length}`);
   }

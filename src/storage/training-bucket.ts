@@ -1,9 +1,9 @@
-import { Annotations, CfnResource, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { TrainingBucketGrants } from './training-bucket-grants';
-import { acknowledgeNag, skipCfnLint, skipCheckov } from '../private/compliance';
+import { acknowledgeNag, skipCheckov } from '../private/compliance';
 import { bucketName } from '../private/naming';
 import { SHARED_ACCESS_PREFIXES, SHARED_PREFIXES } from '../private/prefixes';
 import { validateEnvironment, wholeDays } from '../private/validation';
@@ -236,9 +236,6 @@ export class TrainingBucket extends Construct {
     }
 
     const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
-    if (autoDeleteObjects) {
-      explainAutoDeleteHandler(stack);
-    }
     if (recoverableDays === undefined) {
       skipCheckov(cfnBucket, 'CKV_AWS_21',
         'Unversioned by default: checkpoints are rewritten often and lifecycle rules, not versions, bound retention; ' +
@@ -328,30 +325,6 @@ export class TrainingBucket extends Construct {
     this.ruleIds.add(rule.id);
     this.concreteBucket.addLifecycleRule(rule);
   }
-}
-
-/**
- * Explains, once per stack, the scanner findings on aws-cdk-lib's auto-delete-objects handler: a
- * stack-level singleton (`Custom::S3AutoDeleteObjectsCustomResourceProvider/Handler`, a plain
- * `AWS::Lambda::Function` CfnResource, so cdk-nag's Lambda and IAM rules do not apply to it) that
- * CloudFormation invokes for the custom resource, and that deletes objects only when the bucket is deleted.
- */
-function explainAutoDeleteHandler(stack: Stack): void {
-  const handler = stack.node.tryFindChild('Custom::S3AutoDeleteObjectsCustomResourceProvider')?.node.tryFindChild('Handler');
-  if (!(handler instanceof CfnResource) || handler.getMetadata('checkov') !== undefined) {
-    return;
-  }
-  skipCheckov(handler, 'CKV_AWS_115',
-    "aws-cdk-lib's auto-delete-objects handler is invoked only by CloudFormation, when its custom resource is created, " +
-    'updated or deleted; reserving concurrency for it would fail to deploy in accounts whose concurrency limit is the minimum of 10');
-  skipCheckov(handler, 'CKV_AWS_116',
-    'A custom-resource handler: CloudFormation receives its failure (the deletion fails, with the error in the stack ' +
-    'events and the handler logs) and can retry it; a dead-letter queue would hold nothing anyone reads');
-  skipCheckov(handler, 'CKV_AWS_117',
-    "aws-cdk-lib's CustomResourceProvider takes no VPC; the handler calls only the S3 API, and its role may list and delete " +
-    'objects only in buckets whose policy names it');
-  // W3005: aws-cdk-lib's provider adds a DependsOn on its role beside the GetAtt of that role (redundant, harmless).
-  skipCfnLint(handler, 'W3005');
 }
 
 /*

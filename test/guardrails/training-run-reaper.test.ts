@@ -28,9 +28,12 @@ describe('TrainingRunReaper', () => {
     template.hasResourceProperties('AWS::Lambda::Permission', { Principal: 'events.amazonaws.com', Action: 'lambda:InvokeFunction' });
   });
 
-  test('the function depends on its role policy only (the role is a GetAtt already: cfn-lint W3005)', () => {
-    const fn = onlyResource(build().template, 'AWS::Lambda::Function');
-    expect(fn.DependsOn).toEqual([expect.stringMatching(/^ReaperRoleDefaultPolicy/)]);
+  test('the function depends on the policy that lets its role send to the dead-letter queue', () => {
+    const { template } = build();
+    const fn = onlyResource(template, 'AWS::Lambda::Function');
+    const [queuePolicy] = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes('sqs:SendMessage'));
+    expect(fn.DependsOn).toContain(queuePolicy[0]);
   });
 
   test('skips the checkov checks that would add idle costs, inline with reasons', () => {
