@@ -129,8 +129,8 @@ export class TrainingBucketGrants {
    * not of the bucket's account (another account, a service), also in the
    * bucket's policy (and the key's, with `*` as the resource, as a key policy
    * names its key). In the bucket's account the key statements stay on the
-   * principal: a key's default policy delegates to IAM in its account. Unlike `addToPrincipalOrResource` the resource statements keep
-   * their conditions, so a ListBucket stays scoped to the prefixes; they carry no
+   * principal: a key's default policy delegates to IAM in its account. Unlike
+   * `addToPrincipalOrResource` the resource statements keep their conditions, so a ListBucket stays scoped to the prefixes; they carry no
    * Sid, which must be unique in a bucket policy. A bucket or key without a
    * policy this app can change (imported) makes such a grant an error, not a
    * grant that silently does nothing.
@@ -164,10 +164,10 @@ export class TrainingBucketGrants {
         grantee, actions: st.actions, resourceArns: st.resources, resource: recording, statement,
       });
       if (!added) {
-        throw new Error(`${method}: the grantee ${grantee.grantPrincipal} is not in this bucket's account (another account, ` +
-          `or a service principal), so only the policy of ${resource.node.path} could allow it, and an imported bucket has ` +
-          'no policy this app can add to (nor an imported key); grant in the app that owns the bucket, or add the ' +
-          'statement to its policy there');
+        throw new Error(`${method}: only the policy of ${resource.node.path} could allow the grantee ` +
+          `${grantee.grantPrincipal} (a principal of another account, a service principal, or one whose own policy this ` +
+          'app cannot change), and an imported bucket or key has no policy this app can add to; grant in the app that ' +
+          'owns the bucket, or add the statement to its policy there');
       }
       return principal.combine(onPolicy);
     };
