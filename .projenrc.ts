@@ -18,7 +18,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'egress-only security group, cost tags and CloudFormation exports.',
   keywords: ['cdk', 'aws-cdk', 'awscdk', 'ec2', 'gpu', 'training', 'machine-learning', 's3', 'vpc'],
   author: 'Chronos Training',
-  authorAddress: 'chronos@example.com',
+  // The project's address, not an e-mail: there is no real one to publish (npm's author.url, PyPI's project URL).
+  authorAddress: 'https://github.com/chronos/training-infra',
+  authorOrganization: true,
   repositoryUrl: 'https://github.com/chronos/training-infra.git',
   license: 'Apache-2.0',
   stability: 'experimental',

@@ -11,14 +11,16 @@ const stack = sampleStack(app, {
   costCenter: 'train',
   // Emptied (every version too) before the teardown deletes it: CloudFormation cannot delete a non-empty bucket.
   bucketProps: { recoverableOutputs: Duration.days(7), removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true },
-  launchTemplateProps: { maxLifetimeHours: 3, rootVolumeSize: 120 },
-  runReaper: { maxRunLifetime: Duration.hours(6) },
+  maxRunLifetime: Duration.hours(6),
+  launchTemplateProps: { rootVolumeSize: 120 },
+  runReaper: true,
   budget: {
     monthlyLimitUsd: 100,
     notificationEmails: ['ml-team@example.com'],
     denyRunInstancesAtLimit: { roles: ['ChronosTrainingLauncher-guard'] },
   },
-  s3EndpointRestriction: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
+  s3EndpointRestriction: true,
+  s3EndpointRestrictionProps: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
 });
 const foundation = stack.foundation;
 // The launcher role the budget action denies RunInstances to (Budgets checks that it exists).

@@ -7,7 +7,7 @@ import { TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '.
  * Adds the stack for the environment in context (default dev) to an app. Its
  * construct ID is fixed; its CloudFormation name is `ChronosTraining-{environment}-Stack`.
  * Context `maxAzs` (a number) gives the network that many zones, and `maxRunLifetimeHours`
- * (a number) adds the run reaper with that lifetime.
+ * (a number) sets that run lifetime and adds the run reaper.
  *
  * With context `emulator=moto` (set by scripts/local/cdk.js only), the SSM parameters are
  * synthesized without tags: moto 5.2.5 cannot create tagged AWS::SSM::Parameter resources
@@ -18,7 +18,7 @@ export function sampleStack(app: App, props: ChronosTrainingStackProps = {}): Ch
   const maxRunLifetimeHours = app.node.tryGetContext('maxRunLifetimeHours');
   const stack = new ChronosTrainingStack(app, 'ChronosTraining', {
     ...(maxAzs !== undefined ? { networkProps: { maxAzs: Number(maxAzs) } } : {}),
-    ...(maxRunLifetimeHours !== undefined ? { runReaper: { maxRunLifetime: Duration.hours(Number(maxRunLifetimeHours)) } } : {}),
+    ...(maxRunLifetimeHours !== undefined ? { maxRunLifetime: Duration.hours(Number(maxRunLifetimeHours)), runReaper: true } : {}),
     ...props,
   });
   if (app.node.tryGetContext('emulator') === 'moto') {

@@ -62,7 +62,20 @@ def test_zero_idle_cost_checker_reports_a_nat_gateway():
         errors = synthesized_errors(app, "Checked")
     assert len(errors) == 1, errors
     assert "AWS::EC2::NatGateway" in errors[0]
-    assert any(e.resource_type == "AWS::EC2::NatGateway" for e in ZeroIdleCostChecker.BILLED_WHILE_IDLE)
+    assert not hasattr(ZeroIdleCostChecker, "BILLED_WHILE_IDLE")
+
+
+def test_zero_idle_cost_checker_add_billed_while_idle():
+    with tempfile.TemporaryDirectory() as outdir:
+        app = cdk.App(outdir=outdir)
+        stack = cdk.Stack(app, "Checked")
+        checker = ZeroIdleCostChecker()
+        checker.add_billed_while_idle("AWS::MemoryDB::Cluster", "node-hours")
+        cdk.Aspects.of(stack).add(checker)
+        cdk.CfnResource(stack, "Cache", type="AWS::MemoryDB::Cluster")
+        errors = synthesized_errors(app, "Checked")
+    assert len(errors) == 1, errors
+    assert "node-hours" in errors[0]
 
 
 def test_launch_template_and_budget_take_keyword_props():
@@ -73,11 +86,11 @@ def test_launch_template_and_budget_take_keyword_props():
     template = TrainingLaunchTemplate(
         stack, "LaunchTemplate", environment_name="dev", cost_center="train",
         instance_profile=iam.InstanceProfile(stack, "Profile", role=role),
-        security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc), spot=True, max_lifetime_hours=2)
+        security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc), spot=True, max_run_lifetime=cdk.Duration.hours(2))
     TrainingBudget(stack, "Budget", environment_name="dev", monthly_limit_usd=100,
                    notification_emails=["ml-team@example.com"],
                    deny_run_instances_at_limit=BudgetLaunchers(roles=["ChronosLauncher"]))
-    assert template.max_lifetime_hours == 2
+    assert template.max_run_lifetime.to_hours() == 2
     synthesized = Template.from_stack(stack)
     data = only(synthesized.to_json(), "AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]
     assert [s["ResourceType"] for s in data["TagSpecifications"]] == ["instance", "volume", "spot-instances-request"]

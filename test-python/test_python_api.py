@@ -17,9 +17,9 @@ INTERFACES = ["IChronosTrainingFoundation"]
 STRUCTS = ["ChronosTrainingFoundationImportOptions", "ChronosTrainingFoundationProps", "ChronosTrainingStackProps",
            "TrainingBucketOptions", "TrainingBucketProps", "TrainingEgressSecurityGroupOptions",
            "TrainingEgressSecurityGroupProps", "TrainingInstanceRoleOptions", "TrainingInstanceRoleProps",
-           "TrainingNetworkOptions", "TrainingNetworkProps", "ZeroIdleCostCheckerProps", "IdleCostEntry",
+           "TrainingNetworkOptions", "TrainingNetworkProps", "ZeroIdleCostCheckerProps",
            "TrainingLaunchTemplateOptions", "TrainingLaunchTemplateProps", "TrainingRunReaperOptions", "TrainingRunReaperProps",
-           "TrainingBudgetOptions", "TrainingBudgetProps", "BudgetLaunchers", "S3EndpointRestriction",
+           "TrainingBudgetOptions", "TrainingBudgetProps", "BudgetLaunchers", "S3EndpointRestrictionOptions",
            "TrainingBatchQueueOptions", "TrainingBatchQueueProps", "TrainingBatchQueueMultiNodeOptions"]
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
@@ -64,8 +64,9 @@ def test_snake_case_members(name, members):
     ("ChronosTrainingFoundation", {"environment_name", "cost_center", "network_props", "bucket_props",
                                    "instance_role_props", "flow_logs", "security_group_props",
                                    "cluster_placement_group", "ssm_parameters", "vpc", "vpc_has_s3_endpoint",
-                                   "bucket", "launch_template", "launch_template_props", "run_reaper", "budget",
-                                   "s3_endpoint_restriction", "regional_names", "batch"}),
+                                   "bucket", "launch_template", "launch_template_props", "run_reaper", "run_reaper_props",
+                                   "max_run_lifetime", "budget", "s3_endpoint_restriction",
+                                   "s3_endpoint_restriction_props", "regional_names", "batch"}),
     ("ChronosTrainingStack", {"environment_name", "cost_center", "env", "description", "stack_name",
                               "network_props"}),
     ("TrainingNetwork", {"vpc_cidr", "subnet_cidr_mask", "availability_zones", "max_azs", "flow_log_destination"}),

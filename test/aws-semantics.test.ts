@@ -221,7 +221,10 @@ describe('CloudFormation DeletionPolicy Delete: a bucket must be empty to be del
     expect(destroyed.length).toBeGreaterThanOrEqual(2);
   });
 
-  test('the custom resource it adds is free while idle and explained to the scanners, once per stack', () => {
+  // The handler is aws-cdk-lib's (found by its type, documented on BucketProps.autoDeleteObjects), and the library
+  // leaves it as aws-cdk-lib renders it: its scanner findings are skipped in scripts/scan/run.sh (docs/COMPLIANCE.md),
+  // not by metadata that would depend on the provider's construct IDs.
+  test('the custom resource it adds is free while idle, and its handler is aws-cdk-lib\'s own, unchanged', () => {
     const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
       env: TEST_ENV, bucketProps: { removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true },
     });
@@ -231,8 +234,8 @@ describe('CloudFormation DeletionPolicy Delete: a bucket must be empty to be del
     expect(nagFindings(stack)).toEqual([]);
     const handler = onlyResource(Template.fromStack(stack), 'AWS::Lambda::Function');
     expect(handler.Properties.Description['Fn::Join'][1][0]).toMatch(/auto-deleting objects/);
-    expect(handler.Metadata.checkov.skip.map((s: any) => s.id)).toEqual(['CKV_AWS_115', 'CKV_AWS_116', 'CKV_AWS_117']);
-    expect(handler.Metadata['cfn-lint'].config.ignore_checks).toEqual(['W3005']);
+    expect(handler.Metadata?.checkov).toBeUndefined();
+    expect(handler.Metadata?.['cfn-lint']).toBeUndefined();
   });
 });
 

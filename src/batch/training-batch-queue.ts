@@ -169,18 +169,6 @@ export interface TrainingBatchQueueOptions {
   readonly containerEnvironment?: { [key: string]: string };
 
   /**
-   * How long one run may live: the job definitions' timeout (Batch terminates an
-   * attempt that runs longer; at least 60 seconds), and how long a deploy that
-   * updates a compute environment's infrastructure lets running jobs finish before
-   * it replaces their instances (the update policy's `jobExecutionTimeoutMinutes`,
-   * at most 7,200 minutes, with `terminateJobsOnUpdate` false). Use the same
-   * lifetime as runs launched with the launch template.
-   *
-   * @default Duration.hours(4)
-   */
-  readonly maxRunLifetime?: Duration;
-
-  /**
    * Attempts of a job, 1 to 10. Only attempts ended by the loss of their
    * instance (`Host EC2*`: a reclaimed spot instance) are retried; any other
    * failure ends the job.
@@ -251,6 +239,18 @@ export interface TrainingBatchQueueOptions {
  * Properties of a `TrainingBatchQueue`.
  */
 export interface TrainingBatchQueueProps extends TrainingBatchQueueOptions {
+  /**
+   * How long one run may live: the job definitions' timeout (Batch terminates an
+   * attempt that runs longer; at least 60 seconds), and how long a deploy that
+   * updates a compute environment's infrastructure lets running jobs finish before
+   * it replaces their instances (the update policy's `jobExecutionTimeoutMinutes`,
+   * at most 7,200 minutes, with `terminateJobsOnUpdate` false). Use the same
+   * lifetime as runs launched with the launch template.
+   *
+   * @default Duration.hours(4)
+   */
+  readonly maxRunLifetime?: Duration;
+
   /** The environment name: part of the resource names, the `Environment` tag and the bucket prefix jobs may write. */
   readonly environmentName: string;
 

@@ -1,10 +1,10 @@
-import { Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
 import { LAUNCH_TEMPLATE_MANAGED_BY, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
-import { validateCostCenter, validateEnvironment } from '../private/validation';
+import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, validateCostCenter, validateEnvironment } from '../private/validation';
 
 /**
  * Options of a `TrainingLaunchTemplate` that a foundation user may set (the
@@ -52,15 +52,6 @@ export interface TrainingLaunchTemplateOptions {
   readonly spot?: boolean;
 
   /**
-   * The `MaxLifetimeHours` tag stamped on instances: the lifetime the
-   * `TrainingRunReaper` enforces, and what the run's own `shutdown -h +MINUTES`
-   * should use. A positive number of hours.
-   *
-   * @default 4
-   */
-  readonly maxLifetimeHours?: number;
-
-  /**
    * User data of the template. The launcher's `--user-data` replaces it.
    *
    * @default - none
@@ -94,6 +85,17 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
 
   /** The security group of training instances. */
   readonly securityGroup: ec2.ISecurityGroup;
+
+  /**
+   * How long a run may last: stamped on instances as the `MaxLifetimeHours` tag
+   * (in hours, a decimal such as `1.5` for 90 minutes), which the
+   * `TrainingRunReaper` enforces and the run's own `shutdown -h +MINUTES` should
+   * use. Whole minutes, from 15 minutes to 14 days. In a foundation it is the
+   * foundation's `maxRunLifetime`.
+   *
+   * @default Duration.hours(4)
+   */
+  readonly maxRunLifetime?: Duration;
 }
 
 /**
@@ -108,6 +110,9 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
  *
  * It sets no `associatePublicIpAddress`: the public subnet maps a public IP, and
  * a network interface in the template would make `--subnet-id` at launch fail.
+ * It leaves detailed monitoring off: instances get basic (5-minute) monitoring,
+ * which is free; detailed monitoring is billed per metric while an instance
+ * runs (pass `--monitoring Enabled=true` at launch for one run that needs it).
  * A template costs nothing.
  */
 export class TrainingLaunchTemplate extends Construct {
@@ -120,8 +125,8 @@ export class TrainingLaunchTemplate extends Construct {
   /** The launch template's name, `ChronosTrainingLaunchTemplate-{environmentName}`. */
   public readonly launchTemplateName: string;
 
-  /** The `MaxLifetimeHours` tag value of the instances. */
-  public readonly maxLifetimeHours: number;
+  /** How long a run may last: the `MaxLifetimeHours` tag of the instances, in hours. */
+  public readonly maxRunLifetime: Duration;
 
   /**
    * @param scope the parent construct
@@ -132,7 +137,8 @@ export class TrainingLaunchTemplate extends Construct {
     super(scope, id);
     const environmentName = validateEnvironment(props.environmentName, 'environmentName');
     const costCenter = validateCostCenter(props.costCenter);
-    this.maxLifetimeHours = positive('maxLifetimeHours', props.maxLifetimeHours ?? 4, 'hours');
+    this.maxRunLifetime = props.maxRunLifetime ?? DEFAULT_RUN_LIFETIME;
+    const lifetimeMinutes = runLifetimeMinutes('maxRunLifetime', this.maxRunLifetime);
     const rootVolumeSize = props.rootVolumeSize ?? 100;
     if (!Number.isInteger(rootVolumeSize) || rootVolumeSize < 1 || rootVolumeSize > 16384) {
       throw new Error(`rootVolumeSize is ${rootVolumeSize}; it must be a whole number of GiB from 1 to 16384 (gp3's limits)`);
@@ -178,7 +184,8 @@ export class TrainingLaunchTemplate extends Construct {
       [TAG_PROJECT]: PROJECT_TAG_VALUE,
       [TAG_ENVIRONMENT]: environmentName,
       [TAG_COST_CENTER]: costCenter,
-      [TAG_MAX_LIFETIME_HOURS]: String(this.maxLifetimeHours),
+      // Hours as a decimal (90 minutes: '1.5'), what the run reaper parses.
+      [TAG_MAX_LIFETIME_HOURS]: String(lifetimeMinutes / 60),
       [TAG_MANAGED_BY]: LAUNCH_TEMPLATE_MANAGED_BY,
     };
     // `spot-instances-request` only with spot: a tag specification for a resource the
@@ -188,11 +195,4 @@ export class TrainingLaunchTemplate extends Construct {
     this.launchTemplate = template;
     this.launchTemplateId = template.launchTemplateId!;
   }
-}
-
-function positive(prop: string, value: number, unit: string): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new Error(`${prop} is ${value}; it must be a positive number of ${unit}`);
-  }
-  return value;
 }

@@ -14,13 +14,13 @@ import { TrainingInstanceRole, TrainingInstanceRoleOptions } from '../compute/tr
 import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../compute/training-launch-template';
 import { TrainingBudget, TrainingBudgetOptions } from '../guardrails/training-budget';
 import { TrainingRunReaper, TrainingRunReaperOptions } from '../guardrails/training-run-reaper';
-import { S3EndpointRestriction } from '../network/s3-endpoint-restriction';
+import { S3EndpointRestrictionOptions } from '../network/s3-endpoint-restriction';
 import { TrainingEgressSecurityGroup, TrainingEgressSecurityGroupOptions } from '../network/training-egress-security-group';
 import { TrainingNetwork, TrainingNetworkOptions } from '../network/training-network';
 import { FLOW_LOGS_PREFIX } from '../private/prefixes';
 import { resolveSettings } from '../private/settings';
 import { MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '../private/tags';
-import { warnUnknownCostCenter } from '../private/validation';
+import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, warnUnknownCostCenter } from '../private/validation';
 import { applyZeroIdleCostCheckerOnce } from '../private/zero-idle';
 import { TrainingBucket, TrainingBucketOptions } from '../storage/training-bucket';
 
@@ -34,11 +34,14 @@ import { TrainingBucket, TrainingBucketOptions } from '../storage/training-bucke
  *   `bucket`), and its `<part>Props` is then an error;
  * - an opt-in part whose options include a required value is one prop named
  *   after the part, typed `<Construct>Options`: given, it is created (`budget`,
- *   `runReaper`, `s3EndpointRestriction`);
+ *   `batch`);
  * - a part turned on or off with nothing required is a boolean named after the
- *   part (`flowLogs`, `clusterPlacementGroup`, `ssmParameters`, `launchTemplate`),
- *   with its `<part>Props` beside it where it has options; those props with the
- *   part turned off are an error.
+ *   part (`flowLogs`, `clusterPlacementGroup`, `ssmParameters`, `launchTemplate`,
+ *   `runReaper`, `s3EndpointRestriction`), with its `<part>Props` beside it where
+ *   it has options; those props with the part turned off are an error;
+ * - a value several parts share is one prop of the foundation (`maxRunLifetime`:
+ *   the launch template's tag, the run reaper's default, the Batch job timeout),
+ *   never an option of one part.
  */
 export interface ChronosTrainingFoundationProps {
   /**
@@ -70,6 +73,18 @@ export interface ChronosTrainingFoundationProps {
    * @default false - the names without the region, as in one region
    */
   readonly regionalNames?: boolean;
+
+  /**
+   * How long a training run may last, the one lifetime every part enforces: the
+   * launch template stamps it on instances as the `MaxLifetimeHours` tag (in
+   * hours: `1.5` for 90 minutes), the run reaper (`runReaper`) terminates
+   * instances older than their tag or, where the tag is missing or malformed,
+   * than this, and it is the timeout of Batch jobs (`batch`). Whole minutes, from
+   * 15 minutes (the reaper's schedule interval) to 14 days.
+   *
+   * @default Duration.hours(4) - a run lasts at most 4 hours
+   */
+  readonly maxRunLifetime?: Duration;
 
   // --- The parts the foundation always creates ---
 
@@ -151,10 +166,11 @@ export interface ChronosTrainingFoundationProps {
 
   /**
    * Options of the launch template: instance type, AMI, root volume, spot,
-   * lifetime tag, user data, IMDS hop limit. Not allowed with `launchTemplate: false`.
+   * user data, IMDS hop limit (its `MaxLifetimeHours` tag is `maxRunLifetime`).
+   * Not allowed with `launchTemplate: false`.
    *
    * @default - no instance type or AMI (given at launch), a 100 GiB root volume on
-   * `/dev/xvda`, on-demand, `MaxLifetimeHours=4`
+   * `/dev/xvda`, on-demand
    */
   readonly launchTemplateProps?: TrainingLaunchTemplateOptions;
 
@@ -189,18 +205,26 @@ export interface ChronosTrainingFoundationProps {
    */
   readonly ssmParameters?: boolean;
 
-  // --- Opt-in parts with required options ---
-
   /**
-   * Creates a `TrainingRunReaper`: on a schedule (every 15 minutes by default),
-   * instances of this environment that have lived longer than their
+   * Whether to create a `TrainingRunReaper`: on a schedule (every 15 minutes by
+   * default), instances of this environment that have lived longer than their
    * `MaxLifetimeHours` tag, or than `maxRunLifetime` where the tag is missing
    * or malformed, are terminated. Its function is a CDK asset (the account must
    * be bootstrapped).
    *
-   * @default - no reaper
+   * @default false
    */
-  readonly runReaper?: TrainingRunReaperOptions;
+  readonly runReaper?: boolean;
+
+  /**
+   * Options of the run reaper: schedule, dry run, log retention (its lifetime is
+   * `maxRunLifetime`). Only with `runReaper: true`.
+   *
+   * @default - every 15 minutes, terminating, logs kept one year
+   */
+  readonly runReaperProps?: TrainingRunReaperOptions;
+
+  // --- Opt-in parts with required options ---
 
   /**
    * Creates a `TrainingBudget`: a monthly cost budget over this project's (and
@@ -212,15 +236,25 @@ export interface ChronosTrainingFoundationProps {
   readonly budget?: TrainingBudgetOptions;
 
   /**
-   * Replaces the S3 gateway endpoint's allow-all policy so that S3 requests
-   * through it reach only the training bucket and, read-only, the Amazon Linux
-   * 2023 repositories and the buckets named here. Anything else instances fetch
-   * from S3 in this region then fails (see `S3EndpointRestriction`). Not allowed
-   * with `vpc`: the foundation sets endpoint policies only in a network it creates.
+   * Whether to replace the S3 gateway endpoint's allow-all policy so that S3
+   * requests through it reach only the training bucket and, read-only, the
+   * Amazon Linux 2023 repositories and the buckets of
+   * `s3EndpointRestrictionProps`. Anything else instances fetch from S3 in this
+   * region then fails. Not allowed with `vpc`: the foundation sets endpoint
+   * policies only in a network it creates.
    *
-   * @default - the endpoint admits every bucket
+   * @default false - the endpoint admits every bucket
    */
-  readonly s3EndpointRestriction?: S3EndpointRestriction;
+  readonly s3EndpointRestriction?: boolean;
+
+  /**
+   * What the restricted S3 endpoint admits besides the training bucket: more
+   * read-only buckets, the Amazon Linux repositories. Only with
+   * `s3EndpointRestriction: true`.
+   *
+   * @default - the training bucket and the Amazon Linux 2023 repositories
+   */
+  readonly s3EndpointRestrictionProps?: S3EndpointRestrictionOptions;
 
   /**
    * Creates a `TrainingBatchQueue`: an AWS Batch job queue for GPU training jobs
@@ -228,8 +262,7 @@ export interface ChronosTrainingFoundationProps {
    * no job runs), in all the foundation's public subnets, with its security
    * group and bucket prefixes, and the exports and SSM parameters
    * `BatchJobQueueArn` and `BatchJobDefinitionArn` (and the multi-node ones with
-   * `multiNode`). Its `maxRunLifetime` defaults to the run lifetime: the reaper's
-   * `maxRunLifetime` when there is one, else the launch template's `MaxLifetimeHours`.
+   * `multiNode`). The job timeout is `maxRunLifetime`.
    *
    * @default - no Batch resources
    */
@@ -360,6 +393,9 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
     this.costCenter = costCenter;
 
     checkContradictions(props);
+    // One lifetime for every part, checked once here so the error names the foundation's prop.
+    const maxRunLifetime = props.maxRunLifetime ?? DEFAULT_RUN_LIFETIME;
+    runLifetimeMinutes('maxRunLifetime', maxRunLifetime);
 
     // The bucket is created first so that the network can deliver flow logs into it;
     // construct IDs, not creation order, determine logical IDs.
@@ -419,25 +455,25 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
     this.connections = securityGroup.connections;
 
     if (props.s3EndpointRestriction && this.network) {
-      this.network.restrictS3Endpoint(this.bucket, props.s3EndpointRestriction);
+      this.network.restrictS3Endpoint(this.bucket, props.s3EndpointRestrictionProps);
     }
     if (props.launchTemplate ?? true) {
       this.launchTemplate = new TrainingLaunchTemplate(this, 'LaunchTemplate', {
         ...props.launchTemplateProps,
         environmentName,
         costCenter,
+        maxRunLifetime,
         instanceProfile: this.instanceProfile,
         securityGroup: this.securityGroup,
       }).launchTemplate;
     }
     if (props.runReaper) {
-      this.runReaper = new TrainingRunReaper(this, 'Reaper', { ...props.runReaper, environmentName });
+      this.runReaper = new TrainingRunReaper(this, 'Reaper', { ...props.runReaperProps, environmentName, maxRunLifetime });
     }
     if (props.batch) {
-      const lifetime = props.runReaper?.maxRunLifetime ?? Duration.hours(props.launchTemplateProps?.maxLifetimeHours ?? 4);
       this.batchQueue = new TrainingBatchQueue(this, 'Batch', {
-        maxRunLifetime: lifetime,
         ...props.batch,
+        maxRunLifetime,
         environmentName,
         costCenter,
         vpc: this.vpc,
@@ -533,14 +569,20 @@ function checkContradictions(props: ChronosTrainingFoundationProps): void {
       'vpc and flowLogs are both set: the foundation does not change a VPC it does not own; add flow logs where the VPC is defined'],
     [props.vpc === undefined && props.vpcHasS3Endpoint !== undefined,
       `vpcHasS3Endpoint ${props.vpcHasS3Endpoint} is set without vpc: it describes a given VPC (a created network always gets the endpoint)`],
-    [props.vpc !== undefined && props.s3EndpointRestriction !== undefined,
+    [props.vpc !== undefined && props.s3EndpointRestriction === true,
       'vpc and s3EndpointRestriction are both set: the foundation sets endpoint policies only in a network it creates; ' +
-      'give the S3 endpoint of your VPC the policy S3EndpointRestriction describes where the VPC is defined'],
+      'give the S3 endpoint of your VPC the policy S3EndpointRestrictionOptions describes where the VPC is defined'],
     [props.bucket !== undefined && props.bucketProps !== undefined,
       'bucket and bucketProps are both set: bucketProps configures the bucket the foundation creates, and with bucket it creates none'],
     [props.bucket !== undefined && props.flowLogs === true,
       'bucket and flowLogs are both set: the foundation could not expire flow logs in a bucket it does not own; ' +
       'add an ec2.FlowLog to foundation.vpc with the destination whose retention you manage'],
+    [props.s3EndpointRestriction !== true && props.s3EndpointRestrictionProps !== undefined,
+      's3EndpointRestrictionProps is set but s3EndpointRestriction is not true: s3EndpointRestrictionProps configures the ' +
+      'endpoint policy the foundation sets with s3EndpointRestriction: true; set s3EndpointRestriction: true or remove s3EndpointRestrictionProps'],
+    [props.runReaper !== true && props.runReaperProps !== undefined,
+      'runReaperProps is set but runReaper is not true: runReaperProps configures the run reaper the foundation creates ' +
+      'with runReaper: true; set runReaper: true or remove runReaperProps'],
     [props.launchTemplate === false && props.launchTemplateProps !== undefined,
       'launchTemplateProps is set but launchTemplate is false: launchTemplateProps configures the launch template the ' +
       'foundation creates, and with launchTemplate: false it creates none; remove one of them'],

@@ -104,7 +104,7 @@ export interface TrainingBudgetProps extends TrainingBudgetOptions {
  * kill switch; the `Project` and `Environment` cost allocation tags must be
  * activated in the payer account (CloudFormation cannot do it), or the budget
  * sees nothing; a budget with notifications is free, an action-enabled budget is
- * free for about two per account, then about $3 a month each.
+ * free for about two per account, then billed per budget-day (rates: docs/IDLE-COSTS.md, "Prices").
  */
 export class TrainingBudget extends Construct {
   /** The budget's name, `ChronosTraining-{environmentName}` (with `-{region}` when `regionalNames` is on). */

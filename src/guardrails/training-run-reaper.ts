@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -10,19 +10,12 @@ import { TrainingRunReaperFunction } from './training-run-reaper-function';
 import { acknowledgeTerminateFindings, terminateStatements } from '../compute/instance-access';
 import { skipCheckov } from '../private/compliance';
 import { BATCH_MANAGED_BY, PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
-import { validateEnvironment } from '../private/validation';
+import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, validateEnvironment } from '../private/validation';
 
 /**
  * Options of a `TrainingRunReaper`, without the environment name (the foundation supplies it).
  */
 export interface TrainingRunReaperOptions {
-  /**
-   * The lifetime of an instance whose `MaxLifetimeHours` tag is missing or not a
-   * positive number. Instances with a valid tag live as long as the tag says.
-   * At least 15 minutes, in whole minutes.
-   */
-  readonly maxRunLifetime: Duration;
-
   /**
    * How often the reaper looks for expired instances. An instance lives at most
    * its lifetime plus this interval (plus the function's run time).
@@ -39,9 +32,10 @@ export interface TrainingRunReaperOptions {
   readonly dryRun?: boolean;
 
   /**
-   * How long the function's log group keeps its logs.
+   * How long the function's log group keeps its logs: the record of which
+   * instances it terminated, and why (a few MB a year).
    *
-   * @default logs.RetentionDays.TWO_WEEKS
+   * @default logs.RetentionDays.ONE_YEAR
    */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -52,6 +46,16 @@ export interface TrainingRunReaperOptions {
 export interface TrainingRunReaperProps extends TrainingRunReaperOptions {
   /** The environment whose instances (tagged `Environment={environmentName}`) the reaper terminates. */
   readonly environmentName: string;
+
+  /**
+   * The lifetime of an instance whose `MaxLifetimeHours` tag is missing or not a
+   * positive number. Instances with a valid tag live as long as the tag says.
+   * Whole minutes, from 15 minutes to 14 days. In a foundation it is the
+   * foundation's `maxRunLifetime`, which also sets the launch template's tag.
+   *
+   * @default Duration.hours(4)
+   */
+  readonly maxRunLifetime?: Duration;
 }
 
 /**
@@ -68,7 +72,7 @@ export interface TrainingRunReaperProps extends TrainingRunReaperOptions {
  * Its role may describe instances and terminate only instances tagged with this
  * project and environment. A failed invocation is retried twice and then lands in
  * a dead-letter queue (SQS: free while empty), as do events EventBridge could
- * not deliver; the log group keeps logs two weeks. No alarm is created (an alarm
+ * not deliver; the log group keeps its record of terminations one year. No alarm is created (an alarm
  * bills while idle): check the queue, `ApproximateNumberOfMessagesVisible`.
  *
  * The function's code is a CDK asset: deploying it needs a bootstrapped account.
@@ -98,27 +102,24 @@ export class TrainingRunReaper extends Construct {
   constructor(scope: Construct, id: string, props: TrainingRunReaperProps) {
     super(scope, id);
     const environmentName = validateEnvironment(props.environmentName, 'environmentName');
-    if (props.maxRunLifetime.isUnresolved()) {
-      throw new Error('maxRunLifetime must be a literal duration, not a token');
-    }
-    const lifetimeMinutes = props.maxRunLifetime.toMinutes({ integral: false });
-    if (!Number.isInteger(lifetimeMinutes) || lifetimeMinutes < 15) {
-      throw new Error(`maxRunLifetime is ${props.maxRunLifetime.toHumanString()}; it must be a whole number of minutes, at least 15 (the schedule's interval)`);
-    }
+    const lifetimeMinutes = runLifetimeMinutes('maxRunLifetime', props.maxRunLifetime ?? DEFAULT_RUN_LIFETIME);
 
     const logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetention ?? logs.RetentionDays.TWO_WEEKS,
+      // A year of "terminated i-… after 4 h": what answers "where did my run go?" weeks later, for a few MB.
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
       // Operational logs of a stateless sweep: nothing to keep after the stack is gone.
       removalPolicy: RemovalPolicy.DESTROY,
     });
     skipCheckov(logGroup.node.defaultChild as logs.CfnLogGroup, 'CKV_AWS_158',
-      'Encrypted by CloudWatch Logs by default; a KMS key would cost $1/month while idle for logs that name instance IDs only');
+      'Encrypted by CloudWatch Logs by default; a KMS key would bill monthly while idle for logs that name instance IDs only');
     this.logGroup = logGroup;
 
     const queue = new sqs.Queue(this, 'DeadLetterQueue', {
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
+      // Lambda and EventBridge send to it directly; no SQS queue may name it as its dead-letter queue.
+      redriveAllowPolicy: { redrivePermission: sqs.RedrivePermission.DENY_ALL },
     });
     skipCheckov(queue.node.defaultChild as sqs.CfnQueue, 'CKV_AWS_27',
       'Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); checkov accepts only a KMS key, which bills while idle');
@@ -166,11 +167,7 @@ export class TrainingRunReaper extends Construct {
       deadLetterQueue: this.deadLetterQueue,
     });
     this.function = fn;
-    // lambda.Function makes its resource depend on the whole role: the role (already a GetAtt, which cfn-lint
-    // reports as W3005) and its default policy (the queue permission). Keep only the policy.
     const cfnFunction = fn.node.defaultChild as lambda.CfnFunction;
-    const defaultPolicy = role.node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
-    cfnFunction.addOverride('DependsOn', [Stack.of(this).getLogicalId(defaultPolicy)]);
     skipCheckov(cfnFunction, 'CKV_AWS_117',
       'Outside a VPC on purpose: it calls only the EC2 API, which from a VPC would need a NAT gateway or an interface ' +
       'endpoint, both billed while idle');
@@ -179,7 +176,7 @@ export class TrainingRunReaper extends Construct {
       'and one sweep every 15 minutes needs no limit');
     skipCheckov(cfnFunction, 'CKV_AWS_173',
       'The environment variables hold only tag names, the environment name and a lifetime; no secret to encrypt with a ' +
-      'KMS key ($1/month while idle)');
+      'KMS key (billed monthly while idle)');
 
     const rule = new events.Rule(this, 'Schedule', {
       description: `Runs the Chronos Training run reaper (${environmentName})`,

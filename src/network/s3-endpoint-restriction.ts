@@ -1,7 +1,7 @@
 /**
  * What the S3 gateway endpoint admits besides the training bucket, when its
  * allow-all policy is replaced (`TrainingNetwork.restrictS3Endpoint`, or the
- * foundation's `restrictS3Endpoint`).
+ * foundation's `s3EndpointRestriction: true` with these as `s3EndpointRestrictionProps`).
  *
  * The endpoint carries the instances' S3 traffic to buckets **in the VPC's
  * region**: with the restriction, those requests reach only the training bucket
@@ -9,7 +9,7 @@
  * Requests to buckets in other regions do not use the endpoint and are not
  * restricted by it.
  */
-export interface S3EndpointRestriction {
+export interface S3EndpointRestrictionOptions {
   /**
    * Names of further buckets instances may read through the endpoint
    * (`s3:GetObject`, `s3:ListBucket` only), for example ECR's layer bucket

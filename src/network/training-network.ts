@@ -1,9 +1,10 @@
-import { Fn, Stack, Token } from 'aws-cdk-lib';
+import { ContextProvider, Fn, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as cxschema from 'aws-cdk-lib/cloud-assembly-schema';
 import { Construct } from 'constructs';
-import { S3EndpointRestriction } from './s3-endpoint-restriction';
+import { S3EndpointRestrictionOptions } from './s3-endpoint-restriction';
 import { acknowledgeNag, skipCfnLint } from '../private/compliance';
 import { amazonLinux2023RepositoryBucket } from '../private/naming';
 
@@ -162,7 +163,7 @@ export class TrainingNetwork extends Construct {
    * @param bucket the training bucket
    * @param restriction what else the endpoint admits
    */
-  public restrictS3Endpoint(bucket: s3.IBucket, restriction: S3EndpointRestriction = {}): void {
+  public restrictS3Endpoint(bucket: s3.IBucket, restriction: S3EndpointRestrictionOptions = {}): void {
     if (this.restricted) {
       throw new Error('restrictS3Endpoint was already called on this network: give every bucket in one call');
     }
@@ -238,10 +239,11 @@ function zoneSelection(scope: Construct, props: TrainingNetworkProps): { maxAzs?
   if (Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)) {
     return { availabilityZones: Array.from({ length: count }, (_, i) => Fn.select(i, Fn.getAzs())) };
   }
-  const known = stack.availabilityZones;
-  // The dummy zones stand in until the CDK CLI has looked the region's zones up.
-  const pendingLookup = known.some(az => az.startsWith('dummy'));
-  if (!pendingLookup && known.length < count) {
+  // The same lookup as `stack.availabilityZones` (same provider and key), with a placeholder of our own, so that
+  // a lookup still pending is told apart without relying on aws-cdk-lib's placeholder zone names.
+  const pending: string[] = [];
+  const known = ContextProvider.getValue(stack, { provider: cxschema.ContextProvider.AVAILABILITY_ZONE_PROVIDER, dummyValue: pending }).value;
+  if (known !== pending && Array.isArray(known) && known.length < count) {
     throw new Error(`maxAzs ${count} is more than the ${known.length} Availability Zones of ${stack.region} ` +
       `(${known.join(', ')}); use at most ${known.length}`);
   }

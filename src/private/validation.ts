@@ -97,3 +97,30 @@ export function wholeDays(prop: string, value: Duration, minDays: number, why: s
   }
   return days;
 }
+
+/** The default run lifetime: the guide's "at most 4 hours" of a training run. */
+export const DEFAULT_RUN_LIFETIME = Duration.hours(4);
+
+/** The shortest run lifetime: the run reaper's default schedule interval. */
+export const MIN_RUN_LIFETIME_MINUTES = 15;
+
+/** The longest run lifetime: a bound longer than two weeks would no longer guard anything. */
+export const MAX_RUN_LIFETIME_MINUTES = 14 * 24 * 60;
+
+/**
+ * Validates a run lifetime (the `MaxLifetimeHours` tag, the run reaper's default
+ * and the Batch job timeout all follow from it) and returns it in minutes.
+ * @throws naming the prop and the value when it is a token, not whole minutes, or out of range
+ */
+export function runLifetimeMinutes(prop: string, value: Duration): number {
+  if (value.isUnresolved()) {
+    throw new Error(`${prop} must be a literal duration, not a token: the MaxLifetimeHours tag and the run reaper's ` +
+      'default lifetime are fixed at synthesis');
+  }
+  const minutes = value.toMinutes({ integral: false });
+  if (!Number.isInteger(minutes) || minutes < MIN_RUN_LIFETIME_MINUTES || minutes > MAX_RUN_LIFETIME_MINUTES) {
+    throw new Error(`${prop} is ${value.toHumanString()}; it must be a whole number of minutes from ${MIN_RUN_LIFETIME_MINUTES} ` +
+      `(the run reaper's schedule interval) to ${MAX_RUN_LIFETIME_MINUTES} (14 days)`);
+  }
+  return minutes;
+}

@@ -1,4 +1,6 @@
+import { Token, TokenComparison } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { environmentPrefix, SHARED_ACCESS_PREFIXES } from '../private/prefixes';
 
@@ -27,6 +29,12 @@ const WRITE_ACTIONS = ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUplo
 const KEY_READ_ACTIONS = ['kms:Decrypt'];
 const KEY_WRITE_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey'];
 
+/** The statements of one grant: on the bucket, and on its key when it has one. */
+interface GrantStatements {
+  readonly bucket: iam.PolicyStatement[];
+  readonly key: iam.PolicyStatement[];
+}
+
 /**
  * The prefix-scoped grants of one environment on a training bucket, created
  * or imported: read of the shared prefixes, write of the shared prefixes, and
@@ -38,38 +46,57 @@ export class TrainingBucketGrants {
 
   /** Statements for read (and list) of the shared prefixes. */
   public readSharedStatements(): iam.PolicyStatement[] {
-    return [...this.prefixStatements(SHARED_ACCESS_PREFIXES, false, 'SharedDatasetsAndRuntime'),
-      ...this.keyStatements(KEY_READ_ACTIONS, 'KeyReadSharedDatasetsAndRuntime')];
+    return all(this.readShared());
   }
 
   /** Statements for put and delete (no read, no list) under the shared prefixes. */
   public writeSharedStatements(): iam.PolicyStatement[] {
-    return [new iam.PolicyStatement({
-      sid: 'WriteSharedDatasetsAndRuntime',
-      actions: WRITE_ACTIONS,
-      resources: SHARED_ACCESS_PREFIXES.map(p => this.bucket.arnForObjects(`${p}*`)),
-    }), ...this.keyStatements(KEY_WRITE_ACTIONS, 'KeyWriteSharedDatasetsAndRuntime')];
+    return all(this.writeShared());
   }
 
   /** Statements for read, write, delete and list under `{environmentName}/`. */
   public readWriteEnvironmentStatements(): iam.PolicyStatement[] {
-    return [...this.prefixStatements([environmentPrefix(this.environmentName)], true, 'EnvironmentPrefix'),
-      ...this.keyStatements(KEY_WRITE_ACTIONS, 'KeyReadWriteEnvironmentPrefix')];
+    return all(this.readWriteEnvironment());
   }
 
   /** Read (and list) of the shared prefixes, as one grant. */
   public grantReadShared(grantee: iam.IGrantable): iam.Grant {
-    return grant(grantee, this.readSharedStatements());
+    return this.grant('grantReadShared', grantee, this.readShared());
   }
 
   /** Put and delete under the shared prefixes, as one grant. */
   public grantWriteShared(grantee: iam.IGrantable): iam.Grant {
-    return grant(grantee, this.writeSharedStatements());
+    return this.grant('grantWriteShared', grantee, this.writeShared());
   }
 
   /** Read, write, delete and list under `{environmentName}/`, as one grant. */
   public grantReadWriteEnvironment(grantee: iam.IGrantable): iam.Grant {
-    return grant(grantee, this.readWriteEnvironmentStatements());
+    return this.grant('grantReadWriteEnvironment', grantee, this.readWriteEnvironment());
+  }
+
+  private readShared(): GrantStatements {
+    return {
+      bucket: this.prefixStatements(SHARED_ACCESS_PREFIXES, false, 'SharedDatasetsAndRuntime'),
+      key: this.keyStatements(KEY_READ_ACTIONS, 'KeyReadSharedDatasetsAndRuntime'),
+    };
+  }
+
+  private writeShared(): GrantStatements {
+    return {
+      bucket: [new iam.PolicyStatement({
+        sid: 'WriteSharedDatasetsAndRuntime',
+        actions: WRITE_ACTIONS,
+        resources: SHARED_ACCESS_PREFIXES.map(p => this.bucket.arnForObjects(`${p}*`)),
+      })],
+      key: this.keyStatements(KEY_WRITE_ACTIONS, 'KeyWriteSharedDatasetsAndRuntime'),
+    };
+  }
+
+  private readWriteEnvironment(): GrantStatements {
+    return {
+      bucket: this.prefixStatements([environmentPrefix(this.environmentName)], true, 'EnvironmentPrefix'),
+      key: this.keyStatements(KEY_WRITE_ACTIONS, 'KeyReadWriteEnvironmentPrefix'),
+    };
   }
 
   /** Get (and Put/Delete) on the objects under `prefixes`, and ListBucket limited to them by `s3:prefix`. */
@@ -95,20 +122,73 @@ export class TrainingBucketGrants {
     const key = this.bucket.encryptionKey;
     return key ? [new iam.PolicyStatement({ sid, actions, resources: [key.keyArn] })] : [];
   }
+
+  /**
+   * Grants the statements as aws-cdk-lib's `Grant.addToPrincipalOrResource` does
+   * for `Bucket.grant*`: to the principal's policy, and, when the principal is
+   * not of the bucket's account (another account, a service), also in the
+   * bucket's policy (and the key's, with `*` as the resource, as a key policy
+   * names its key). In the bucket's account the key statements stay on the
+   * principal: a key's default policy delegates to IAM in its account. Unlike
+   * `addToPrincipalOrResource` the resource statements keep their conditions, so a ListBucket stays scoped to the prefixes; they carry no
+   * Sid, which must be unique in a bucket policy. A bucket or key without a
+   * policy this app can change (imported) makes such a grant an error, not a
+   * grant that silently does nothing.
+   */
+  private grant(method: string, grantee: iam.IGrantable, statements: GrantStatements): iam.Grant {
+    const onResource = (resource: s3.IBucket | kms.IKey, st: iam.PolicyStatement, selfArns?: string[]) => {
+      const principal = iam.Grant.addToPrincipal({ grantee, actions: st.actions, resourceArns: st.resources, conditions: st.conditions });
+      // The bucket's account decides for its key too: an imported key's ARN may name an account that an
+      // environment-agnostic stack's cannot be compared with.
+      if (principal.success && sameAccount(this.bucket, grantee)) {
+        return principal;
+      }
+      const statement = new iam.PolicyStatement({
+        actions: st.actions,
+        resources: selfArns ?? st.resources,
+        principals: [grantee.grantPrincipal],
+        conditions: st.conditions,
+      });
+      // Grant.success is true for a resource statement even when the resource took none (an imported bucket or
+      // key), so the resource's own answer, `statementAdded`, is recorded on the way through.
+      let added = false;
+      const recording: iam.IResourceWithPolicyV2 = {
+        env: resource.env,
+        addToResourcePolicy: (policyStatement: iam.PolicyStatement) => {
+          const result = resource.addToResourcePolicy(policyStatement);
+          added = result.statementAdded;
+          return result;
+        },
+      };
+      const onPolicy = iam.Grant.addStatementToResourcePolicy({
+        grantee, actions: st.actions, resourceArns: st.resources, resource: recording, statement,
+      });
+      if (!added) {
+        throw new Error(`${method}: only the policy of ${resource.node.path} could allow the grantee ` +
+          `${grantee.grantPrincipal} (a principal of another account, a service principal, or one whose own policy this ` +
+          'app cannot change), and an imported bucket or key has no policy this app can add to; grant in the app that ' +
+          'owns the bucket, or add the statement to its policy there');
+      }
+      return principal.combine(onPolicy);
+    };
+    const key = this.bucket.encryptionKey;
+    return [
+      ...statements.bucket.map(st => onResource(this.bucket, st)),
+      ...(key ? statements.key.map(st => onResource(key, st, ['*'])) : []),
+    ].reduce((a, b) => a.combine(b));
+  }
 }
 
-/**
- * Adds statements to a grantee's principal policy, as one `iam.Grant`. The key
- * statements go to the principal too: a key's default policy delegates to IAM in
- * its account, and a key that does not is its owner's to open.
- */
-function grant(grantee: iam.IGrantable, statements: iam.PolicyStatement[]): iam.Grant {
-  return statements
-    .map(st => iam.Grant.addToPrincipal({
-      grantee,
-      actions: st.actions,
-      resourceArns: st.resources,
-      conditions: st.conditions,
-    }))
-    .reduce((all, g) => all.combine(g));
+function all(statements: GrantStatements): iam.PolicyStatement[] {
+  return [...statements.bucket, ...statements.key];
+}
+
+/** Whether the grantee's account is the resource's (both unresolved counts as the same), as aws-cdk-lib decides it. */
+function sameAccount(resource: s3.IBucket, grantee: iam.IGrantable): boolean {
+  const account = grantee.grantPrincipal.principalAccount;
+  if (account === undefined) {
+    return false;
+  }
+  const comparison = Token.compareStrings(resource.env.account, account);
+  return comparison === TokenComparison.SAME || comparison === TokenComparison.BOTH_UNRESOLVED;
 }

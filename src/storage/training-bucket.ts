@@ -1,9 +1,9 @@
-import { Annotations, CfnResource, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { TrainingBucketGrants } from './training-bucket-grants';
-import { acknowledgeNag, skipCfnLint, skipCheckov } from '../private/compliance';
+import { acknowledgeNag, skipCheckov } from '../private/compliance';
 import { bucketName } from '../private/naming';
 import { SHARED_ACCESS_PREFIXES, SHARED_PREFIXES } from '../private/prefixes';
 import { validateEnvironment, wholeDays } from '../private/validation';
@@ -15,7 +15,7 @@ import { validateEnvironment, wholeDays } from '../private/validation';
 export interface TrainingBucketOptions {
   /**
    * How long training logs under `{environmentName}/logs/` (and the VPC flow
-   * logs of the foundation's `flowLogs` option) are kept.
+   * logs of the foundation's `flowLogs` option) are kept. Whole days, at least 1.
    *
    * @default Duration.days(14)
    */
@@ -23,14 +23,14 @@ export interface TrainingBucketOptions {
 
   /**
    * When objects under `{environmentName}/` (model artifacts and checkpoints) move to
-   * S3 Standard-IA. S3 requires at least 30 days.
+   * S3 Standard-IA. Whole days; S3 requires at least 30.
    *
    * @default Duration.days(30)
    */
   readonly artifactTransition?: Duration;
 
   /**
-   * When objects under `{environmentName}/` expire. Must be later than
+   * When objects under `{environmentName}/` expire. Whole days, later than
    * `artifactTransition`.
    *
    * @default Duration.days(90)
@@ -40,7 +40,7 @@ export interface TrainingBucketOptions {
   /**
    * When the parts of multipart uploads that were never completed (an
    * interrupted checkpoint upload, say) are deleted, anywhere in the bucket.
-   * Such parts are invisible in listings but billed as storage.
+   * Such parts are invisible in listings but billed as storage. Whole days, at least 1.
    *
    * @default Duration.days(7)
    */
@@ -90,7 +90,7 @@ export interface TrainingBucketOptions {
    * and delete markers left without versions are removed. A bad
    * `aws s3 rm --recursive` or an overwritten checkpoint can then be restored
    * from its previous version. Cost: the bytes overwritten or deleted in the last
-   * `recoverableOutputs` stay billed (S3 Standard, about $0.023 per GB-month);
+   * `recoverableOutputs` stay billed at S3 Standard rates (docs/IDLE-COSTS.md, "Prices");
    * objects expired by the lifecycle rules are kept that much longer.
    *
    * @default - unversioned: overwritten and deleted objects are gone at once
@@ -236,9 +236,6 @@ export class TrainingBucket extends Construct {
     }
 
     const cfnBucket = bucket.node.defaultChild as s3.CfnBucket;
-    if (autoDeleteObjects) {
-      explainAutoDeleteHandler(stack);
-    }
     if (recoverableDays === undefined) {
       skipCheckov(cfnBucket, 'CKV_AWS_21',
         'Unversioned by default: checkpoints are rewritten often and lifecycle rules, not versions, bound retention; ' +
@@ -292,6 +289,10 @@ export class TrainingBucket extends Construct {
    * what would lose shared data:
    *
    * - the rule's `id` is unique in the bucket (S3 rejects duplicates);
+   * - its durations are whole days: at least 1 for expirations and for aborting
+   *   incomplete uploads (a 0-day expiration would be dropped, leaving a rule
+   *   without an action), at least 30 for transitions to Standard-IA or One
+   *   Zone-IA, at least 0 for the other transitions;
    * - a rule that expires or transitions objects has a literal prefix ending in
    *   '/' that neither contains nor lies inside `cached-datasets/` or `runtime/`.
    *
@@ -320,31 +321,47 @@ export class TrainingBucket extends Construct {
           `(${SHARED_ACCESS_PREFIXES.join(', ')})`);
       }
     }
+    checkRuleDurations(rule);
     this.ruleIds.add(rule.id);
     this.concreteBucket.addLifecycleRule(rule);
   }
 }
 
-/**
- * Explains, once per stack, the scanner findings on aws-cdk-lib's auto-delete-objects handler: a
- * stack-level singleton (`Custom::S3AutoDeleteObjectsCustomResourceProvider/Handler`, a plain
- * `AWS::Lambda::Function` CfnResource, so cdk-nag's Lambda and IAM rules do not apply to it) that
- * CloudFormation invokes for the custom resource, and that deletes objects only when the bucket is deleted.
+/*
+ * What S3 accepts in a lifecycle rule, in days (Amazon S3 API Reference: "LifecycleExpiration", Days: "The value must
+ * be a non-zero positive integer", https://docs.aws.amazon.com/AmazonS3/latest/API/API_LifecycleExpiration.html;
+ * "NoncurrentVersionExpiration", NoncurrentDays: the same,
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_NoncurrentVersionExpiration.html; "Transition", Days: "0 or
+ * positive integers" for INTELLIGENT_TIERING, GLACIER_IR, GLACIER and DEEP_ARCHIVE, "positive integers greater than
+ * 30" for STANDARD_IA and ONEZONE_IA, https://docs.aws.amazon.com/AmazonS3/latest/API/API_Transition.html).
+ * aws-cdk-lib renders a 0-day expiration as no expiration at all, and a 0-day noncurrent expiration as is.
  */
-function explainAutoDeleteHandler(stack: Stack): void {
-  const handler = stack.node.tryFindChild('Custom::S3AutoDeleteObjectsCustomResourceProvider')?.node.tryFindChild('Handler');
-  if (!(handler instanceof CfnResource) || handler.getMetadata('checkov') !== undefined) {
-    return;
+const INFREQUENT_ACCESS_CLASSES = [s3.StorageClass.INFREQUENT_ACCESS, s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS].map(c => c.value);
+
+function checkRuleDurations(rule: s3.LifecycleRule): void {
+  const label = (field: string) => `addLifecycleRule: rule '${rule.id}' ${field}`;
+  const positive = 'S3 requires a positive whole number of days';
+  if (rule.expiration !== undefined) {
+    wholeDays(label('expiration'), rule.expiration, 1, positive);
   }
-  skipCheckov(handler, 'CKV_AWS_115',
-    "aws-cdk-lib's auto-delete-objects handler is invoked only by CloudFormation, when its custom resource is created, " +
-    'updated or deleted; reserving concurrency for it would fail to deploy in accounts whose concurrency limit is the minimum of 10');
-  skipCheckov(handler, 'CKV_AWS_116',
-    'A custom-resource handler: CloudFormation receives its failure (the deletion fails, with the error in the stack ' +
-    'events and the handler logs) and can retry it; a dead-letter queue would hold nothing anyone reads');
-  skipCheckov(handler, 'CKV_AWS_117',
-    "aws-cdk-lib's CustomResourceProvider takes no VPC; the handler calls only the S3 API, and its role may list and delete " +
-    'objects only in buckets whose policy names it');
-  // W3005: aws-cdk-lib's provider adds a DependsOn on its role beside the GetAtt of that role (redundant, harmless).
-  skipCfnLint(handler, 'W3005');
+  if (rule.noncurrentVersionExpiration !== undefined) {
+    wholeDays(label('noncurrentVersionExpiration'), rule.noncurrentVersionExpiration, 1, positive);
+  }
+  if (rule.abortIncompleteMultipartUploadAfter !== undefined) {
+    wholeDays(label('abortIncompleteMultipartUploadAfter'), rule.abortIncompleteMultipartUploadAfter, 1, positive);
+  }
+  const transitions: Array<[string, s3.StorageClass, Duration | undefined]> = [
+    ...(rule.transitions ?? []).map((t, i): [string, s3.StorageClass, Duration | undefined] =>
+      [`transitions[${i}].transitionAfter`, t.storageClass, t.transitionAfter]),
+    ...(rule.noncurrentVersionTransitions ?? []).map((t, i): [string, s3.StorageClass, Duration | undefined] =>
+      [`noncurrentVersionTransitions[${i}].transitionAfter`, t.storageClass, t.transitionAfter]),
+  ];
+  for (const [field, storageClass, after] of transitions) {
+    if (after === undefined) {
+      continue;
+    }
+    const infrequent = INFREQUENT_ACCESS_CLASSES.includes(storageClass.value);
+    wholeDays(label(field), after, infrequent ? 30 : 0,
+      infrequent ? `S3 moves objects to ${storageClass.value} no earlier than 30 days after creation` : 'S3 takes 0 or more whole days');
+  }
 }

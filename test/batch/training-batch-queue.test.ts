@@ -5,14 +5,18 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { ChronosTrainingFoundation, ChronosTrainingStack, TrainingBatchQueue, TrainingBatchQueueOptions, ZeroIdleCostChecker } from '../../src';
+import { ChronosTrainingFoundation, ChronosTrainingStack, TrainingBatchQueue, TrainingBatchQueueOptions, TrainingBatchQueueProps, ZeroIdleCostChecker } from '../../src';
+import { BILLED_WHILE_IDLE } from '../../src/private/idle-costs';
 import { nagFindings, onlyResource, resourcesOf, TEST_ENV } from '../helpers';
+
+/** The options a standalone queue takes beside what the tests supply: the foundation's options and its own lifetime. */
+type BatchOptions = Partial<TrainingBatchQueueOptions> & Pick<TrainingBatchQueueProps, 'maxRunLifetime'>;
 
 const IMAGE = ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/python:3.12');
 const COST_TAGS = { Project: 'Chronos-Training', Environment: 'dev', CostCenter: 'train' };
 
 /** A stack with a foundation (two zones) and a queue on its network, security group and bucket. */
-function build(options: Partial<TrainingBatchQueueOptions> = {}, env: Record<string, string> | undefined = TEST_ENV) {
+function build(options: BatchOptions = {}, env: Record<string, string> | undefined = TEST_ENV) {
   const stack = new Stack(new App(), 'S', { env });
   const foundation = new ChronosTrainingFoundation(stack, 'Foundation', {
     environmentName: 'dev', networkProps: { availabilityZones: ['us-east-1a', 'us-east-1b'] },
@@ -447,7 +451,7 @@ describe('TrainingBatchQueue multi-node', () => {
 });
 
 describe('TrainingBatchQueue validation', () => {
-  test.each<[string, Partial<TrainingBatchQueueOptions>, RegExp]>([
+  test.each<[string, BatchOptions, RegExp]>([
     ['maxvCpus 0', { maxvCpus: 0 }, /maxvCpus is 0; it must be a literal whole number, at least 1/],
     ['fractional vcpus', { vcpus: 1.5 }, /vcpus is 1.5/],
     ['vcpus above maxvCpus', { vcpus: 8, maxvCpus: 4 }, /vcpus is 8 but maxvCpus is 4/],
@@ -569,7 +573,7 @@ describe('ZeroIdleCostChecker on AWS Batch compute environments', () => {
     Aspects.of(stack).add(new ZeroIdleCostChecker());
     return Annotations.fromStack(stack).findError('*', Match.anyValue()).map((e: any) => String(e.entry.data));
   };
-  const pending = ZeroIdleCostChecker.BILLED_WHILE_IDLE.some(e => e.resourceType === 'AWS::Batch::ComputeEnvironment') ? test : test.skip;
+  const pending = BILLED_WHILE_IDLE.some(e => e.resourceType === 'AWS::Batch::ComputeEnvironment') ? test : test.skip;
 
   pending('errors on MinvCpus above 0', () => {
     expect(errorsFor(4)).toEqual([expect.stringMatching(/AWS::Batch::ComputeEnvironment.*bills while no training run is active/)]);

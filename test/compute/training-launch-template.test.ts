@@ -1,13 +1,14 @@
-import { App, Stack, Tags } from 'aws-cdk-lib';
+import { App, Duration, Stack, Tags } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../../src';
+import { lifetimeOf } from '../../src/guardrails/training-run-reaper.lambda';
 import { onlyResource } from '../helpers';
 
 /** A stack holding a launch template with a real profile and security group, under an enclosing scope. */
-function build(options: TrainingLaunchTemplateOptions = {}, extra: { costCenter?: string } = {}) {
+function build(options: TrainingLaunchTemplateOptions = {}, extra: { costCenter?: string; maxRunLifetime?: Duration } = {}) {
   const stack = new Stack(new App(), 'TestStack');
   const parent = new Construct(stack, 'Foundation');
   const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0, maxAzs: 1, restrictDefaultSecurityGroup: false });
@@ -15,7 +16,7 @@ function build(options: TrainingLaunchTemplateOptions = {}, extra: { costCenter?
   const role = new iam.Role(stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
   const instanceProfile = new iam.InstanceProfile(stack, 'Profile', { role });
   const lt = new TrainingLaunchTemplate(parent, 'LaunchTemplate', {
-    environmentName: 'dev', costCenter: extra.costCenter ?? 'train', instanceProfile, securityGroup, ...options,
+    environmentName: 'dev', costCenter: extra.costCenter ?? 'train', maxRunLifetime: extra.maxRunLifetime, instanceProfile, securityGroup, ...options,
   });
   return { stack, parent, lt, template: () => Template.fromStack(stack) };
 }
@@ -87,6 +88,10 @@ describe('TrainingLaunchTemplate', () => {
     expect(JSON.stringify(d.UserData)).toContain('shutdown -h +240');
   });
 
+  test('leaves detailed monitoring off: basic monitoring is free, detailed is billed per metric while an instance runs', () => {
+    expect(data(build().template()).Monitoring).toBeUndefined();
+  });
+
   test('stamps instances and volumes with the cost tags, MaxLifetimeHours and ManagedBy=chronos-launch-template', () => {
     const t = build().template();
     const expected = {
@@ -103,7 +108,7 @@ describe('TrainingLaunchTemplate', () => {
   });
 
   test('an enclosing ManagedBy=CDK tag reaches the template, not its instances and volumes', () => {
-    const { parent, template } = build({ maxLifetimeHours: 2.5 });
+    const { parent, template } = build({}, { maxRunLifetime: Duration.minutes(150) });
     Tags.of(parent).add('ManagedBy', 'CDK');
     Tags.of(parent).add('Team', 'forecasting');
     const t = template();
@@ -129,7 +134,29 @@ describe('TrainingLaunchTemplate', () => {
     expect(stack.resolve(lt.launchTemplateId)).toEqual({ Ref: expect.stringMatching(/^FoundationLaunchTemplate/) });
     expect(lt.launchTemplate.node.id).toBe('Resource');
     expect(lt.node.defaultChild).toBe(lt.launchTemplate);
-    expect(lt.maxLifetimeHours).toBe(4);
+    expect(lt.maxRunLifetime.toHumanString()).toBe('4 hours');
+  });
+
+  test.each<[string, Duration, string]>([
+    ['whole hours', Duration.hours(6), '6'],
+    ['90 minutes', Duration.minutes(90), '1.5'],
+    ['the shortest, 15 minutes', Duration.minutes(15), '0.25'],
+    ['the longest, 14 days', Duration.days(14), '336'],
+  ])('maxRunLifetime of %s is the MaxLifetimeHours tag, in decimal hours the run reaper parses', (_name, maxRunLifetime, tag) => {
+    const value = tagsFor(build({}, { maxRunLifetime }).template(), 'instance')?.MaxLifetimeHours;
+    expect(value).toBe(tag);
+    const config = { filterTags: {}, excludeTags: {}, lifetimeTagKey: 'MaxLifetimeHours', defaultLifetimeSeconds: 1, dryRun: true };
+    expect(lifetimeOf({ Tags: [{ Key: 'MaxLifetimeHours', Value: value }] }, config))
+      .toEqual({ lifetimeSeconds: maxRunLifetime.toSeconds(), lifetimeFrom: 'tag' });
+  });
+
+  test.each<[string, Duration, RegExp]>([
+    ['under 15 minutes', Duration.minutes(10), /maxRunLifetime is 10 minutes; it must be a whole number of minutes from 15/],
+    ['zero', Duration.hours(0), /maxRunLifetime is 0 hours; it must be a whole number of minutes from 15/],
+    ['fractional minutes', Duration.seconds(1000), /maxRunLifetime is 16 minutes 40 seconds; it must be a whole number of minutes/],
+    ['over 14 days', Duration.days(15), /maxRunLifetime is 15 days; .* to 20160 \(14 days\)/],
+  ])('rejects a maxRunLifetime %s', (_name, maxRunLifetime, message) => {
+    expect(() => build({}, { maxRunLifetime })).toThrow(message);
   });
 
   test('rejects a cost center that is not a valid tag value', () => {
@@ -137,8 +164,6 @@ describe('TrainingLaunchTemplate', () => {
   });
 
   test.each<[string, TrainingLaunchTemplateOptions, RegExp]>([
-    ['zero lifetime', { maxLifetimeHours: 0 }, /maxLifetimeHours is 0; it must be a positive number of hours/],
-    ['negative lifetime', { maxLifetimeHours: -1 }, /maxLifetimeHours is -1/],
     ['fractional volume size', { rootVolumeSize: 99.5 }, /rootVolumeSize is 99.5; it must be a whole number of GiB from 1 to 16384/],
     ['oversized volume', { rootVolumeSize: 20000 }, /rootVolumeSize is 20000/],
     ['bad device name', { rootDeviceName: 'xvda' }, /rootDeviceName 'xvda' must be a device name/],

@@ -1,8 +1,9 @@
 import { App, CfnResource, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { ChronosTrainingFoundation, ChronosTrainingFoundationProps, ChronosTrainingStack, ZeroIdleCostChecker } from '../../src';
-import { agnosticStack, nagFindings, onlyResource, TEST_ENV } from '../helpers';
+import { agnosticStack, nagFindings, onlyResource, resourcesOf, TEST_ENV } from '../helpers';
 
 function foundation(props: ChronosTrainingFoundationProps = {}) {
   const stack = agnosticStack();
@@ -21,9 +22,10 @@ describe('the foundation and the stack check idle costs', () => {
 
   test('with every guardrail on, still nothing that bills while idle', () => {
     const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
-      runReaper: { maxRunLifetime: Duration.hours(6) },
+      maxRunLifetime: Duration.hours(6),
+      runReaper: true,
       budget: { monthlyLimitUsd: 50, notificationEmails: ['ml-team@example.com'], denyRunInstancesAtLimit: { roles: ['Launcher'] } },
-      s3EndpointRestriction: {},
+      s3EndpointRestriction: true,
       bucketProps: { recoverableOutputs: Duration.days(7) },
     });
     expect(errors(stack)).toEqual([]);
@@ -58,7 +60,7 @@ describe('the foundation and the stack check idle costs', () => {
 
 describe('the launch template of the foundation', () => {
   test('carries the foundation\'s profile and security group, and its environment and cost center in the tags', () => {
-    const { stack, foundation: f, template } = foundation({ environmentName: 'stage', costCenter: 'collect', launchTemplateProps: { maxLifetimeHours: 2 } });
+    const { stack, foundation: f, template } = foundation({ environmentName: 'stage', costCenter: 'collect', maxRunLifetime: Duration.hours(2) });
     const data = onlyResource(template, 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData;
     expect(data.IamInstanceProfile).toEqual({ Arn: stack.resolve((f.instanceProfile as any).instanceProfileArn) });
     expect(data.SecurityGroupIds).toEqual([stack.resolve(f.securityGroup.securityGroupId)]);
@@ -81,6 +83,32 @@ describe('the launch template of the foundation', () => {
   });
 });
 
+describe('one run lifetime', () => {
+  const lifetimes = (props: ChronosTrainingFoundationProps) => {
+    const { template } = foundation({ ...props, runReaper: true, batch: { image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/python:3.12') } });
+    const launchTemplate = resourcesOf(template, 'AWS::EC2::LaunchTemplate').find(lt => lt.Properties.LaunchTemplateName);
+    const tags = launchTemplate.Properties.LaunchTemplateData.TagSpecifications[0].Tags;
+    return {
+      tagHours: tags.find((t: any) => t.Key === 'MaxLifetimeHours').Value,
+      reaperSeconds: onlyResource(template, 'AWS::Lambda::Function').Properties.Environment.Variables.DEFAULT_LIFETIME_SECONDS,
+      batchSeconds: resourcesOf(template, 'AWS::Batch::JobDefinition').map(jd => jd.Properties.Timeout.AttemptDurationSeconds),
+    };
+  };
+
+  test('maxRunLifetime reaches the launch template\'s tag, the reaper\'s default and the Batch job timeout', () => {
+    expect(lifetimes({ maxRunLifetime: Duration.minutes(90) })).toEqual({ tagHours: '1.5', reaperSeconds: '5400', batchSeconds: [5400] });
+  });
+
+  test('by default all three are 4 hours', () => {
+    expect(lifetimes({})).toEqual({ tagHours: '4', reaperSeconds: '14400', batchSeconds: [14400] });
+  });
+
+  test('the README\'s guardrails example gives all three the same lifetime', () => {
+    expect(lifetimes({ maxRunLifetime: Duration.hours(4), launchTemplateProps: { spot: true } }))
+      .toEqual({ tagHours: '4', reaperSeconds: '14400', batchSeconds: [14400] });
+  });
+});
+
 describe('opt-in guardrails of the foundation', () => {
   test('none by default: no reaper, no budget, an open endpoint, an unversioned bucket', () => {
     const { foundation: f, template } = foundation();
@@ -91,8 +119,8 @@ describe('opt-in guardrails of the foundation', () => {
     expect(onlyResource(template, 'AWS::S3::Bucket').Properties.VersioningConfiguration).toBeUndefined();
   });
 
-  test('maxRunLifetime creates the reaper for this environment', () => {
-    const { foundation: f, template } = foundation({ environmentName: 'stage', runReaper: { maxRunLifetime: Duration.hours(5) } });
+  test('runReaper creates the reaper for this environment, with the foundation\'s maxRunLifetime', () => {
+    const { foundation: f, template } = foundation({ environmentName: 'stage', maxRunLifetime: Duration.hours(5), runReaper: true });
     expect(f.runReaper?.node.id).toBe('Reaper');
     expect(onlyResource(template, 'AWS::Lambda::Function').Properties.Environment.Variables).toEqual(expect.objectContaining({
       FILTER_TAGS: '{"Project":"Chronos-Training","Environment":"stage"}',
@@ -107,8 +135,8 @@ describe('opt-in guardrails of the foundation', () => {
     expect(onlyResource(template, 'AWS::Budgets::Budget').Properties.Budget.BudgetLimit).toEqual({ Amount: 75, Unit: 'USD' });
   });
 
-  test('restrictS3Endpoint admits the training bucket and the Amazon Linux repositories', () => {
-    const { stack, foundation: f, template } = foundation({ s3EndpointRestriction: { readOnlyBucketNames: ['my-datasets'] } });
+  test('s3EndpointRestriction admits the training bucket, the Amazon Linux repositories and the buckets of its props', () => {
+    const { stack, foundation: f, template } = foundation({ s3EndpointRestriction: true, s3EndpointRestrictionProps: { readOnlyBucketNames: ['my-datasets'] } });
     const statements = onlyResource(template, 'AWS::EC2::VPCEndpoint').Properties.PolicyDocument.Statement;
     expect(statements.map((s: any) => s.Sid)).toEqual(['TrainingBucket', 'ReadOnlyBuckets']);
     expect(statements[0].Resource).toEqual([stack.resolve(f.bucket.bucketArn), stack.resolve(f.bucket.arnForObjects('*'))]);
@@ -132,7 +160,9 @@ describe('opt-in guardrails of the foundation', () => {
   test.each<[string, ChronosTrainingFoundationProps, RegExp]>([
     ['a fractional recovery window', { bucketProps: { recoverableOutputs: Duration.hours(36) } }, /recoverableOutputs is 1 day 12 hours; S3 lifecycle rules take a whole number of days/],
     ['a zero recovery window', { bucketProps: { recoverableOutputs: Duration.days(0) } }, /recoverableOutputs is 0 days; it must be at least 1 days/],
-    ['a short run lifetime', { runReaper: { maxRunLifetime: Duration.minutes(5) } }, /maxRunLifetime is 5 minutes/],
+    ['a short run lifetime', { maxRunLifetime: Duration.minutes(5) }, /maxRunLifetime is 5 minutes; it must be a whole number of minutes from 15/],
+    ['a run lifetime longer than 14 days', { maxRunLifetime: Duration.days(30) }, /maxRunLifetime is 30 days; .* to 20160 \(14 days\)/],
+    ['reaper options without the reaper', { runReaperProps: { dryRun: true } }, /runReaperProps is set but runReaper is not true/],
     ['a budget without email', { budget: { monthlyLimitUsd: 10, notificationEmails: [] } }, /notificationEmails is empty/],
   ])('rejects %s, naming the prop', (_name, props, message) => {
     expect(() => foundation(props)).toThrow(message);
@@ -141,9 +171,10 @@ describe('opt-in guardrails of the foundation', () => {
   test('cdk-nag reports nothing unacknowledged with every guardrail on', () => {
     const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', {
       env: TEST_ENV,
-      runReaper: { maxRunLifetime: Duration.hours(6) },
+      maxRunLifetime: Duration.hours(6),
+      runReaper: true,
       budget: { monthlyLimitUsd: 50, notificationEmails: ['ml-team@example.com'], denyRunInstancesAtLimit: { roles: ['Launcher'] } },
-      s3EndpointRestriction: {},
+      s3EndpointRestriction: true,
       bucketProps: { recoverableOutputs: Duration.days(7) },
     });
     expect(nagFindings(stack)).toEqual([]);

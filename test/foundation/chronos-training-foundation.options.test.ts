@@ -203,6 +203,13 @@ describe('contradictory props', () => {
     ['bucket with bucketProps', s => ({ bucket: new s3.Bucket(s, 'B'), bucketProps: {} }), /bucket and bucketProps are both set/],
     ['bucket with flowLogs', s => ({ bucket: new s3.Bucket(s, 'B'), flowLogs: true }),
       /bucket and flowLogs are both set: the foundation could not expire flow logs .* add an ec2.FlowLog to foundation.vpc/],
+    ['vpc with s3EndpointRestriction', s => ({ vpc: userVpc(s), s3EndpointRestriction: true }),
+      /vpc and s3EndpointRestriction are both set: the foundation sets endpoint policies only in a network it creates/],
+    ['s3EndpointRestrictionProps without s3EndpointRestriction', () => ({ s3EndpointRestrictionProps: { amazonLinuxRepositories: false } }),
+      /s3EndpointRestrictionProps is set but s3EndpointRestriction is not true/],
+    ['s3EndpointRestrictionProps with s3EndpointRestriction: false', () => ({ s3EndpointRestriction: false, s3EndpointRestrictionProps: {} }),
+      /s3EndpointRestrictionProps is set but s3EndpointRestriction is not true/],
+    ['runReaperProps without runReaper', () => ({ runReaperProps: { dryRun: true } }), /runReaperProps is set but runReaper is not true/],
   ])('%s', (_name, props, message) => {
     const stack = agnosticStack();
     expect(() => new ChronosTrainingFoundation(stack, 'Foundation', props(stack))).toThrow(message);

@@ -49,10 +49,13 @@ describe('ChronosTrainingStack', () => {
       instanceRoleProps: { terminateSelfOnly: false, sessionManager: true },
       flowLogs: true,
       launchTemplate: true,
-      launchTemplateProps: { spot: true, maxLifetimeHours: 3 },
-      runReaper: { maxRunLifetime: Duration.hours(5) },
+      maxRunLifetime: Duration.hours(5),
+      launchTemplateProps: { spot: true },
+      runReaper: true,
+      runReaperProps: { dryRun: true },
       budget: { monthlyLimitUsd: 40, notificationEmails: ['ml-team@example.com'] },
-      s3EndpointRestriction: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
+      s3EndpointRestriction: true,
+      s3EndpointRestrictionProps: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
       securityGroupProps: { allowHttp: true, allowTrafficWithinGroup: true },
       clusterPlacementGroup: true,
       ssmParameters: false,
@@ -63,7 +66,7 @@ describe('ChronosTrainingStack', () => {
     };
     // A given VPC or bucket contradicts the props of a created one: two stacks cover every prop between them.
     const { vpc, vpcHasS3Endpoint, bucket, ...created } = all;
-    const { networkProps, bucketProps, flowLogs, s3EndpointRestriction, ...given } = all;
+    const { networkProps, bucketProps, flowLogs, s3EndpointRestriction, s3EndpointRestrictionProps, ...given } = all;
     received.length = 0;
     new ChronosTrainingStack(app, 'Created', created);
     new ChronosTrainingStack(app, 'Given', given);
@@ -72,7 +75,8 @@ describe('ChronosTrainingStack', () => {
     for (const [key, value] of Object.entries(all)) {
       expect({ [key]: (forwarded as any)[key] }).toEqual({ [key]: value });
     }
-    expect([networkProps, bucketProps, flowLogs, s3EndpointRestriction, vpc, vpcHasS3Endpoint, bucket].every(v => v !== undefined)).toBe(true);
+    expect([networkProps, bucketProps, flowLogs, s3EndpointRestriction, s3EndpointRestrictionProps, vpc, vpcHasS3Endpoint, bucket]
+      .every(v => v !== undefined)).toBe(true);
   });
 
   test("has the guide's description for its environment", () => {

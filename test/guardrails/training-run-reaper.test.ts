@@ -28,9 +28,12 @@ describe('TrainingRunReaper', () => {
     template.hasResourceProperties('AWS::Lambda::Permission', { Principal: 'events.amazonaws.com', Action: 'lambda:InvokeFunction' });
   });
 
-  test('the function depends on its role policy only (the role is a GetAtt already: cfn-lint W3005)', () => {
-    const fn = onlyResource(build().template, 'AWS::Lambda::Function');
-    expect(fn.DependsOn).toEqual([expect.stringMatching(/^ReaperRoleDefaultPolicy/)]);
+  test('the function depends on the policy that lets its role send to the dead-letter queue', () => {
+    const { template } = build();
+    const fn = onlyResource(template, 'AWS::Lambda::Function');
+    const [queuePolicy] = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes('sqs:SendMessage'));
+    expect(fn.DependsOn).toContain(queuePolicy[0]);
   });
 
   test('skips the checkov checks that would add idle costs, inline with reasons', () => {
@@ -72,9 +75,13 @@ describe('TrainingRunReaper', () => {
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
   });
 
-  test('logs go to an explicit log group kept two weeks', () => {
+  test('the dead-letter queue refuses to be any source queue\'s redrive target (only Lambda and EventBridge send to it)', () => {
+    build().template.hasResourceProperties('AWS::SQS::Queue', { RedriveAllowPolicy: { redrivePermission: 'denyAll' } });
+  });
+
+  test('logs go to an explicit log group kept one year: the record of automatic terminations (a few MB)', () => {
     const { template } = build();
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 14 });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
     const fn = onlyResource(template, 'AWS::Lambda::Function');
     expect(fn.Properties.LoggingConfig).toEqual({ LogGroup: { Ref: expect.stringMatching(/^ReaperLogGroup/) } });
     expect(onlyResource(template, 'AWS::Logs::LogGroup').DeletionPolicy).toBe('Delete');
@@ -126,10 +133,18 @@ describe('TrainingRunReaper', () => {
   });
 
   test.each<[string, Duration, RegExp]>([
-    ['under 15 minutes', Duration.minutes(10), /maxRunLifetime is 10 minutes; it must be a whole number of minutes, at least 15/],
+    ['under 15 minutes', Duration.minutes(10), /maxRunLifetime is 10 minutes; it must be a whole number of minutes from 15/],
     ['fractional minutes', Duration.seconds(1000), /maxRunLifetime is 16 minutes 40 seconds/],
+    ['over 14 days', Duration.days(15), /maxRunLifetime is 15 days; .* to 20160 \(14 days\)/],
   ])('rejects a lifetime %s', (_name, maxRunLifetime, message) => {
     expect(() => build({ maxRunLifetime })).toThrow(message);
+  });
+
+  test('without maxRunLifetime, untagged instances live 4 hours', () => {
+    const stack = new Stack(new App(), 'TestStack', { env: TEST_ENV });
+    new TrainingRunReaper(stack, 'Reaper', { environmentName: 'dev' });
+    const fn = onlyResource(Template.fromStack(stack), 'AWS::Lambda::Function');
+    expect(fn.Properties.Environment.Variables.DEFAULT_LIFETIME_SECONDS).toBe(String(4 * 3600));
   });
 
   test('rejects a bad environment name, naming the prop', () => {

@@ -5,7 +5,8 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct, IConstruct } from 'constructs';
-import { ChronosTrainingFoundation, ChronosTrainingStack, IdleCostEntry, ZeroIdleCostChecker, ZeroIdleCostCheckerProps } from '../../src';
+import { ChronosTrainingFoundation, ChronosTrainingStack, ZeroIdleCostChecker, ZeroIdleCostCheckerProps } from '../../src';
+import { BILLED_WHILE_IDLE, FREE_WHILE_IDLE, IdleCostEntry } from '../../src/private/idle-costs';
 
 /** A stack checked by one ZeroIdleCostChecker. */
 function checkedStack(props?: ZeroIdleCostCheckerProps): Stack {
@@ -105,7 +106,7 @@ describe('ZeroIdleCostChecker', () => {
       new CfnResource(stack, 'Thing', { type, properties });
       const found = errors(stack);
       expect(found).toHaveLength(1);
-      const entry = ZeroIdleCostChecker.BILLED_WHILE_IDLE.find(e => e.resourceType === type)!;
+      const entry = BILLED_WHILE_IDLE.find(e => e.resourceType === type)!;
       expect(found[0]).toContain('Checked/Thing');
       expect(found[0]).toContain(`(${type}) bills while no training run is active`);
       expect(found[0]).toContain(entry.idleCost);
@@ -113,13 +114,13 @@ describe('ZeroIdleCostChecker', () => {
     });
 
   test('every type in its table has a billing case above, and no type is listed twice', () => {
-    const types = ZeroIdleCostChecker.BILLED_WHILE_IDLE.map(e => e.resourceType);
+    const types = BILLED_WHILE_IDLE.map(e => e.resourceType);
     expect(new Set(types).size).toBe(types.length);
     expect([...new Set(BILLING.map(([t]) => t))].sort()).toEqual([...types].sort());
   });
 
   test('covers the types the issue names', () => {
-    const types = ZeroIdleCostChecker.BILLED_WHILE_IDLE.map(e => e.resourceType);
+    const types = BILLED_WHILE_IDLE.map(e => e.resourceType);
     expect(types).toEqual(expect.arrayContaining([
       'AWS::EC2::NatGateway', 'AWS::EC2::EIP', 'AWS::EC2::VPCEndpoint', 'AWS::EC2::Instance', 'AWS::EC2::Volume',
       'AWS::EC2::CapacityReservation', 'AWS::KMS::Key', 'AWS::SecretsManager::Secret', 'AWS::Route53::HostedZone',
@@ -154,7 +155,11 @@ describe('ZeroIdleCostChecker', () => {
     expect(found.find(e => e.includes('VPCEndpoint'))).toContain('Checked/Vpc/Ssm/Resource');
   });
 
+  // Pins the one aws-cdk-lib internal the checker reads, CfnResource's `_toCloudFormation()` (no public API renders a
+  // resource's properties with its escape-hatch overrides). An aws-cdk-lib upgrade that drops or reshapes it makes
+  // the checker report the override as unknown (a warning), and this test fail, before a release does.
   test('reads property overrides made through escape hatches', () => {
+    expect(typeof (CfnResource.prototype as any)._toCloudFormation).toBe('function');
     const stack = checkedStack();
     const endpoint = new ec2.CfnVPCEndpoint(stack, 'Endpoint', { vpcId: 'vpc-1', serviceName: 's3', vpcEndpointType: 'Gateway' });
     endpoint.addPropertyOverride('VpcEndpointType', 'Interface');
@@ -238,6 +243,32 @@ describe('ZeroIdleCostChecker', () => {
     expect(checkers(new ChronosTrainingStack(app, 'UserChecked').foundation)).toHaveLength(1);
   });
 
+  test('keeps its price table out of the public API', () => {
+    expect(Object.keys(ZeroIdleCostChecker)).toEqual([]);
+    expect(Object.getOwnPropertyNames(ZeroIdleCostChecker).filter(n => /IDLE/.test(n))).toEqual([]);
+  });
+
+  test('addBilledWhileIdle reports a type the table does not know, on this checker only', () => {
+    const app = new App();
+    const checker = new ZeroIdleCostChecker();
+    checker.addBilledWhileIdle('AWS::MemoryDB::Cluster', 'node-hours');
+    const checked = new Stack(app, 'Checked');
+    Aspects.of(checked).add(checker);
+    new CfnResource(checked, 'Cache', { type: 'AWS::MemoryDB::Cluster' });
+    expect(errors(checked)).toEqual([expect.stringMatching(/Checked\/Cache \(AWS::MemoryDB::Cluster\) bills while no training run is active: node-hours \[added with addBilledWhileIdle\]/)]);
+    const other = checkedStack();
+    new CfnResource(other, 'Cache', { type: 'AWS::MemoryDB::Cluster' });
+    expect(errors(other)).toEqual([]);
+  });
+
+  test.each<[string, string, RegExp]>([
+    ['not a type', 'MemoryDB', /resourceType: 'MemoryDB' is not a CloudFormation resource type/],
+    ['a known type', 'AWS::EC2::NatGateway', /addBilledWhileIdle: 'AWS::EC2::NatGateway' is already reported/],
+    ['an empty cost', 'AWS::MemoryDB::Cluster', /addBilledWhileIdle: idleCost must not be empty/],
+  ])('addBilledWhileIdle refuses %s', (_name, type, message) => {
+    expect(() => new ZeroIdleCostChecker().addBilledWhileIdle(type, type === 'AWS::MemoryDB::Cluster' ? ' ' : 'x')).toThrow(message);
+  });
+
   test('docs/IDLE-COSTS.md holds the idle-cost table generated from the checker', () => {
     const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'IDLE-COSTS.md'), 'utf8');
     const table = idleCostTable();
@@ -254,7 +285,7 @@ function idleCostTable(): string {
   return [
     '| Resource type | When | Idle cost | Source | `ZeroIdleCostChecker` |',
     '|---|---|---|---|---|',
-    ...ZeroIdleCostChecker.BILLED_WHILE_IDLE.map(e => row(e, '**error**')),
-    ...ZeroIdleCostChecker.FREE_WHILE_IDLE.map(e => row(e, 'nothing')),
+    ...BILLED_WHILE_IDLE.map(e => row(e, '**error**')),
+    ...FREE_WHILE_IDLE.map(e => row(e, 'nothing')),
   ].join('\n');
 }

@@ -1,12 +1,12 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { S3EndpointRestriction, TrainingNetwork } from '../../src';
+import { S3EndpointRestrictionOptions, TrainingNetwork } from '../../src';
 import { amazonLinux2023RepositoryBucket } from '../../src/private/naming';
 import { onlyResource, TEST_ENV } from '../helpers';
 
 /** The endpoint policy's statements after `restrictS3Endpoint(restriction)`. */
-function statements(restriction: S3EndpointRestriction, agnostic = false): any[] {
+function statements(restriction: S3EndpointRestrictionOptions, agnostic = false): any[] {
   const stack = new Stack(new App(), 'S', { env: agnostic ? undefined : TEST_ENV });
   const bucket = s3.Bucket.fromBucketName(stack, 'Training', 'chronos-training-dev-123456789012-us-east-1');
   new TrainingNetwork(stack, 'Network').restrictS3Endpoint(bucket, restriction);

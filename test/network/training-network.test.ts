@@ -173,6 +173,13 @@ describe('TrainingNetwork', () => {
       expect(() => synth(props)).toThrow(message);
     });
 
+    test('before the CDK CLI has looked the zones up, any maxAzs passes and the lookup is requested once', () => {
+      const stack = concreteStack({});
+      expect(() => new TrainingNetwork(stack, 'Network', { maxAzs: 5 })).not.toThrow();
+      const missing = (stack.node.root as App).synth().manifest.missing ?? [];
+      expect(missing.map(m => m.key)).toEqual(['availability-zones:account=123456789012:region=us-east-1']);
+    });
+
     test('rejects more zones than the looked-up region has', () => {
       const stack = concreteStack({ 'availability-zones:account=123456789012:region=us-east-1': ['us-east-1a', 'us-east-1b'] });
       expect(() => new TrainingNetwork(stack, 'Network', { maxAzs: 3 }))

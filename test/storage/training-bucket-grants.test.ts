@@ -34,7 +34,9 @@ describe('the prefix-scoped grants, one implementation for every owner of the bu
       owner.grantReadShared(grantee);
       owner.grantWriteShared(grantee);
       owner.grantReadWriteEnvironment(grantee);
-      const doc = stack.resolve((grantee.node.findChild('DefaultPolicy') as iam.Policy).document.toJSON());
+      const granteeId = stack.getLogicalId(grantee.node.defaultChild as iam.CfnRole);
+      const doc = resourcesOf(Template.fromStack(stack), 'AWS::IAM::Policy')
+        .find(p => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: granteeId }])).Properties.PolicyDocument;
       // The bucket differs (created or imported); actions, prefixes and conditions do not.
       shapes.push(JSON.stringify(doc.Statement.map((st: any) => [st.Action, st.Condition ?? null,
         [st.Resource].flat().map((r: any) => JSON.stringify(r).replace(/.*(\/[a-z-]+\/\*).*/, '$1').replace(/^\{.*\}$/, 'bucket'))])));
@@ -93,5 +95,73 @@ describe('the prefix-scoped grants, one implementation for every owner of the bu
     Template.fromStack(stack).hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: key.keyArn })]) },
     });
+  });
+});
+
+/*
+ * A principal of another account, or a service, is allowed only by the bucket's policy: "For cross-account
+ * permissions to other AWS accounts or users in another account, you must use a bucket policy" ("Policies and
+ * permissions in Amazon S3", Amazon S3 User Guide,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-policy-language-overview.html); a service principal
+ * has no identity policy at all. An emulator enforces neither, so these tests pin the synthesized policies.
+ */
+describe('grants to principals that have no policy in this account', () => {
+  const ENV = { account: '111111111111', region: 'us-east-1' };
+  const bucketPolicyStatements = (template: Template) => resourcesOf(template, 'AWS::S3::BucketPolicy')
+    .flatMap(p => p.Properties.PolicyDocument.Statement)
+    .filter((st: any) => st.Effect === 'Allow');
+
+  test.each<[string, () => iam.IPrincipal, unknown]>([
+    ['another account', () => new iam.AccountPrincipal('222222222222'), { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::222222222222:root']] } }],
+    ['a role ARN of another account', () => new iam.ArnPrincipal('arn:aws:iam::222222222222:role/Pipeline'), { AWS: 'arn:aws:iam::222222222222:role/Pipeline' }],
+    ['a service principal', () => new iam.ServicePrincipal('datasync.amazonaws.com'), { Service: 'datasync.amazonaws.com' }],
+  ])('on an owned bucket, %s is allowed by the bucket policy, scoped to the prefixes', (_name, principal, expected) => {
+    const stack = new Stack(new App(), 'S', { env: ENV });
+    const bucket = new TrainingBucket(stack, 'B', { environmentName: 'dev' });
+    const grant = bucket.grantReadShared(principal());
+    expect(grant.success).toBe(true);
+    const statements = bucketPolicyStatements(Template.fromStack(stack));
+    expect(statements).toHaveLength(2);
+    expect(statements[0]).toEqual(expect.objectContaining({ Principal: expected, Action: 's3:GetObject' }));
+    expect(JSON.stringify(statements[0].Resource)).toContain('/cached-datasets/*');
+    expect(statements[1]).toEqual(expect.objectContaining({
+      Principal: expected,
+      Action: 's3:ListBucket',
+      Condition: { StringLike: { 's3:prefix': ['cached-datasets/*', 'runtime/python-env/*', 'runtime/scripts/*'] } },
+    }));
+    expect(statements.every((st: any) => st.Sid === undefined)).toBe(true);
+  });
+
+  test('a role of the same account still gets a principal policy and no bucket policy statement', () => {
+    const stack = new Stack(new App(), 'S', { env: ENV });
+    const bucket = new TrainingBucket(stack, 'B', { environmentName: 'dev' });
+    bucket.grantReadWriteEnvironment(new iam.Role(stack, 'Grantee', { assumedBy: new iam.AccountRootPrincipal() }));
+    const template = Template.fromStack(stack);
+    expect(bucketPolicyStatements(template)).toEqual([]);
+    expect(resourcesOf(template, 'AWS::IAM::Policy')).toHaveLength(1);
+  });
+
+  test.each<[string, () => iam.IPrincipal]>([
+    ['another account', () => new iam.AccountPrincipal('222222222222')],
+    ['a service principal', () => new iam.ServicePrincipal('datasync.amazonaws.com')],
+  ])('on an imported foundation, a grant to %s is an error naming the grantee', (_name, principal) => {
+    const stack = new Stack(new App(), 'S', { env: ENV });
+    const imported = ChronosTrainingFoundation.fromEnvironment(stack, 'Dev', 'dev');
+    expect(() => imported.grantWriteShared(principal()))
+      .toThrow(/grantWriteShared: only the policy of S\/Dev\/Bucket could allow the grantee (AccountPrincipal|ServicePrincipal).* an imported bucket or key has no policy this app can add to/);
+  });
+
+  test('on a bucket with a key, the key policy allows another account too', () => {
+    const stack = new Stack(new App(), 'S', { env: ENV });
+    const encryptionKey = new kms.Key(stack, 'Key');
+    const bucket = new s3.Bucket(stack, 'Data', { encryption: s3.BucketEncryption.KMS, encryptionKey });
+    const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { bucket });
+    foundation.grantReadShared(new iam.AccountPrincipal('222222222222'));
+    const keyPolicy = resourcesOf(Template.fromStack(stack), 'AWS::KMS::Key')[0].Properties.KeyPolicy.Statement;
+    expect(keyPolicy).toContainEqual(expect.objectContaining({
+      Action: 'kms:Decrypt',
+      Resource: '*',
+      Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::222222222222:root']] } },
+    }));
   });
 });

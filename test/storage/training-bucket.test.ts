@@ -170,6 +170,43 @@ describe('TrainingBucket', () => {
     expect(() => construct.addLifecycleRule({ id: 'A', prefix: 'b/', expiration: Duration.days(5) })).toThrow(/rule.id 'A' is already used/);
   });
 
+  // S3 takes "a non-zero positive integer" of days for an expiration (API Reference, "LifecycleExpiration",
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_LifecycleExpiration.html) and a noncurrent expiration
+  // ("NoncurrentVersionExpiration"), and at least 30 days before Standard-IA ("Transition",
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_Transition.html). aws-cdk-lib drops a 0-day expiration
+  // and keeps a 0-day noncurrent one, and an emulator accepts both.
+  test.each<[string, s3.LifecycleRule, RegExp]>([
+    ['a 0-day expiration', { id: 'X', prefix: 'dev/tmp/', expiration: Duration.days(0) },
+      /addLifecycleRule: rule 'X' expiration is 0 days; it must be at least 1 days \(S3 requires a positive whole number of days\)/],
+    ['a fractional expiration', { id: 'X', prefix: 'dev/tmp/', expiration: Duration.hours(36) },
+      /addLifecycleRule: rule 'X' expiration is 1 day 12 hours; S3 lifecycle rules take a whole number of days/],
+    ['a 0-day noncurrent expiration', { id: 'X', prefix: 'dev/tmp/', noncurrentVersionExpiration: Duration.days(0) },
+      /addLifecycleRule: rule 'X' noncurrentVersionExpiration is 0 days; it must be at least 1 days/],
+    ['a 0-day multipart abort', { id: 'X', abortIncompleteMultipartUploadAfter: Duration.days(0) },
+      /addLifecycleRule: rule 'X' abortIncompleteMultipartUploadAfter is 0 days/],
+    ['a transition to Standard-IA before 30 days', {
+      id: 'X',
+      prefix: 'dev/tmp/',
+      transitions: [{ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(10) }],
+    },
+    /addLifecycleRule: rule 'X' transitions\[0\].transitionAfter is 10 days; it must be at least 30 days/],
+    ['a noncurrent transition of fractional days', {
+      id: 'X',
+      prefix: 'dev/tmp/',
+      noncurrentVersionTransitions: [{ storageClass: s3.StorageClass.GLACIER, transitionAfter: Duration.hours(1) }],
+    },
+    /addLifecycleRule: rule 'X' noncurrentVersionTransitions\[0\].transitionAfter is 1 hour; S3 lifecycle rules take a whole number of days/],
+  ])('refuses a rule with %s, naming the field and the value', (_name, rule, message) => {
+    const { construct } = synth();
+    expect(() => construct.addLifecycleRule(rule)).toThrow(message);
+  });
+
+  test('accepts a 0-day transition to Glacier, which S3 allows', () => {
+    const { construct, stack } = synth();
+    construct.addLifecycleRule({ id: 'Archive', prefix: 'dev/archive/', transitions: [{ storageClass: s3.StorageClass.GLACIER, transitionAfter: Duration.days(0) }] });
+    expect(rules(Template.fromStack(stack)).find(r => r.Id === 'Archive').Transitions).toEqual([{ StorageClass: 'GLACIER', TransitionInDays: 0 }]);
+  });
+
   test('refuses a rule without an ID', () => {
     const { construct } = synth();
     expect(() => construct.addLifecycleRule({ prefix: 'a/', expiration: Duration.days(5) })).toThrow(/rule.id must be a literal, non-empty ID/);
@@ -230,6 +267,9 @@ describe('TrainingBucket', () => {
     ['an expiration before the transition', { artifactTransition: Duration.days(60), artifactExpiration: Duration.days(45) },
       /artifactExpiration \(45 days\) must be later than artifactTransition \(60 days\)/],
     ['a log retention of zero days', { logRetention: Duration.days(0) }, /logRetention is 0 days; it must be at least 1 days/],
+    ['an artifact expiration of zero days', { artifactExpiration: Duration.days(0) }, /artifactExpiration is 0 days; it must be at least 1 days/],
+    ['an artifact transition of zero days', { artifactTransition: Duration.days(0) }, /artifactTransition is 0 days; it must be at least 30 days/],
+    ['a recovery window of zero days', { recoverableOutputs: Duration.days(0) }, /recoverableOutputs is 0 days; it must be at least 1 days/],
     ['a fractional log retention', { logRetention: Duration.hours(36) }, /logRetention is 1 day 12 hours; S3 lifecycle rules take a whole number of days/],
     ['an invalid environment', { environmentName: 'dev_1' }, /environmentName 'dev_1' is invalid/],
     ['an environment named after a shared prefix', { environmentName: 'runtime' }, /environmentName 'runtime' is reserved: the bucket prefix 'runtime\/' holds data shared by all environments/],
