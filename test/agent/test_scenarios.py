@@ -98,7 +98,7 @@ def render_user_data(run, lifetime=3600):
             " maxRunLifetimeSeconds: Number(process.argv[2]) }));")
     out = subprocess.run(["node", "-r", "ts-node/register/transpile-only", "-e", code, run.bucket, str(lifetime)],
                          cwd=ROOT, check=True, capture_output=True, env=dict(os.environ, TS_NODE_PROJECT="tsconfig.dev.json"))
-    path = os.path.join(str(run.tmp), "user-data.sh")
+    path = os.path.join(str(run.tmp), "user-data-%s.sh" % run.bucket)
     with open(path, "wb") as f:
         f.write(out.stdout)
     return path
