@@ -114,6 +114,10 @@ project.gitignore.addPatterns('/integ/cdk.context.json');
 // The last release's assembly is committed (docs/DEVELOPMENT.md, "Releasing"); the node_modules link the API guard lends it is not.
 project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/node_modules');
 
+// agent/chronos_run_agent.py ships in the npm tarball (hence in the wheel's): the user data embeds it at synth, and
+// Batch images copy it. Never its bytecode.
+project.addPackageIgnore('/agent/__pycache__/');
+
 // Keep the sample app, scripts, Python tests, the docs, release records and rosetta's inputs and outputs out of the npm tarball.
 for (const p of ['/integ/', '/scripts/', '/docs/', '/test-python/', '/test-e2e/', '/.ci/', '/release/', '/tsconfig.dev.json', '/.tools/', '/.venv*/',
   '/rosetta/', '/.jsii.tabl.json']) {
@@ -215,6 +219,14 @@ const e2e = project.addTask('test:e2e', {
 project.addTask('test:python', {
   description: 'Build the wheel, install it in a fresh venv with aws-cdk-lib, run pytest (test-python/)',
   exec: 'bash scripts/test-python.sh',
+});
+
+// The run agent (agent/chronos_run_agent.py, docs/RUNS.md) as real processes against moto server (S3) and AWS's
+// amazon-ec2-metadata-mock (IMDSv2) on loopback, side by side with pytest-xdist. Not a `ci` leg yet.
+project.addTask('test:agent', {
+  description: "The run agent's scenarios (test/agent/): moto server + amazon-ec2-metadata-mock v1.13.0 on 127.0.0.1, offline",
+  exec: 'bash scripts/test-agent.sh',
+  receiveArgs: true,
 });
 
 // Compliance scanners (pinned, from PyPI) over every template the integ app synthesizes.

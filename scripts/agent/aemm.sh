@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Prints the path of AWS's amazon-ec2-metadata-mock (AEMM) v1.13.0, the IMDS emulator of the run agent's tests
+# (test/agent/), building it with `go install` into a cache outside the clone on first use (a fresh clone reuses the
+# machine's cache). Needs Go >= 1.23 the first time only. AEMM=/path/to/ec2-metadata-mock skips all of this.
+set -euo pipefail
+VERSION=v1.13.0
+if [ -n "${AEMM:-}" ]; then echo "$AEMM"; exit 0; fi
+dir="${XDG_CACHE_HOME:-$HOME/.cache}/chronos-training/aemm-$VERSION"
+bin="$dir/ec2-metadata-mock"
+if [ ! -x "$bin" ]; then
+  mkdir -p "$dir"
+  (
+    flock 9
+    if [ ! -x "$bin" ]; then
+      command -v go > /dev/null || { echo "aemm.sh: Go (>= 1.23) is needed to build ec2-metadata-mock $VERSION" >&2; exit 1; }
+      echo "aemm.sh: building ec2-metadata-mock $VERSION into $dir (once)" >&2
+      GOBIN="$dir" go install "github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@$VERSION" >&2
+    fi
+  ) 9> "$dir/.lock"
+fi
+echo "$bin"

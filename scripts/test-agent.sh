@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The run agent's suite (test/agent/): the agent as a real process against moto server (S3) and AWS's
+# amazon-ec2-metadata-mock (IMDSv2), both on 127.0.0.1, offline. Scenarios run side by side (pytest-xdist).
+# Usage: bash scripts/test-agent.sh [PYTEST ARGS...]   (AGENT_TEST_WORKERS=N sets the parallelism, default 4)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+start=$SECONDS
+# shellcheck source=scripts/python-env.sh
+source "$root/scripts/python-env.sh"
+bash scripts/local/moto-venv.sh &
+moto_pid=$!
+ensure_venv "$root/.venv-agent-test" -- -r "$root/test/agent/requirements.txt" -c "$root/scripts/local/requirements-moto.txt"
+wait "$moto_pid"
+AEMM="$(bash scripts/agent/aemm.sh)"
+export AEMM
+# The user-data scenario runs the real script from src/private/run-agent-user-data.ts.
+PATH="$(bash scripts/node-path.sh):$PATH"
+export PATH
+export MOTO_SERVER="$root/.venv-moto/bin/moto_server"
+rc=0
+PYTHONDONTWRITEBYTECODE=1 "$root/.venv-agent-test/bin/python" -m pytest test/agent -p no:cacheprovider -ra \
+  -n "${AGENT_TEST_WORKERS:-4}" "$@" || rc=$?
+echo "test-agent: $((SECONDS - start)) s wall"
+exit "$rc"

@@ -1,0 +1,315 @@
+"""Harness of the run agent's tests: moto server (S3) and amazon-ec2-metadata-mock (IMDSv2) on 127.0.0.1, the agent
+as a real process, the toy training script (fixtures/toy_train.py) and a power-off command that records its calls."""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import boto3
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+AGENT = os.path.join(ROOT, "agent", "chronos_run_agent.py")
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+TOY = os.path.join(FIXTURES, "toy_train.py")
+ENV_NAME = "dev"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, what, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s" % (what, proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("%s did not listen on %d" % (what, port))
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory):
+    """One moto server per pytest worker; each test has its own bucket."""
+    server = os.environ.get("MOTO_SERVER") or os.path.join(ROOT, ".venv-moto", "bin", "moto_server")
+    port = free_port()
+    log = open(str(tmp_path_factory.mktemp("moto") / "moto.log"), "w")
+    proc = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    wait_port(port, proc, "moto_server")
+    yield "http://127.0.0.1:%d" % port
+    stop(proc)
+
+
+class Aemm:
+    """amazon-ec2-metadata-mock, IMDSv2 only (-I), serving the ChronosRunId and ChronosAttempt tags through the two tag
+    paths its configuration can set. Delays count from its start."""
+
+    def __init__(self, tmp, run_id=None, attempt=1, lifecycle="spot", spot_delay=None, rebalance_delay=None):
+        self.port = free_port()
+        paths, values = {}, {"instance-life-cycle": lifecycle}
+        if run_id:
+            paths = {"tags-instance-name": "/latest/meta-data/tags/instance/ChronosRunId",
+                     "tags-instance-test": "/latest/meta-data/tags/instance/ChronosAttempt"}
+            values.update({"tags-instance-name": run_id, "tags-instance-test": str(attempt)})
+        config = os.path.join(str(tmp), "aemm-%d.json" % self.port)
+        with open(config, "w") as f:
+            json.dump({"metadata": {"paths": paths, "values": values}}, f)
+        # `spot` serves the notice after -d seconds and the rebalance recommendation after --rebalance-delay-sec
+        # (at once by default): "never" is a day.
+        args = [os.environ.get("AEMM", os.path.expanduser("~/go/bin/ec2-metadata-mock")), "-c", config, "-I",
+                "-n", "127.0.0.1", "-p", str(self.port), "spot", "-d", str(spot_delay or 86400),
+                "--rebalance-delay-sec", str(rebalance_delay if rebalance_delay is not None else 86400)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     cwd=str(tmp))
+        wait_port(self.port, self.proc, "ec2-metadata-mock")
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+
+
+class Run:
+    """One test's world: a bucket, an AEMM, a CHRONOS_HOME, the toy's step record and the power-off record."""
+
+    def __init__(self, tmp, moto, run_id):
+        self.tmp, self.moto, self.run_id = tmp, moto, run_id
+        self.bucket = "agent-test-" + uuid.uuid4().hex[:12]
+        self.s3 = boto3.client("s3", endpoint_url=moto, region_name="us-east-1",
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.s3.create_bucket(Bucket=self.bucket)
+        self.steps_file = os.path.join(str(tmp), "steps.txt")
+        self.poweroff_file = os.path.join(str(tmp), "poweroff.jsonl")
+        self.aemms, self.procs = [], []
+
+    def aemm(self, **kw):
+        a = Aemm(self.tmp, **kw)
+        self.aemms.append(a)
+        return a
+
+    def put_spec(self, command, code=False, **fields):
+        spec = {"schemaVersion": 1, "runId": self.run_id, "environment": ENV_NAME, "command": command,
+                "maxRunLifetimeSeconds": 120, "checkpointIntervalSeconds": 2, "logFlushSeconds": 1,
+                "stopGraceSeconds": 10, "controlPollSeconds": 1, "createdAt": "2026-12-01T00:00:00Z",
+                "createdBy": "test/agent"}
+        if code:
+            spec["code"] = {"manifestKey": self.put_code({"toy_train.py": open(TOY, "rb").read()})}
+        spec.update(fields)
+        self.put_json("%s/runs/%s/spec.json" % (ENV_NAME, self.run_id), spec)
+        return spec
+
+    def put_code(self, files):
+        entries = []
+        for path, data in sorted(files.items()):
+            sha = hashlib.sha256(data).hexdigest()
+            self.s3.put_object(Bucket=self.bucket, Key="%s/code/blobs/%s" % (ENV_NAME, sha), Body=data)
+            entries.append({"path": path, "sha256": sha, "size": len(data), "mode": 0o644})
+        body = json.dumps({"schemaVersion": 1, "files": entries}).encode()
+        key = "%s/code/manifests/%s.json" % (ENV_NAME, hashlib.sha256(body).hexdigest())
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        return key
+
+    def put_json(self, key, doc):
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(doc).encode())
+
+    def get_json(self, key):
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def get(self, key):
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def keys(self, prefix):
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [o["Key"] for p in pages for o in p.get("Contents", [])]
+
+    def status(self, attempt=None):
+        if attempt is None:
+            return self.get_json("%s/runs/%s/status.json" % (ENV_NAME, self.run_id))
+        return self.get_json("%s/runs/%s/attempts/%03d.json" % (ENV_NAME, self.run_id, attempt))
+
+    def log(self, attempt, stream):
+        """The concatenation of a stream's chunks, in key order."""
+        prefix = "%s/logs/%s/%03d/%s/" % (ENV_NAME, self.run_id, attempt, stream)
+        return b"".join(self.get(k) for k in sorted(self.keys(prefix)))
+
+    def manifests(self):
+        return sorted(self.keys("%s/checkpoints/%s/manifests/" % (ENV_NAME, self.run_id)))
+
+    def checkpoint_state(self, manifest_key):
+        m = self.get_json(manifest_key)
+        (f,) = [f for f in m["files"] if f["path"] == "state.json"]
+        return json.loads(self.get(f["key"]))["step"]
+
+    def steps(self):
+        """[(attempt, step)] in the order the toy ran them."""
+        if not os.path.exists(self.steps_file):
+            return []
+        with open(self.steps_file) as f:
+            return [tuple(int(x) for x in line.split()) for line in f if line.strip()]
+
+    def poweroffs(self):
+        if not os.path.exists(self.poweroff_file):
+            return []
+        with open(self.poweroff_file) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def env(self, aemm=None, s3_endpoint=None, home="home", **extra):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CHRONOS_"))}
+        env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
+                   AWS_ENDPOINT_URL_S3=s3_endpoint or self.moto, CHRONOS_HOME=os.path.join(str(self.tmp), home),
+                   CHRONOS_BUCKET=self.bucket, CHRONOS_ENVIRONMENT=ENV_NAME,
+                   CHRONOS_POWEROFF_COMMAND="%s %s" % (sys.executable, os.path.join(FIXTURES, "poweroff.py")),
+                   POWEROFF_FILE=self.poweroff_file, TOY_STEPS_FILE=self.steps_file)
+        if aemm:
+            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = aemm.endpoint
+        else:
+            env["AWS_EC2_METADATA_DISABLED"] = "true"
+        env.update(extra)
+        return env
+
+    def start_agent(self, env, args=("run",)):
+        out = open(os.path.join(str(self.tmp), "agent-%d.out" % len(self.procs)), "wb")
+        p = subprocess.Popen([sys.executable, AGENT] + list(args), env=env, stdout=out, stderr=subprocess.STDOUT)
+        p.out_path = out.name
+        self.procs.append(p)
+        return p
+
+    def agent(self, env, args=("run",), timeout=90):
+        p = self.start_agent(env, args)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError("the agent did not end in %d s:\n%s" % (timeout, self.output(p)))
+        return p
+
+    def output(self, p):
+        with open(p.out_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        for a in self.aemms:
+            stop(a.proc)
+
+
+@pytest.fixture
+def make_run(tmp_path, moto_endpoint):
+    runs = []
+
+    def make(run_id=None):
+        r = Run(tmp_path, moto_endpoint, run_id or "test-" + uuid.uuid4().hex[:8])
+        runs.append(r)
+        return r
+    yield make
+    for r in runs:
+        r.close()
+
+
+def toy(steps, every=10, pause=0.05, exit_code=0):
+    return [sys.executable, TOY, str(steps), str(every), str(pause)] + ([str(exit_code)] if exit_code else [])
+
+
+def expected_stdout(first, last, resumed_from=0, resumed="0", attempt=1, done=True):
+    lines = ["resumed=%s from step %d, attempt %d" % (resumed, resumed_from, attempt)]
+    lines += ["step %d" % i for i in range(first, last + 1)]
+    if done:
+        lines.append("done")
+    return ("\n".join(lines) + "\n").encode()
+
+
+class FlakyProxy:
+    """A TCP proxy between the agent and moto that can drop every connection (S3 unreachable)."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.down = False
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def set_down(self, down):
+        self.down = down
+        if down:
+            with self.lock:
+                for c in self.conns:
+                    try:
+                        c.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                self.conns = []
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    def pipe(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+        self.set_down(True)
+
+
+def kill_group_of(pid_file):
+    if os.path.exists(pid_file):
+        try:
+            os.killpg(int(open(pid_file).read().strip()), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+__all__ = ["toy", "expected_stdout", "FlakyProxy", "ENV_NAME", "AGENT", "ROOT", "FIXTURES", "kill_group_of", "shutil"]

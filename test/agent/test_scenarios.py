@@ -1,0 +1,294 @@
+"""The run agent's scenarios (docs/RUNS.md), each the agent as a real process against moto (S3) and
+amazon-ec2-metadata-mock (IMDSv2). Intervals are short spec fields; pytest-xdist runs the scenarios side by side."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+
+from conftest import ENV_NAME, ROOT, FlakyProxy, expected_stdout, kill_group_of, toy
+
+
+def assert_one_poweroff(run):
+    assert len(run.poweroffs()) == 1, run.poweroffs()
+
+
+def test_clean_run_succeeds_with_complete_logs_and_checkpoints(make_run, tmp_path):
+    """1. A clean run: `succeeded`, the concatenated chunks are what the script printed, checkpoints in S3, the code
+    fetched from its manifest, the artifacts uploaded, one power-off."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id, attempt=1, lifecycle="on-demand")
+    run.put_spec([sys.executable, "toy_train.py", "60", "10", "0.05"], code=True)
+    p = run.agent(run.env(aemm))
+    assert p.returncode == 0, run.output(p)
+    status = run.status()
+    assert status["state"] == "succeeded" and status["exitCode"] == 0, status
+    assert status["attempt"] == 1 and status["lifecycle"] == "on-demand" and status["instanceId"].startswith("i-")
+    assert run.status(1) == status
+    assert run.log(1, "stdout") == expected_stdout(1, 60)
+    assert run.log(1, "stderr") == b"".join(b"stderr line at step %d\n" % i for i in range(5, 61, 5))
+    assert b"succeeded" in run.log(1, "agent")
+    manifests = run.manifests()
+    assert manifests and status["lastCheckpoint"]["manifestKey"] == manifests[-1]
+    assert run.checkpoint_state(manifests[-1]) == 60
+    assert run.get("%s/artifacts/%s/result.txt" % (ENV_NAME, run.run_id)) == b"steps=60\n"
+    assert_one_poweroff(run)
+
+
+def test_spot_notice_then_resume(make_run):
+    """2. A spot notice mid-run: the command gets SIGTERM, the checkpoint it saves in its handler is in S3 before the
+    power-off, `interrupted`. 3. The next attempt restores it and continues from its step: across both attempts no
+    step runs twice after the last checkpoint and none is skipped."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id, attempt=1, spot_delay=3)
+    # Checkpoints every 7 steps, so the handler's save (not a periodic one) is what the next attempt needs.
+    run.put_spec(toy(400, every=7, pause=0.05), checkpointIntervalSeconds=3)
+    env = run.env(aemm, POWEROFF_S3_PREFIX="%s/checkpoints/%s/" % (ENV_NAME, run.run_id),
+                  POWEROFF_S3_ENDPOINT=run.moto)
+    p = run.agent(env)
+    assert p.returncode == 0, run.output(p)
+    status = run.status()
+    assert status["state"] == "interrupted" and status["reason"].startswith("spot interruption notice"), status
+    assert status["exitCode"] == 143  # the toy exits 143 from its SIGTERM handler
+    out = run.log(1, "stdout")
+    assert b"saved on SIGTERM at step" in out
+    first = run.steps()
+    last_step = first[-1][1]
+    assert 0 < last_step < 400
+    manifest = status["lastCheckpoint"]["manifestKey"]
+    assert run.checkpoint_state(manifest) == last_step  # the handler's save, not an older periodic one
+    (poweroff,) = run.poweroffs()
+    assert manifest in poweroff["keys"] and run.get_json(manifest)["files"][0]["key"] in poweroff["keys"]
+
+    aemm2 = run.aemm(run_id=run.run_id, attempt=2, lifecycle="on-demand")
+    p = run.agent(run.env(aemm2, home="home2"))
+    assert p.returncode == 0, run.output(p)
+    assert run.status()["state"] == "succeeded" and run.status(2)["attempt"] == 2
+    assert run.status(1)["state"] == "interrupted"
+    steps = run.steps()
+    second = [s for a, s in steps if a == 2]
+    assert second[0] == last_step + 1  # resumed from the handler's checkpoint: nothing lost, nothing repeated
+    assert [s for _, s in steps] == list(range(1, 401))
+    assert run.log(2, "stdout").startswith(b"resumed=1 from step %d, attempt 2\n" % last_step)
+    assert len(run.poweroffs()) == 2
+
+
+def test_lifetime_reached_times_out(make_run):
+    """4. The lifetime (the smaller of the spec's and the foundation's): the drain, then `timed-out`."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(1000, pause=0.05), maxRunLifetimeSeconds=30)
+    t = time.time()
+    p = run.agent(run.env(aemm, CHRONOS_MAX_RUN_LIFETIME_SECONDS="3"))
+    assert p.returncode == 0, run.output(p)
+    assert time.time() - t < 20
+    status = run.status()
+    assert status["state"] == "timed-out" and status["reason"] == "run lifetime of 3 s reached", status
+    assert b"saved on SIGTERM" in run.log(1, "stdout")
+    assert run.checkpoint_state(status["lastCheckpoint"]["manifestKey"]) == run.steps()[-1][1]
+    assert_one_poweroff(run)
+
+
+def render_user_data(run, lifetime=3600):
+    """The real boot script from src/private/run-agent-user-data.ts (through ts-node's transpiler)."""
+    code = ("const { runAgentUserData } = require('./src/private/run-agent-user-data');"
+            "process.stdout.write(runAgentUserData({ bucketName: process.argv[1], environmentName: 'dev',"
+            " maxRunLifetimeSeconds: Number(process.argv[2]) }));")
+    out = subprocess.run(["node", "-r", "ts-node/register/transpile-only", "-e", code, run.bucket, str(lifetime)],
+                         cwd=ROOT, check=True, capture_output=True, env=dict(os.environ, TS_NODE_PROJECT="tsconfig.dev.json"))
+    path = os.path.join(str(run.tmp), "user-data-%s.sh" % run.bucket)
+    with open(path, "wb") as f:
+        f.write(out.stdout)
+    return path
+
+
+def test_backstop_powers_off_when_the_agent_is_killed(make_run):
+    """5. The real user-data script starts the backstop and the agent detached; the agent is SIGKILLed: the backstop
+    still powers the instance off (its deadline shortened for the test)."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(2000, pause=0.05), env={"TOY_PID_FILE": os.path.join(str(run.tmp), "toy.pid")})
+    script = render_user_data(run)
+    home = os.path.join(str(run.tmp), "home")
+    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="6", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"))
+    try:
+        t = time.time()
+        subprocess.run(["bash", script], env=env, check=True, timeout=30)
+        pid_file = os.path.join(home, "run-agent.pid")
+        deadline = time.time() + 15
+        while not run.steps() and time.time() < deadline:
+            time.sleep(0.2)
+        assert run.steps(), open(env["CHRONOS_CONSOLE"]).read()
+        os.kill(int(open(pid_file).read()), signal.SIGKILL)
+        while not run.poweroffs() and time.time() < t + 20:
+            time.sleep(0.2)
+        assert len(run.poweroffs()) == 1
+        assert run.poweroffs()[0]["t"] - t >= 5.5  # the backstop's deadline, not the agent
+        time.sleep(1)
+        assert len(run.poweroffs()) == 1
+        assert run.status()["state"] == "running"  # the agent never wrote an end
+    finally:
+        kill_group_of(os.path.join(str(run.tmp), "toy.pid"))
+
+
+def test_user_data_without_a_run_tag_does_nothing(make_run):
+    """An instance launched from the template without a ChronosRunId tag: the script exits 0, starts nothing."""
+    run = make_run()
+    aemm = run.aemm()  # no tags
+    script = render_user_data(run)
+    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="1", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"))
+    subprocess.run(["bash", script], env=env, check=True, timeout=30)
+    time.sleep(2)
+    assert run.poweroffs() == []
+    assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "run-agent.pid"))
+
+
+def test_cut_upload_restores_the_previous_whole_checkpoint(make_run):
+    """6. A later checkpoint whose upload was cut (its manifest names data files that are missing; a partial data
+    upload with no manifest): the next attempt restores the previous whole checkpoint, and writes its own
+    checkpoints under a sequence above everything left behind."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(40, every=10, pause=0.02))
+    p = run.agent(run.env(aemm))
+    assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
+    whole = run.manifests()[-1]
+    seq = run.get_json(whole)["sequence"]
+    prefix = "%s/checkpoints/%s/" % (ENV_NAME, run.run_id)
+    # seq+1: a manifest whose data file is missing; seq+2: data uploaded, manifest never written.
+    run.put_json("%smanifests/%010d.json" % (prefix, seq + 1), {
+        "schemaVersion": 1, "sequence": seq + 1, "createdAt": "2026-12-01T00:00:00Z",
+        "files": [{"path": "state.json", "key": "%sdata/%010d/state.json" % (prefix, seq + 1), "size": 12}]})
+    run.s3.put_object(Bucket=run.bucket, Key="%sdata/%010d/state.json" % (prefix, seq + 2), Body=b'{"step": 9')
+    # Attempt 2 runs further (the spec now asks for 60 steps).
+    run.put_spec(toy(60, every=10, pause=0.02))
+    aemm2 = run.aemm(run_id=run.run_id, attempt=2)
+    p = run.agent(run.env(aemm2, home="home2"))
+    assert p.returncode == 0, run.output(p)
+    assert b"skipped: 1 of its files are missing" in run.log(2, "agent")
+    assert run.log(2, "stdout").startswith(b"resumed=1 from step 40, attempt 2\n")
+    assert [s for a, s in run.steps() if a == 2] == list(range(41, 61))
+    assert run.get_json(run.manifests()[-1])["sequence"] >= seq + 3
+
+
+def test_s3_unreachable_for_30_seconds(make_run):
+    """7. S3 unreachable for 30 s (a proxy drops every connection): the command keeps running, uploads are retried,
+    nothing is lost once S3 answers."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    proxy = FlakyProxy(urllib.parse.urlsplit(run.moto).port)
+    try:
+        run.put_spec(toy(720, every=20, pause=0.05))  # about 40 s
+        agent = run.start_agent(run.env(aemm, s3_endpoint="http://127.0.0.1:%d" % proxy.port))
+        time.sleep(4)
+        proxy.set_down(True)
+        down_at = len(run.steps())
+        time.sleep(30)
+        during = len(run.steps()) - down_at
+        proxy.set_down(False)
+        agent.wait(60)
+    finally:
+        proxy.close()
+    assert during > 300, "the command did not keep running while S3 was down (%d steps)" % during
+    status = run.status()
+    assert status["state"] == "succeeded", run.output(agent)
+    assert run.log(1, "stdout") == expected_stdout(1, 720)
+    assert b"S3 unavailable, retrying" in run.log(1, "agent")
+    assert run.checkpoint_state(run.manifests()[-1]) == 720
+    assert_one_poweroff(run)
+
+
+def test_failing_command_fails_with_its_exit_code(make_run):
+    """8. The command fails: `failed`, its exit code, complete logs."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(12, pause=0.01, exit_code=3))
+    p = run.agent(run.env(aemm))
+    assert p.returncode == 0, run.output(p)
+    status = run.status()
+    assert status["state"] == "failed" and status["exitCode"] == 3, status
+    assert status["reason"] == "the command exited with code 3"
+    assert run.log(1, "stdout") == expected_stdout(1, 12)
+    assert_one_poweroff(run)
+
+
+def test_bad_spec_fails_and_powers_off(make_run):
+    """A spec of a higher schemaVersion: `failed` with the reason, then the power-off."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(3), schemaVersion=2)
+    p = run.agent(run.env(aemm))
+    assert p.returncode == 0, run.output(p)
+    status = run.status()
+    assert status["state"] == "failed"
+    assert status["reason"] == "spec.json has schemaVersion 2; this agent knows version 1"
+    assert_one_poweroff(run)
+
+
+def test_control_stop(make_run):
+    """control.json `stop`: the drain, then `stopped`."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(2000, pause=0.05))
+    agent = run.start_agent(run.env(aemm))
+    time.sleep(3)
+    run.put_json("%s/runs/%s/control.json" % (ENV_NAME, run.run_id),
+                 {"schemaVersion": 1, "action": "stop", "requestedAt": "2026-12-01T00:00:00Z"})
+    agent.wait(30)
+    status = run.status()
+    assert status["state"] == "stopped" and b"saved on SIGTERM" in run.log(1, "stdout"), status
+    assert_one_poweroff(run)
+
+
+def test_batch_wrapper_resumes_attempt_2(make_run):
+    """9. AWS Batch: the run ID is AWS_BATCH_JOB_ID; Batch stops attempt 1 (SIGTERM to the agent, the container's
+    main process); AWS_BATCH_JOB_ATTEMPT=2 resumes from its checkpoint; the agent exits with the command's code and
+    never powers off."""
+    job_id = str(uuid.uuid4())
+    run = make_run(job_id)
+    command = ["batch", "--"] + toy(300, every=1000, pause=0.05)
+    env = run.env(AWS_BATCH_JOB_ID=job_id, AWS_BATCH_JOB_ATTEMPT="1")
+    agent = run.start_agent(env, command)
+    deadline = time.time() + 15
+    while len(run.steps()) < 20 and time.time() < deadline:
+        time.sleep(0.1)
+    agent.send_signal(signal.SIGTERM)
+    agent.wait(30)
+    assert agent.returncode == 143, run.output(agent)
+    status = run.status()
+    assert status["state"] == "interrupted" and status["instanceId"] == job_id, status
+    last = run.steps()[-1][1]
+    assert run.checkpoint_state(status["lastCheckpoint"]["manifestKey"]) == last
+
+    p = run.agent(run.env(AWS_BATCH_JOB_ID=job_id, AWS_BATCH_JOB_ATTEMPT="2", home="home2"), command)
+    assert p.returncode == 0, run.output(p)
+    assert run.status()["state"] == "succeeded" and run.status()["attempt"] == 2
+    assert [s for _, s in run.steps()] == list(range(1, 301))
+    assert [s for a, s in run.steps() if a == 2][0] == last + 1
+    assert run.poweroffs() == []
+
+
+def test_no_run_tag_exits_at_once(make_run):
+    """`run` on an instance without a ChronosRunId tag: exit 0, nothing written, no power-off."""
+    run = make_run()
+    aemm = run.aemm()
+    p = run.agent(run.env(aemm), timeout=20)
+    assert p.returncode == 0 and b"not a run" in open(p.out_path, "rb").read()
+    assert run.keys("") == [] and run.poweroffs() == []
+
+
+def test_code_blob_that_does_not_match_fails(make_run):
+    """A code blob whose bytes do not match its SHA-256: `failed` with the contract's reason."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    spec = run.put_spec(toy(3), code=True)
+    manifest = run.get_json(spec["code"]["manifestKey"])
+    sha = manifest["files"][0]["sha256"]
+    run.s3.put_object(Bucket=run.bucket, Key="%s/code/blobs/%s" % (ENV_NAME, sha), Body=b"print('tampered')\n")
+    p = run.agent(run.env(aemm))
+    assert p.returncode == 0
+    assert run.status()["state"] == "failed"
+    assert run.status()["reason"] == "code blob %s (toy_train.py) does not match its SHA-256" % sha
+    assert_one_poweroff(run)

