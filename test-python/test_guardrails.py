@@ -7,6 +7,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Template
 
 from chronos_training_infra import (
@@ -86,12 +87,24 @@ def test_launch_template_and_budget_take_keyword_props():
     template = TrainingLaunchTemplate(
         stack, "LaunchTemplate", environment_name="dev", cost_center="train",
         instance_profile=iam.InstanceProfile(stack, "Profile", role=role),
-        security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc), spot=True, max_run_lifetime=cdk.Duration.hours(2))
+        security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc), spot=True, max_run_lifetime=cdk.Duration.hours(2),
+        bucket=s3.Bucket(stack, "Bucket"))
+    plain = TrainingLaunchTemplate(
+        stack, "PlainLaunchTemplate", environment_name="stage", cost_center="train",
+        instance_profile=iam.InstanceProfile.from_instance_profile_name(stack, "Plain", "plain"),
+        security_group=ec2.SecurityGroup(stack, "PlainSg", vpc=vpc), run_agent=False)
     TrainingBudget(stack, "Budget", environment_name="dev", monthly_limit_usd=100,
                    notification_emails=["ml-team@example.com"],
                    deny_run_instances_at_limit=BudgetLaunchers(roles=["ChronosLauncher"]))
     assert template.max_run_lifetime.to_hours() == 2
+    assert template.run_agent is True and plain.run_agent is False
     synthesized = Template.from_stack(stack)
-    data = only(synthesized.to_json(), "AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]
+    templates = [r["Properties"] for r in synthesized.to_json()["Resources"].values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
+    data = next(t for t in templates if t["LaunchTemplateName"].endswith("-dev"))["LaunchTemplateData"]
     assert [s["ResourceType"] for s in data["TagSpecifications"]] == ["instance", "volume", "spot-instances-request"]
+    # The run agent (docs/RUNS.md): multipart user data and instance tags in the instance metadata; not without it.
+    assert data["MetadataOptions"]["InstanceMetadataTags"] == "enabled"
+    assert "multipart/mixed" in json.dumps(data["UserData"])
+    plain_data = next(t for t in templates if t["LaunchTemplateName"].endswith("-stage"))["LaunchTemplateData"]
+    assert "UserData" not in plain_data and "InstanceMetadataTags" not in plain_data["MetadataOptions"]
     synthesized.resource_count_is("AWS::Budgets::BudgetsAction", 1)

@@ -65,23 +65,24 @@ describe('EC2 IMDS: with IMDSv2 required, containers need an HttpPutResponseHopL
       costCenter: 'train',
       instanceProfile: new iam.InstanceProfile(stack, 'Profile', { role }),
       securityGroup: new ec2.SecurityGroup(stack, 'Sg', { vpc }),
+      bucket: s3.Bucket.fromBucketName(stack, 'Bucket', 'chronos-training-dev'),
       ...options,
     });
     return onlyResource(Template.fromStack(stack), 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData.MetadataOptions;
   }
 
   test('the launch template requires IMDSv2 with a hop limit of 2, whatever the AMI', () => {
-    expect(metadataOptions()).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 2 });
+    expect(metadataOptions()).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 2, InstanceMetadataTags: 'enabled' });
   });
 
   test("the foundation's default launch template has it too", () => {
     const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', { env: TEST_ENV });
     const data = onlyResource(Template.fromStack(stack), 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData;
-    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 2 });
+    expect(data.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 2, InstanceMetadataTags: 'enabled' });
   });
 
   test('httpPutResponseHopLimit: 1 keeps the token on the host', () => {
-    expect(metadataOptions({ httpPutResponseHopLimit: 1 })).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+    expect(metadataOptions({ httpPutResponseHopLimit: 1 })).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1, InstanceMetadataTags: 'enabled' });
   });
 
   // The range: "Integers from 1 to 64" (LaunchTemplateInstanceMetadataOptionsRequest, Amazon EC2 API Reference,

@@ -1,8 +1,10 @@
 import { Duration, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
+import { addRunAgentValidations, runAgentMultipartUserData } from '../private/run-agent-launch';
 import { LAUNCH_TEMPLATE_MANAGED_BY, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
 import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, validateCostCenter, validateEnvironment } from '../private/validation';
 
@@ -52,11 +54,32 @@ export interface TrainingLaunchTemplateOptions {
   readonly spot?: boolean;
 
   /**
-   * User data of the template. The launcher's `--user-data` replaces it.
+   * User data of the template: a script (`ec2.UserData.forLinux()`, or
+   * `ec2.UserData.custom()` starting with `#!`). With `runAgent`, it is the
+   * second part of the template's MIME multipart user data and runs after the
+   * run agent's part, on every launch; it then has about 1.5 KB (the agent's part
+   * takes about 14 KB of the 16 KB EC2 accepts, and this part is base64-encoded
+   * in the archive: synthesis fails if the whole is over). A `--user-data` given
+   * at launch replaces the template's user data, agent included.
    *
    * @default - none
    */
   readonly userData?: ec2.UserData;
+
+  /**
+   * Whether instances launched from the template start the run agent at boot
+   * (docs/RUNS.md): the user data's first part writes the agent, reads the
+   * instance's `ChronosRunId` tag through IMDSv2 and, on a run, starts the agent
+   * and a power-off backstop at the run lifetime plus five minutes; an instance
+   * without the tag is not a run and the part exits. It turns on instance tags in
+   * the instance metadata, so every instance tag key (the template's own, and
+   * those of `Tags.of(...)` on an enclosing scope) may hold only letters, digits
+   * and `+ - = . , _ : @`, and may not be `.`, `..` or `_index`: synthesis fails
+   * otherwise, since EC2 would refuse every launch. Needs `bucket`.
+   *
+   * @default true
+   */
+  readonly runAgent?: boolean;
 
   /**
    * The IMDS `PUT` response hop limit: how many network hops the IMDSv2 session token may
@@ -87,6 +110,16 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
   readonly securityGroup: ec2.ISecurityGroup;
 
   /**
+   * The training bucket, where the run agent reads run specs and writes
+   * statuses, logs and checkpoints under `{environmentName}/`. Required while
+   * `runAgent` is on; not allowed with `runAgent: false`. In a foundation it is
+   * the foundation's bucket.
+   *
+   * @default - none: only with `runAgent: false`
+   */
+  readonly bucket?: s3.IBucket;
+
+  /**
    * How long a run may last: stamped on instances as the `MaxLifetimeHours` tag
    * (in hours, a decimal such as `1.5` for 90 minutes), which the
    * `TrainingRunReaper` enforces and the run's own `shutdown -h +MINUTES` should
@@ -106,7 +139,9 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
  * security group, and tags on instances and volumes: `Project`, `Environment`,
  * `CostCenter`, `MaxLifetimeHours`, and `ManagedBy=chronos-launch-template`
  * (the instances are not managed by CDK; the template itself keeps the
- * foundation's `ManagedBy=CDK`).
+ * foundation's `ManagedBy=CDK`). By default (`runAgent`) its user data starts
+ * the run agent on instances tagged `ChronosRunId` (docs/RUNS.md), and instance
+ * tags are readable in the instance metadata.
  *
  * It sets no `associatePublicIpAddress`: the public subnet maps a public IP, and
  * a network interface in the template would make `--subnet-id` at launch fail.
@@ -127,6 +162,9 @@ export class TrainingLaunchTemplate extends Construct {
 
   /** How long a run may last: the `MaxLifetimeHours` tag of the instances, in hours. */
   public readonly maxRunLifetime: Duration;
+
+  /** Whether instances launched from the template start the run agent at boot. */
+  public readonly runAgent: boolean;
 
   /**
    * @param scope the parent construct
@@ -155,12 +193,26 @@ export class TrainingLaunchTemplate extends Construct {
         '(the range EC2 accepts for HttpPutResponseHopLimit)');
     }
     this.launchTemplateName = `ChronosTrainingLaunchTemplate-${environmentName}`;
+    this.runAgent = props.runAgent ?? true;
+    if (this.runAgent && !props.bucket) {
+      throw new Error(`TrainingLaunchTemplate ${this.node.path}: runAgent is on (the default) and bucket is missing: ` +
+        'the run agent reads and writes the training bucket; pass bucket, or set runAgent: false');
+    }
+    if (!this.runAgent && props.bucket) {
+      throw new Error(`TrainingLaunchTemplate ${this.node.path}: bucket is given with runAgent: false; ` +
+        'only the run agent uses it: leave bucket out, or turn runAgent on');
+    }
+    const agentOptions = this.runAgent ? {
+      bucketName: props.bucket!.bucketName,
+      environmentName,
+      maxRunLifetimeSeconds: this.maxRunLifetime.toSeconds(),
+    } : undefined;
 
     const template = new ec2.LaunchTemplate(this, 'Resource', {
       launchTemplateName: this.launchTemplateName,
       instanceType: props.instanceType,
       machineImage: props.machineImage,
-      userData: props.userData,
+      userData: agentOptions ? runAgentMultipartUserData(agentOptions, props.userData, 'userData') : props.userData,
       instanceProfile: props.instanceProfile,
       securityGroup: props.securityGroup,
       requireImdsv2: true,
@@ -170,6 +222,10 @@ export class TrainingLaunchTemplate extends Construct {
       // AMIs registered with ImdsSupport v2.0 default it to 2; the others keep 1, and a bridge-networked
       // container then gets no IMDSv2 token and no credentials.
       httpPutResponseHopLimit: hopLimit,
+      // The agent reads its run ID from `tags/instance/ChronosRunId` ("View tags for your EC2 instances using
+      // instance metadata", Amazon EC2 User Guide,
+      // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/work-with-tags-in-IMDS.html); off (unset) without it.
+      instanceMetadataTags: this.runAgent ? true : undefined,
       instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
       blockDevices: [encryptedRootVolume(rootDeviceName, rootVolumeSize)],
       spotOptions: props.spot ? {
@@ -190,7 +246,10 @@ export class TrainingLaunchTemplate extends Construct {
     };
     // `spot-instances-request` only with spot: a tag specification for a resource the
     // launch does not create makes RunInstances fail, so on-demand launches would break.
-    tagLaunchedResources(template, ownTags, ['instance', 'volume', ...(props.spot ? ['spot-instances-request'] : [])]);
+    const launchedTags = tagLaunchedResources(template, ownTags, ['instance', 'volume', ...(props.spot ? ['spot-instances-request'] : [])]);
+    if (agentOptions) {
+      addRunAgentValidations(this, { agent: agentOptions, userData: props.userData, instanceTags: launchedTags });
+    }
 
     this.launchTemplate = template;
     this.launchTemplateId = template.launchTemplateId!;

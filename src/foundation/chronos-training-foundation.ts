@@ -166,7 +166,8 @@ export interface ChronosTrainingFoundationProps {
 
   /**
    * Options of the launch template: instance type, AMI, root volume, spot,
-   * user data, IMDS hop limit (its `MaxLifetimeHours` tag is `maxRunLifetime`).
+   * user data, IMDS hop limit, the run agent (on by default, with the foundation's
+   * bucket and `maxRunLifetime`; its `MaxLifetimeHours` tag is `maxRunLifetime`).
    * Not allowed with `launchTemplate: false`.
    *
    * @default - no instance type or AMI (given at launch), a 100 GiB root volume on
@@ -465,6 +466,8 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
         maxRunLifetime,
         instanceProfile: this.instanceProfile,
         securityGroup: this.securityGroup,
+        // The run agent's bucket (docs/RUNS.md); a template without the agent takes none.
+        bucket: (props.launchTemplateProps?.runAgent ?? true) ? this.bucket : undefined,
       }).launchTemplate;
     }
     if (props.runReaper) {

@@ -23,15 +23,22 @@ export function encryptedRootVolume(deviceName: string, sizeGiB: number): ec2.Bl
  * itself carries (from `Tags.of(...)`) merged with `ownTags`, which win (so an
  * enclosing `ManagedBy=CDK` does not claim the instances). The L2 renders one set
  * of tags for the template, its instances and their volumes, hence the escape hatch.
+ *
+ * @returns the merged tags, read at synthesis (when every `Tags.of(...)` has been applied)
  */
-export function tagLaunchedResources(template: ec2.LaunchTemplate, ownTags: Record<string, string>, resourceTypes: string[]): void {
+export function tagLaunchedResources(template: ec2.LaunchTemplate, ownTags: Record<string, string>,
+  resourceTypes: string[]): () => Record<string, string> {
+  const merged = (): Record<string, string> => {
+    const inherited = (TagManager.of(template)?.renderTags() ?? []) as Array<{ Key: string; Value: string }>;
+    return { ...Object.fromEntries(inherited.map(t => [t.Key, t.Value])), ...ownTags };
+  };
   const cfn = template.node.defaultChild as ec2.CfnLaunchTemplate;
   cfn.addPropertyOverride('LaunchTemplateData.TagSpecifications', Lazy.any({
     produce: () => {
-      const inherited = (TagManager.of(template)?.renderTags() ?? []) as Array<{ Key: string; Value: string }>;
-      const merged: Record<string, string> = { ...Object.fromEntries(inherited.map(t => [t.Key, t.Value])), ...ownTags };
-      const tags = Object.keys(merged).sort().map(Key => ({ Key, Value: merged[Key] }));
-      return resourceTypes.map(ResourceType => ({ ResourceType, Tags: tags }));
+      const tags = merged();
+      const sorted = Object.keys(tags).sort().map(Key => ({ Key, Value: tags[Key] }));
+      return resourceTypes.map(ResourceType => ({ ResourceType, Tags: sorted }));
     },
   }));
+  return merged;
 }

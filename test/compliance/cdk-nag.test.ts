@@ -118,7 +118,8 @@ describe('cdk-nag AwsSolutions on the guardrails', () => {
     new TrainingRunReaper(stack, 'Reaper', { environmentName: 'dev', maxRunLifetime: Duration.hours(6) });
     const securityGroup = ec2.SecurityGroup.fromSecurityGroupId(stack, 'Sg', 'sg-12345678');
     const instanceProfile = iam.InstanceProfile.fromInstanceProfileName(stack, 'Profile', 'ChronosTrainingInstanceProfile-dev');
-    new TrainingLaunchTemplate(stack, 'LaunchTemplate', { environmentName: 'dev', costCenter: 'train', instanceProfile, securityGroup, spot: true });
+    const bucket = s3.Bucket.fromBucketName(stack, 'Bucket', 'chronos-training-dev');
+    new TrainingLaunchTemplate(stack, 'LaunchTemplate', { environmentName: 'dev', costCenter: 'train', instanceProfile, securityGroup, bucket, spot: true });
     expect(nagFindings(stack)).toEqual([]);
   });
 });

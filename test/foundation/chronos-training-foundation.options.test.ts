@@ -3,12 +3,12 @@
  * exports, the cluster placement group, egress options, bring-your-own VPC and
  * bucket, and contradictory props.
  */
-import { Stack, Tags } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { App, Aspects, Duration, Stack, Tags } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { ChronosTrainingFoundation, ChronosTrainingFoundationProps, FoundationExports } from '../../src';
+import { ChronosTrainingFoundation, ChronosTrainingFoundationProps, FoundationExports, ZeroIdleCostChecker } from '../../src';
 import { agnosticStack, onlyResource, resourcesOf, tagsOf, warnings } from '../helpers';
 
 function exportsOf(template: Template): Record<string, unknown> {
@@ -213,5 +213,58 @@ describe('contradictory props', () => {
   ])('%s', (_name, props, message) => {
     const stack = agnosticStack();
     expect(() => new ChronosTrainingFoundation(stack, 'Foundation', props(stack))).toThrow(message);
+  });
+});
+
+describe('the run agent in the launch template', () => {
+  /** The launch template's user data, as a string with its intrinsics listed (the bucket is a Ref). */
+  const userDataOf = (template: Template) => JSON.stringify(onlyResource(template, 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData.UserData);
+
+  test("starts by default, with the foundation's bucket, environment and maxRunLifetime, and tags in the instance metadata", () => {
+    const stack = agnosticStack();
+    const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'stage', maxRunLifetime: Duration.hours(6) });
+    const template = Template.fromStack(stack);
+    const userData = userDataOf(template);
+    const bucketId = stack.getLogicalId(foundation.bucket.node.defaultChild as s3.CfnBucket);
+    expect(userData).toContain('Content-Type: text/x-shellscript; charset=\\"us-ascii\\"');
+    expect(userData).toContain(`export CHRONOS_BUCKET='",{"Ref":"${bucketId}"},"' CHRONOS_ENVIRONMENT='stage'`);
+    expect(userData).toContain('export CHRONOS_MAX_RUN_LIFETIME_SECONDS=21600');
+    expect(onlyResource(template, 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData.MetadataOptions.InstanceMetadataTags).toBe('enabled');
+  });
+
+  test('uses a given bucket', () => {
+    const stack = agnosticStack();
+    const bucket = s3.Bucket.fromBucketName(stack, 'Given', 'my-training-bucket');
+    new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'dev', bucket });
+    expect(userDataOf(Template.fromStack(stack))).toContain("export CHRONOS_BUCKET='my-training-bucket' CHRONOS_ENVIRONMENT='dev'");
+  });
+
+  test('launchTemplateProps: { runAgent: false } leaves the user data and the metadata options as before', () => {
+    const stack = agnosticStack();
+    new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'dev', launchTemplateProps: { runAgent: false } });
+    const d = onlyResource(Template.fromStack(stack), 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData;
+    expect(d).not.toHaveProperty('UserData');
+    expect(d.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 2 });
+  });
+
+  test('the ZeroIdleCostChecker reports nothing on the default foundation, the agent included', () => {
+    const stack = agnosticStack();
+    const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'dev' });
+    Aspects.of(stack).add(new ZeroIdleCostChecker());
+    expect(foundation.launchTemplate).toBeDefined();
+    const errors = Annotations.fromStack(stack).findError('*', Match.anyValue());
+    expect(errors).toEqual([]);
+    expect(warnings(stack).filter(w => w.includes('idle'))).toEqual([]);
+  });
+
+  test('an app tag whose key EC2 refuses in the instance metadata fails synthesis; with runAgent: false it does not', () => {
+    const on = new App();
+    new ChronosTrainingFoundation(new Stack(on, 'On'), 'Foundation', { environmentName: 'dev' });
+    Tags.of(on).add('team/owner', 'x');
+    expect(() => on.synth()).toThrow(/the instance tag key 'team\/owner' cannot be launched with runAgent/);
+    const off = new App();
+    new ChronosTrainingFoundation(new Stack(off, 'Off'), 'Foundation', { environmentName: 'dev', launchTemplateProps: { runAgent: false } });
+    Tags.of(off).add('team/owner', 'x');
+    expect(() => off.synth()).not.toThrow();
   });
 });
