@@ -162,9 +162,13 @@ export interface TrainingBatchQueueOptions {
   readonly command?: string[];
 
   /**
-   * Environment variables of the container (plain values: no secrets).
+   * Environment variables of the container (plain values: no secrets), besides
+   * the two the queue sets for the run agent (docs/RUNS.md, "AWS Batch"):
+   * `CHRONOS_BUCKET` (the training bucket's name) and `CHRONOS_ENVIRONMENT` (the
+   * environment name). Those two are the only bucket and prefix the job role
+   * reaches, so setting them here is an error.
    *
-   * @default - none
+   * @default - only `CHRONOS_BUCKET` and `CHRONOS_ENVIRONMENT`
    */
   readonly containerEnvironment?: { [key: string]: string };
 
@@ -477,7 +481,8 @@ export class TrainingBatchQueue extends Construct {
       memory,
       gpu: gpus > 0 ? gpus : undefined,
       command: props.command,
-      environment: props.containerEnvironment,
+      // The run agent's settings (docs/RUNS.md, "AWS Batch"): an image that wraps its command in the agent needs none.
+      environment: { ...props.containerEnvironment, ...runAgentEnvironment(props.bucket, environmentName) },
       jobRole: this.jobRole,
       executionRole: this.executionRole,
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'job' }),
@@ -612,7 +617,20 @@ interface Settings {
 }
 
 /** Validates every input once; messages name the prop, the value and the rule. */
+/** The variables the run agent reads in a Batch job: the training bucket and the environment (its prefix). */
+const RUN_AGENT_VARIABLES = ['CHRONOS_BUCKET', 'CHRONOS_ENVIRONMENT'];
+
+function runAgentEnvironment(bucket: s3.IBucket, environmentName: string): Record<string, string> {
+  return { CHRONOS_BUCKET: bucket.bucketName, CHRONOS_ENVIRONMENT: environmentName };
+}
+
 function validate(props: TrainingBatchQueueProps): Settings {
+  const reserved = RUN_AGENT_VARIABLES.filter(name => name in (props.containerEnvironment ?? {}));
+  if (reserved.length > 0) {
+    throw new Error(`containerEnvironment sets ${reserved.join(' and ')}: the queue sets CHRONOS_BUCKET to the training ` +
+      'bucket and CHRONOS_ENVIRONMENT to environmentName for the run agent, the only bucket and prefix the job role ' +
+      `reaches; leave ${reserved.length > 1 ? 'them' : 'it'} out`);
+  }
   const maxvCpus = wholeNumber('maxvCpus', props.maxvCpus ?? 32, 1);
   const instanceTypes = props.instanceTypes ?? DEFAULT_INSTANCE_TYPES.map(t => new ec2.InstanceType(t));
   if (instanceTypes.length === 0) {

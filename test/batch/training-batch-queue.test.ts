@@ -344,7 +344,11 @@ describe('TrainingBatchQueue options', () => {
     const jd = onlyResource(template, 'AWS::Batch::JobDefinition').Properties;
     expect(jd.ContainerProperties.ResourceRequirements).toEqual([{ Type: 'MEMORY', Value: '8192' }, { Type: 'VCPU', Value: '2' }]);
     expect(jd.ContainerProperties.Command).toEqual(['python', 'train.py']);
-    expect(jd.ContainerProperties.Environment).toEqual([{ Name: 'EPOCHS', Value: '3' }]);
+    expect(jd.ContainerProperties.Environment).toEqual([
+      { Name: 'EPOCHS', Value: '3' },
+      { Name: 'CHRONOS_BUCKET', Value: { Ref: expect.stringMatching(/^FoundationBucket/) } },
+      { Name: 'CHRONOS_ENVIRONMENT', Value: 'dev' },
+    ]);
     expect(jd.Timeout).toEqual({ AttemptDurationSeconds: 7200 });
     expect(ce.UpdatePolicy).toBeUndefined();
     expect(computeEnvironments(template)[0].Properties.UpdatePolicy).toEqual({ JobExecutionTimeoutMinutes: 120, TerminateJobsOnUpdate: false });
@@ -371,6 +375,39 @@ describe('TrainingBatchQueue options', () => {
       additionalSecurityGroups: [extra],
     });
     expect(computeEnvironments(Template.fromStack(stack))[0].Properties.ComputeResources.SecurityGroupIds).toHaveLength(2);
+  });
+});
+
+// The run agent wraps a job's command (docs/RUNS.md, "AWS Batch") and reads the bucket and the environment from the
+// job's environment: every job definition carries them, so an image that includes the agent needs no configuration.
+describe('TrainingBatchQueue and the run agent', () => {
+  const agentVariables = [
+    { Name: 'CHRONOS_BUCKET', Value: { Ref: expect.stringMatching(/^FoundationBucket/) } },
+    { Name: 'CHRONOS_ENVIRONMENT', Value: 'dev' },
+  ];
+
+  test('the single-node and the multi-node job definitions set CHRONOS_BUCKET and CHRONOS_ENVIRONMENT', () => {
+    const { template } = build({ multiNode: MULTI_NODE });
+    const definitions = resourcesOf(template, 'AWS::Batch::JobDefinition');
+    expect(definitions).toHaveLength(2);
+    const single = definitions.find(d => d.Properties.Type === 'container')!;
+    const multi = definitions.find(d => d.Properties.Type === 'multinode')!;
+    expect(single.Properties.ContainerProperties.Environment).toEqual(agentVariables);
+    expect(multi.Properties.NodeProperties.NodeRangeProperties[0].Container.Environment).toEqual(agentVariables);
+  });
+
+  test("the user's containerEnvironment is kept beside them", () => {
+    const jd = onlyResource(build({ containerEnvironment: { EPOCHS: '3', CHRONOS_CONSOLE: '/dev/null' } }).template, 'AWS::Batch::JobDefinition');
+    expect(jd.Properties.ContainerProperties.Environment).toEqual([
+      { Name: 'EPOCHS', Value: '3' }, { Name: 'CHRONOS_CONSOLE', Value: '/dev/null' }, ...agentVariables,
+    ]);
+  });
+
+  test.each<[string, Record<string, string>, RegExp]>([
+    ['CHRONOS_BUCKET', { CHRONOS_BUCKET: 'other' }, /containerEnvironment sets CHRONOS_BUCKET: the queue sets CHRONOS_BUCKET to the training bucket .*; leave it out/],
+    ['both', { CHRONOS_BUCKET: 'other', CHRONOS_ENVIRONMENT: 'prod' }, /containerEnvironment sets CHRONOS_BUCKET and CHRONOS_ENVIRONMENT: .*the only bucket and prefix the job role reaches; leave them out/],
+  ])('refuses a containerEnvironment that sets %s', (_name, containerEnvironment, message) => {
+    expect(() => build({ containerEnvironment })).toThrow(message);
   });
 });
 
