@@ -46,6 +46,14 @@ const SCENARIOS: Scenario[] = [
   { request: 'abort its own multipart upload under dev/', action: 's3:AbortMultipartUpload', resource: object('dev/runs/r1/model.pt'), allowed: true },
   { request: 'list dev/ outputs', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'dev/runs/', allowed: true },
   { request: 'describe instances', action: 'ec2:DescribeInstances', resource: '*', allowed: true },
+  // What the run agent does (docs/RUNS.md, "The bucket layout"), run r1, attempt 001.
+  { request: 'the run agent: read the run spec', action: 's3:GetObject', resource: object('dev/runs/r1/spec.json'), allowed: true },
+  { request: 'the run agent: read a code blob', action: 's3:GetObject', resource: object(`dev/code/blobs/${'ab'.repeat(32)}`), allowed: true },
+  { request: 'the run agent: write the run status', action: 's3:PutObject', resource: object('dev/runs/r1/status.json'), allowed: true },
+  { request: 'the run agent: write a log chunk', action: 's3:PutObject', resource: object('dev/logs/r1/001/stdout/0000000001.log'), allowed: true },
+  { request: 'the run agent: upload a checkpoint file', action: 's3:PutObject', resource: object('dev/checkpoints/r1/data/0000000001/last.pt'), allowed: true },
+  { request: 'the run agent: list checkpoint manifests', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'dev/checkpoints/r1/manifests/', allowed: true },
+  { request: 'the run agent: read a runtime script', action: 's3:GetObject', resource: object('runtime/scripts/x'), allowed: true },
   { request: 'terminate itself', action: 'ec2:TerminateInstances', resource: instance(SELF), tags: devTags, allowed: true },
   // Other environments.
   { request: 'read prod outputs', action: 's3:GetObject', resource: object('prod/runs/r1/model.pt'), allowed: false },
@@ -53,6 +61,9 @@ const SCENARIOS: Scenario[] = [
   { request: 'delete prod outputs', action: 's3:DeleteObject', resource: object('prod/runs/r1/model.pt'), allowed: false },
   { request: 'list prod/', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'prod/', allowed: false },
   { request: 'list the whole bucket', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, allowed: false },
+  { request: "the run agent: read another environment's run spec", action: 's3:GetObject', resource: object('prod/runs/r1/spec.json'), allowed: false },
+  { request: "the run agent: write another environment's run status", action: 's3:PutObject', resource: object('prod/runs/r1/status.json'), allowed: false },
+  { request: "the run agent: list another environment's checkpoints", action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'prod/checkpoints/', allowed: false },
   { request: "read the prod bucket's datasets", action: 's3:GetObject', resource: object('cached-datasets/x.parquet', OTHER_BUCKET), allowed: false },
   {
     request: 'terminate a prod instance',
@@ -65,6 +76,7 @@ const SCENARIOS: Scenario[] = [
   { request: 'overwrite a cached dataset', action: 's3:PutObject', resource: object('cached-datasets/2026/11/prices.parquet'), allowed: false },
   { request: 'delete a cached dataset', action: 's3:DeleteObject', resource: object('cached-datasets/2026/11/prices.parquet'), allowed: false },
   { request: 'replace a runtime script', action: 's3:PutObject', resource: object('runtime/scripts/train.sh'), allowed: false },
+  { request: 'the run agent: write a runtime script', action: 's3:PutObject', resource: object('runtime/scripts/x'), allowed: false },
   { request: 'read runtime/ outside python-env/ and scripts/', action: 's3:GetObject', resource: object('runtime/secrets/token'), allowed: false },
   // Other instances.
   { request: 'terminate another dev instance', action: 'ec2:TerminateInstances', resource: instance('i-0bbbbbbbbbbbbbbb2'), tags: devTags, allowed: false },
