@@ -1,9 +1,9 @@
 import { Duration, RemovalPolicy, Size, SizeRoundingBehavior, Tags, Token } from 'aws-cdk-lib';
-import * as batch from 'aws-cdk-lib/aws-batch';
+import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { grantBatchSubmit, jobDefinitionArnWithoutRevision, jobDefinitionResources } from './batch-grants';
@@ -11,6 +11,7 @@ import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from
 import { skipCheckov } from '../private/compliance';
 import { gpuInstanceShape, hasNoNvidiaGpu, wholeInstanceMemoryMiB } from '../private/gpu-instance-types';
 import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
+import { awsBatch, awsEcs, awsLogs } from '../private/lazy';
 import {
   BATCH_MANAGED_BY, MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT,
 } from '../private/tags';
@@ -379,6 +380,9 @@ export class TrainingBatchQueue extends Construct {
    */
   constructor(scope: Construct, id: string, props: TrainingBatchQueueProps) {
     super(scope, id);
+    const batch = awsBatch();
+    const ecs = awsEcs();
+    const logs = awsLogs();
     const environmentName = validateEnvironment(props.environmentName, 'environmentName');
     const costCenter = validateCostCenter(props.costCenter);
     const settings = validate(props);
@@ -776,6 +780,7 @@ function checkGpus(prop: string, gpus: number, typesProp: string, instanceTypes:
  * V; the L2's JobStateTimeLimitActionsReason enum has exactly these three).
  */
 function runnableTimeLimits(maxTime: Duration): batch.JobStateTimeLimitAction[] {
+  const batch = awsBatch();
   return [
     batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
     batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE,
@@ -794,6 +799,7 @@ function runnableTimeLimits(maxTime: Duration): batch.JobStateTimeLimitAction[] 
  * and an attempt that matches none would be retried (the same page).
  */
 function retryStrategies(): batch.RetryStrategy[] {
+  const batch = awsBatch();
   return [
     batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
     batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom({ onStatusReason: '*' })),

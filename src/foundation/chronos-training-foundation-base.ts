@@ -1,4 +1,4 @@
-import * as batch from 'aws-cdk-lib/aws-batch';
+import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';

@@ -1,5 +1,5 @@
 import { Annotations, CfnOutput, Duration, Fn, Tags } from 'aws-cdk-lib';
-import * as batch from 'aws-cdk-lib/aws-batch';
+import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -9,14 +9,15 @@ import { ChronosTrainingFoundationBase } from './chronos-training-foundation-bas
 import { FoundationExports } from './foundation-exports';
 import { ChronosTrainingFoundationImportOptions, IChronosTrainingFoundation } from './foundation-reference';
 import { ImportedChronosTrainingFoundation } from './imported-foundation';
-import { TrainingBatchQueue, TrainingBatchQueueOptions } from '../batch/training-batch-queue';
+import type { TrainingBatchQueue, TrainingBatchQueueOptions } from '../batch/training-batch-queue';
 import { TrainingInstanceRole, TrainingInstanceRoleOptions } from '../compute/training-instance-role';
 import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../compute/training-launch-template';
-import { TrainingBudget, TrainingBudgetOptions } from '../guardrails/training-budget';
-import { TrainingRunReaper, TrainingRunReaperOptions } from '../guardrails/training-run-reaper';
+import type { TrainingBudget, TrainingBudgetOptions } from '../guardrails/training-budget';
+import type { TrainingRunReaper, TrainingRunReaperOptions } from '../guardrails/training-run-reaper';
 import { S3EndpointRestrictionOptions } from '../network/s3-endpoint-restriction';
 import { TrainingEgressSecurityGroup, TrainingEgressSecurityGroupOptions } from '../network/training-egress-security-group';
 import { TrainingNetwork, TrainingNetworkOptions } from '../network/training-network';
+import { trainingBatchQueueModule, trainingBudgetModule, trainingRunReaperModule } from '../private/lazy';
 import { FLOW_LOGS_PREFIX } from '../private/prefixes';
 import { resolveSettings } from '../private/settings';
 import { MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '../private/tags';
@@ -471,9 +472,11 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       }).launchTemplate;
     }
     if (props.runReaper) {
+      const { TrainingRunReaper } = trainingRunReaperModule();
       this.runReaper = new TrainingRunReaper(this, 'Reaper', { ...props.runReaperProps, environmentName, maxRunLifetime });
     }
     if (props.batch) {
+      const { TrainingBatchQueue } = trainingBatchQueueModule();
       this.batchQueue = new TrainingBatchQueue(this, 'Batch', {
         ...props.batch,
         maxRunLifetime,
@@ -490,6 +493,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       this.batchMultiNodeJobDefinition = this.batchQueue.multiNodeJobDefinition;
     }
     if (props.budget) {
+      const { TrainingBudget } = trainingBudgetModule();
       this.budget = new TrainingBudget(this, 'Budget', { ...props.budget, environmentName, regionalNames: props.regionalNames });
     }
     // Nothing in this subtree may bill while idle: one checker, unless a scope above

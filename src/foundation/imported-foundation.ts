@@ -1,5 +1,5 @@
 import { Annotations, Fn } from 'aws-cdk-lib';
-import * as batch from 'aws-cdk-lib/aws-batch';
+import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { ChronosTrainingFoundationBase } from './chronos-training-foundation-base';
 import { FoundationExports } from './foundation-exports';
 import { ChronosTrainingFoundationImportOptions } from './foundation-reference';
+import { awsBatch } from '../private/lazy';
 import { validateEnvironment } from '../private/validation';
 
 /**
@@ -73,12 +74,14 @@ export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundation
       throw new Error('batchMultiNode is true without batch: the multi-node queue is part of the foundation\'s Batch queue; set batch: true too');
     }
     if (options.batch) {
+      const batch = awsBatch();
       // The parameters hold the job definitions' ARNs without revision (the latest active one).
       this.batchJobQueue = batch.JobQueue.fromJobQueueArn(this, 'BatchJobQueue', value(FoundationExports.BATCH_JOB_QUEUE_ARN));
       this.batchJobDefinition = batch.EcsJobDefinition.fromJobDefinitionArn(this, 'BatchJobDefinition',
         value(FoundationExports.BATCH_JOB_DEFINITION_ARN));
     }
     if (options.batchMultiNode) {
+      const batch = awsBatch();
       this.batchMultiNodeJobQueue = batch.JobQueue.fromJobQueueArn(this, 'BatchMultiNodeJobQueue',
         value(FoundationExports.BATCH_MULTI_NODE_JOB_QUEUE_ARN));
       this.batchMultiNodeJobDefinition = batch.MultiNodeJobDefinition.fromJobDefinitionArn(this, 'BatchMultiNodeJobDefinition',

@@ -1,7 +1,8 @@
 import { Stack, Token } from 'aws-cdk-lib';
-import * as budgets from 'aws-cdk-lib/aws-budgets';
+import type * as budgets from 'aws-cdk-lib/aws-budgets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { awsBudgets } from '../private/lazy';
 import { budgetName, regionForNames } from '../private/naming';
 import { PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_PROJECT } from '../private/tags';
 import { validateEnvironment } from '../private/validation';
@@ -132,6 +133,7 @@ export class TrainingBudget extends Construct {
    */
   constructor(scope: Construct, id: string, props: TrainingBudgetProps) {
     super(scope, id);
+    const budgets = awsBudgets();
     const environmentName = validateEnvironment(props.environmentName, 'environmentName');
     const limit = props.monthlyLimitUsd;
     if (!Token.isUnresolved(limit) && !(Number.isFinite(limit) && limit > 0)) {

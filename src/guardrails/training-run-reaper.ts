@@ -1,14 +1,13 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { TrainingRunReaperFunction } from './training-run-reaper-function';
 import { acknowledgeTerminateFindings, terminateStatements } from '../compute/instance-access';
 import { skipCheckov } from '../private/compliance';
+import { awsEvents, awsEventsTargets, awsLogs, awsSqs, trainingRunReaperFunctionModule } from '../private/lazy';
 import { BATCH_MANAGED_BY, PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
 import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, validateEnvironment } from '../private/validation';
 
@@ -101,6 +100,11 @@ export class TrainingRunReaper extends Construct {
    */
   constructor(scope: Construct, id: string, props: TrainingRunReaperProps) {
     super(scope, id);
+    const events = awsEvents();
+    const targets = awsEventsTargets();
+    const logs = awsLogs();
+    const sqs = awsSqs();
+    const { TrainingRunReaperFunction } = trainingRunReaperFunctionModule();
     const environmentName = validateEnvironment(props.environmentName, 'environmentName');
     const lifetimeMinutes = runLifetimeMinutes('maxRunLifetime', props.maxRunLifetime ?? DEFAULT_RUN_LIFETIME);
 
