@@ -1,0 +1,140 @@
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CliError, formatBytes, isNotFound, mapLimit } from './context';
+import { IgnoreRule, isIgnored, parseGitignore } from './gitignore';
+
+/** One file of a working directory, as the code manifest lists it (docs/RUNS.md, "The run spec"). */
+export interface ManifestFile {
+  readonly path: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly mode: number;
+}
+
+/** A working directory, ready to upload. */
+export interface CodeSnapshot {
+  readonly files: ManifestFile[];
+  /** Absolute path of each file, by its manifest path. */
+  readonly absolute: Map<string, string>;
+  /** The manifest's bytes and their SHA-256. */
+  readonly manifest: Buffer;
+  readonly manifestSha256: string;
+  readonly totalBytes: number;
+}
+
+/** What an upload did. */
+export interface UploadResult {
+  readonly manifestKey: string;
+  readonly files: number;
+  readonly totalBytes: number;
+  readonly blobs: number;
+  readonly uploadedBlobs: number;
+  readonly uploadedBytes: number;
+}
+
+/** S3's largest single PUT (5 GiB); the launcher does not split files into parts. */
+const MAX_PUT_BYTES = 5 * 1024 ** 3;
+/** A blob older than this is uploaded again, so that the bucket's expiry of `{env}/` (90 days by default) cannot remove it during a run. */
+const REFRESH_AFTER_DAYS = 30;
+
+/** The files of `root` that git would not ignore (never `.git`), sorted by path. */
+export function listFiles(root: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, rel: string, inherited: IgnoreRule[]) => {
+    let rules = inherited;
+    const gitignore = path.join(dir, '.gitignore');
+    if (fs.existsSync(gitignore)) rules = [...rules, ...parseGitignore(fs.readFileSync(gitignore, 'utf8'), rel)];
+    const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      if (entry.name === '.git') continue;
+      const relPath = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      const abs = path.join(dir, entry.name);
+      let isDir = entry.isDirectory();
+      let isFile = entry.isFile();
+      if (entry.isSymbolicLink()) {
+        // A link to a file is uploaded as the file; a link to a directory is skipped (it could loop).
+        const target = fs.statSync(abs, { throwIfNoEntry: false });
+        isDir = false;
+        isFile = Boolean(target?.isFile());
+      }
+      if (isIgnored(rules, relPath, isDir)) continue;
+      if (isDir) walk(abs, relPath, rules);
+      else if (isFile) found.push(relPath);
+    }
+  };
+  walk(root, '', []);
+  return found;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Hashes the files of `root` and builds the code manifest. */
+export async function snapshot(root: string): Promise<CodeSnapshot> {
+  const paths = listFiles(root);
+  const absolute = new Map<string, string>();
+  const files = await mapLimit(paths, 8, async (rel) => {
+    const abs = path.join(root, ...rel.split('/'));
+    absolute.set(rel, abs);
+    const stat = fs.statSync(abs);
+    if (stat.size > MAX_PUT_BYTES) {
+      throw new CliError(`${rel} is ${formatBytes(stat.size)}, more than the 5 GiB the launcher uploads in one request: ` +
+        'add it to .gitignore and put large data under cached-datasets/ instead');
+    }
+    return { path: rel, sha256: await sha256File(abs), size: stat.size, mode: stat.mode % 0o1000 };
+  });
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 1, files }), 'utf8');
+  return {
+    files,
+    absolute,
+    manifest,
+    manifestSha256: createHash('sha256').update(manifest).digest('hex'),
+    totalBytes: files.reduce((n, f) => n + f.size, 0),
+  };
+}
+
+/**
+ * Uploads a snapshot content-addressed: each distinct blob to `{env}/code/blobs/{sha256}` unless a HEAD finds it
+ * there (and recent), then the manifest to `{env}/code/manifests/{sha256}.json`. A second upload of the same files
+ * uploads nothing; a changed file uploads only its blob and a new manifest.
+ */
+export async function uploadSnapshot(s3: S3Client, bucket: string, env: string, snap: CodeSnapshot, now: Date = new Date()): Promise<UploadResult> {
+  const bySha = new Map<string, ManifestFile>();
+  for (const f of snap.files) if (!bySha.has(f.sha256)) bySha.set(f.sha256, f);
+  const blobs = [...bySha.values()];
+  let uploadedBlobs = 0;
+  let uploadedBytes = 0;
+  const fresh = async (key: string): Promise<boolean> => {
+    try {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      const age = head.LastModified ? (now.getTime() - head.LastModified.getTime()) / 86400_000 : 0;
+      return age < REFRESH_AFTER_DAYS;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+  };
+  await mapLimit(blobs, 16, async (f) => {
+    const key = `${env}/code/blobs/${f.sha256}`;
+    if (await fresh(key)) return;
+    await s3.send(new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: fs.createReadStream(snap.absolute.get(f.path)!),
+      ContentLength: f.size,
+      ContentType: 'application/octet-stream',
+    }));
+    uploadedBlobs++;
+    uploadedBytes += f.size;
+  });
+  const manifestKey = `${env}/code/manifests/${snap.manifestSha256}.json`;
+  if (!(await fresh(manifestKey))) {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: snap.manifest, ContentType: 'application/json' }));
+  }
+  return { manifestKey, files: snap.files.length, totalBytes: snap.totalBytes, blobs: blobs.length, uploadedBlobs, uploadedBytes };
+}
