@@ -334,13 +334,19 @@ export async function listCommand(clients: Clients, io: Io, options: { env: stri
   // Run IDs end in -yyyymmdd-hhmmss-hex: newest first.
   const stamp = (id: string) => id.slice(-22);
   const chosen = ids.sort((x, y) => (stamp(y) < stamp(x) ? -1 : stamp(y) > stamp(x) ? 1 : 0)).slice(0, options.limit ?? 20);
-  const statuses = await Promise.all(chosen.map(id => getJson<RunStatus>(clients.s3, foundation.bucket, keys.status(options.env, id))));
+  // One unreadable status (a newer schemaVersion, a broken file) spoils its row, not the list.
+  const unreadable = new Map<string, string>();
+  const statuses = await Promise.all(chosen.map(id => getJson<RunStatus>(clients.s3, foundation.bucket, keys.status(options.env, id))
+    .catch((e: Error) => {
+      unreadable.set(id, e instanceof CliError && /schemaVersion/.test(e.message) ? 'newer status (upgrade)' : 'unreadable status');
+      return undefined;
+    })));
   const now = io.now().getTime();
   const rows = [['RUN', 'STATE', 'ATTEMPT', 'INSTANCE', 'TYPE', 'LIFECYCLE', 'ZONE', 'AGE']];
   chosen.forEach((id, n) => {
     const s = statuses[n];
     const live = instances.filter(i => tagOf(i, 'ChronosRunId') === id);
-    let state = s?.state ?? '?';
+    let state = s?.state ?? unreadable.get(id) ?? '?';
     if (s && (RUN_OVER.has(s.state) || s.state === 'interrupted') && live.some(i => ['pending', 'running'].includes(i.State?.Name ?? ''))) {
       state = `${s.state} (instance still running)`;
     }

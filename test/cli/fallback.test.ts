@@ -10,10 +10,10 @@
  */
 import { DescribeInstanceTypeOfferingsCommand, DescribeInstanceTypesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
+import { awsError } from './helpers';
 import { Clients } from '../../src/cli/context';
 import { Foundation } from '../../src/cli/foundation';
 import { launchWithFallback, LaunchRequest, NEXT_ON, quotaFor, quotaMessage } from '../../src/cli/launch';
-import { awsError } from './helpers';
 
 const ec2 = mockClient(EC2Client);
 const clients = { ec2: new EC2Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }) } as unknown as Clients;
