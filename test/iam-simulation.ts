@@ -11,14 +11,19 @@ export const REGION = 'us-east-1';
 /** An instance ARN in the test account. */
 export const instanceArn = (id: string, region = REGION) => `arn:aws:ec2:${region}:${ACCOUNT}:instance/${id}`;
 
-/** Resolves Ref (pseudo parameters), Fn::GetAtt of buckets, log groups, queues, roles and job queues, and Fn::Join against a template's resources. */
-export function resolver(resources: Record<string, any>): (value: any) => any {
+/** The ID a launch template of a synthesized template resolves to. */
+export const LAUNCH_TEMPLATE_ID = 'lt-0123456789abcdef0';
+
+/** Resolves Ref (pseudo parameters, launch templates, and the logical IDs given in `refs`), Fn::GetAtt of buckets, log groups, queues, roles and job queues, and Fn::Join against a template's resources. */
+export function resolver(resources: Record<string, any>, refs: Record<string, string> = {}): (value: any) => any {
   const resolve = (value: any): any => {
     if (Array.isArray(value)) return value.map(resolve);
     if (value === null || typeof value !== 'object') return value;
     if ('Ref' in value) {
       const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT };
       if (value.Ref in pseudo) return pseudo[value.Ref];
+      if (value.Ref in refs) return refs[value.Ref];
+      if (resources[value.Ref]?.Type === 'AWS::EC2::LaunchTemplate') return LAUNCH_TEMPLATE_ID;
       throw new Error(`unresolvable Ref ${value.Ref}`);
     }
     if ('Fn::GetAtt' in value) {

@@ -115,7 +115,10 @@ export async function uploadSnapshot(s3: S3Client, bucket: string, env: string, 
       const age = head.LastModified ? (now.getTime() - head.LastModified.getTime()) / 86400_000 : 0;
       return age < REFRESH_AFTER_DAYS;
     } catch (e) {
-      if (isNotFound(e)) return false;
+      // Without s3:ListBucket on the key, S3 answers a HEAD of a missing object 403, not 404 (S3 API Reference,
+      // HeadObject, "Permissions"); either way the PUT that follows says whether we may write it.
+      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (isNotFound(e) || status === 403) return false;
       throw e;
     }
   };
