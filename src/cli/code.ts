@@ -1,7 +1,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CliError, formatBytes, isNotFound, mapLimit } from './context';
 import { IgnoreRule, isIgnored, parseGitignore } from './gitignore';
 
@@ -38,6 +38,31 @@ export interface UploadResult {
 const MAX_PUT_BYTES = 5 * 1024 ** 3;
 /** A blob older than this is uploaded again, so that the bucket's expiry of `{env}/` (90 days by default) cannot remove it during a run. */
 const REFRESH_AFTER_DAYS = 30;
+/** A manifest younger than this vouches for its blobs (see uploadSnapshot). */
+const MANIFEST_SHORTCUT_HOURS = 24;
+
+/**
+ * The age in hours of every blob under `prefix`, by SHA-256, or undefined when listing them would take more than
+ * `maxPages` requests (or is not allowed): the caller then HEADs each blob.
+ */
+async function listBlobAges(s3: S3Client, bucket: string, prefix: string, maxPages: number, now: Date): Promise<Map<string, number> | undefined> {
+  const ages = new Map<string, number>();
+  let token: string | undefined;
+  let pages = 0;
+  try {
+    do {
+      if (pages++ >= Math.max(1, maxPages)) return undefined;
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) {
+        ages.set(o.Key!.slice(prefix.length), o.LastModified ? Math.max(0, now.getTime() - o.LastModified.getTime()) / 3600_000 : 0);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  } catch {
+    return undefined;
+  }
+  return ages;
+}
 
 /** The files of `root` that git would not ignore (never `.git`), sorted by path. */
 export function listFiles(root: string): string[] {
@@ -102,29 +127,38 @@ export async function snapshot(root: string): Promise<CodeSnapshot> {
  * Uploads a snapshot content-addressed: each distinct blob to `{env}/code/blobs/{sha256}` unless a HEAD finds it
  * there (and recent), then the manifest to `{env}/code/manifests/{sha256}.json`. A second upload of the same files
  * uploads nothing; a changed file uploads only its blob and a new manifest.
+ *
+ * The manifest is written after its blobs, each of which was then younger than REFRESH_AFTER_DAYS: a manifest
+ * written less than MANIFEST_SHORTCUT_HOURS ago therefore vouches for its blobs, and an unchanged directory costs one
+ * HEAD. An older manifest is checked blob by blob, then written again (so that it vouches again).
  */
-export async function uploadSnapshot(s3: S3Client, bucket: string, env: string, snap: CodeSnapshot, now: Date = new Date()): Promise<UploadResult> {
+export async function uploadSnapshot(s3: S3Client, bucket: string, env: string, snap: CodeSnapshot,
+  now: Date = new Date()): Promise<UploadResult> {
   const bySha = new Map<string, ManifestFile>();
   for (const f of snap.files) if (!bySha.has(f.sha256)) bySha.set(f.sha256, f);
   const blobs = [...bySha.values()];
-  let uploadedBlobs = 0;
-  let uploadedBytes = 0;
-  const fresh = async (key: string): Promise<boolean> => {
+  const manifestKey = `${env}/code/manifests/${snap.manifestSha256}.json`;
+  const result = { manifestKey, files: snap.files.length, totalBytes: snap.totalBytes, blobs: blobs.length, uploadedBlobs: 0, uploadedBytes: 0 };
+  const ageHours = async (key: string): Promise<number | undefined> => {
     try {
       const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      const age = head.LastModified ? (now.getTime() - head.LastModified.getTime()) / 86400_000 : 0;
-      return age < REFRESH_AFTER_DAYS;
+      return head.LastModified ? Math.max(0, now.getTime() - head.LastModified.getTime()) / 3600_000 : 0;
     } catch (e) {
       // Without s3:ListBucket on the key, S3 answers a HEAD of a missing object 403, not 404 (S3 API Reference,
       // HeadObject, "Permissions"); either way the PUT that follows says whether we may write it.
       const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (isNotFound(e) || status === 403) return false;
+      if (isNotFound(e) || status === 403) return undefined;
       throw e;
     }
   };
-  await mapLimit(blobs, 16, async (f) => {
+  const manifestAge = await ageHours(manifestKey);
+  if (manifestAge !== undefined && manifestAge < MANIFEST_SHORTCUT_HOURS) return result;
+  // One listing of the blobs instead of a HEAD each, when the prefix is small enough to list in a tenth of the requests.
+  const listed = await listBlobAges(s3, bucket, `${env}/code/blobs/`, Math.ceil(blobs.length / 10 / 1000), now);
+  await mapLimit(blobs, 32, async (f) => {
     const key = `${env}/code/blobs/${f.sha256}`;
-    if (await fresh(key)) return;
+    const age = listed ? listed.get(f.sha256) : await ageHours(key);
+    if (age !== undefined && age < REFRESH_AFTER_DAYS * 24) return;
     await s3.send(new PutObjectCommand({
       Bucket: bucket,
       Key: key,
@@ -132,12 +166,9 @@ export async function uploadSnapshot(s3: S3Client, bucket: string, env: string, 
       ContentLength: f.size,
       ContentType: 'application/octet-stream',
     }));
-    uploadedBlobs++;
-    uploadedBytes += f.size;
+    result.uploadedBlobs++;
+    result.uploadedBytes += f.size;
   });
-  const manifestKey = `${env}/code/manifests/${snap.manifestSha256}.json`;
-  if (!(await fresh(manifestKey))) {
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: snap.manifest, ContentType: 'application/json' }));
-  }
-  return { manifestKey, files: snap.files.length, totalBytes: snap.totalBytes, blobs: blobs.length, uploadedBlobs, uploadedBytes };
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: snap.manifest, ContentType: 'application/json' }));
+  return result;
 }

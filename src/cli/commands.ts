@@ -108,10 +108,14 @@ export async function runCommand(clients: Clients, io: Io, options: RunOptions):
   const runId = newRunId(options.name, now);
   const root = path.resolve(options.dir ?? process.cwd());
   if (!fs.statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new CliError(`${root} is not a directory`, 2);
+  const started = Date.now();
   const snap = await snapshot(root);
+  const hashed = Date.now();
   const upload = await uploadSnapshot(clients.s3, foundation.bucket, foundation.environment, snap, now);
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   io.err(`[chronos] code: ${upload.files} files, ${formatBytes(upload.totalBytes)}; uploaded ${upload.uploadedBlobs} of ` +
-    `${upload.blobs} blobs (${formatBytes(upload.uploadedBytes)}), manifest ${upload.manifestKey}\n`);
+    `${upload.blobs} blobs (${formatBytes(upload.uploadedBytes)}), manifest ${upload.manifestKey} ` +
+    `(hashed in ${seconds(hashed - started)}, checked and uploaded in ${seconds(Date.now() - hashed)})\n`);
 
   const spec: RunSpec = {
     schemaVersion: SCHEMA_VERSION,

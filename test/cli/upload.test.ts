@@ -1,0 +1,82 @@
+/* The upload's freshness rules, with the S3 client mocked: what is HEADed, what is PUT again, what a 403 HEAD means. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { awsError } from './helpers';
+import { snapshot, uploadSnapshot } from '../../src/cli/code';
+
+const s3mock = mockClient(S3Client);
+const s3 = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+const NOW = new Date('2026-12-01T12:00:00Z');
+const DAY = 86400_000;
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-upload-'));
+  fs.writeFileSync(path.join(dir, 'a.py'), 'a');
+  fs.writeFileSync(path.join(dir, 'b.py'), 'b');
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+beforeEach(() => s3mock.reset());
+
+const puts = () => s3mock.commandCalls(PutObjectCommand).map(c => c.args[0].input.Key!.replace(/[0-9a-f]{64}/, 'SHA'));
+const notFound = () => Object.assign(awsError('NotFound'), { $metadata: { httpStatusCode: 404 } });
+
+test('a manifest younger than a day vouches for its blobs: one HEAD, no PUT', async () => {
+  s3mock.on(HeadObjectCommand).resolves({ LastModified: new Date(NOW.getTime() - 3600_000) });
+  const r = await uploadSnapshot(s3, 'b', 'dev', await snapshot(dir), NOW);
+  expect(s3mock.commandCalls(HeadObjectCommand)).toHaveLength(1);
+  expect(puts()).toEqual([]);
+  expect(r.uploadedBlobs).toBe(0);
+});
+
+test('an older manifest is checked blob by blob; a blob older than 30 days is uploaded again; the manifest is rewritten', async () => {
+  const snap = await snapshot(dir);
+  const a = snap.files.find(f => f.path === 'a.py')!.sha256;
+  s3mock.on(HeadObjectCommand).callsFake(input => {
+    if (input.Key.includes('/manifests/')) return { LastModified: new Date(NOW.getTime() - 2 * DAY) };
+    return { LastModified: new Date(NOW.getTime() - (input.Key.endsWith(a) ? 31 : 29) * DAY) };
+  });
+  const r = await uploadSnapshot(s3, 'b', 'dev', snap, NOW);
+  expect(r).toMatchObject({ uploadedBlobs: 1, uploadedBytes: 1, blobs: 2 });
+  expect(puts()).toEqual(['dev/code/blobs/SHA', 'dev/code/manifests/SHA.json']);
+});
+
+test('a HEAD answered 403 (no ListBucket on the key) or 404 counts as absent', async () => {
+  s3mock.on(HeadObjectCommand).callsFake(input => {
+    if (input.Key.includes('/manifests/')) throw notFound();
+    throw Object.assign(awsError('Forbidden'), { $metadata: { httpStatusCode: 403 } });
+  });
+  const r = await uploadSnapshot(s3, 'b', 'dev', await snapshot(dir), NOW);
+  expect(r.uploadedBlobs).toBe(2);
+  expect(puts()).toHaveLength(3);
+});
+
+test('another HEAD error stops the upload', async () => {
+  s3mock.on(HeadObjectCommand).rejects(Object.assign(awsError('SlowDown'), { $metadata: { httpStatusCode: 503 } }));
+  await expect(uploadSnapshot(s3, 'b', 'dev', await snapshot(dir), NOW)).rejects.toThrow('SlowDown');
+});
+
+test('the blobs are listed once when the prefix fits in a page; a longer listing falls back to a HEAD each', async () => {
+  const snap = await snapshot(dir);
+  const a = snap.files.find(f => f.path === 'a.py')!.sha256;
+  s3mock.on(HeadObjectCommand).callsFake(input => {
+    if (input.Key.includes('/manifests/')) throw notFound();
+    return { LastModified: NOW };
+  });
+  s3mock.on(ListObjectsV2Command).resolves({ Contents: [{ Key: `dev/code/blobs/${a}`, LastModified: NOW }], IsTruncated: false });
+  expect((await uploadSnapshot(s3, 'b', 'dev', snap, NOW)).uploadedBlobs).toBe(1);
+  expect(s3mock.commandCalls(HeadObjectCommand)).toHaveLength(1);
+
+  s3mock.reset();
+  s3mock.on(HeadObjectCommand).callsFake(input => {
+    if (input.Key.includes('/manifests/')) throw notFound();
+    return { LastModified: NOW };
+  });
+  s3mock.on(ListObjectsV2Command).resolves({ Contents: [], IsTruncated: true, NextContinuationToken: 'more' });
+  expect((await uploadSnapshot(s3, 'b', 'dev', snap, NOW)).uploadedBlobs).toBe(0);
+  expect(s3mock.commandCalls(ListObjectsV2Command)).toHaveLength(1);
+  expect(s3mock.commandCalls(HeadObjectCommand)).toHaveLength(3);
+});
