@@ -1,10 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { snapshot, uploadSnapshot } from './code';
 import { Clients, CliError, formatAge, formatBytes, Io, packageRoot, packageVersion } from './context';
 import { checkEnvName, Foundation, resolveFoundation } from './foundation';
-import { launchWithFallback, Market } from './launch';
+import { Launched, launchWithFallback, Market } from './launch';
 import { LogPrinter } from './logs';
 import {
   checkRunId, getJson, keys, listRunIds, newRunId, pendingStatus, putJson, RUN_OVER, RunSpec, RunStatus, runInstances,
@@ -146,13 +146,13 @@ export async function runCommand(clients: Clients, io: Io, options: RunOptions):
     pollSeconds: options.pollSeconds ?? 5,
     name: options.name,
   };
-  await launchAttempt(attached, 1, markets);
+  const launched = await launchAttempt(attached, 1, markets);
   if (options.detach) {
     io.err(`[chronos] detached: follow with chronos-training logs ${runId} --follow --env ${foundation.environment}\n`);
     io.out(`${runId}\n`);
     return 0;
   }
-  return follow(attached, 1);
+  return follow(attached, launched);
 }
 
 async function launchAttempt(a: Attached, attempt: number, markets: Market[]) {
@@ -192,14 +192,17 @@ function exitCodeOf(s: RunStatus): number {
 }
 
 /** Follows the run: logs and status changes; launches the next attempt after `interrupted`; returns the exit code. */
-async function follow(a: Attached, firstAttempt: number): Promise<number> {
+async function follow(a: Attached, first: Launched): Promise<number> {
   const { clients, io, foundation, runId } = a;
   const env = foundation.environment;
   const printer = new LogPrinter(clients.s3, foundation.bucket, env, runId, io);
+  const firstAttempt = 1;
   let attempt = firstAttempt;
   let lastSeen = '';
   let spotInterruptions = 0;
-  let currentMarket: Market = a.markets[0];
+  let current = first;
+  let currentMarket: Market = first.market;
+  const watchdog = new InstanceWatchdog(a);
   for (;;) {
     if (io.interrupted.aborted) {
       io.err('[chronos] detached; the run goes on (no further attempt is launched while detached). ' +
@@ -207,8 +210,23 @@ async function follow(a: Attached, firstAttempt: number): Promise<number> {
       io.out(`${runId}\n`);
       return 0;
     }
-    const status = await getJson<RunStatus>(clients.s3, foundation.bucket, keys.status(env, runId));
+    let status = await getJson<RunStatus>(clients.s3, foundation.bucket, keys.status(env, runId));
     for (let n = firstAttempt; n <= attempt; n++) await printer.printNew(n);
+    // An instance that ended without the agent's final status (reclaimed without notice, the agent killed): the
+    // attempt is over all the same.
+    const stateNow = status?.attempt === attempt ? status.state : 'pending';
+    const gone = await watchdog.gone(current.instanceId, stateNow);
+    if (gone) {
+      io.err(`[chronos] attempt ${attempt}: ${current.instanceId} is ${gone} but the run's status says ${stateNow}: ` +
+        'the agent wrote no final status; the attempt counts as interrupted\n');
+      status = {
+        ...(status ?? pendingStatus(runId, attempt, io.now())),
+        attempt,
+        state: 'interrupted',
+        reason: `instance ${gone} without a final status`,
+        lifecycle: currentMarket,
+      };
+    }
     if (status && status.attempt === attempt) {
       const line = describeStatus(status);
       if (line !== lastSeen) {
@@ -238,13 +256,49 @@ async function follow(a: Attached, firstAttempt: number): Promise<number> {
         }
         attempt++;
         io.err(`[chronos] resuming: attempt ${attempt} of ${a.maxAttempts}\n`);
-        await launchAttempt(a, attempt, markets);
+        current = await launchAttempt(a, attempt, markets);
+        currentMarket = current.market;
         continue;
       }
     }
     await sleep(io, a.pollSeconds * 1000);
   }
 }
+
+/**
+ * Whether an attempt's instance has ended while its status still says `pending` or `running`: checked at most
+ * every WATCHDOG_SECONDS, and reported only when it stays so for a further WATCHDOG_SECONDS (the agent writes its
+ * final status before it powers off, so a short overlap is normal).
+ */
+class InstanceWatchdog {
+  private lastCheck = 0;
+  private endedSince = new Map<string, number>();
+
+  constructor(private readonly a: Attached) {}
+
+  public async gone(instanceId: string, state: string): Promise<string | undefined> {
+    if (state !== 'pending' && state !== 'running') return undefined;
+    const now = this.a.io.now().getTime();
+    if (now - this.lastCheck < WATCHDOG_SECONDS * 1000) return undefined;
+    this.lastCheck = now;
+    let instanceState: string | undefined;
+    try {
+      const reply = await this.a.clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+      instanceState = reply.Reservations?.[0]?.Instances?.[0]?.State?.Name;
+    } catch {
+      return undefined;
+    }
+    if (instanceState !== 'terminated' && instanceState !== 'shutting-down' && instanceState !== 'stopped') {
+      this.endedSince.delete(instanceId);
+      return undefined;
+    }
+    const since = this.endedSince.get(instanceId) ?? now;
+    this.endedSince.set(instanceId, since);
+    return now - since >= WATCHDOG_SECONDS * 1000 ? instanceState : undefined;
+  }
+}
+
+const WATCHDOG_SECONDS = 60;
 
 /** `logs RUN`: every attempt's logs, in order; with `follow`, until the run is over. */
 export async function logsCommand(clients: Clients, io: Io,

@@ -11,6 +11,7 @@ import * as path from 'path';
 import { CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import {
   CreateLaunchTemplateCommand, CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand, DescribeInstancesCommand, Instance,
+  TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
@@ -306,6 +307,29 @@ describe('the attached launcher', () => {
     };
     const failed = await cli(['run', '--env', 'dev', '--dir', dir, '--instance-types', 't3.micro', '--', 'false'], failing);
     expect(failed.code).toBe(3);
+  });
+
+  test('an instance that ends without a final status counts as an interrupted attempt, and the next one is launched', async () => {
+    const since = calls.length;
+    let tick = 0;
+    let runId = '';
+    const script = async () => {
+      tick++;
+      const requests = runRequests(since);
+      runId = requests[0].TagSpecifications[0].Tags.find((t: any) => t.Key === 'ChronosRunId').Value;
+      if (tick === 1) {
+        await put(`dev/runs/${runId}/status.json`, status(runId, 'running', 1));
+        const [first] = await instancesOf(runId);
+        await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [first.InstanceId!] }));
+      }
+      if (requests.length === 2) await put(`dev/runs/${runId}/status.json`, status(runId, 'succeeded', 2, { exitCode: 0 }));
+    };
+    const rec = recordingIo(script, START);
+    const code = await main(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--', 'true'],
+      { io: rec.io, clients: () => clients, pollSeconds: 30 });
+    expect(rec.stderr()).toMatch(/attempt 1: i-[0-9a-f]+ is (terminated|shutting-down) but the run's status says running: the agent wrote no final status/);
+    expect(code).toBe(0);
+    expect(runRequests(since)).toHaveLength(2);
   });
 
   test('Ctrl-C detaches, prints the run ID and leaves the run going', async () => {

@@ -19,7 +19,23 @@ beforeAll(() => {
   fs.writeFileSync(path.join(dir, 'b.py'), 'b');
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-beforeEach(() => s3mock.reset());
+/** A mocked PUT never reads its body: close the file stream (and wait until it is closed), as the SDK would once sent. */
+function mockPuts() {
+  s3mock.on(PutObjectCommand).callsFake(async input => {
+    const body = input.Body as any;
+    if (typeof body?.destroy === 'function') {
+      await new Promise(resolve => {
+        body.once('close', resolve);
+        body.destroy();
+      });
+    }
+    return {};
+  });
+}
+beforeEach(() => {
+  s3mock.reset();
+  mockPuts();
+});
 
 const puts = () => s3mock.commandCalls(PutObjectCommand).map(c => c.args[0].input.Key!.replace(/[0-9a-f]{64}/, 'SHA'));
 const notFound = () => Object.assign(awsError('NotFound'), { $metadata: { httpStatusCode: 404 } });
@@ -71,6 +87,7 @@ test('the blobs are listed once when the prefix fits in a page; a longer listing
   expect(s3mock.commandCalls(HeadObjectCommand)).toHaveLength(1);
 
   s3mock.reset();
+  mockPuts();
   s3mock.on(HeadObjectCommand).callsFake(input => {
     if (input.Key.includes('/manifests/')) throw notFound();
     return { LastModified: NOW };
