@@ -444,10 +444,19 @@ export async function stopCommand(clients: Clients, io: Io, options: { env: stri
   return 0;
 }
 
-/** `agent-path`: the run agent file shipped in the package. */
-export function agentPathCommand(io: Io): number {
+/**
+ * `agent-path`: the run agent file shipped in the package; with `copyTo`, a copy of it there (the path printed
+ * from Python's console script is in the jsii kernel's temporary directory, removed when the command exits).
+ */
+export function agentPathCommand(io: Io, copyTo?: string): number {
   const file = path.join(packageRoot(), 'agent', 'chronos_run_agent.py');
   if (!fs.existsSync(file)) throw new CliError(`the run agent is not in this package (looked for ${file})`);
-  io.out(`${file}\n`);
+  if (copyTo === undefined) {
+    io.out(`${file}\n`);
+    return 0;
+  }
+  const target = fs.statSync(copyTo, { throwIfNoEntry: false })?.isDirectory() ? path.join(copyTo, path.basename(file)) : copyTo;
+  fs.copyFileSync(file, target);
+  io.out(`${path.resolve(target)}\n`);
   return 0;
 }

@@ -79,10 +79,12 @@ Asks the run's agent to stop (control.json): it drains, keeps its final checkpoi
 --now also terminates the run's instances at once (no drain).`,
   },
   'agent-path': {
-    options: {},
-    usage: `usage: chronos-training agent-path
+    options: { '--copy': { takesValue: true } },
+    usage: `usage: chronos-training agent-path [--copy DEST]
 
-Prints the path of the run agent (chronos_run_agent.py) shipped in this package, for a container image.`,
+Prints the path of the run agent (chronos_run_agent.py) shipped in this package, for a container image.
+--copy DEST copies it to DEST (a file or a directory) and prints the copy's path: from the Python package's
+console script, the printed path is in a temporary directory that is removed when the command exits.`,
   },
 };
 
@@ -168,7 +170,7 @@ export async function main(argv: string[], deps: MainDeps): Promise<number> {
       io.out(`${def.usage}\n`);
       return 0;
     }
-    if (command === 'agent-path') return agentPathCommand(io);
+    if (command === 'agent-path') return agentPathCommand(io, parsed.options['--copy']?.[0]);
     const env = parsed.options['--env']?.[0] ?? process.env.CHRONOS_ENV;
     if (!env) throw new CliError(`${command}: --env ENV is needed (or CHRONOS_ENV)`, 2);
     const clients = (deps.clients ?? createClients)({ profile: parsed.options['--profile']?.[0], region: parsed.options['--region']?.[0] });

@@ -475,6 +475,21 @@ describe('the bundled command', () => {
     expect(failure.stderr).toBe('chronos-training: error: no run no-such-run-x in environment dev\n');
   });
 
+  test('agent-path prints the packaged agent\'s path, or copies it', async () => {
+    const root = path.join(__dirname, '..', '..');
+    const agent = path.join(root, 'agent', 'chronos_run_agent.py');
+    if (!fs.existsSync(agent)) {
+      const r = await cli(['agent-path']);
+      expect(r.code).toBe(1);
+      expect(r.stderr()).toBe(`chronos-training: error: the run agent is not in this package (looked for ${agent})\n`);
+      return;
+    }
+    expect((await cli(['agent-path'])).stdout()).toBe(`${agent}\n`);
+    const copied = await cli(['agent-path', '--copy', tmp]);
+    expect(copied.stdout()).toBe(`${path.join(tmp, 'chronos_run_agent.py')}\n`);
+    expect(fs.readFileSync(path.join(tmp, 'chronos_run_agent.py'))).toEqual(fs.readFileSync(agent));
+  });
+
   test('is not loaded by the library', () => {
     const index = fs.readFileSync(path.join(__dirname, '..', '..', 'src', 'index.ts'), 'utf8');
     expect(index).not.toMatch(/cli/);
