@@ -149,6 +149,11 @@ const bundleCli = project.addTask('bundle:cli', {
 });
 bundleCli.exec('chmod +x assets/cli/chronos-training.js');
 project.tasks.tryFind('bundle')!.spawn(bundleCli);
+// The launcher's tests alone (they start one moto server themselves, as the default jest run does), with a fresh bundle.
+project.addTask('test:cli', {
+  description: 'Bundle the launcher and run its tests (test/cli: moto on loopback, the fallback and upload with mocked clients)',
+  steps: [{ spawn: bundleCli.name }, { exec: 'jest test/cli --maxWorkers=1 --coverage=false', receiveArgs: true }],
+});
 // jsii compiles src/cli/ into lib/cli/ too; the bundle is what runs, so the compiled copy stays out of the tarball.
 project.addPackageIgnore('/lib/cli/');
 // The reaper's construct points at its bundled handler: bundle before jest, so `npx projen test` works on a fresh clone.
