@@ -2,7 +2,7 @@
 'use strict';
 /**
  * Benchmark (prints figures; not a test): the launcher's content-addressed upload of a generated working directory
- * (default 2,000 files, 500 MiB), first and unchanged, beside `aws s3 sync` of the same directory to the same moto
+ * (default 2,000 files, 500 MiB), first, unchanged and with one file changed, beside `aws s3 sync` of the same directory to the same moto
  * server on loopback. Run the bundle first (npx projen bundle:cli).
  *
  *   node scripts/cli/bench-upload.js [--files 2000] [--mib 500] [--keep]
@@ -62,6 +62,8 @@ async function main() {
       ...moto.withoutAws().env,
       AWS_ENDPOINT_URL: server.endpoint, AWS_REGION: 'us-east-1', AWS_DEFAULT_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_EC2_METADATA_DISABLED: 'true',
+      // The launcher's hash cache (by size, time and inode) in the benchmark's directory, not the user's.
+      CHRONOS_CACHE_DIR: path.join(tmp, 'cache'),
     };
     // A minimal foundation: bucket, template, parameters (through the SDK bundled in the CLI's devDependencies).
     const { EC2Client, CreateVpcCommand, CreateSubnetCommand, CreateLaunchTemplateCommand, DescribeImagesCommand } = require('@aws-sdk/client-ec2');
@@ -91,6 +93,8 @@ async function main() {
     };
     launcher('chronos-training run --detach, first (whole command)');
     launcher('chronos-training run --detach, unchanged (whole command)');
+    fs.appendFileSync(path.join(dir, 'd00', 'f00000.bin'), 'changed');
+    launcher('chronos-training run --detach, one file changed (whole command)');
     const awsVersion = spawnSync('aws', ['--version'], { encoding: 'utf8' });
     if (awsVersion.status === 0) {
       const version = (awsVersion.stdout || awsVersion.stderr).trim().split(' ')[0];
@@ -99,6 +103,7 @@ async function main() {
         rows.push([`${label} (${version})`, r.seconds, '']);
       };
       sync('aws s3 sync, first');
+      sync('aws s3 sync, one file changed');
       sync('aws s3 sync, unchanged');
     } else {
       console.log('no aws on PATH: the aws s3 sync rows are skipped');

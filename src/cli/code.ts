@@ -1,5 +1,6 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CliError, formatBytes, isNotFound, mapLimit } from './context';
@@ -99,10 +100,69 @@ async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Where hashes are cached: CHRONOS_CACHE_DIR, else $XDG_CACHE_HOME/chronos-training, else ~/.cache/chronos-training. */
+function defaultCacheDir(): string | undefined {
+  if (process.env.CHRONOS_CACHE_DIR !== undefined) return process.env.CHRONOS_CACHE_DIR || undefined;
+  const base = process.env.XDG_CACHE_HOME || (os.homedir() ? path.join(os.homedir(), '.cache') : undefined);
+  return base ? path.join(base, 'chronos-training') : undefined;
+}
+
+/**
+ * The SHA-256 of each file of one directory by (size, modification time, inode), as git's index keeps them, so
+ * that an unchanged file is not read again. A file modified within RACY_MS of the cache's writing is not cached
+ * (git's "racy" files: a change in the same clock tick would keep the time). Any failure to read or write the cache
+ * only costs the hashing.
+ */
+class HashCache {
+  private static readonly RACY_MS = 2000;
+  private readonly file?: string;
+  private readonly root: string;
+  private readonly cached: Record<string, [number, number, number, string]> = {};
+  private readonly current: Record<string, [number, number, number, string]> = {};
+
+  constructor(dir: string | undefined, root: string) {
+    this.root = path.resolve(root);
+    if (!dir) return;
+    this.file = path.join(dir, `hashes-${createHash('sha256').update(this.root).digest('hex').slice(0, 16)}.json`);
+    try {
+      const doc = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+      if (doc?.version === 1 && doc.root === this.root) Object.assign(this.cached, doc.files);
+    } catch {
+      // no cache yet
+    }
+  }
+
+  public get(rel: string, stat: fs.Stats): string | undefined {
+    const e = this.cached[rel];
+    if (!(e && e[0] === stat.size && e[1] === stat.mtimeMs && e[2] === stat.ino)) return undefined;
+    this.current[rel] = e;
+    return e[3];
+  }
+
+  public set(rel: string, stat: fs.Stats, sha256: string): string {
+    if (Date.now() - stat.mtimeMs > HashCache.RACY_MS) this.current[rel] = [stat.size, stat.mtimeMs, stat.ino, sha256];
+    return sha256;
+  }
+
+  /** Writes the entries of this snapshot's files (those of deleted files go). */
+  public save(): void {
+    if (!this.file) return;
+    try {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify({ version: 1, root: this.root, files: this.current }));
+      fs.renameSync(tmp, this.file);
+    } catch {
+      // a read-only home: hash again next time
+    }
+  }
+}
+
 /** Hashes the files of `root` and builds the code manifest. */
-export async function snapshot(root: string): Promise<CodeSnapshot> {
+export async function snapshot(root: string, cacheDir: string | undefined = defaultCacheDir()): Promise<CodeSnapshot> {
   const paths = listFiles(root);
   const absolute = new Map<string, string>();
+  const cache = new HashCache(cacheDir, root);
   const files = await mapLimit(paths, 8, async (rel) => {
     const abs = path.join(root, ...rel.split('/'));
     absolute.set(rel, abs);
@@ -111,8 +171,10 @@ export async function snapshot(root: string): Promise<CodeSnapshot> {
       throw new CliError(`${rel} is ${formatBytes(stat.size)}, more than the 5 GiB the launcher uploads in one request: ` +
         'add it to .gitignore and put large data under cached-datasets/ instead');
     }
-    return { path: rel, sha256: await sha256File(abs), size: stat.size, mode: stat.mode % 0o1000 };
+    const sha256 = cache.get(rel, stat) ?? cache.set(rel, stat, await sha256File(abs));
+    return { path: rel, sha256, size: stat.size, mode: stat.mode % 0o1000 };
   });
+  cache.save();
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 1, files }), 'utf8');
   return {
     files,
@@ -153,8 +215,8 @@ export async function uploadSnapshot(s3: S3Client, bucket: string, env: string, 
   };
   const manifestAge = await ageHours(manifestKey);
   if (manifestAge !== undefined && manifestAge < MANIFEST_SHORTCUT_HOURS) return result;
-  // One listing of the blobs instead of a HEAD each, when the prefix is small enough to list in a tenth of the requests.
-  const listed = await listBlobAges(s3, bucket, `${env}/code/blobs/`, Math.ceil(blobs.length / 10 / 1000), now);
+  // A listing of the blobs instead of a HEAD each, when it takes at most one page (1,000 keys) per 50 blobs.
+  const listed = await listBlobAges(s3, bucket, `${env}/code/blobs/`, Math.floor(blobs.length / 50), now);
   await mapLimit(blobs, 32, async (f) => {
     const key = `${env}/code/blobs/${f.sha256}`;
     const age = listed ? listed.get(f.sha256) : await ageHours(key);

@@ -37,6 +37,7 @@ let subnets: string[];
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-cli-'));
+  process.env.CHRONOS_CACHE_DIR = path.join(tmp, 'cache');
   server = await moto.start({ logFile: path.join(tmp, 'moto.log') });
   ({ clients, calls } = motoClients(server.endpoint));
   const vpc = await clients.ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }));

@@ -14,6 +14,7 @@ const DAY = 86400_000;
 
 let dir: string;
 beforeAll(() => {
+  process.env.CHRONOS_CACHE_DIR = ''; // no hash cache but where a test asks for one
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-upload-'));
   fs.writeFileSync(path.join(dir, 'a.py'), 'a');
   fs.writeFileSync(path.join(dir, 'b.py'), 'b');
@@ -96,4 +97,24 @@ test('the blobs are listed once when the prefix fits in a page; a longer listing
   expect((await uploadSnapshot(s3, 'b', 'dev', snap, NOW)).uploadedBlobs).toBe(0);
   expect(s3mock.commandCalls(ListObjectsV2Command)).toHaveLength(1);
   expect(s3mock.commandCalls(HeadObjectCommand)).toHaveLength(3);
+});
+
+test('the hash cache spares reading unchanged files, and a file whose size, time or inode changed is read again', async () => {
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-cache-'));
+  const file = path.join(dir, 'c.py');
+  fs.writeFileSync(file, 'one');
+  const past = new Date(Date.now() - 60_000);
+  fs.utimesSync(file, past, past); // older than the racy window: cached
+  const hashOf = async () => (await snapshot(dir, cacheDir)).files.find(f => f.path === 'c.py')!.sha256;
+  const first = await hashOf();
+  // Same size and time, other bytes: the cache answers (what git's index does too).
+  fs.writeFileSync(file, 'two');
+  fs.utimesSync(file, past, past);
+  expect(await hashOf()).toBe(first);
+  // Another time: read again.
+  const later = new Date(past.getTime() + 1000);
+  fs.utimesSync(file, later, later);
+  expect(await hashOf()).not.toBe(first);
+  fs.rmSync(file);
+  fs.rmSync(cacheDir, { recursive: true, force: true });
 });
