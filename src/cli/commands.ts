@@ -157,10 +157,23 @@ export async function runCommand(clients: Clients, io: Io, options: RunOptions):
 
 async function launchAttempt(a: Attached, attempt: number, markets: Market[]) {
   const { foundation, runId } = a;
-  await putJson(a.clients.s3, foundation.bucket, keys.status(foundation.environment, runId), pendingStatus(runId, attempt, a.io.now()));
-  const launched = await launchWithFallback(a.clients, foundation, {
-    runId, attempt, name: a.name, instanceTypes: a.instanceTypes, markets, maxLifetimeHours: a.maxLifetimeHours,
-  }, line => a.io.err(`[chronos] ${line}\n`));
+  const statusKey = keys.status(foundation.environment, runId);
+  const pending = pendingStatus(runId, attempt, a.io.now());
+  await putJson(a.clients.s3, foundation.bucket, statusKey, pending);
+  let launched: Launched;
+  try {
+    launched = await launchWithFallback(a.clients, foundation, {
+      runId, attempt, name: a.name, instanceTypes: a.instanceTypes, markets, maxLifetimeHours: a.maxLifetimeHours,
+    }, line => a.io.err(`[chronos] ${line}\n`));
+  } catch (e) {
+    // No instance, so no agent will ever write: the run ends here rather than stay pending.
+    const at = a.io.now().toISOString();
+    await putJson(a.clients.s3, foundation.bucket, statusKey, {
+      ...pending, state: 'failed', updatedAt: at, endedAt: at, reason: `launch failed: ${(e as Error).message}`,
+    });
+    a.io.err(`[chronos] run ${runId}: attempt ${attempt} could not be launched\n`);
+    throw e;
+  }
   a.io.err(`[chronos] attempt ${attempt}: ${launched.instanceId} (${launched.market} ${launched.instanceType} in ${launched.zone}) ` +
     `won after ${launched.tries} ${launched.tries === 1 ? 'try' : 'tries'}\n`);
   return launched;

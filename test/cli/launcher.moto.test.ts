@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import { motoClients, recordingIo, REGION } from './helpers';
+import { awsError, motoClients, recordingIo, REGION } from './helpers';
 import { main } from '../../src/cli/main';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -443,6 +443,26 @@ describe('the foundation', () => {
     expect(r.code).toBe(1);
     expect(r.stderr()).toBe('chronos-training: error: the foundation of \'nolt\' has no launch template (it was deployed with launchTemplate: false); ' +
       'chronos-training launches from the foundation\'s launch template: deploy it with the default launchTemplate\n');
+  });
+
+  test('a run whose launch fails ends failed, with the reason, instead of staying pending', async () => {
+    // Moto never runs out of capacity: a middleware on the EC2 client says it has none.
+    (clients.ec2 as any).middlewareStack.add((next: any, context: any) => async (args: any) => {
+      if (context.commandName === 'RunInstancesCommand') throw awsError('InsufficientInstanceCapacity');
+      return next(args);
+    }, { step: 'initialize', name: 'noCapacity' });
+    let r: Awaited<ReturnType<typeof cli>>;
+    try {
+      r = await cli(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--spot', '--detach', '--', 'true']);
+    } finally {
+      (clients.ec2 as any).middlewareStack.remove('noCapacity');
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr()).toContain('no capacity: all 2 tries failed');
+    const runId = /\[chronos\] run (\S+)\n/.exec(r.stderr())![1];
+    const s = await json(`dev/runs/${runId}/status.json`);
+    expect(s).toMatchObject({ state: 'failed', attempt: 1, instanceId: null, reason: expect.stringMatching(/^launch failed: /) });
+    expect(r.stderr()).toMatch(/chronos-training: error: .*\n$/);
   });
 
   test('an unknown environment and a lifetime longer than the foundation\'s are clear errors', async () => {
