@@ -7,7 +7,7 @@ import { checkEnvName, Foundation, resolveFoundation } from './foundation';
 import { Launched, launchWithFallback, Market } from './launch';
 import { LogPrinter } from './logs';
 import {
-  checkRunId, getJson, keys, listRunIds, newRunId, pendingStatus, putJson, RUN_OVER, RunSpec, RunStatus, runInstances,
+  checkRunId, getJson, keys, listKeys, listRunIds, newRunId, pendingStatus, putJson, RUN_OVER, RunSpec, RunStatus, runInstances,
   SCHEMA_VERSION, tagOf,
 } from './runs';
 
@@ -320,8 +320,8 @@ export async function logsCommand(clients: Clients, io: Io,
   const runId = checkRunId(options.runId);
   const foundation = await resolveFoundation(clients, options.env);
   const printer = new LogPrinter(clients.s3, foundation.bucket, options.env, runId, io);
-  const spec = await getJson<RunSpec>(clients.s3, foundation.bucket, keys.spec(options.env, runId));
-  if (!spec) throw new CliError(`no run ${runId} in environment ${options.env}`);
+  // A Batch job's run has a status and logs but no spec (the job definition is its spec).
+  if (!(await runExists(clients, foundation.bucket, options.env, runId))) throw new CliError(`no run ${runId} in environment ${options.env}`);
   let printedAttempts = new Set<number>();
   let quietSince: number | undefined;
   for (;;) {
@@ -433,13 +433,18 @@ export async function listCommand(clients: Clients, io: Io, options: { env: stri
   return 0;
 }
 
+/** Whether a run has a spec or a status (a Batch job's run has no spec). */
+async function runExists(clients: Clients, bucket: string, env: string, runId: string): Promise<boolean> {
+  const found = await listKeys(clients.s3, bucket, `${env}/runs/${runId}/`);
+  return found.some(k => k.endsWith('/spec.json') || k.endsWith('/status.json'));
+}
+
 /** `stop RUN`: asks the agent to drain (control.json); with `now`, terminates the run's instances. */
 export async function stopCommand(clients: Clients, io: Io, options: { env: string; runId: string; now?: boolean }): Promise<number> {
   checkEnvName(options.env);
   const runId = checkRunId(options.runId);
   const foundation = await resolveFoundation(clients, options.env);
-  const spec = await getJson<RunSpec>(clients.s3, foundation.bucket, keys.spec(options.env, runId));
-  if (!spec) throw new CliError(`no run ${runId} in environment ${options.env}`);
+  if (!(await runExists(clients, foundation.bucket, options.env, runId))) throw new CliError(`no run ${runId} in environment ${options.env}`);
   await putJson(clients.s3, foundation.bucket, keys.control(options.env, runId),
     { schemaVersion: SCHEMA_VERSION, action: 'stop', requestedAt: io.now().toISOString() });
   io.err(`[chronos] asked run ${runId} to stop: the agent drains (final checkpoint, logs) at its next read of control.json\n`);

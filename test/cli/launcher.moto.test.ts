@@ -367,6 +367,18 @@ describe('logs, status, list, stop', () => {
     expect(r.stderr()).toBe('[chronos] --- attempt 1 ---\ne1\n[chronos] --- attempt 2 ---\n');
   });
 
+  test('logs and stop work on a Batch job\'s run, which has a status but no spec', async () => {
+    const jobId = '0f7c5e2a-1b2c-4d3e-9f00-123456789abc';
+    await put(`dev/runs/${jobId}/status.json`, status(jobId, 'running', 1));
+    await put(`dev/logs/${jobId}/001/stdout/0000000000.log`, 'batch\n');
+    const r = await cli(['logs', jobId, '--env', 'dev']);
+    expect([r.code, r.stdout()]).toEqual([0, 'batch\n']);
+    expect((await cli(['stop', jobId, '--env', 'dev'])).code).toBe(0);
+    expect((await json(`dev/runs/${jobId}/control.json`)).action).toBe('stop');
+    const none = await cli(['logs', 'no-such-run', '--env', 'dev']);
+    expect([none.code, none.stderr()]).toEqual([1, 'chronos-training: error: no run no-such-run in environment dev\n']);
+  });
+
   test('logs --follow ends with the run', async () => {
     const r = await cli(['logs', runId, '--env', 'dev', '--follow']);
     expect(r.code).toBe(0);
