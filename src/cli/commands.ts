@@ -146,6 +146,8 @@ export async function runCommand(clients: Clients, io: Io, options: RunOptions):
     pollSeconds: options.pollSeconds ?? 5,
     name: options.name,
   };
+  // Ctrl-C before the launch cancels (nothing runs; the uploaded code stays for the next run); after it, it detaches.
+  if (io.interrupted.aborted) throw new CliError(`interrupted before the launch: run ${runId} was not launched`, 130);
   const launched = await launchAttempt(attached, 1, markets);
   if (options.detach) {
     io.err(`[chronos] detached: follow with chronos-training logs ${runId} --follow --env ${foundation.environment}\n`);

@@ -333,6 +333,17 @@ describe('the attached launcher', () => {
     expect(runRequests(since)).toHaveLength(2);
   });
 
+  test('Ctrl-C before the launch cancels the run', async () => {
+    const rec = recordingIo(undefined, START);
+    rec.detach();
+    const since = calls.length;
+    const code = await main(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--', 'true'],
+      { io: rec.io, clients: () => clients, pollSeconds: 1 });
+    expect(code).toBe(130);
+    expect(rec.stderr()).toMatch(/chronos-training: error: interrupted before the launch: run \S+ was not launched\n$/);
+    expect(runRequests(since)).toHaveLength(0);
+  });
+
   test('Ctrl-C detaches, prints the run ID and leaves the run going', async () => {
     const dir = workdir();
     let detach = () => {};
