@@ -4,7 +4,7 @@
  * stop as a user calls them (main() in process, with the clients pointed at moto). Moto ignores
  * InstanceMarketOptions (../shared/notes/run-facts.md, "moto 5.2.5"), so the market is checked on the request.
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -517,6 +517,22 @@ describe('the bundled command', () => {
     }
     expect(failure.status).toBe(1);
     expect(failure.stderr).toBe('chronos-training: error: no run no-such-run-x in environment dev\n');
+  });
+
+  test('a real Ctrl-C (SIGINT) of the attached command detaches: exit 0, the run ID on stdout', async () => {
+    const env = { ...process.env, AWS_ENDPOINT_URL: server.endpoint, AWS_REGION: REGION, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
+    const child = spawn(bundle, ['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--', 'sleep', '60'], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (/\[chronos\] attempt 1: i-/.test(stderr)) child.kill('SIGINT');
+    });
+    const code = await new Promise(resolve => child.on('exit', resolve));
+    expect(stderr).toContain('detached; the run goes on');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^run-\d{8}-\d{6}-[0-9a-f]{6}\n$/);
   });
 
   test('agent-path prints the packaged agent\'s path, or copies it', async () => {
