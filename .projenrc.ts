@@ -143,6 +143,25 @@ project.addTask('integ:update', {
   exec: `${integRunner} --update-on-failed --dry-run --force`,
 });
 project.testTask.spawn(integ);
+// The launcher, `chronos-training` (src/cli/, docs/RUNS.md): one esbuild bundle with the AWS SDK inlined (the SDK is a dev
+// dependency only), shipped in assets/ as the package's bin; jsii-pacmak makes it a console script of the Python
+// package too. The library's index never imports src/cli/, whose SDK imports are therefore dev dependencies.
+project.addBins({ 'chronos-training': 'assets/cli/chronos-training.js' });
+project.eslint?.allowDevDeps('src/cli/**');
+const bundleCli = project.addTask('bundle:cli', {
+  description: 'Bundle the chronos-training launcher (src/cli/main.ts) into assets/cli/chronos-training.js',
+  execArgs: ['esbuild', '--bundle', 'src/cli/main.ts', '--target=node22', '--platform=node', '--minify', '--legal-comments=none',
+    '--outfile=assets/cli/chronos-training.js', '--tsconfig=tsconfig.dev.json', '--banner:js=#!/usr/bin/env node', '--log-level=warning'],
+});
+bundleCli.exec('chmod +x assets/cli/chronos-training.js');
+project.tasks.tryFind('bundle')!.spawn(bundleCli);
+// The launcher's tests alone (they start one moto server themselves, as the default jest run does), with a fresh bundle.
+project.addTask('test:cli', {
+  description: 'Bundle the launcher and run its tests (test/cli: moto on loopback, the fallback and upload with mocked clients)',
+  steps: [{ spawn: bundleCli.name }, { exec: 'jest test/cli --maxWorkers=1 --coverage=false', receiveArgs: true }],
+});
+// jsii compiles src/cli/ into lib/cli/ too; the bundle is what runs, so the compiled copy stays out of the tarball.
+project.addPackageIgnore('/lib/cli/');
 // The reaper's construct points at its bundled handler: bundle before jest, so `npx projen test` works on a fresh clone.
 project.testTask.prependSpawn(project.tasks.tryFind('bundle')!);
 // API.md from this build's assembly only (jsii-docgen would also find release/baseline/.jsii: see the script).

@@ -11,21 +11,25 @@ export const REGION = 'us-east-1';
 /** An instance ARN in the test account. */
 export const instanceArn = (id: string, region = REGION) => `arn:aws:ec2:${region}:${ACCOUNT}:instance/${id}`;
 
+/** The ID a launch template of a synthesized template resolves to. */
+export const LAUNCH_TEMPLATE_ID = 'lt-0123456789abcdef0';
+
 /**
- * Resolves Ref (pseudo parameters, the template parameters given in `parameters`, job definitions as their
- * revision 1), Fn::GetAtt of buckets, log groups, queues, roles and job queues, Fn::Join, Fn::Split and
- * Fn::Select against a template's resources.
+ * Resolves Ref (pseudo parameters, launch templates, the template parameters and logical IDs given in `refs`,
+ * job definitions as their revision 1), Fn::GetAtt of buckets, log groups, queues, roles and job queues, Fn::Join,
+ * Fn::Split and Fn::Select against a template's resources.
  */
-export function resolver(resources: Record<string, any>, parameters: Record<string, string> = {}): (value: any) => any {
+export function resolver(resources: Record<string, any>, refs: Record<string, string> = {}): (value: any) => any {
   const resolve = (value: any): any => {
     if (Array.isArray(value)) return value.map(resolve);
     if (value === null || typeof value !== 'object') return value;
     if ('Ref' in value) {
-      const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, ...parameters };
+      const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, ...refs };
       if (value.Ref in pseudo) return pseudo[value.Ref];
       if (resources[value.Ref]?.Type === 'AWS::Batch::JobDefinition') {
         return `arn:aws:batch:${REGION}:${ACCOUNT}:job-definition/${resources[value.Ref].Properties.JobDefinitionName}:1`;
       }
+      if (resources[value.Ref]?.Type === 'AWS::EC2::LaunchTemplate') return LAUNCH_TEMPLATE_ID;
       throw new Error(`unresolvable Ref ${value.Ref}`);
     }
     if ('Fn::Split' in value) return resolve(value['Fn::Split'][1]).split(value['Fn::Split'][0]);

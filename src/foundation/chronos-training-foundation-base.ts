@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { IChronosTrainingFoundation } from './foundation-reference';
+import { grantStatements, launchStatements } from './launch-grant';
 import { grantBatchSubmit } from '../batch/batch-grants';
 import { TrainingBucketGrants } from '../storage/training-bucket-grants';
 
@@ -82,6 +83,31 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
     const queues = [this.batchJobQueue, this.batchMultiNodeJobQueue].filter((q): q is batch.IJobQueue => q !== undefined);
     const definitions = [this.batchJobDefinition, this.batchMultiNodeJobDefinition].filter((d): d is batch.IJobDefinition => d !== undefined);
     return grantBatchSubmit(this, grantee, queues.map(q => q.jobQueueArn), definitions.map(d => d.jobDefinitionName));
+  }
+
+  /**
+   * Lets `grantee` launch and manage training runs with `chronos-training` (the launcher; docs/RUNS.md):
+   * `ec2:RunInstances` from this foundation's launch template only (`ec2:LaunchTemplate`), tags at launch only
+   * (`ec2:CreateTags` with `ec2:CreateAction=RunInstances`), `iam:PassRole` of the instance role to EC2 only, reading
+   * the foundation's SSM parameters, read and write of `{environmentName}/runs/` and `{environmentName}/code/`, read of
+   * `{environmentName}/logs/` and `{environmentName}/checkpoints/`, the EC2 describes the launcher reads, and
+   * `ec2:TerminateInstances` of this project's and environment's instances in this region (`stop --now`).
+   *
+   * @param grantee the principal that runs `chronos-training`, for example a developers' role or a CI role
+   * @throws if the foundation has no launch template (`launchTemplate: false`)
+   */
+  public grantLaunch(grantee: iam.IGrantable): iam.Grant {
+    if (!this.launchTemplate) {
+      throw new Error(`grantLaunch: the foundation of '${this.environmentName}' has no launch template (launchTemplate: false), and ` +
+        'chronos-training launches only from it: deploy the foundation with its launch template (the default), or import it ' +
+        'with fromEnvironment(..., { launchTemplate: true })');
+    }
+    return grantStatements(grantee, launchStatements(this, {
+      environmentName: this.environmentName,
+      launchTemplate: this.launchTemplate,
+      role: this.role,
+      bucketGrants: this.grants(),
+    }));
   }
 
   private grants(): TrainingBucketGrants {

@@ -91,6 +91,17 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
    * @throws when the foundation has no Batch queue
    */
   grantSubmitBatchJob(grantee: iam.IGrantable): iam.Grant;
+
+  /**
+   * Lets `grantee` launch and manage training runs with `chronos-training`: RunInstances from this foundation's
+   * launch template only, tags at launch only, `iam:PassRole` of the instance role to EC2 only, the foundation's SSM
+   * parameters, read and write of the runs' and code prefixes and read of the logs and checkpoints under
+   * `{environmentName}/`, the EC2 describes, and terminating this project's and environment's instances.
+   *
+   * @param grantee the principal that runs `chronos-training`, for example a developers' role
+   * @throws if the foundation has no launch template (`launchTemplate: false`)
+   */
+  grantLaunch(grantee: iam.IGrantable): iam.Grant;
 }
 
 /**

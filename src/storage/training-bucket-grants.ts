@@ -59,6 +59,36 @@ export class TrainingBucketGrants {
     return all(this.readWriteEnvironment());
   }
 
+  /**
+   * What the launcher (`chronos-training`, docs/RUNS.md) needs under `{environmentName}/`: read and write of the
+   * runs' documents and the code (`runs/`, `code/`), read of the logs and checkpoints (`logs/`, `checkpoints/`), and
+   * ListBucket of those four prefixes; no delete.
+   */
+  public launcherStatements(): iam.PolicyStatement[] {
+    const env = environmentPrefix(this.environmentName);
+    const readWrite = ['runs/', 'code/'].map(p => `${env}${p}`);
+    const read = ['logs/', 'checkpoints/'].map(p => `${env}${p}`);
+    return [
+      new iam.PolicyStatement({
+        sid: 'LauncherReadWriteRunsAndCode',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: readWrite.map(p => this.bucket.arnForObjects(`${p}*`)),
+      }),
+      new iam.PolicyStatement({
+        sid: 'LauncherReadLogsAndCheckpoints',
+        actions: READ_ACTIONS,
+        resources: read.map(p => this.bucket.arnForObjects(`${p}*`)),
+      }),
+      new iam.PolicyStatement({
+        sid: 'LauncherListRunsCodeLogsAndCheckpoints',
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [...readWrite, ...read].map(p => `${p}*`) } },
+      }),
+      ...this.keyStatements(KEY_WRITE_ACTIONS, 'KeyLauncher'),
+    ];
+  }
+
   /** Read (and list) of the shared prefixes, as one grant. */
   public grantReadShared(grantee: iam.IGrantable): iam.Grant {
     return this.grant('grantReadShared', grantee, this.readShared());

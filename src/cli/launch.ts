@@ -1,0 +1,203 @@
+import { DescribeInstanceTypeOfferingsCommand, DescribeInstanceTypesCommand, RunInstancesCommand, RunInstancesCommandInput, Tag } from '@aws-sdk/client-ec2';
+import { Clients, CliError, errorCode } from './context';
+import { Foundation } from './foundation';
+
+/** Spot or on-demand. */
+export type Market = 'spot' | 'on-demand';
+
+/** One launch of one attempt. */
+export interface LaunchRequest {
+  readonly runId: string;
+  readonly attempt: number;
+  readonly name?: string;
+  readonly instanceTypes: string[];
+  /** The markets to try, in order. */
+  readonly markets: Market[];
+  /** The `MaxLifetimeHours` tag. */
+  readonly maxLifetimeHours: number;
+}
+
+/** The instance that was launched. */
+export interface Launched {
+  readonly instanceId: string;
+  readonly instanceType: string;
+  readonly market: Market;
+  readonly subnetId: string;
+  readonly zone: string;
+  readonly tries: number;
+}
+
+/**
+ * The errors after which the launcher tries the next zone, type or market. EC2 API Reference, "Error codes for the
+ * Amazon EC2 API" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html) documents
+ * InsufficientInstanceCapacity, InsufficientHostCapacity, InsufficientFreeAddressesInSubnet, MaxSpotInstanceCountExceeded,
+ * SpotMaxPriceTooLow, Unsupported, UnfulfillableCapacity, ReservationCapacityExceeded and InsufficientCapacity;
+ * InvalidParameterCombination is the code some types return in a zone that does not offer them (graded U in
+ * ../shared/notes/run-facts.md: no AWS page says so).
+ */
+export const NEXT_ON = new Set([
+  'InsufficientInstanceCapacity',
+  'InsufficientCapacity',
+  'InsufficientHostCapacity',
+  'InsufficientFreeAddressesInSubnet',
+  'MaxSpotInstanceCountExceeded',
+  'SpotMaxPriceTooLow',
+  'Unsupported',
+  'InvalidParameterCombination',
+  'UnfulfillableCapacity',
+  'ReservationCapacityExceeded',
+]);
+
+/** The vCPU quota errors: the launcher stops and names the quota. */
+export const QUOTA_ERRORS = new Set(['VcpuLimitExceeded']);
+
+/** The Service Quotas entry of an instance type's family and market. */
+export function quotaFor(instanceType: string, market: Market): { code?: string; name: string } {
+  const family = instanceType.split('.')[0].toLowerCase();
+  const spot = market === 'spot';
+  if (/^(g\d|vt\d)/.test(family)) {
+    return spot
+      ? { code: 'L-3819A6DF', name: 'All G and VT Spot Instance Requests' }
+      : { code: 'L-DB2E81BA', name: 'Running On-Demand G and VT instances' };
+  }
+  if (/^p\d/.test(family)) {
+    return spot
+      ? { code: 'L-7212CCBC', name: 'All P Spot Instance Requests' }
+      : { code: 'L-417A185B', name: 'Running On-Demand P instances' };
+  }
+  if (/^[acdhimrtz]\d/.test(family)) {
+    return spot
+      ? { code: 'L-34B43A08', name: 'All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests' }
+      : { code: 'L-1216C47A', name: 'Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances' };
+  }
+  return {
+    name: spot ? `All ${family.replace(/\d.*$/, '').toUpperCase()} Spot Instance Requests`
+      : `Running On-Demand ${family.replace(/\d.*$/, '').toUpperCase()} instances`,
+  };
+}
+
+/** The message of a vCPU quota error: which quota, and how to ask for more. */
+export function quotaMessage(instanceType: string, market: Market, awsMessage: string, vcpus?: number): string {
+  const quota = quotaFor(instanceType, market);
+  const desired = vcpus ? `<your current quota + ${vcpus}>` : '<vCPUs you need>';
+  const ask = quota.code
+    ? `aws service-quotas request-service-quota-increase --service-code ec2 --quota-code ${quota.code} --desired-value ${desired}`
+    : `find the quota "${quota.name}" in Service Quotas (aws service-quotas list-service-quotas --service-code ec2) and ` +
+      `request it with aws service-quotas request-service-quota-increase --service-code ec2 --quota-code <code> --desired-value ${desired}`;
+  return `the vCPU quota "${quota.name}"${quota.code ? ` (${quota.code})` : ''} of this region is too small for ${market} ${instanceType}` +
+    `${vcpus ? ` (${vcpus} vCPUs)` : ''} (EC2: ${awsMessage}). Ask for more: ${ask}`;
+}
+
+/** The tags of an attempt's instance and volumes (docs/RUNS.md, "The run ID and the attempt"). */
+export function launchTags(foundation: Foundation, request: LaunchRequest): Tag[] {
+  const tags: Record<string, string> = {
+    Name: `chronos-${request.runId}`,
+    Project: 'Chronos-Training',
+    Environment: foundation.environment,
+    CostCenter: foundation.costCenter,
+    ManagedBy: 'chronos-training',
+    MaxLifetimeHours: String(request.maxLifetimeHours),
+    ChronosRunId: request.runId,
+    ChronosAttempt: String(request.attempt),
+  };
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+/** The RunInstances request of one try: the foundation's template, one type, one subnet, one market, never UserData. */
+export function runInstancesInput(foundation: Foundation, request: LaunchRequest, instanceType: string, subnetId: string,
+  market: Market): RunInstancesCommandInput {
+  const tags = launchTags(foundation, request);
+  return {
+    LaunchTemplate: { LaunchTemplateId: foundation.launchTemplateId, Version: '$Default' },
+    InstanceType: instanceType as RunInstancesCommandInput['InstanceType'],
+    SubnetId: subnetId,
+    MinCount: 1,
+    MaxCount: 1,
+    ...(market === 'spot' ? {
+      InstanceMarketOptions: {
+        MarketType: 'spot',
+        SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' },
+      },
+    } : {}),
+    TagSpecifications: [
+      { ResourceType: 'instance', Tags: tags },
+      { ResourceType: 'volume', Tags: tags },
+    ],
+  };
+}
+
+/** Which (zone, type) pairs EC2 offers; undefined when it cannot say (no permission, no answer). */
+async function offerings(clients: Clients, types: string[], zones: string[]): Promise<Set<string> | undefined> {
+  try {
+    const reply = await clients.ec2.send(new DescribeInstanceTypeOfferingsCommand({
+      LocationType: 'availability-zone',
+      Filters: [{ Name: 'instance-type', Values: types }, { Name: 'location', Values: zones }],
+    }));
+    const offered = new Set((reply.InstanceTypeOfferings ?? []).map(o => `${o.Location}/${o.InstanceType}`));
+    return offered.size > 0 ? offered : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function vcpusOf(clients: Clients, instanceType: string): Promise<number | undefined> {
+  try {
+    const reply = await clients.ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: [instanceType as any] }));
+    return reply.InstanceTypes?.[0]?.VCpuInfo?.DefaultVCpus;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Launches one attempt: for each market in order, each instance type in order of preference, each zone's subnet,
+ * until one succeeds. Capacity errors (NEXT_ON) move on; a vCPU quota error stops with the quota to raise; any
+ * other error stops.
+ */
+export async function launchWithFallback(clients: Clients, foundation: Foundation, request: LaunchRequest,
+  log: (line: string) => void): Promise<Launched> {
+  const zones = foundation.subnets.map(s => s.zone);
+  const offered = await offerings(clients, request.instanceTypes, zones);
+  const failures: string[] = [];
+  let tries = 0;
+  for (const market of request.markets) {
+    for (const instanceType of request.instanceTypes) {
+      for (const subnet of foundation.subnets) {
+        const what = `${market} ${instanceType} in ${subnet.zone} (${subnet.subnetId})`;
+        if (offered && !offered.has(`${subnet.zone}/${instanceType}`)) {
+          log(`skip ${what}: not offered in this zone`);
+          continue;
+        }
+        tries++;
+        log(`try ${tries}: ${what}`);
+        try {
+          const input = runInstancesInput(foundation, request, instanceType, subnet.subnetId, market);
+          const reply = await clients.ec2.send(new RunInstancesCommand(input));
+          const instanceId = reply.Instances?.[0]?.InstanceId;
+          if (!instanceId) throw new CliError(`RunInstances returned no instance for ${what}`);
+          log(`launched ${instanceId}: ${what} (try ${tries})`);
+          return { instanceId, instanceType, market, subnetId: subnet.subnetId, zone: subnet.zone, tries };
+        } catch (e) {
+          if (e instanceof CliError) throw e;
+          const code = errorCode(e);
+          const message = (e as Error).message ?? String(e);
+          if (QUOTA_ERRORS.has(code)) {
+            throw new CliError(quotaMessage(instanceType, market, message, await vcpusOf(clients, instanceType)));
+          }
+          if (!NEXT_ON.has(code)) throw new CliError(`launching ${what} failed: ${code}: ${message}`);
+          log(`  ${code}: ${message}`);
+          failures.push(`${what}: ${code}`);
+          if (code === 'MaxSpotInstanceCountExceeded') {
+            const q = quotaFor(instanceType, market);
+            log(`  (the spot vCPU quota "${q.name}"${q.code ? ` ${q.code}` : ''} may be full)`);
+          }
+        }
+      }
+    }
+  }
+  if (tries === 0) {
+    throw new CliError(`none of the instance types ${request.instanceTypes.join(', ')} is offered in the foundation's zones (${zones.join(', ')})`);
+  }
+  throw new CliError(`no capacity: all ${tries} tries failed (${failures.join('; ')}); try later, other --instance-types, ` +
+    `${request.markets.includes('on-demand') ? '' : '--spot-fallback, '}or a foundation with more zones`);
+}

@@ -1,0 +1,165 @@
+/*
+ * grantLaunch: what a role given it may do with chronos-training, as a table of requests evaluated by the IAM policy
+ * simulator against the synthesized policies (owned foundation), and the same grant on an imported foundation. The
+ * table is in docs/IAM.md. Condition keys: Service Authorization Reference, "Actions, resources, and condition keys
+ * for Amazon EC2" (ec2:LaunchTemplate, ec2:CreateAction, ec2:ResourceTag/${TagKey}, ec2:Region); IAM User Guide,
+ * "Grant a user permissions to pass a role to an AWS service" (iam:PassedToService).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { App, CfnResource, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { ChronosTrainingFoundation, ChronosTrainingStack } from '../../src';
+import { ACCOUNT, instanceArn as instance, LAUNCH_TEMPLATE_ID, REGION, resolver, simulate } from '../iam-simulation';
+
+const BUCKET = `chronos-training-dev-${ACCOUNT}-${REGION}`;
+const TEMPLATE = `arn:aws:ec2:${REGION}:${ACCOUNT}:launch-template/${LAUNCH_TEMPLATE_ID}`;
+const OTHER_TEMPLATE = `arn:aws:ec2:${REGION}:${ACCOUNT}:launch-template/lt-0fffffffffffffff0`;
+const object = (key: string) => `arn:aws:s3:::${BUCKET}/${key}`;
+const ec2 = (type: string, id: string) => `arn:aws:ec2:${REGION}:${ACCOUNT}:${type}/${id}`;
+const devTags = { Project: 'Chronos-Training', Environment: 'dev' };
+
+interface Row {
+  readonly request: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly context?: Record<string, string>;
+  readonly allowed: boolean;
+}
+
+/** The instance role's ARN is filled in from the template (it has a generated name). */
+function rows(instanceRoleArn: string): Row[] {
+  return [
+    // chronos-training run
+    { request: 'read the foundation\'s parameters', action: 'ssm:GetParametersByPath', resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/chronos-training/dev`, allowed: true },
+    { request: 'read one parameter', action: 'ssm:GetParameter', resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/chronos-training/dev/LaunchTemplateId`, allowed: true },
+    { request: 'read the launch template\'s default version', action: 'ec2:DescribeLaunchTemplateVersions', resource: '*', allowed: true },
+    { request: 'upload a code blob', action: 's3:PutObject', resource: object('dev/code/blobs/ab12'), allowed: true },
+    { request: 'check a code blob is there (HEAD)', action: 's3:GetObject', resource: object('dev/code/blobs/ab12'), allowed: true },
+    { request: 'write a run spec', action: 's3:PutObject', resource: object('dev/runs/r1/spec.json'), allowed: true },
+    { request: 'launch an instance from the template', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
+    { request: 'use a subnet through the template', action: 'ec2:RunInstances', resource: ec2('subnet', 'subnet-0aaaaaaaaaaaaaaa1'), context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
+    { request: 'use the template', action: 'ec2:RunInstances', resource: TEMPLATE, context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
+    { request: 'request a spot instance', action: 'ec2:RunInstances', resource: ec2('spot-instances-request', '*'), allowed: true },
+    { request: 'tag the instance at launch', action: 'ec2:CreateTags', resource: ec2('instance', '*'), context: { 'ec2:CreateAction': 'RunInstances' }, allowed: true },
+    { request: 'pass the instance role to EC2', action: 'iam:PassRole', resource: instanceRoleArn, context: { 'iam:PassedToService': 'ec2.amazonaws.com' }, allowed: true },
+    // logs, status, list, stop
+    { request: 'read a log chunk', action: 's3:GetObject', resource: object('dev/logs/r1/001/stdout/0000000000.log'), allowed: true },
+    { request: 'list a run\'s logs', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, context: { 's3:prefix': 'dev/logs/r1/' }, allowed: true },
+    { request: 'list the runs', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, context: { 's3:prefix': 'dev/runs/' }, allowed: true },
+    { request: 'read a checkpoint manifest', action: 's3:GetObject', resource: object('dev/checkpoints/r1/manifests/0000000001.json'), allowed: true },
+    { request: 'describe instances', action: 'ec2:DescribeInstances', resource: '*', allowed: true },
+    { request: 'write control.json (stop)', action: 's3:PutObject', resource: object('dev/runs/r1/control.json'), allowed: true },
+    { request: 'terminate a dev run\'s instance (stop --now)', action: 'ec2:TerminateInstances', resource: instance('i-0aaaaaaaaaaaaaaa1'), context: tagContext(devTags), allowed: true },
+    // What it may not do
+    { request: 'launch from another launch template', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: { 'ec2:LaunchTemplate': OTHER_TEMPLATE }, allowed: false },
+    { request: 'launch without a launch template', action: 'ec2:RunInstances', resource: ec2('instance', '*'), allowed: false },
+    { request: 'use another launch template', action: 'ec2:RunInstances', resource: OTHER_TEMPLATE, context: { 'ec2:LaunchTemplate': OTHER_TEMPLATE }, allowed: false },
+    { request: 'pass another role', action: 'iam:PassRole', resource: `arn:aws:iam::${ACCOUNT}:role/Admin`, context: { 'iam:PassedToService': 'ec2.amazonaws.com' }, allowed: false },
+    { request: 'pass the instance role to Lambda', action: 'iam:PassRole', resource: instanceRoleArn, context: { 'iam:PassedToService': 'lambda.amazonaws.com' }, allowed: false },
+    { request: 'tag an existing instance', action: 'ec2:CreateTags', resource: ec2('instance', 'i-0aaaaaaaaaaaaaaa1'), context: { 'ec2:CreateAction': 'CreateTags' }, allowed: false },
+    { request: 'write another environment\'s runs', action: 's3:PutObject', resource: object('prod/runs/r1/spec.json'), allowed: false },
+    { request: 'read another environment\'s runs', action: 's3:GetObject', resource: object('prod/runs/r1/status.json'), allowed: false },
+    { request: 'write into the logs', action: 's3:PutObject', resource: object('dev/logs/r1/001/stdout/0000000000.log'), allowed: false },
+    { request: 'overwrite a checkpoint', action: 's3:PutObject', resource: object('dev/checkpoints/r1/manifests/0000000001.json'), allowed: false },
+    { request: 'delete a run\'s files', action: 's3:DeleteObject', resource: object('dev/runs/r1/spec.json'), allowed: false },
+    { request: 'overwrite a cached dataset', action: 's3:PutObject', resource: object('cached-datasets/prices.parquet'), allowed: false },
+    { request: 'list the whole bucket', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, allowed: false },
+    { request: 'read another environment\'s parameters', action: 'ssm:GetParametersByPath', resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/chronos-training/prod`, allowed: false },
+    { request: 'terminate another project\'s instance', action: 'ec2:TerminateInstances', resource: instance('i-0ddddddddddddddd4'), context: tagContext({ Project: 'Other', Environment: 'dev' }), allowed: false },
+    { request: 'terminate a prod instance', action: 'ec2:TerminateInstances', resource: instance('i-0ccccccccccccccc3'), context: tagContext({ Project: 'Chronos-Training', Environment: 'prod' }), allowed: false },
+    { request: 'terminate a dev Batch instance', action: 'ec2:TerminateInstances', resource: instance('i-0eeeeeeeeeeeeeee5'), context: tagContext({ ...devTags, ManagedBy: 'chronos-batch' }), allowed: false },
+  ];
+}
+
+function tagContext(tags: Record<string, string>): Record<string, string> {
+  return { 'ec2:Region': REGION, ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`ec2:ResourceTag/${k}`, v])) };
+}
+
+type Policies = Array<{ name: string; policy: any }>;
+
+function policiesOf(stack: Stack, role: iam.Role, refs: Record<string, string> = {}): Policies {
+  const resources = Template.fromStack(stack).toJSON().Resources;
+  const resolve = resolver(resources, refs);
+  return Object.values(resources)
+    .filter((r: any) => r.Type === 'AWS::IAM::Policy'
+      && JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: stack.getLogicalId(role.node.defaultChild as CfnResource) }]))
+    .map((r: any) => ({ name: r.Properties.PolicyName, policy: resolve(r.Properties.PolicyDocument) }));
+}
+
+function owned() {
+  const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack', { environmentName: 'dev', env: { account: ACCOUNT, region: REGION } });
+  const launcher = new iam.Role(stack, 'Launcher', { assumedBy: new iam.AccountRootPrincipal() });
+  stack.foundation.grantLaunch(launcher);
+  const resources = Template.fromStack(stack).toJSON().Resources;
+  const instanceRoleArn = resolver(resources)({ 'Fn::GetAtt': [stack.getLogicalId(stack.foundation.role.node.defaultChild as CfnResource), 'Arn'] });
+  return { policies: policiesOf(stack, launcher), instanceRoleArn };
+}
+
+/** An imported dev foundation: its SSM parameter references resolved to the values the owned one publishes. */
+function imported(instanceRoleArn: string) {
+  const stack = new Stack(new App(), 'Launchers', { env: { account: ACCOUNT, region: REGION } });
+  const foundation = ChronosTrainingFoundation.fromEnvironment(stack, 'Dev', 'dev');
+  const launcher = new iam.Role(stack, 'Launcher', { assumedBy: new iam.AccountRootPrincipal() });
+  foundation.grantLaunch(launcher);
+  const parameters = Template.fromStack(stack).toJSON().Parameters ?? {};
+  const values: Record<string, string> = {
+    S3BucketName: BUCKET, LaunchTemplateId: LAUNCH_TEMPLATE_ID, IAMRoleName: instanceRoleArn.split('/').pop()!,
+  };
+  const refs: Record<string, string> = {};
+  for (const [logicalId, p] of Object.entries<any>(parameters)) {
+    const suffix = /^\/chronos-training\/dev\/(.+)$/.exec(p.Default ?? '')?.[1];
+    if (suffix && values[suffix]) refs[logicalId] = values[suffix];
+  }
+  return policiesOf(stack, launcher, refs);
+}
+
+function markdownTable(table: Row[]): string {
+  const lines = table.map((r, i) => {
+    const resource = r.resource.replace(`arn:aws:s3:::${BUCKET}`, '{bucket}').replace(`arn:aws:ec2:${REGION}:${ACCOUNT}:`, '')
+      .replace(`arn:aws:ssm:${REGION}:${ACCOUNT}:`, '').replace(`arn:aws:iam::${ACCOUNT}:`, '').replace(/role\/FoundationInstanceRole\w*/, '{instance role}');
+    const context = Object.entries(r.context ?? {}).filter(([k]) => k !== 'ec2:Region')
+      .map(([k, v]) => `${k}=${v.replace(`arn:aws:ec2:${REGION}:${ACCOUNT}:`, '')}`).join('; ');
+    return `| ${i + 1} | ${r.request} | \`${r.action}\` | \`${resource}\` | ${context} | ${r.allowed ? '**allowed**' : 'denied'} |`;
+  });
+  return ['| # | A role with grantLaunch (dev) tries to… | Action | Resource | Context | Result |', '|---|---|---|---|---|---|', ...lines].join('\n');
+}
+
+describe('grantLaunch, simulated', () => {
+  const { policies, instanceRoleArn } = owned();
+  const table = rows(instanceRoleArn);
+
+  test.each(table.map((r, i) => [i + 1, r.request, r.allowed ? 'allowed' : 'denied', r] as const))(
+    '%i. a launcher may %s: %s', async (_n, _request, _expected, r) => {
+      const result = await simulate(policies, { principal: `arn:aws:iam::${ACCOUNT}:role/Launcher`, action: r.action, resource: r.resource, context: r.context ?? {} }, r.request);
+      expect(result.overallResult).toBe(r.allowed ? 'Allowed' : 'ImplicitlyDenied');
+      expect(result.result?.ignoredContextKeys ?? []).toEqual([]);
+    });
+
+  test('an imported foundation (fromEnvironment) grants the same', async () => {
+    const importedPolicies = imported(instanceRoleArn);
+    for (const r of table) {
+      const result = await simulate(importedPolicies, { principal: `arn:aws:iam::${ACCOUNT}:role/Launcher`, action: r.action, resource: r.resource, context: r.context ?? {} }, r.request);
+      expect([r.request, result.overallResult]).toEqual([r.request, r.allowed ? 'Allowed' : 'ImplicitlyDenied']);
+    }
+  });
+
+  test('docs/IAM.md holds the table', () => {
+    const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'IAM.md'), 'utf8');
+    const md = markdownTable(table);
+    if (!doc.includes(md)) throw new Error(`docs/IAM.md does not contain the current grantLaunch table; paste this:\n\n${md}\n`);
+  });
+});
+
+describe('grantLaunch without a launch template', () => {
+  test.each([
+    ['an owned foundation with launchTemplate: false', (stack: Stack) => new ChronosTrainingFoundation(stack, 'F', { environmentName: 'dev', launchTemplate: false })],
+    ['an imported one with launchTemplate: false', (stack: Stack) => ChronosTrainingFoundation.fromEnvironment(stack, 'F', 'dev', { launchTemplate: false })],
+  ])('%s throws a clear error', (_name, make) => {
+    const stack = new Stack(new App(), 'S', { env: { account: ACCOUNT, region: REGION } });
+    const foundation = make(stack);
+    const role = new iam.Role(stack, 'Launcher', { assumedBy: new iam.AccountRootPrincipal() });
+    expect(() => foundation.grantLaunch(role)).toThrow(/^grantLaunch: the foundation of 'dev' has no launch template \(launchTemplate: false\)/);
+  });
+});
