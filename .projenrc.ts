@@ -228,6 +228,13 @@ project.addTask('deploy:local', {
   exec: 'node scripts/local/deploy.js',
   receiveArgs: true,
 });
+// The whole run loop on this machine (README, second command): the foundation on the emulator, chronos-training
+// run of a toy script, each instance played from its user data against amazon-ec2-metadata-mock, a spot
+// interruption and the resume (scripts/local/run-loop.js; test-e2e/run-loop.test.js checks it).
+project.addTask('run:local', {
+  description: 'Deploy to the local emulator, chronos-training run a toy script through a spot interruption and its resume, print logs and timings',
+  steps: [{ spawn: 'bundle:cli' }, { exec: 'node scripts/local/run-loop.js' }],
+});
 const e2e = project.addTask('test:e2e', {
   description: 'cdk bootstrap, cdk deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, cdk destroy',
   exec: "node --test --test-reporter=tap 'test-e2e/*.test.js'",

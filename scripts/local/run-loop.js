@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * The whole run loop on this machine, without an AWS account (README, "Run training"; docs/RUNS.md):
+ * 1. deploy the foundation (the sample app, ChronosTraining-dev-Stack) to the local emulator (moto on loopback);
+ * 2. `chronos-training run` a toy training script from a working directory, spot, up to 3 attempts;
+ * 3. each instance the emulator records is played by scripts/local/instance-player.js: its user data (the run
+ *    agent's part, from the launch template) runs under bash against AWS's amazon-ec2-metadata-mock;
+ * 4. the first attempt gets a spot interruption notice: the agent drains (SIGTERM, the checkpoint the script saves
+ *    in its handler, logs, `interrupted`) and powers off (the emulator terminates the instance); the launcher starts
+ *    attempt 2, which resumes from that checkpoint and succeeds;
+ * 5. the logs and the checkpoint are printed from the emulator's bucket.
+ * Prints the time each leg takes. Usage: node scripts/local/run-loop.js [--quiet]
+ */
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const moto = require('./moto');
+const cdk = require('./cdk');
+const { playInstances } = require('./instance-player');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'assets', 'cli', 'chronos-training.js');
+const TOY = path.join(ROOT, 'test', 'agent', 'fixtures', 'toy_train.py');
+const REGION = 'us-east-1';
+/** The toy script's steps: 0.25 s each, a checkpoint every 5, so the notice comes mid-run. */
+const STEPS = 60;
+
+/** The launcher as a user runs it, against the emulator: resolves { code, stdout }. */
+function launcher(args, { endpoint, cwd, onLine = () => {} }) {
+  return new Promise((resolve, reject) => {
+    const env = {
+      ...moto.withoutAws().env,
+      AWS_ENDPOINT_URL: endpoint, AWS_REGION: REGION, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let partial = '';
+    const take = (chunk) => {
+      stdout += chunk;
+      partial += chunk;
+      const lines = partial.split('\n');
+      partial = lines.pop();
+      lines.forEach(onLine);
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    child.on('error', reject);
+    child.on('close', (code) => { if (partial) onLine(partial); resolve({ code, stdout }); });
+  });
+}
+
+/**
+ * Runs the loop. options: log(line); workDir; spotNoticeAfterSeconds (after the first attempt's boot);
+ * inspect(result), called with the emulator still up: { runId, endpoint, booted, launcherOutput, logs, status }.
+ */
+async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-run-loop-')), spotNoticeAfterSeconds = 6,
+  inspect = async () => {} } = {}) {
+  const legs = [];
+  const leg = async (name, fn) => {
+    const t0 = Date.now();
+    try { return await fn(); } finally { legs.push([name, (Date.now() - t0) / 1000]); }
+  };
+  if (!fs.existsSync(CLI)) {
+    await leg('bundle the launcher', () => execFileSync('npx', ['projen', 'bundle:cli'], { cwd: ROOT, stdio: ['ignore', 2, 2] }));
+  }
+  const aemmBin = await leg('metadata mock (build once, then cached)', () =>
+    execFileSync('bash', [path.join(ROOT, 'scripts', 'agent', 'aemm.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 2] }).trim());
+  const server = await leg('start the emulator', () => moto.start({ logFile: path.join(workDir, 'moto.log') }));
+  const { endpoint } = server;
+  let player;
+  try {
+    await leg('cdk bootstrap + deploy ChronosTraining-dev-Stack', async () => {
+      await cdk.bootstrap(endpoint, { quiet: true });
+      await cdk.deploySample(endpoint, { outDir: path.join(workDir, 'cdk.out'), quiet: true });
+    });
+    const code = path.join(workDir, 'project');
+    fs.mkdirSync(code, { recursive: true });
+    fs.copyFileSync(TOY, path.join(code, 'train.py'));
+    fs.writeFileSync(path.join(code, '.gitignore'), 'data/\n');
+    player = playInstances({
+      endpoint, region: REGION, aemmBin, workDir: path.join(workDir, 'instances'),
+      spotNoticeAfterSeconds: (_runId, attempt) => (attempt === 1 ? spotNoticeAfterSeconds : undefined),
+      // The run below asks for spot only; moto does not record the market, the metadata mock serves it.
+      lifecycleOf: () => 'spot',
+      log: (line) => log(`  [instances] ${line}`),
+    });
+    const run = await leg('chronos-training run (attempt 1 interrupted, attempt 2 resumes)', () => launcher(
+      ['run', '--env', 'dev', '--spot', '--instance-types', 'g6.xlarge,g5.xlarge', '--max-attempts', '3',
+        '--name', 'toy', '--env-var', 'TOY_STEPS_FILE=steps.txt', '--', 'python3', 'train.py', String(STEPS), '5', '0.25'],
+      { endpoint, cwd: code, onLine: (line) => log(`  [chronos-training] ${line}`) }));
+    if (run.code !== 0) throw new Error(`chronos-training run exited ${run.code}`);
+    const runId = /\b(toy-\d{8}-\d{6}-[0-9a-f]{6})\b/.exec(run.stdout)?.[1];
+    if (!runId) throw new Error('chronos-training run printed no run ID');
+    const logs = await leg('chronos-training logs', () => launcher(['logs', runId, '--env', 'dev'], { endpoint, cwd: code }));
+    const status = await leg('chronos-training status', () => launcher(['status', runId, '--env', 'dev'], { endpoint, cwd: code }));
+    log('\nLogs of every attempt, from the emulator\'s bucket:');
+    log(logs.stdout.trimEnd());
+    log('\nStatus:');
+    log(status.stdout.trimEnd());
+    const result = { runId, launcherOutput: run.stdout, logs: logs.stdout, status: status.stdout, endpoint, booted: player.booted, legs };
+    await inspect(result);
+    return result;
+  } finally {
+    if (player) await player.stop();
+    await server.stop();
+    log('\nLegs:');
+    for (const [name, seconds] of legs) log(`  ${seconds.toFixed(1).padStart(6)} s  ${name}`);
+  }
+}
+
+module.exports = { runLoop, launcher, STEPS, REGION };
+
+if (require.main === module) {
+  runLoop().catch((e) => { console.error(`run-loop: ${e.message}`); process.exit(1); });
+}

@@ -1,0 +1,61 @@
+'use strict';
+/**
+ * The whole run loop, offline (scripts/local/run-loop.js, `npm run run:local`): the foundation deployed to the
+ * emulator, `chronos-training run` of a toy training script, each instance played from its real user data against
+ * amazon-ec2-metadata-mock, a spot interruption notice on attempt 1, the resume on attempt 2.
+ */
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { runLoop, STEPS, REGION } = require('../scripts/local/run-loop');
+
+const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+
+test('a spot-interrupted run resumes on its second attempt from the checkpoint saved on SIGTERM, and succeeds', { timeout: 240_000 }, async () => {
+  const lines = [];
+  await runLoop({
+    log: (line) => lines.push(line),
+    inspect: async ({ runId, endpoint, booted, launcherOutput }) => {
+      const { S3Client, ListBucketsCommand, GetObjectCommand, ListObjectsV2Command } = require('@aws-sdk/client-s3');
+      const { EC2Client, DescribeInstancesCommand } = require('@aws-sdk/client-ec2');
+      const s3 = new S3Client({ endpoint, region: REGION, credentials, forcePathStyle: true });
+      const ec2 = new EC2Client({ endpoint, region: REGION, credentials });
+      const bucket = (await s3.send(new ListBucketsCommand({}))).Buckets.map((b) => b.Name).find((n) => n.startsWith('chronos-training-dev-'));
+      const json = async (Key) => JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body.transformToString());
+
+      // Two instances, in order: attempt 1 (given the notice) and attempt 2, each booted from its user data.
+      assert.deepEqual(booted.map((b) => b.attempt), [1, 2], lines.join('\n'));
+      assert.ok(booted.every((b) => b.runId === runId));
+
+      // The run's status and each attempt's.
+      const status = await json(`dev/runs/${runId}/status.json`);
+      assert.equal(status.state, 'succeeded');
+      assert.equal(status.attempt, 2);
+      assert.equal(status.exitCode, 0);
+      const first = await json(`dev/runs/${runId}/attempts/001.json`);
+      assert.equal(first.state, 'interrupted');
+      assert.match(first.reason, /spot interruption notice/);
+      assert.equal(first.lifecycle, 'spot');
+      assert.ok(first.lastCheckpoint, 'attempt 1 left a whole checkpoint');
+
+      // The checkpoint attempt 1 saved in its SIGTERM handler is the one attempt 2 restored: no step lost, none run twice.
+      const saved = Number(/saved on SIGTERM at step (\d+)/.exec(launcherOutput)?.[1]);
+      assert.ok(saved > 0 && saved < STEPS, `attempt 1 saved mid-run (step ${saved})\n${launcherOutput}`);
+      assert.match(launcherOutput, new RegExp(`resumed=1 from step ${saved}, attempt 2`));
+      const steps = booted.flatMap((b) => fs.readFileSync(path.join(b.home, 'work', 'code', 'steps.txt'), 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1])));
+      assert.deepEqual(steps, Array.from({ length: STEPS }, (_, i) => i + 1), 'each step ran exactly once, in order, across the attempts');
+
+      // Every log line of both attempts is in the bucket, attempt by attempt.
+      const logKeys = (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `dev/logs/${runId}/` }))).Contents.map((o) => o.Key);
+      assert.ok(logKeys.some((k) => k.startsWith(`dev/logs/${runId}/001/stdout/`)));
+      assert.ok(logKeys.some((k) => k.startsWith(`dev/logs/${runId}/002/stdout/`)));
+
+      // Each instance powered itself off: the template's shutdown behaviour terminated it.
+      const instances = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: booted.map((b) => b.instanceId) })))
+        .Reservations.flatMap((r) => r.Instances);
+      assert.deepEqual(instances.map((i) => i.State.Name), ['terminated', 'terminated']);
+    },
+  });
+  assert.ok(lines.some((l) => /Legs:/.test(l)));
+});
