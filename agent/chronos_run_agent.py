@@ -181,7 +181,7 @@ class S3:
             self.base, self.root = "https://" + self.host, ""
 
     def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None):
-        """(status, body), 404 included; network errors, 5xx, 429 and throttling are retried with backoff until
+        """(status, body), a GET's 404 included; network errors, 5xx, 429 and throttling are retried with backoff until
         `deadline` (default: 60 s). A file body is streamed, its payload unsigned (UNSIGNED-PAYLOAD)."""
         deadline = deadline or time.time() + 60
         path = self.root + "/" + quote(key, "-_.~/")
@@ -202,7 +202,7 @@ class S3:
                 signed = sigv4(method, self.host, path, query, headers, payload, self.creds.get(), self.region, "s3",
                                time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
                 status, data = http_call(method, url, signed, body, 60, sink)
-                if status < 300 or status == 404:
+                if status < 300 or (status == 404 and method == "GET"):
                     return status, data
                 code = (re.findall(rb"<Code>([^<]*)<", data) or [b""])[0].decode()
                 error = "%s s3://%s/%s: HTTP %d %s" % (method, self.bucket, key, status, code)
@@ -649,15 +649,18 @@ class Agent:
         self.state, self.reason, self.ended_at = state, reason, iso()
         if not self.s3:
             return
-        steps = [self.checkpoint, self.artifacts] if self.spec else []
-        for i, step in enumerate(steps + [None, self.flush_logs, self.write_status]):
-            if step is None:
-                log("attempt %d: %s (%s)" % (self.attempt, state, reason))
-                continue
+
+        def final(what, step):
             try:
-                step(deadline, "final") if i == 0 else step(deadline)
+                step()
             except (OSError, Fatal) as e:
-                log("final %s not written: %s" % (step.__name__, e))
+                log("final %s not written: %s" % (what, e))
+        if self.spec:
+            final("checkpoint", lambda: self.checkpoint(deadline, "final"))
+            final("artifacts", lambda: self.artifacts(deadline))
+        log("attempt %d: %s (%s)" % (self.attempt, state, reason))
+        final("logs", lambda: self.flush_logs(deadline))
+        final("status", lambda: self.write_status(deadline))
 
     def artifacts(self, deadline):
         root = self.dirs["artifacts"]
