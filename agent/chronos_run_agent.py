@@ -508,9 +508,10 @@ class Agent:
     def supervise(self):
         """Runs the command in a process group of its own; keeps, listens; drains or ends. Returns its exit code."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
+        env.update(self.spec.get("env", {}))  # the contract's variables win
         env.update(CHRONOS_RUN_ID=self.run_id, CHRONOS_ATTEMPT=str(self.attempt), CHRONOS_CHECKPOINT_DIR=self.dirs["checkpoints"],
                    CHRONOS_ARTIFACT_DIR=self.dirs["artifacts"], CHRONOS_RUNTIME_DIR=self.dirs["runtime"],
-                   CHRONOS_RESUMED="1" if self.last_checkpoint else "0", **self.spec.get("env", {}))
+                   CHRONOS_RESUMED="1" if self.last_checkpoint else "0")
         cmd = self.spec["command"]
         log("starting " + " ".join(shlex.quote(a) for a in cmd))
         try:

@@ -408,3 +408,21 @@ def test_agent_runs_under_python_3_9():
     r = subprocess.run([AGENT_PYTHON, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
     if r.stdout.strip() != "(3, 9)":
         pytest.skip("no Python 3.9 here: the scenarios ran the agent under %s" % r.stdout.strip())
+
+
+def test_runtime_prefixes_and_the_command_environment(make_run):
+    """The spec's `runtime` prefixes are fetched (scripts made executable, CHRONOS_RUNTIME_DIR), the spec's `env` is
+    added, and the contract's CHRONOS_* variables win over it."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.s3.put_object(Bucket=run.bucket, Key=ENV_NAME + "/runtime/scripts/hello.sh", Body=b"#!/bin/sh\necho hello\n")
+    run.s3.put_object(Bucket=run.bucket, Key=ENV_NAME + "/runtime/python-env/lib/a.txt", Body=b"a")
+    script = ('"$CHRONOS_RUNTIME_DIR/scripts/hello.sh" && cat "$CHRONOS_RUNTIME_DIR/python-env/lib/a.txt" && '
+              'echo " $MY_VAR $CHRONOS_RESUMED $CHRONOS_ATTEMPT $CHRONOS_RUN_ID" && '
+              'test "$CHRONOS_CHECKPOINT_DIR" != /elsewhere && pwd')
+    run.put_spec(["bash", "-c", script], runtime=["runtime/scripts/", "runtime/python-env/"],
+                 env={"MY_VAR": "from-spec", "CHRONOS_CHECKPOINT_DIR": "/elsewhere"})
+    p = run.agent(run.env(aemm))
+    assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
+    home = os.path.join(str(run.tmp), "home")
+    assert run.log(1, "stdout") == ("hello\na from-spec 0 1 %s\n%s\n" % (run.run_id, os.path.join(home, "work", "code"))).encode()
