@@ -163,7 +163,7 @@ def test_user_data_with_python_older_than_3_9_powers_off(make_run):
     env = run.env(aemm, CHRONOS_CONSOLE=console, PATH=python3_on_path(run, python38))
     r = subprocess.run(["bash", render_user_data(run)], env=env, timeout=30)
     assert r.returncode == 1
-    assert "the agent needs python3 3.9 or later, found: Python 3.8" in open(console).read()
+    assert "cannot run the agent (it needs python3 3.9 or later, found: Python 3.8" in open(console).read()
     assert len(run.poweroffs()) == 1
     assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "run-agent.pid"))
 
