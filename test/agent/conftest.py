@@ -69,7 +69,21 @@ def stop(proc):
 
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory):
-    """One moto server per pytest worker; each test has its own bucket."""
+    """MOTO_ENDPOINT (scripts/test-agent.sh starts one for every worker), else one moto server per pytest worker;
+    each test has its own bucket."""
+    if os.environ.get("MOTO_ENDPOINT"):
+        port = int(os.environ["MOTO_ENDPOINT"].rsplit(":", 1)[1])
+        end = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.time() > end:
+                    raise RuntimeError("no moto server at " + os.environ["MOTO_ENDPOINT"])
+                time.sleep(0.2)
+        yield os.environ["MOTO_ENDPOINT"]
+        return
     server = os.environ.get("MOTO_SERVER") or os.path.join(ROOT, ".venv-moto", "bin", "moto_server")
     port = free_port()
     log = open(str(tmp_path_factory.mktemp("moto") / "moto.log"), "w")

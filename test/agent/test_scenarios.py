@@ -20,6 +20,33 @@ def assert_one_poweroff(run):
     assert len(run.poweroffs()) == 1, run.poweroffs()
 
 
+def test_s3_unreachable_for_30_seconds(make_run):
+    """7. S3 unreachable for 30 s (a proxy drops every connection): the command keeps running, uploads are retried,
+    nothing is lost once S3 answers."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    proxy = FlakyProxy(urllib.parse.urlsplit(run.moto).port)
+    try:
+        run.put_spec(toy(720, every=20, pause=0.05))  # about 40 s
+        agent = run.start_agent(run.env(aemm, s3_endpoint="http://127.0.0.1:%d" % proxy.port))
+        time.sleep(4)
+        proxy.set_down(True)
+        down_at = len(run.steps())
+        time.sleep(30)
+        during = len(run.steps()) - down_at
+        proxy.set_down(False)
+        agent.wait(60)
+    finally:
+        proxy.close()
+    assert during > 300, "the command did not keep running while S3 was down (%d steps)" % during
+    status = run.status()
+    assert status["state"] == "succeeded", run.output(agent)
+    assert run.log(1, "stdout") == expected_stdout(1, 720)
+    assert b"S3 unavailable, retrying" in run.log(1, "agent")
+    assert run.checkpoint_state(run.manifests()[-1]) == 720
+    assert_one_poweroff(run)
+
+
 def test_clean_run_succeeds_with_complete_logs_and_checkpoints(make_run, tmp_path):
     """1. A clean run: `succeeded`, the concatenated chunks are what the script printed, checkpoints in S3, the code
     fetched from its manifest, the artifacts uploaded, one power-off."""
@@ -206,33 +233,6 @@ def test_cut_upload_restores_the_previous_whole_checkpoint(make_run):
     assert run.log(2, "stdout").startswith(b"resumed=1 from step 40, attempt 2\n")
     assert [s for a, s in run.steps() if a == 2] == list(range(41, 61))
     assert run.get_json(run.manifests()[-1])["sequence"] >= seq + 3
-
-
-def test_s3_unreachable_for_30_seconds(make_run):
-    """7. S3 unreachable for 30 s (a proxy drops every connection): the command keeps running, uploads are retried,
-    nothing is lost once S3 answers."""
-    run = make_run()
-    aemm = run.aemm(run_id=run.run_id)
-    proxy = FlakyProxy(urllib.parse.urlsplit(run.moto).port)
-    try:
-        run.put_spec(toy(720, every=20, pause=0.05))  # about 40 s
-        agent = run.start_agent(run.env(aemm, s3_endpoint="http://127.0.0.1:%d" % proxy.port))
-        time.sleep(4)
-        proxy.set_down(True)
-        down_at = len(run.steps())
-        time.sleep(30)
-        during = len(run.steps()) - down_at
-        proxy.set_down(False)
-        agent.wait(60)
-    finally:
-        proxy.close()
-    assert during > 300, "the command did not keep running while S3 was down (%d steps)" % during
-    status = run.status()
-    assert status["state"] == "succeeded", run.output(agent)
-    assert run.log(1, "stdout") == expected_stdout(1, 720)
-    assert b"S3 unavailable, retrying" in run.log(1, "agent")
-    assert run.checkpoint_state(run.manifests()[-1]) == 720
-    assert_one_poweroff(run)
 
 
 def test_failing_command_fails_with_its_exit_code(make_run):
