@@ -548,7 +548,9 @@ class Agent:
             self.kill_command(0)  # what the command left running in its group
         self.stop.set()
         self.checkpoint_now.set()
-        for t in keepers + readers:
+        for t in readers:  # a process that left the group may hold the pipes open: its output after 5 s is lost
+            t.join(5)
+        for t in keepers:
             t.join()
         self.echo.put(None)
         log("the command ended with code %d" % self.exit_code)
@@ -563,14 +565,18 @@ class Agent:
 
     def kill_command(self, grace):
         """SIGTERM to the group, up to `grace` seconds, then SIGKILL to what is left."""
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
-            if sig == signal.SIGKILL or (grace > 0 and not self.exited.is_set()):
-                try:
-                    os.killpg(self.proc.pid, sig)
-                except OSError:
-                    pass
-                if not self.exited.wait(wait):
-                    log("the command did not stop within %d s: SIGKILL" % grace)
+        if grace > 0 and not self.exited.is_set():
+            self.signal_group(signal.SIGTERM)
+            if not self.exited.wait(grace):
+                log("the command did not stop within %d s: SIGKILL" % grace)
+        self.signal_group(signal.SIGKILL)
+        self.exited.wait()
+
+    def signal_group(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except OSError:
+            pass
 
     def read_pipe(self, pipe, stream):
         with open(os.path.join(self.dirs["logs"], stream + ".log"), "ab") as out:

@@ -426,3 +426,20 @@ def test_runtime_prefixes_and_the_command_environment(make_run):
     assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
     home = os.path.join(str(run.tmp), "home")
     assert run.log(1, "stdout") == ("hello\na from-spec 0 1 %s\n%s\n" % (run.run_id, os.path.join(home, "work", "code"))).encode()
+
+
+def test_a_process_that_left_the_group_does_not_hold_the_agent(make_run):
+    """The command exits but leaves a process of another session holding its stdout open (out of reach of the
+    group's SIGKILL): the agent ends the attempt anyway, a few seconds later."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    pid_file = os.path.join(str(run.tmp), "stray.pid")
+    run.put_spec(["bash", "-c", "setsid sh -c 'echo $$ > %s; exec sleep 60' & echo parent done" % pid_file])
+    try:
+        t = time.time()
+        p = run.agent(run.env(aemm), timeout=40)
+        assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
+        assert time.time() - t < 20
+        assert run.log(1, "stdout") == b"parent done\n"
+    finally:
+        kill_group_of(pid_file)
