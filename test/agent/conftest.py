@@ -95,7 +95,8 @@ def moto_endpoint(tmp_path_factory):
 
 class Aemm:
     """amazon-ec2-metadata-mock, IMDSv2 only (-I), serving the ChronosRunId and ChronosAttempt tags through the two tag
-    paths its configuration can set. Delays count from its start."""
+    paths its configuration can set. Delays count from its start. AEMM serves spot and rebalance events to the first
+    `-x` (default 2) distinct client IPs only: every client here is 127.0.0.1, and each test has its own AEMM."""
 
     def __init__(self, tmp, run_id=None, attempt=1, lifecycle="spot", spot_delay=None, rebalance_delay=None):
         self.port = free_port()
