@@ -181,7 +181,7 @@ class S3:
             self.base, self.root = "https://" + self.host, ""
 
     def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None):
-        """(status, body), 404 included; network errors, 5xx, 429 and throttling are retried with backoff until
+        """(status, body), a GET's 404 included; network errors, 5xx, 429 and throttling are retried with backoff until
         `deadline` (default: 60 s). A file body is streamed, its payload unsigned (UNSIGNED-PAYLOAD)."""
         deadline = deadline or time.time() + 60
         path = self.root + "/" + quote(key, "-_.~/")
@@ -202,7 +202,7 @@ class S3:
                 signed = sigv4(method, self.host, path, query, headers, payload, self.creds.get(), self.region, "s3",
                                time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
                 status, data = http_call(method, url, signed, body, 60, sink)
-                if status < 300 or status == 404:
+                if status < 300 or (status == 404 and method == "GET"):
                     return status, data
                 code = (re.findall(rb"<Code>([^<]*)<", data) or [b""])[0].decode()
                 error = "%s s3://%s/%s: HTTP %d %s" % (method, self.bucket, key, status, code)
@@ -508,9 +508,10 @@ class Agent:
     def supervise(self):
         """Runs the command in a process group of its own; keeps, listens; drains or ends. Returns its exit code."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
+        env.update(self.spec.get("env", {}))  # the contract's variables win
         env.update(CHRONOS_RUN_ID=self.run_id, CHRONOS_ATTEMPT=str(self.attempt), CHRONOS_CHECKPOINT_DIR=self.dirs["checkpoints"],
                    CHRONOS_ARTIFACT_DIR=self.dirs["artifacts"], CHRONOS_RUNTIME_DIR=self.dirs["runtime"],
-                   CHRONOS_RESUMED="1" if self.last_checkpoint else "0", **self.spec.get("env", {}))
+                   CHRONOS_RESUMED="1" if self.last_checkpoint else "0")
         cmd = self.spec["command"]
         log("starting " + " ".join(shlex.quote(a) for a in cmd))
         try:
@@ -547,7 +548,9 @@ class Agent:
             self.kill_command(0)  # what the command left running in its group
         self.stop.set()
         self.checkpoint_now.set()
-        for t in keepers + readers:
+        for t in readers:  # a process that left the group may hold the pipes open: its output after 5 s is lost
+            t.join(5)
+        for t in keepers:
             t.join()
         self.echo.put(None)
         log("the command ended with code %d" % self.exit_code)
@@ -562,14 +565,18 @@ class Agent:
 
     def kill_command(self, grace):
         """SIGTERM to the group, up to `grace` seconds, then SIGKILL to what is left."""
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
-            if sig == signal.SIGKILL or (grace > 0 and not self.exited.is_set()):
-                try:
-                    os.killpg(self.proc.pid, sig)
-                except OSError:
-                    pass
-                if not self.exited.wait(wait):
-                    log("the command did not stop within %d s: SIGKILL" % grace)
+        if grace > 0 and not self.exited.is_set():
+            self.signal_group(signal.SIGTERM)
+            if not self.exited.wait(grace):
+                log("the command did not stop within %d s: SIGKILL" % grace)
+        self.signal_group(signal.SIGKILL)
+        self.exited.wait()
+
+    def signal_group(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except OSError:
+            pass
 
     def read_pipe(self, pipe, stream):
         with open(os.path.join(self.dirs["logs"], stream + ".log"), "ab") as out:
@@ -649,15 +656,18 @@ class Agent:
         self.state, self.reason, self.ended_at = state, reason, iso()
         if not self.s3:
             return
-        steps = [self.checkpoint, self.artifacts] if self.spec else []
-        for i, step in enumerate(steps + [None, self.flush_logs, self.write_status]):
-            if step is None:
-                log("attempt %d: %s (%s)" % (self.attempt, state, reason))
-                continue
+
+        def final(what, step):
             try:
-                step(deadline, "final") if i == 0 else step(deadline)
+                step()
             except (OSError, Fatal) as e:
-                log("final %s not written: %s" % (step.__name__, e))
+                log("final %s not written: %s" % (what, e))
+        if self.spec:
+            final("checkpoint", lambda: self.checkpoint(deadline, "final"))
+            final("artifacts", lambda: self.artifacts(deadline))
+        log("attempt %d: %s (%s)" % (self.attempt, state, reason))
+        final("logs", lambda: self.flush_logs(deadline))
+        final("status", lambda: self.write_status(deadline))
 
     def artifacts(self, deadline):
         root = self.dirs["artifacts"]

@@ -18,6 +18,12 @@ export AEMM
 PATH="$(bash scripts/node-path.sh):$PATH"
 export PATH
 export MOTO_SERVER="$root/.venv-moto/bin/moto_server"
+# One moto server for every pytest worker (each test has a bucket of its own): it starts once, while pytest does.
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$MOTO_SERVER" -H 127.0.0.1 -p "$port" > /dev/null 2>&1 &
+moto=$!
+trap 'kill "$moto" 2> /dev/null || true' EXIT
+export MOTO_ENDPOINT="http://127.0.0.1:$port"
 rc=0
 PYTHONDONTWRITEBYTECODE=1 "$root/.venv-agent-test/bin/python" -m pytest test/agent -p no:cacheprovider -ra \
   -n "${AGENT_TEST_WORKERS:-4}" "$@" || rc=$?

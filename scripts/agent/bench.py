@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "test", "agent"))
 os.environ.setdefault("AEMM", subprocess.run(["bash", os.path.join(ROOT, "scripts", "agent", "aemm.sh")],
                                              capture_output=True, text=True, check=True).stdout.strip())
-from conftest import Run, free_port, stop, toy, wait_port  # noqa: E402
+from conftest import AGENT_PYTHON, Run, free_port, stop, toy, wait_port  # noqa: E402
 
 # Writes SIZE MiB of random bytes to the checkpoint directory (atomic rename), then waits for SIGTERM and exits.
 BIG = """
@@ -115,7 +115,8 @@ def main():
         wait_port(port, moto, "moto_server")
         endpoint = "http://127.0.0.1:%d" % port
         with tempfile.TemporaryDirectory() as tmp:
-            print("python %s; moto server and ec2-metadata-mock on 127.0.0.1" % sys.version.split()[0])
+            version = subprocess.run([AGENT_PYTHON, "--version"], capture_output=True, text=True).stdout.strip()
+            print("the agent under %s; moto server and ec2-metadata-mock on 127.0.0.1" % version)
             for mib, after in ((100, 8),) + (() if skip_big else ((1024, 25),)):
                 seen, upload, total = spot_to_s3(tmp, endpoint, mib, after)
                 print("spot notice -> %5d MiB checkpoint in S3: %5.1f s (notice seen after %.1f s, upload %.1f s, %.0f MiB/s)"

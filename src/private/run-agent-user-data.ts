@@ -56,7 +56,7 @@ export function compactPython(source: string): string {
  * The run agent's part of the launch template's user data (docs/RUNS.md, "On the instance"): a bash script that
  * 1. writes the agent (embedded gzipped and base64-encoded) to `/opt/chronos/chronos_run_agent.py`;
  * 2. reads the `ChronosRunId` instance tag through IMDSv2 (curl); without it, exits 0: not a run;
- * 3. checks python3 >= 3.9, else says so on the console and powers off;
+ * 3. checks python3 >= 3.9 and that the agent runs (`--version`), else says so on the console and powers off;
  * 4. starts the backstop detached (power-off at the lifetime plus five minutes, whatever the agent does);
  * 5. starts the agent detached, its output to the console.
  *
@@ -91,8 +91,8 @@ export function runAgentUserData(options: RunAgentUserDataOptions): string {
     't=$(curl -sf -m 5 --retry 5 --retry-connrefused -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" "$imds/api/token")',
     'run=$(curl -sf -m 5 --retry 3 -H "X-aws-ec2-metadata-token: $t" "$imds/meta-data/tags/instance/ChronosRunId")',
     '[ -n "$run" ] || { say "no ChronosRunId instance tag: not a run"; exit 0; }',
-    'if ! python3 -c "import sys; sys.exit(sys.version_info < (3, 9))"; then',
-    '  say "run $run: the agent needs python3 3.9 or later, found: $(python3 --version 2>&1); powering off"',
+    'if ! python3 -c "import sys; sys.exit(sys.version_info < (3, 9))" || ! python3 chronos_run_agent.py --version; then',
+    '  say "run $run: cannot run the agent (it needs python3 3.9 or later, found: $(python3 --version 2>&1)); powering off"',
     '  ${CHRONOS_POWEROFF_COMMAND:-systemctl poweroff}; exit 1',
     'fi',
     `setsid python3 chronos_run_agent.py backstop --deadline-seconds "\${CHRONOS_BACKSTOP_SECONDS:-${lifetime + BACKSTOP_MARGIN_SECONDS}}" >> "$con" 2>&1 < /dev/null &`,

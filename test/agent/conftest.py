@@ -12,6 +12,8 @@ import threading
 import time
 import uuid
 
+import glob
+
 import boto3
 import pytest
 
@@ -20,6 +22,20 @@ AGENT = os.path.join(ROOT, "agent", "chronos_run_agent.py")
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 TOY = os.path.join(FIXTURES, "toy_train.py")
 ENV_NAME = "dev"
+
+
+def find_python(version):
+    """An interpreter of exactly `version` ("3.9"): AGENT_PYTHON for 3.9, python3.9 on PATH, or pyenv's."""
+    for p in ([os.environ.get("AGENT_PYTHON")] if version == "3.9" else []) + [shutil.which("python" + version)] + \
+            sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/%s.*/bin/python%s" % (version, version)))):
+        if p and subprocess.run([p, "-c", "import sys; sys.exit(sys.version_info[:2] != (%s))" % version.replace(".", ", ")],
+                                capture_output=True).returncode == 0:
+            return p
+    return None
+
+
+# The agent runs under Python 3.9 (Amazon Linux 2023's /usr/bin/python3) when the machine has one, else this one.
+AGENT_PYTHON = find_python("3.9") or sys.executable
 
 
 def free_port():
@@ -53,7 +69,21 @@ def stop(proc):
 
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory):
-    """One moto server per pytest worker; each test has its own bucket."""
+    """MOTO_ENDPOINT (scripts/test-agent.sh starts one for every worker), else one moto server per pytest worker;
+    each test has its own bucket."""
+    if os.environ.get("MOTO_ENDPOINT"):
+        port = int(os.environ["MOTO_ENDPOINT"].rsplit(":", 1)[1])
+        end = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.time() > end:
+                    raise RuntimeError("no moto server at " + os.environ["MOTO_ENDPOINT"])
+                time.sleep(0.2)
+        yield os.environ["MOTO_ENDPOINT"]
+        return
     server = os.environ.get("MOTO_SERVER") or os.path.join(ROOT, ".venv-moto", "bin", "moto_server")
     port = free_port()
     log = open(str(tmp_path_factory.mktemp("moto") / "moto.log"), "w")
@@ -65,7 +95,8 @@ def moto_endpoint(tmp_path_factory):
 
 class Aemm:
     """amazon-ec2-metadata-mock, IMDSv2 only (-I), serving the ChronosRunId and ChronosAttempt tags through the two tag
-    paths its configuration can set. Delays count from its start."""
+    paths its configuration can set. Delays count from its start. AEMM serves spot and rebalance events to the first
+    `-x` (default 2) distinct client IPs only: every client here is 127.0.0.1, and each test has its own AEMM."""
 
     def __init__(self, tmp, run_id=None, attempt=1, lifecycle="spot", spot_delay=None, rebalance_delay=None):
         self.port = free_port()
@@ -188,7 +219,7 @@ class Run:
 
     def start_agent(self, env, args=("run",)):
         out = open(os.path.join(str(self.tmp), "agent-%d.out" % len(self.procs)), "wb")
-        p = subprocess.Popen([sys.executable, AGENT] + list(args), env=env, stdout=out, stderr=subprocess.STDOUT)
+        p = subprocess.Popen([AGENT_PYTHON, AGENT] + list(args), env=env, stdout=out, stderr=subprocess.STDOUT)
         p.out_path = out.name
         self.procs.append(p)
         return p
@@ -312,4 +343,4 @@ def kill_group_of(pid_file):
             pass
 
 
-__all__ = ["toy", "expected_stdout", "FlakyProxy", "ENV_NAME", "AGENT", "ROOT", "FIXTURES", "kill_group_of", "shutil"]
+__all__ = ["AGENT_PYTHON", "find_python", "toy", "expected_stdout", "FlakyProxy", "ENV_NAME", "AGENT", "ROOT", "FIXTURES", "kill_group_of", "shutil"]

@@ -1,5 +1,6 @@
 """The run agent's scenarios (docs/RUNS.md), each the agent as a real process against moto (S3) and
 amazon-ec2-metadata-mock (IMDSv2). Intervals are short spec fields; pytest-xdist runs the scenarios side by side."""
+import json
 import os
 import signal
 import subprocess
@@ -8,11 +9,42 @@ import time
 import urllib.parse
 import uuid
 
-from conftest import ENV_NAME, ROOT, FlakyProxy, expected_stdout, kill_group_of, toy
+import http.server
+import threading
+
+import pytest
+from conftest import AGENT_PYTHON, ENV_NAME, ROOT, FlakyProxy, expected_stdout, find_python, kill_group_of, toy
 
 
 def assert_one_poweroff(run):
     assert len(run.poweroffs()) == 1, run.poweroffs()
+
+
+def test_s3_unreachable_for_30_seconds(make_run):
+    """7. S3 unreachable for 30 s (a proxy drops every connection): the command keeps running, uploads are retried,
+    nothing is lost once S3 answers."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    proxy = FlakyProxy(urllib.parse.urlsplit(run.moto).port)
+    try:
+        run.put_spec(toy(720, every=20, pause=0.05))  # about 40 s
+        agent = run.start_agent(run.env(aemm, s3_endpoint="http://127.0.0.1:%d" % proxy.port))
+        time.sleep(4)
+        proxy.set_down(True)
+        down_at = len(run.steps())
+        time.sleep(30)
+        during = len(run.steps()) - down_at
+        proxy.set_down(False)
+        agent.wait(60)
+    finally:
+        proxy.close()
+    assert during > 300, "the command did not keep running while S3 was down (%d steps)" % during
+    status = run.status()
+    assert status["state"] == "succeeded", run.output(agent)
+    assert run.log(1, "stdout") == expected_stdout(1, 720)
+    assert b"S3 unavailable, retrying" in run.log(1, "agent")
+    assert run.checkpoint_state(run.manifests()[-1]) == 720
+    assert_one_poweroff(run)
 
 
 def test_clean_run_succeeds_with_complete_logs_and_checkpoints(make_run, tmp_path):
@@ -38,7 +70,11 @@ def test_clean_run_succeeds_with_complete_logs_and_checkpoints(make_run, tmp_pat
 
 
 def test_spot_notice_then_resume(make_run):
-    """2. A spot notice mid-run: the command gets SIGTERM, the checkpoint it saves in its handler is in S3 before the
+    """AWS behaviour AEMM serves and the agent relies on: `spot/instance-action` is 404 until the notice, then
+    {"action": "terminate", "time": ...} two minutes ahead, to be polled every 5 s (EC2 User Guide, "Spot Instance
+    interruption notices", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html).
+
+    2. A spot notice mid-run: the command gets SIGTERM, the checkpoint it saves in its handler is in S3 before the
     power-off, `interrupted`. 3. The next attempt restores it and continues from its step: across both attempts no
     step runs twice after the last checkpoint and none is skipped."""
     run = make_run()
@@ -112,7 +148,8 @@ def test_backstop_powers_off_when_the_agent_is_killed(make_run):
     run.put_spec(toy(2000, pause=0.05), env={"TOY_PID_FILE": os.path.join(str(run.tmp), "toy.pid")})
     script = render_user_data(run)
     home = os.path.join(str(run.tmp), "home")
-    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="6", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"))
+    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="6", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"),
+                  PATH=python3_on_path(run, AGENT_PYTHON))
     try:
         t = time.time()
         subprocess.run(["bash", script], env=env, check=True, timeout=30)
@@ -131,6 +168,31 @@ def test_backstop_powers_off_when_the_agent_is_killed(make_run):
         assert run.status()["state"] == "running"  # the agent never wrote an end
     finally:
         kill_group_of(os.path.join(str(run.tmp), "toy.pid"))
+
+
+def python3_on_path(run, interpreter):
+    """A PATH whose `python3` is `interpreter` (as /usr/bin/python3 is 3.9 on Amazon Linux 2023)."""
+    bindir = os.path.join(str(run.tmp), "bin-" + os.path.basename(interpreter))
+    os.makedirs(bindir, exist_ok=True)
+    if not os.path.exists(os.path.join(bindir, "python3")):
+        os.symlink(interpreter, os.path.join(bindir, "python3"))
+    return bindir + os.pathsep + os.environ["PATH"]
+
+
+def test_user_data_with_python_older_than_3_9_powers_off(make_run):
+    """The boot script of a run on an AMI whose python3 is 3.8: it says so on the console and powers off."""
+    python38 = find_python("3.8")
+    if not python38:
+        pytest.skip("no Python 3.8 on this machine")
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    console = os.path.join(str(run.tmp), "console.log")
+    env = run.env(aemm, CHRONOS_CONSOLE=console, PATH=python3_on_path(run, python38))
+    r = subprocess.run(["bash", render_user_data(run)], env=env, timeout=30)
+    assert r.returncode == 1
+    assert "cannot run the agent (it needs python3 3.9 or later, found: Python 3.8" in open(console).read()
+    assert len(run.poweroffs()) == 1
+    assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "run-agent.pid"))
 
 
 def test_user_data_without_a_run_tag_does_nothing(make_run):
@@ -171,33 +233,6 @@ def test_cut_upload_restores_the_previous_whole_checkpoint(make_run):
     assert run.log(2, "stdout").startswith(b"resumed=1 from step 40, attempt 2\n")
     assert [s for a, s in run.steps() if a == 2] == list(range(41, 61))
     assert run.get_json(run.manifests()[-1])["sequence"] >= seq + 3
-
-
-def test_s3_unreachable_for_30_seconds(make_run):
-    """7. S3 unreachable for 30 s (a proxy drops every connection): the command keeps running, uploads are retried,
-    nothing is lost once S3 answers."""
-    run = make_run()
-    aemm = run.aemm(run_id=run.run_id)
-    proxy = FlakyProxy(urllib.parse.urlsplit(run.moto).port)
-    try:
-        run.put_spec(toy(720, every=20, pause=0.05))  # about 40 s
-        agent = run.start_agent(run.env(aemm, s3_endpoint="http://127.0.0.1:%d" % proxy.port))
-        time.sleep(4)
-        proxy.set_down(True)
-        down_at = len(run.steps())
-        time.sleep(30)
-        during = len(run.steps()) - down_at
-        proxy.set_down(False)
-        agent.wait(60)
-    finally:
-        proxy.close()
-    assert during > 300, "the command did not keep running while S3 was down (%d steps)" % during
-    status = run.status()
-    assert status["state"] == "succeeded", run.output(agent)
-    assert run.log(1, "stdout") == expected_stdout(1, 720)
-    assert b"S3 unavailable, retrying" in run.log(1, "agent")
-    assert run.checkpoint_state(run.manifests()[-1]) == 720
-    assert_one_poweroff(run)
 
 
 def test_failing_command_fails_with_its_exit_code(make_run):
@@ -242,14 +277,42 @@ def test_control_stop(make_run):
     assert_one_poweroff(run)
 
 
+class ContainerCredentials(http.server.BaseHTTPRequestHandler):
+    """The ECS/Batch container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI with an authorization
+    token, as the SDKs read it): records the Authorization headers it was sent."""
+    seen = []
+
+    def do_GET(self):
+        ContainerCredentials.seen.append(self.headers.get("Authorization"))
+        body = json.dumps({"AccessKeyId": "ASIATEST", "SecretAccessKey": "secret", "Token": "session-token",
+                           "Expiration": "2099-01-01T00:00:00Z"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 def test_batch_wrapper_resumes_attempt_2(make_run):
-    """9. AWS Batch: the run ID is AWS_BATCH_JOB_ID; Batch stops attempt 1 (SIGTERM to the agent, the container's
+    """The job environment variables AWS_BATCH_JOB_ID and AWS_BATCH_JOB_ATTEMPT, the first attempt being 1 (AWS Batch
+    User Guide, "Job environment variables", https://docs.aws.amazon.com/batch/latest/userguide/job_env_vars.html),
+    and the container credentials endpoint instead of keys in the environment.
+
+    9. AWS Batch: the run ID is AWS_BATCH_JOB_ID; Batch stops attempt 1 (SIGTERM to the agent, the container's
     main process); AWS_BATCH_JOB_ATTEMPT=2 resumes from its checkpoint; the agent exits with the command's code and
     never powers off."""
     job_id = str(uuid.uuid4())
     run = make_run(job_id)
     command = ["batch", "--"] + toy(300, every=1000, pause=0.05)
-    env = run.env(AWS_BATCH_JOB_ID=job_id, AWS_BATCH_JOB_ATTEMPT="1")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ContainerCredentials)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    creds = dict(AWS_CONTAINER_CREDENTIALS_FULL_URI="http://127.0.0.1:%d/v2/credentials" % server.server_port,
+                 AWS_CONTAINER_AUTHORIZATION_TOKEN="batch-token")
+    env = run.env(AWS_BATCH_JOB_ID=job_id, AWS_BATCH_JOB_ATTEMPT="1", **creds)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        del env[k]
     agent = run.start_agent(env, command)
     deadline = time.time() + 15
     while len(run.steps()) < 20 and time.time() < deadline:
@@ -263,7 +326,9 @@ def test_batch_wrapper_resumes_attempt_2(make_run):
     assert run.checkpoint_state(status["lastCheckpoint"]["manifestKey"]) == last
 
     p = run.agent(run.env(AWS_BATCH_JOB_ID=job_id, AWS_BATCH_JOB_ATTEMPT="2", home="home2"), command)
+    server.shutdown()
     assert p.returncode == 0, run.output(p)
+    assert ContainerCredentials.seen and set(ContainerCredentials.seen) == {"batch-token"}
     assert run.status()["state"] == "succeeded" and run.status()["attempt"] == 2
     assert [s for _, s in run.steps()] == list(range(1, 301))
     assert [s for a, s in run.steps() if a == 2][0] == last + 1
@@ -292,3 +357,89 @@ def test_code_blob_that_does_not_match_fails(make_run):
     assert run.status()["state"] == "failed"
     assert run.status()["reason"] == "code blob %s (toy_train.py) does not match its SHA-256" % sha
     assert_one_poweroff(run)
+
+
+def test_instance_role_credentials_and_region_from_imds(make_run):
+    """No keys and no region in the environment: the instance role's credentials (iam/security-credentials/{role}) and
+    placement/region, through IMDSv2 (EC2 User Guide, "Retrieve security credentials from instance metadata",
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instance-metadata-security-credentials.html). AEMM's role
+    credentials expired in 2020: the agent refreshes them at most once a minute. (moto does not check signatures:
+    the SigV4 unit tests check them against AWS's examples.)"""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(20, pause=0.01))
+    env = run.env(aemm)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        del env[k]
+    p = run.agent(env)
+    assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
+    assert run.status()["availabilityZone"] == "us-east-1a"
+
+
+def test_rebalance_recommendation_takes_an_early_checkpoint(make_run):
+    """`events/recommendations/rebalance` ({"noticeTime": ...}, 404 before; EC2 User Guide, "EC2 instance rebalance
+    recommendations", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/rebalance-recommendations.html): a
+    checkpoint before the interval is due."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id, rebalance_delay=4)
+    run.put_spec(toy(160, every=5, pause=0.05), checkpointIntervalSeconds=3600)
+    p = run.agent(run.env(aemm))
+    assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
+    log = run.log(1, "agent")
+    assert b"rebalance recommendation: an early checkpoint" in log
+    assert b"(rebalance recommendation): 1 files, 1 uploaded" in log
+    assert len(run.manifests()) == 2  # the early one and the final one; the interval never came
+
+
+def test_unreachable_bucket_fails_and_still_powers_off(make_run):
+    """S3 answers, but not for this bucket (no such bucket: no spec, no status can be written): the attempt fails, the
+    reason is on the console, and the instance still powers off, once."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    p = run.agent(run.env(aemm, CHRONOS_BUCKET="no-such-bucket-" + run.bucket[-8:]))
+    assert p.returncode == 0
+    out = run.output(p)
+    assert "the attempt failed: no run spec at s3://no-such-bucket-" in out and "final status not written" in out
+    assert_one_poweroff(run)
+
+
+def test_agent_runs_under_python_3_9():
+    """The scenarios run the agent under Python 3.9 (Amazon Linux 2023's /usr/bin/python3) when this machine has one."""
+    r = subprocess.run([AGENT_PYTHON, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
+    if r.stdout.strip() != "(3, 9)":
+        pytest.skip("no Python 3.9 here: the scenarios ran the agent under %s" % r.stdout.strip())
+
+
+def test_runtime_prefixes_and_the_command_environment(make_run):
+    """The spec's `runtime` prefixes are fetched (scripts made executable, CHRONOS_RUNTIME_DIR), the spec's `env` is
+    added, and the contract's CHRONOS_* variables win over it."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.s3.put_object(Bucket=run.bucket, Key=ENV_NAME + "/runtime/scripts/hello.sh", Body=b"#!/bin/sh\necho hello\n")
+    run.s3.put_object(Bucket=run.bucket, Key=ENV_NAME + "/runtime/python-env/lib/a.txt", Body=b"a")
+    script = ('"$CHRONOS_RUNTIME_DIR/scripts/hello.sh" && cat "$CHRONOS_RUNTIME_DIR/python-env/lib/a.txt" && '
+              'echo " $MY_VAR $CHRONOS_RESUMED $CHRONOS_ATTEMPT $CHRONOS_RUN_ID" && '
+              'test "$CHRONOS_CHECKPOINT_DIR" != /elsewhere && pwd')
+    run.put_spec(["bash", "-c", script], runtime=["runtime/scripts/", "runtime/python-env/"],
+                 env={"MY_VAR": "from-spec", "CHRONOS_CHECKPOINT_DIR": "/elsewhere"})
+    p = run.agent(run.env(aemm))
+    assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
+    home = os.path.join(str(run.tmp), "home")
+    assert run.log(1, "stdout") == ("hello\na from-spec 0 1 %s\n%s\n" % (run.run_id, os.path.join(home, "work", "code"))).encode()
+
+
+def test_a_process_that_left_the_group_does_not_hold_the_agent(make_run):
+    """The command exits but leaves a process of another session holding its stdout open (out of reach of the
+    group's SIGKILL): the agent ends the attempt anyway, a few seconds later."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    pid_file = os.path.join(str(run.tmp), "stray.pid")
+    run.put_spec(["bash", "-c", "setsid sh -c 'echo $$ > %s; exec sleep 60' & echo parent done" % pid_file])
+    try:
+        t = time.time()
+        p = run.agent(run.env(aemm), timeout=40)
+        assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
+        assert time.time() - t < 20
+        assert run.log(1, "stdout") == b"parent done\n"
+    finally:
+        kill_group_of(pid_file)

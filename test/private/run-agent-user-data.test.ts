@@ -69,6 +69,22 @@ describe('runAgentUserData', () => {
     expect(rendered).toContain('{"Ref":"Bucket83908E77"}');
   });
 
+  test('fits EC2\'s 16 KB as a raw MIME part beside a user part of 1 KB; base64-encoded (MultipartBody.fromUserData) it would not', () => {
+    const stack = new Stack();
+    const script = runAgentUserData(OPTIONS);
+    const userPart = ec2.UserData.forLinux();
+    userPart.addCommands(`echo '${'x'.repeat(700)}'`);
+    const raw = new ec2.MultipartUserData();
+    raw.addPart(ec2.MultipartBody.fromRawBody({ contentType: ec2.MultipartBody.SHELL_SCRIPT, body: script }));
+    raw.addPart(ec2.MultipartBody.fromUserData(userPart));
+    const rendered = stack.resolve(raw.render());
+    // The user part is base64-encoded by CDK (Fn::Base64): count its encoded size.
+    const size = (rendered['Fn::Join'][1] as any[]).reduce((n: number, p: any) =>
+      n + (typeof p === 'string' ? Buffer.byteLength(p) : Math.ceil(Buffer.byteLength(p['Fn::Base64']) / 3) * 4), 0);
+    expect(size).toBeLessThanOrEqual(16 * 1024);
+    expect(Math.ceil(Buffer.byteLength(script) / 3) * 4).toBeGreaterThan(16 * 1024);
+  });
+
   test('refuses a lifetime that is not a positive integer and an environment name that would need quoting', () => {
     expect(() => runAgentUserData({ ...OPTIONS, maxRunLifetimeSeconds: 0 })).toThrow(/positive integer/);
     expect(() => runAgentUserData({ ...OPTIONS, maxRunLifetimeSeconds: 1.5 })).toThrow(/positive integer/);

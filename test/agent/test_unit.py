@@ -109,7 +109,7 @@ def test_the_agent_in_the_user_data_is_the_file():
     real script, it parses (as Python 3.9) to the same syntax tree as agent/chronos_run_agent.py, docstrings aside."""
     import base64
     import gzip
-    from test_scenarios import render_user_data
+    from test_scenarios import render_user_data  # noqa: E402
 
     class R:
         bucket, tmp = "b", os.environ.get("TMPDIR", "/tmp")
