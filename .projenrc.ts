@@ -235,6 +235,10 @@ project.addTask('run:local', {
   description: 'Deploy to the local emulator, chronos-training run a toy script through a spot interruption and its resume, print logs and timings',
   steps: [{ spawn: 'bundle:cli' }, { exec: 'node scripts/local/run-loop.js' }],
 });
+const runLoopTest = project.addTask('test:run-loop', {
+  description: 'The whole run loop as a test (test-e2e/runs/): emulator, launcher, instances played against the metadata mock, spot notice, resume',
+  steps: [{ spawn: 'bundle:cli' }, { exec: "node --test --test-reporter=tap 'test-e2e/runs/*.test.js'" }],
+});
 const e2e = project.addTask('test:e2e', {
   description: 'cdk bootstrap, cdk deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, cdk destroy',
   exec: "node --test --test-reporter=tap 'test-e2e/*.test.js'",
@@ -269,7 +273,7 @@ const scan = project.addTask('scan', {
 // verdaccio) are made in the background from the start (scripts/prepare.sh), the legs that use them wait.
 // ---------------------------------------------------------------------------
 const ci = project.addTask('ci', {
-  description: 'The whole test suite, as CI runs it, in two lanes; ends with a per-leg wall-time table (scripts/ci/leg.js)',
+  description: 'The whole test suite, as CI runs it, in three lanes; ends with a per-leg wall-time table (scripts/ci/leg.js)',
   env: { CI_LEGS_FILE: '.tools/ci-legs.tsv' },
 });
 type Step = { spawn?: string; exec?: string; execArgs?: string[]; args?: string[] };
@@ -310,7 +314,7 @@ const lanes = (...plan: Array<Array<[string, string]>>) => {
 };
 const packagePython = project.tasks.tryFind('package:python')!;
 ci.exec('node scripts/ci/leg.js start');
-ci.exec('bash scripts/prepare.sh --background uv moto scan release');
+ci.exec('bash scripts/prepare.sh --background uv moto scan release aemm');
 leg(...take('default'));
 leg(...take('pre-compile'));
 // jsii rewrites tsconfig.json as it starts: eslint and tsc read it only after that (scripts/ci/after-tsconfig.js).
@@ -334,9 +338,12 @@ for (const [name, command] of buildLegs) leg(name, command);
 // and installed by name, where the README's TypeScript examples and the Python test suite run; a breaking version
 // refused), then the scanners (they read the committed integ snapshots and synthesize their own templates) and the
 // typecheck.
+// A third lane for the run agent's scenarios and the whole run loop: they mostly wait on timers (checkpoint and
+// log intervals, spot notices), so they cost little CPU beside the other two.
 lanes(
   [jestLeg, integLeg, [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck],
+  [['test:agent', 'projen test:agent'], [runLoopTest.name, `projen ${runLoopTest.name}`]],
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 ci.exec('node scripts/ci/leg.js report');

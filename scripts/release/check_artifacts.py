@@ -24,7 +24,9 @@ REPOSITORY = PKG["repository"]["url"].removeprefix("git+").removesuffix(".git")
 
 # What a user needs in the npm tarball, and what must never reach it.
 REQUIRED = ["package/package.json", "package/.jsii", "package/README.md", "package/LICENSE", "package/API.md",
-            "package/lib/index.js", "package/lib/index.d.ts"]
+            "package/lib/index.js", "package/lib/index.d.ts",
+            # The launcher (the package's bin, docs/RUNS.md) and the run agent the launch template embeds at synthesis.
+            "package/assets/cli/chronos-training.js", "package/agent/chronos_run_agent.py"]
 FORBIDDEN = re.compile(r"^package/(src|test|test-python|test-e2e|integ|scripts|docs|release|\.ci|\.github|\.projen|\.tools|"
                        r"\.venv[^/]*|node_modules|coverage|dist)/|\.snapshot/|\.snap$|/tsconfig[^/]*\.json$|\.projenrc|\.tgz$|\.whl$")
 
@@ -139,6 +141,11 @@ def main(argv):
           f"tarball package.json is {packed_pkg['name']}@{packed_pkg['version']} (the .jsii's version)")
     check(set(packed_pkg.get("peerDependencies", {})) == {"aws-cdk-lib", "constructs"} and not packed_pkg.get("dependencies"),
           f"tarball depends only on its peers {packed_pkg.get('peerDependencies')}")
+    check(packed_pkg.get("bin") == {"chronos-training": "assets/cli/chronos-training.js"},
+          f"tarball package.json has the chronos-training bin {packed_pkg.get('bin')}")
+    with tarfile.open(tgz) as t:
+        cli = t.getmember("package/assets/cli/chronos-training.js")
+        check(bool(cli.mode & 0o111), f"the chronos-training bin is executable ({oct(cli.mode)})")
     refs = check_assets_of(tgz, check)
     check(bool(refs) or not HAS_LAMBDA_SOURCES, f"tarball lib/ loads {len(refs)} asset path(s) at synthesis (src/ has *.lambda.ts)")
     print(f"     tarball {tgz.name}: {tgz.stat().st_size} bytes packed ({tgz.stat().st_size / 1024:.1f} KB), "
@@ -164,6 +171,9 @@ def main(argv):
     check(any(r.startswith("aws-cdk-lib") for r in requires) and any(r.startswith("constructs") for r in requires),
           f"wheel requires aws-cdk-lib and constructs ({len(requires)} Requires-Dist)")
     check(not [n for n in wheel_files if re.search(r"(^|/)(test|tests|integ)/", n)], "wheel ships no tests")
+    # jsii-pacmak turns each npm bin into a setup.py script: pip puts `chronos-training` on PATH.
+    scripts = [n for n in wheel_files if re.search(r"\.data/scripts/chronos-training$", n)]
+    check(bool(scripts), f"wheel installs the chronos-training command ({scripts})")
     wheel_refs = check_assets_of(whl, check)
     check(bool(wheel_refs) or not HAS_LAMBDA_SOURCES, f"wheel's tarball lib/ loads {len(wheel_refs)} asset path(s) at synthesis")
     print(f"     wheel {whl.name}: {whl.stat().st_size} bytes ({whl.stat().st_size / 1024:.1f} KB), {len(wheel_files)} files")

@@ -8,7 +8,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { runLoop, STEPS, REGION } = require('../scripts/local/run-loop');
+const { runLoop, STEPS, REGION } = require('../../scripts/local/run-loop');
 
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
