@@ -4,7 +4,7 @@ import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/cl
 import { snapshot, uploadSnapshot } from './code';
 import { Clients, CliError, formatAge, formatBytes, Io, packageRoot, packageVersion } from './context';
 import { checkEnvName, Foundation, resolveFoundation } from './foundation';
-import { Launched, launchWithFallback, Market } from './launch';
+import { chooseImage, Launched, launchWithFallback, Market } from './launch';
 import { LogPrinter } from './logs';
 import {
   checkRunId, getJson, keys, listKeys, listRunIds, newRunId, pendingStatus, putJson, RUN_OVER, RunSpec, RunStatus, runInstances,
@@ -16,6 +16,8 @@ export interface RunOptions {
   readonly env: string;
   readonly command: string[];
   readonly instanceTypes?: string[];
+  /** An AMI ID or `resolve:ssm:NAME`; wins over the launch template's image (default: chooseImage). */
+  readonly imageId?: string;
   /** 'spot', 'on-demand' or 'spot-fallback' (the default). */
   readonly market?: 'spot' | 'on-demand' | 'spot-fallback';
   readonly maxRunLifetime?: string;
@@ -77,6 +79,8 @@ interface Attached {
   readonly maxAttempts: number;
   readonly onDemandAfterInterruptions: number;
   readonly maxLifetimeHours: number;
+  /** The ImageId every attempt sends (undefined: the template's). */
+  readonly imageId?: string;
   readonly pollSeconds: number;
   readonly name?: string;
 }
@@ -103,6 +107,8 @@ export async function runCommand(clients: Clients, io: Io, options: RunOptions):
     : foundation.templateInstanceType ? [foundation.templateInstanceType] : [];
   if (instanceTypes.length === 0) throw new CliError('--instance-types is needed: the launch template has no instance type', 2);
   const markets = marketsOf(options.market, foundation);
+  const image = chooseImage(foundation, instanceTypes, options.imageId);
+  io.err(`[chronos] image: ${image.description}\n`);
 
   const now = io.now();
   const runId = newRunId(options.name, now);
@@ -143,6 +149,7 @@ export async function runCommand(clients: Clients, io: Io, options: RunOptions):
     maxAttempts,
     onDemandAfterInterruptions: onDemandAfter,
     maxLifetimeHours,
+    imageId: image.imageId,
     pollSeconds: options.pollSeconds ?? 5,
     name: options.name,
   };
@@ -165,7 +172,7 @@ async function launchAttempt(a: Attached, attempt: number, markets: Market[]) {
   let launched: Launched;
   try {
     launched = await launchWithFallback(a.clients, foundation, {
-      runId, attempt, name: a.name, instanceTypes: a.instanceTypes, markets, maxLifetimeHours: a.maxLifetimeHours,
+      runId, attempt, name: a.name, instanceTypes: a.instanceTypes, markets, maxLifetimeHours: a.maxLifetimeHours, imageId: a.imageId,
     }, line => a.io.err(`[chronos] ${line}\n`));
   } catch (e) {
     // No instance, so no agent will ever write: the run ends here rather than stay pending.

@@ -17,6 +17,8 @@ export interface Foundation {
   readonly templateIsSpot: boolean;
   /** The template's instance type, if it has one. */
   readonly templateInstanceType?: string;
+  /** The template's image (an AMI ID or `resolve:ssm:NAME`), if it has one: by default it has none. */
+  readonly templateImageId?: string;
   /** Where the values came from: `SSM parameters` or `CloudFormation exports`. */
   readonly source: string;
 }
@@ -60,6 +62,7 @@ export async function resolveFoundation(clients: Clients, env: string): Promise<
     maxLifetimeSeconds: Math.round((hours > 0 ? hours : DEFAULT_LIFETIME_HOURS) * 3600),
     templateIsSpot: template.spot,
     templateInstanceType: template.instanceType,
+    ...(template.imageId ? { templateImageId: template.imageId } : {}),
     source,
   };
 }
@@ -100,9 +103,12 @@ async function fromExports(clients: Clients, env: string): Promise<Record<string
   return values;
 }
 
-/** The template's default version: its instances' `MaxLifetimeHours` tag and whether it asks for spot. */
+/**
+ * The template's default version (the one RunInstances uses: `$Default`): its instances' `MaxLifetimeHours` tag,
+ * whether it asks for spot, its instance type and its image.
+ */
 async function templateFacts(clients: Clients, launchTemplateId: string):
-Promise<{ maxLifetimeHours?: string; spot: boolean; instanceType?: string }> {
+Promise<{ maxLifetimeHours?: string; spot: boolean; instanceType?: string; imageId?: string }> {
   try {
     const reply = await clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({
       LaunchTemplateId: launchTemplateId, Versions: ['$Default'],
@@ -113,6 +119,7 @@ Promise<{ maxLifetimeHours?: string; spot: boolean; instanceType?: string }> {
       maxLifetimeHours: instanceTags.find(t => t.Key === 'MaxLifetimeHours')?.Value,
       spot: data?.InstanceMarketOptions?.MarketType === 'spot',
       instanceType: data?.InstanceType,
+      imageId: data?.ImageId,
     };
   } catch (e) {
     if (/NotFound|Malformed/.test(errorCode(e))) {

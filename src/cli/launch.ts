@@ -15,6 +15,8 @@ export interface LaunchRequest {
   readonly markets: Market[];
   /** The `MaxLifetimeHours` tag. */
   readonly maxLifetimeHours: number;
+  /** The `ImageId` to send (an AMI ID or `resolve:ssm:NAME`); none: the launch template's (see chooseImage). */
+  readonly imageId?: string;
 }
 
 /** The instance that was launched. */
@@ -88,6 +90,67 @@ export function quotaMessage(instanceType: string, market: Market, awsMessage: s
     `${vcpus ? ` (${vcpus} vCPUs)` : ''} (EC2: ${awsMessage}). Ask for more: ${ask}`;
 }
 
+/**
+ * The image used when the launch template has none and no --image-id is given: the AWS Deep Learning Base OSS Nvidia
+ * Driver GPU AMI (Amazon Linux 2023), by its public SSM parameter, which EC2 resolves at launch (`resolve:ssm:`).
+ * Names: AWS Deep Learning AMIs Developer Guide, "Finding the ID of a DLAMI"
+ * (https://docs.aws.amazon.com/dlami/latest/devguide/find-dlami-id.html):
+ * `/aws/service/deeplearning/ami/$architecture/$ami_type/latest/ami-id`, architecture x86_64 or arm64. EC2 User Guide,
+ * "Use a Systems Manager parameter instead of an AMI ID".
+ */
+export const DEFAULT_IMAGE_PARAMETERS = {
+  x86_64: '/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id',
+  arm64: '/aws/service/deeplearning/ami/arm64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id',
+} as const;
+
+/** The image of a launch, and how to say which it is. */
+export interface ImageChoice {
+  /** The `ImageId` to send; undefined: none (the launch template's image). */
+  readonly imageId?: string;
+  readonly description: string;
+}
+
+/** An AMI ID (8 or 17 hex digits) or `resolve:ssm:` and a parameter name, ARN, `:version` or `:label`. */
+const IMAGE_ID_PATTERN = /^(ami-([0-9a-f]{8}|[0-9a-f]{17})|resolve:ssm:\S+)$/;
+
+/**
+ * Whether an instance type is arm64 (Graviton): `a1`, the families with a `g` after their generation (g5g, c7g,
+ * m6gd, t4g, im4gn...) and the Grace ones (p6e-gb200). Heuristic on the name, as EC2's naming is.
+ */
+export function isArm64InstanceType(instanceType: string): boolean {
+  const family = instanceType.split('.')[0].toLowerCase();
+  return family === 'a1' || /^[a-z]+\d+g/.test(family) || /-gb\d/.test(family);
+}
+
+/**
+ * The image of a launch: --image-id when given (it wins over the template's); else none when the launch template has
+ * one; else the Deep Learning AMI of the instance types' architecture (all of them must share it).
+ */
+export function chooseImage(foundation: Foundation, instanceTypes: string[], imageIdFlag?: string): ImageChoice {
+  const template = foundation.templateImageId;
+  if (imageIdFlag !== undefined) {
+    if (!IMAGE_ID_PATTERN.test(imageIdFlag)) {
+      throw new CliError(`--image-id '${imageIdFlag}' is neither an AMI ID (ami-…) nor resolve:ssm:PARAMETER ` +
+        '(a Systems Manager parameter holding an AMI ID, which EC2 resolves at launch)', 2);
+    }
+    return { imageId: imageIdFlag, description: `--image-id ${imageIdFlag}${template ? ` (instead of the launch template's ${template})` : ''}` };
+  }
+  if (template) return { description: `the launch template's ${template}` };
+  const arm = instanceTypes.filter(isArm64InstanceType);
+  const x86 = instanceTypes.filter(t => !isArm64InstanceType(t));
+  if (arm.length > 0 && x86.length > 0) {
+    throw new CliError(`the launch template has no image, and no one default image fits both ${arm.join(', ')} (arm64) and ` +
+      `${x86.join(', ')} (x86_64): give --instance-types of one architecture, or --image-id`, 2);
+  }
+  const arch = arm.length > 0 ? 'arm64' : 'x86_64';
+  const imageId = `resolve:ssm:${DEFAULT_IMAGE_PARAMETERS[arch]}`;
+  return {
+    imageId,
+    description: `the AWS Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023, ${arch}), ${imageId} ` +
+      '(the launch template has no image; choose another with --image-id)',
+  };
+}
+
 /** The tags of an attempt's instance and volumes (docs/RUNS.md, "The run ID and the attempt"). */
 export function launchTags(foundation: Foundation, request: LaunchRequest): Tag[] {
   const tags: Record<string, string> = {
@@ -103,12 +166,16 @@ export function launchTags(foundation: Foundation, request: LaunchRequest): Tag[
   return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }
 
-/** The RunInstances request of one try: the foundation's template, one type, one subnet, one market, never UserData. */
+/**
+ * The RunInstances request of one try: the foundation's template, one type, one subnet, one market, never UserData;
+ * an ImageId only when the launch has one (chooseImage), which then overrides the template's.
+ */
 export function runInstancesInput(foundation: Foundation, request: LaunchRequest, instanceType: string, subnetId: string,
   market: Market): RunInstancesCommandInput {
   const tags = launchTags(foundation, request);
   return {
     LaunchTemplate: { LaunchTemplateId: foundation.launchTemplateId, Version: '$Default' },
+    ...(request.imageId ? { ImageId: request.imageId } : {}),
     InstanceType: instanceType as RunInstancesCommandInput['InstanceType'],
     SubnetId: subnetId,
     MinCount: 1,

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, { options: Record<string, OptionSpec>; usage: str
   'run': {
     options: {
       '--instance-types': { takesValue: true },
+      '--image-id': { takesValue: true },
       '--spot': { takesValue: false },
       '--on-demand': { takesValue: false },
       '--spot-fallback': { takesValue: false },
@@ -41,6 +42,12 @@ Ctrl-C detaches (the run goes on); the run ID is printed on stdout.
 options:
   --env ENV                           the foundation's environment (or CHRONOS_ENV)
   --instance-types a,b,c              instance types in order of preference (default: the template's)
+  --image-id ami-…|resolve:ssm:NAME   the image: an AMI ID, or a Systems Manager parameter holding one, resolved by
+                                      EC2 at launch; used instead of the template's image when it has one. Default:
+                                      the template's image; when it has none, the AWS Deep Learning Base OSS Nvidia
+                                      Driver GPU AMI (Amazon Linux 2023): resolve:ssm:/aws/service/deeplearning/ami/
+                                      {x86_64|arm64}/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id
+                                      (arm64 for Graviton types such as g5g)
   --spot | --on-demand | --spot-fallback
                                       spot only, on-demand only, or spot then on-demand (the default)
   --max-run-lifetime 2h|90m|1h30m     each attempt's lifetime, at most the foundation's (the default)
@@ -190,6 +197,7 @@ export async function main(argv: string[], deps: MainDeps): Promise<number> {
           env,
           command: command_,
           instanceTypes: o['--instance-types']?.[0].split(',').map(s => s.trim()).filter(Boolean),
+          imageId: o['--image-id']?.[0],
           market: markets[0]?.slice(2) as 'spot' | 'on-demand' | 'spot-fallback' | undefined,
           maxRunLifetime: o['--max-run-lifetime']?.[0],
           envVars: o['--env-var'],

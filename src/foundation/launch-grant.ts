@@ -24,6 +24,14 @@ import { TrainingBucketGrants } from '../storage/training-bucket-grants';
  * - EC2 User Guide, "IAM permissions required for Amazon EC2 launch templates"
  *   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/permissions-for-launch-templates.html): whoever launches from
  *   a template needs the permissions for the resources the template specifies.
+ * - EC2 User Guide, "Use a Systems Manager parameter instead of an AMI ID"
+ *   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-systems-manager-parameter-to-find-AMI.html): an ImageId
+ *   `resolve:ssm:NAME` is resolved at launch, and the caller needs `ssm:GetParameters` on the parameter. The launcher's
+ *   default image is the Deep Learning AMI's public parameter (AWS Deep Learning AMIs Developer Guide, "Finding the ID
+ *   of a DLAMI": `/aws/service/deeplearning/ami/$architecture/$ami_type/latest/ami-id`); a public parameter's ARN has
+ *   no account (`arn:aws:ssm:us-east-1::parameter/aws/service/...`), matched here by an account wildcard, which reaches
+ *   no account's parameter (names starting with "aws" are reserved). The image itself is one of the resources of
+ *   RunInstancesFromTheLaunchTemplate.
  */
 
 /** The describes the launcher calls; none supports resource-level permissions. */
@@ -82,6 +90,13 @@ export function launchStatements(scope: IConstruct, props: {
       sid: 'ReadTheFoundationParameters',
       actions: ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath'],
       resources: [parameterArn(`chronos-training/${env}`), parameterArn(`chronos-training/${env}/*`)],
+    }),
+    new iam.PolicyStatement({
+      sid: 'ResolveTheDeepLearningAmiParameters',
+      actions: ['ssm:GetParameters'],
+      resources: [stack.formatArn({
+        service: 'ssm', account: '*', resource: 'parameter', resourceName: 'aws/service/deeplearning/ami/*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      })],
     }),
     new iam.PolicyStatement({
       sid: 'Describe',

@@ -555,3 +555,45 @@ describe('the bundled command', () => {
     expect(index).not.toMatch(/cli/);
   });
 });
+
+describe('run --image-id', () => {
+  // The flag wins over the template's image (EC2 API Reference, RunInstances, ImageId: "must be specified here or in a
+  // launch template"); moto knows the images DescribeImages lists, so the launch must really use the one given.
+  test('launches the given AMI (one moto knows, not the template\'s) and says which image the launch uses', async () => {
+    const images = (await clients.ec2.send(new DescribeImagesCommand({ Owners: ['amazon'] }))).Images!;
+    const other = images.find(i => i.ImageId !== images[0].ImageId)!.ImageId!;
+    const since = calls.length;
+    const result = await cli(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--image-id', other,
+      '--detach', '--', 'true']);
+    expect(result.stderr()).not.toContain('error');
+    expect(result.code).toBe(0);
+    expect(runRequests(since).map(r => r.ImageId)).toEqual([other]);
+    const [instance] = await instancesOf(result.stdout().trim());
+    expect(instance.ImageId).toBe(other);
+    expect(result.stderr()).toContain(`[chronos] image: --image-id ${other} (instead of the launch template's ${images[0].ImageId})`);
+  });
+
+  test('without it, a template with an image sends none, and says the template\'s is used', async () => {
+    const images = (await clients.ec2.send(new DescribeImagesCommand({ Owners: ['amazon'] }))).Images!;
+    const since = calls.length;
+    const result = await cli(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--detach', '--', 'true']);
+    expect(result.code).toBe(0);
+    expect(runRequests(since).map(r => r.ImageId)).toEqual([undefined]);
+    expect(result.stderr()).toContain(`[chronos] image: the launch template's ${images[0].ImageId}`);
+  });
+
+  test('a value that is not an image is refused before anything is uploaded', async () => {
+    const since = calls.length;
+    const result = await cli(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--image-id', 'ubuntu', '--', 'true']);
+    expect(result.code).toBe(2);
+    expect(result.stderr()).toContain('chronos-training: error: --image-id \'ubuntu\' is neither an AMI ID');
+    expect(calls.slice(since).filter(c => c.command === 'PutObjectCommand')).toEqual([]);
+  });
+
+  test('run --help names the option, the default image and that the flag wins', async () => {
+    const result = await cli(['run', '--help']);
+    expect(result.stdout()).toContain('--image-id ami-…|resolve:ssm:NAME');
+    expect(result.stdout()).toContain('base-oss-nvidia-driver-gpu-amazon-linux-2023');
+    expect(result.stdout()).toMatch(/instead of the template's/);
+  });
+});

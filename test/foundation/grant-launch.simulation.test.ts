@@ -3,7 +3,10 @@
  * simulator against the synthesized policies (owned foundation), and the same grant on an imported foundation. The
  * table is in docs/IAM.md. Condition keys: Service Authorization Reference, "Actions, resources, and condition keys
  * for Amazon EC2" (ec2:LaunchTemplate, ec2:CreateAction, ec2:ResourceTag/${TagKey}, ec2:Region); IAM User Guide,
- * "Grant a user permissions to pass a role to an AWS service" (iam:PassedToService).
+ * "Grant a user permissions to pass a role to an AWS service" (iam:PassedToService). The default image
+ * (`resolve:ssm:` of the DLAMI's public parameter): EC2 User Guide, "Use a Systems Manager parameter instead of an AMI
+ * ID" (ssm:GetParameters); the image ARN has no account: `arn:${Partition}:ec2:${Region}::image/${ImageId}` (Service
+ * Authorization Reference, EC2 resource types).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -19,6 +22,14 @@ const OTHER_TEMPLATE = `arn:aws:ec2:${REGION}:${ACCOUNT}:launch-template/lt-0fff
 const object = (key: string) => `arn:aws:s3:::${BUCKET}/${key}`;
 const ec2 = (type: string, id: string) => `arn:aws:ec2:${REGION}:${ACCOUNT}:${type}/${id}`;
 const devTags = { Project: 'Chronos-Training', Environment: 'dev' };
+/**
+ * A public parameter. SSM reports those with no account (`arn:aws:ssm:us-east-1::parameter/aws/service/...`), which
+ * the simulator cannot parse (no.resource.types), so the rows use the test account, and 'the grant matches a public
+ * parameter's ARN, which has no account' checks the real form against the statement.
+ */
+const publicParameter = (name: string) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`;
+const DLAMI_PARAMETER = '/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id';
+const IMAGE = `arn:aws:ec2:${REGION}::image/ami-0123456789abcdef0`;
 
 interface Row {
   readonly request: string;
@@ -41,6 +52,10 @@ function rows(instanceRoleArn: string): Row[] {
     { request: 'launch an instance from the template', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
     { request: 'use a subnet through the template', action: 'ec2:RunInstances', resource: ec2('subnet', 'subnet-0aaaaaaaaaaaaaaa1'), context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
     { request: 'use the template', action: 'ec2:RunInstances', resource: TEMPLATE, context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
+    // The default image, `resolve:ssm:` of the DLAMI's public parameter: EC2 reads it with the caller's ssm:GetParameters.
+    { request: 'resolve the Deep Learning AMI parameter at launch (resolve:ssm:)', action: 'ssm:GetParameters', resource: publicParameter(DLAMI_PARAMETER), allowed: true },
+    { request: 'resolve the arm64 Deep Learning AMI parameter (g5g)', action: 'ssm:GetParameters', resource: publicParameter(DLAMI_PARAMETER.replace('x86_64', 'arm64')), allowed: true },
+    { request: 'use an image (the DLAMI, --image-id) through the template', action: 'ec2:RunInstances', resource: IMAGE, context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
     { request: 'request a spot instance', action: 'ec2:RunInstances', resource: ec2('spot-instances-request', '*'), allowed: true },
     { request: 'tag the instance at launch', action: 'ec2:CreateTags', resource: ec2('instance', '*'), context: { 'ec2:CreateAction': 'RunInstances' }, allowed: true },
     { request: 'pass the instance role to EC2', action: 'iam:PassRole', resource: instanceRoleArn, context: { 'iam:PassedToService': 'ec2.amazonaws.com' }, allowed: true },
@@ -66,6 +81,10 @@ function rows(instanceRoleArn: string): Row[] {
     { request: 'delete a run\'s files', action: 's3:DeleteObject', resource: object('dev/runs/r1/spec.json'), allowed: false },
     { request: 'overwrite a cached dataset', action: 's3:PutObject', resource: object('cached-datasets/prices.parquet'), allowed: false },
     { request: 'list the whole bucket', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, allowed: false },
+    { request: 'use an image without the template', action: 'ec2:RunInstances', resource: IMAGE, allowed: false },
+    { request: 'read another public parameter', action: 'ssm:GetParameters', resource: publicParameter('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64'), allowed: false },
+    { request: 'read the account\'s other parameters', action: 'ssm:GetParameters', resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/prod/database/password`, allowed: false },
+    { request: 'read the Deep Learning AMI parameters by path', action: 'ssm:GetParametersByPath', resource: publicParameter('/aws/service/deeplearning/ami'), allowed: false },
     { request: 'read another environment\'s parameters', action: 'ssm:GetParametersByPath', resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/chronos-training/prod`, allowed: false },
     { request: 'terminate another project\'s instance', action: 'ec2:TerminateInstances', resource: instance('i-0ddddddddddddddd4'), context: tagContext({ Project: 'Other', Environment: 'dev' }), allowed: false },
     { request: 'terminate a prod instance', action: 'ec2:TerminateInstances', resource: instance('i-0ccccccccccccccc3'), context: tagContext({ Project: 'Chronos-Training', Environment: 'prod' }), allowed: false },
@@ -149,6 +168,22 @@ describe('grantLaunch, simulated', () => {
     const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'IAM.md'), 'utf8');
     const md = markdownTable(table);
     if (!doc.includes(md)) throw new Error(`docs/IAM.md does not contain the current grantLaunch table; paste this:\n\n${md}\n`);
+  });
+});
+
+describe('grantLaunch and the default image\'s public parameter', () => {
+  // EC2 User Guide, "Use a Systems Manager parameter instead of an AMI ID": ssm:GetParameters lets a principal retrieve
+  // the value of the parameter a resolve:ssm: ImageId names. Public parameter names start with /aws/service/ (names
+  // starting with "aws" are reserved), so an account wildcard reaches no parameter of any account.
+  test('the grant matches a public parameter\'s ARN, which has no account, and only the DLAMI\'s', () => {
+    const { policies } = owned();
+    const statements = policies.flatMap(p => p.policy.Statement).filter((st: any) => [st.Action].flat().includes('ssm:GetParameters'));
+    const resources: string[] = statements.flatMap((st: any) => [st.Resource].flat());
+    const matches = (arn: string) => resources.some(r => new RegExp(`^${r.split('*').map(x => x.replace(/[.?+^$(){}|[\]\\/]/g, '\\$&')).join('.*')}$`).test(arn));
+    expect(matches(`arn:aws:ssm:${REGION}::parameter${DLAMI_PARAMETER}`)).toBe(true);
+    expect(matches(`arn:aws:ssm:${REGION}::parameter${DLAMI_PARAMETER.replace('x86_64', 'arm64')}`)).toBe(true);
+    expect(matches(`arn:aws:ssm:${REGION}::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`)).toBe(false);
+    expect(matches(`arn:aws:ssm:us-west-2::parameter${DLAMI_PARAMETER}`)).toBe(false);
   });
 });
 
