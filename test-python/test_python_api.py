@@ -168,10 +168,32 @@ def test_bundled_npm_package_holds_only_the_library():
     assert len(bundles) == 1, bundles
     with tarfile.open(bundles[0]) as tgz:
         members = [m for m in tgz.getmembers() if m.isfile()]
-    # assets/: the run reaper's bundled Lambda handler (one index.js per function).
+    # assets/: the run reaper's bundled Lambda handler (one index.js per function) and the bundled launcher (the
+    # chronos-training console script); agent/: the run agent the launch template embeds at synthesis.
     allowed = re.compile(r"^package/(package\.json|\.jsii|README\.md|API\.md|LICENSE|lib/[\w./-]+\.(js|d\.ts)"
-                         r"|assets/[\w./-]+/index\.js)$")
+                         r"|assets/[\w./-]+/index\.js|assets/cli/chronos-training\.js|agent/chronos_run_agent\.py)$")
     unexpected = sorted({m.name.split("/")[1] for m in members if not allowed.match(m.name)})
     assert not unexpected, f"{bundles[0].name} holds files outside the library: {unexpected}"
     size = sum(m.size for m in members)
-    assert size < 2_000_000, f"{bundles[0].name} unpacks to {size} bytes"
+    # About 4 MB: the launcher's bundle is 2 MB of it (the AWS SDK clients inlined, so it needs no npm dependency).
+    assert size < 5_000_000, f"{bundles[0].name} unpacks to {size} bytes"
+
+
+def test_pip_installs_the_chronos_training_command(tmp_path):
+    # jsii-pacmak makes the npm package's bin a setup.py script: `pip install chronos-training-infra` puts the
+    # launcher on PATH, run by the jsii runtime's node (docs/RUNS.md; README "Run training").
+    import shutil
+    import subprocess
+    import sys
+    command = shutil.which("chronos-training", path=str(Path(sys.executable).parent))
+    assert command, "the wheel installed no chronos-training script beside this interpreter"
+    version = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0, version.stderr
+    assert re.search(r"\d+\.\d+\.\d+", version.stdout), version.stdout
+    usage = subprocess.run([command, "run", "--help"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 0 and "--instance-types" in usage.stdout, usage.stdout + usage.stderr
+    # The run agent for a container image, copied out of the package (whose directory is temporary under jsii).
+    dest = tmp_path / "chronos_run_agent.py"
+    copied = subprocess.run([command, "agent-path", "--copy", str(dest)], capture_output=True, text=True, timeout=60)
+    assert copied.returncode == 0, copied.stderr
+    assert dest.read_text().startswith("#!") and "def main" in dest.read_text()
