@@ -207,6 +207,21 @@ def test_user_data_without_a_run_tag_does_nothing(make_run):
     assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "run-agent.pid"))
 
 
+def test_a_run_without_a_bucket_says_so_and_powers_off(make_run):
+    """A run instance (ChronosRunId) without the ChronosBucket tag and without CHRONOS_BUCKET: the status cannot be
+    written anywhere, so the agent says why on its output (the console) and powers off; nothing is written."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)  # ChronosRunId and ChronosAttempt, no ChronosBucket
+    env = run.env(aemm)
+    del env["CHRONOS_BUCKET"]
+    p = run.agent(env, timeout=30)
+    out = run.output(p)
+    assert p.returncode != 0, out
+    assert "no ChronosBucket instance tag and no CHRONOS_BUCKET: the run's status cannot be written" in out
+    assert_one_poweroff(run)
+    assert run.keys("") == []
+
+
 def test_cut_upload_restores_the_previous_whole_checkpoint(make_run):
     """6. A later checkpoint whose upload was cut (its manifest names data files that are missing; a partial data
     upload with no manifest): the next attempt restores the previous whole checkpoint, and writes its own
