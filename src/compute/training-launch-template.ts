@@ -60,7 +60,7 @@ export interface TrainingLaunchTemplateOptions {
    * run agent's part, on every launch. The whole user data is gzip-compressed
    * at synthesis, so this part has about 6 KB of the 16 KB EC2 accepts, counted
    * compressed (a shell script of 15 KB or more); if it holds a token (such as
-   * `addS3DownloadCommand`'s bucket) it is not, and this part has about 1.5 KB.
+   * `addS3DownloadCommand`'s bucket) it is not, and this part has about 1.3 KB.
    * Synthesis fails if the whole is over. A `--user-data` given at launch
    * replaces the template's user data, agent included.
    *
