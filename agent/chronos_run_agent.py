@@ -334,8 +334,16 @@ class Agent:
     def setup(self):
         e = os.environ
         self.bucket, self.env = e.get("CHRONOS_BUCKET"), e.get("CHRONOS_ENVIRONMENT")
+        if not self.bucket and self.mode == "run":  # the launcher tags it: the user data names no bucket (RUNS.md)
+            try:
+                self.bucket = (self.imds.get("tags/instance/ChronosBucket", 5) or "").strip()
+            except OSError as err:
+                log("the ChronosBucket tag: %s" % err)
         if not self.bucket or not self.env:
-            raise SystemExit("chronos-agent: CHRONOS_BUCKET and CHRONOS_ENVIRONMENT are required")
+            what = "no ChronosBucket instance tag and no CHRONOS_BUCKET" if not self.bucket else "no CHRONOS_ENVIRONMENT"
+            log("%s: the run's status cannot be written without its bucket and environment; powering off" % what)
+            raise SystemExit("chronos-agent: %s (CHRONOS_BUCKET, or the ChronosBucket tag, and CHRONOS_ENVIRONMENT "
+                             "are required)" % what)
         self.run_prefix = "%s/runs/%s/" % (self.env, self.run_id)
         self.ck_prefix = "%s/checkpoints/%s/" % (self.env, self.run_id)
         if self.mode == "batch":  # on Fargate, or a bridged container past the hop limit: no IMDS

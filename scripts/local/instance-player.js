@@ -3,10 +3,13 @@
  * Plays the EC2 instances of the local run loop: the emulator (moto) records a RunInstances but runs nothing, so
  * for each running instance that carries a `ChronosRunId` tag this boots what a real instance would boot:
  * - its instance metadata, served by AWS's amazon-ec2-metadata-mock (IMDSv2 only, on a free loopback port) with
- *   the instance's ID, type, zone, lifecycle and its `ChronosRunId`/`ChronosAttempt` tags, and, where the scenario
- *   asks for it, a spot interruption notice after N seconds;
- * - its user data, as moto returns it (DescribeInstanceAttribute userData): each shell-script part of the MIME
- *   multipart document, in order, under bash, as cloud-init would run them;
+ *   the instance's ID, type, zone, lifecycle and its `ChronosRunId`/`ChronosBucket` tags (AEMM serves two tags: the
+ *   attempt, the instance's `ChronosAttempt` tag, goes to the agent as `CHRONOS_ATTEMPT`, which the boot script
+ *   passes on and the agent prefers to the tag), and, where the scenario asks for it, a spot interruption notice
+ *   after N seconds;
+ * - its user data, as moto returns it (DescribeInstanceAttribute userData), gunzipped when gzip-compressed (as
+ *   cloud-init does): each shell-script part of the MIME multipart document, in order, under bash, as cloud-init
+ *   would run them;
  * - with the settings docs/RUNS.md documents for other hosts: the metadata and S3 endpoints, `CHRONOS_HOME` (a
  *   directory per instance) and `CHRONOS_POWEROFF_COMMAND`, which terminates the instance in the emulator
  *   (`InstanceInitiatedShutdownBehavior=terminate`).
@@ -16,6 +19,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
+const zlib = require('node:zlib');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const freePort = () => new Promise((resolve, reject) => {
@@ -23,9 +27,15 @@ const freePort = () => new Promise((resolve, reject) => {
   srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
 });
 
-/** The shell-script parts of a user-data document: a MIME multipart document, or one script. */
+/**
+ * The shell-script parts of a user-data document (a Buffer or a string): a MIME multipart document, or one script,
+ * gzip-compressed or not (cloud-init: "content found to be gzip compressed will be uncompressed", "User data
+ * formats").
+ */
 function shellParts(userData) {
-  const text = userData.replace(/\r\n/g, '\n');
+  let bytes = Buffer.isBuffer(userData) ? userData : Buffer.from(userData, 'utf8');
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = zlib.gunzipSync(bytes);
+  const text = bytes.toString('utf8').replace(/\r\n/g, '\n');
   const boundary = /^Content-Type:\s*multipart\/mixed;\s*boundary="?([^"\n;]+)"?/im.exec(text)?.[1];
   if (!boundary) return text.startsWith('#!') ? [text] : [];
   const parts = text.split(`--${boundary}`).slice(1).filter((p) => !p.startsWith('--'));
@@ -42,14 +52,14 @@ function shellParts(userData) {
 }
 
 /** An amazon-ec2-metadata-mock for one instance: { endpoint, stop() }. */
-async function startMetadataMock({ bin, dir, instance, runId, attempt, lifecycle, spotNoticeAfterSeconds }) {
+async function startMetadataMock({ bin, dir, instance, runId, bucket, lifecycle, spotNoticeAfterSeconds }) {
   const port = await freePort();
   const config = {
     metadata: {
       paths: {
         // AEMM serves two instance tags, whose paths and values are configurable.
         'tags-instance-test': '/latest/meta-data/tags/instance/ChronosRunId',
-        'tags-instance-name': '/latest/meta-data/tags/instance/ChronosAttempt',
+        'tags-instance-name': '/latest/meta-data/tags/instance/ChronosBucket',
       },
       values: {
         'instance-id': instance.InstanceId,
@@ -58,7 +68,7 @@ async function startMetadataMock({ bin, dir, instance, runId, attempt, lifecycle
         'placement-availability-zone': instance.Placement?.AvailabilityZone ?? 'us-east-1a',
         'placement-region': (instance.Placement?.AvailabilityZone ?? 'us-east-1a').replace(/[a-z]$/, ''),
         'tags-instance-test': runId,
-        'tags-instance-name': String(attempt),
+        'tags-instance-name': bucket,
       },
     },
   };
@@ -102,7 +112,7 @@ function killMarked(marker) {
  * - lifecycleOf(instance): 'spot' or 'on-demand' (moto 5.2.5 ignores InstanceMarketOptions, so the instance does
  *   not say; by default its InstanceLifecycle, else on-demand);
  * - log(line): progress lines.
- * Returns { booted: [{ instanceId, runId, attempt, home }], stop() }.
+ * Returns { booted: [{ instanceId, runId, attempt, home, bucket, userDataGzipped }], stop() }.
  */
 function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotNoticeAfterSeconds = () => undefined,
   lifecycleOf = (instance) => (instance.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand'), log = () => {} }) {
@@ -120,14 +130,17 @@ function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotN
     fs.mkdirSync(home, { recursive: true });
     const notice = spotNoticeAfterSeconds(runId, attempt);
     const lifecycle = lifecycleOf(instance);
-    const imds = await startMetadataMock({ bin: aemmBin, dir: home, instance, runId, attempt, lifecycle, spotNoticeAfterSeconds: notice });
+    if (!tags.ChronosBucket) throw new Error(`instance ${instance.InstanceId} has no ChronosBucket tag: the launcher sets it`);
+    const imds = await startMetadataMock({ bin: aemmBin, dir: home, instance, runId, bucket: tags.ChronosBucket, lifecycle, spotNoticeAfterSeconds: notice });
     const entry = { instanceId: instance.InstanceId, runId, attempt, home, imds, children: [] };
     seen.set(instance.InstanceId, entry);
     booted.push(entry);
     log(`instance ${instance.InstanceId} (${runId} attempt ${attempt}, ${lifecycle}) boots`
       + (notice === undefined ? '' : `; a spot interruption notice comes ${notice} s after boot`));
     const attr = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.InstanceId, Attribute: 'userData' }));
-    const userData = Buffer.from(attr.UserData?.Value ?? '', 'base64').toString('utf8');
+    const userData = Buffer.from(attr.UserData?.Value ?? '', 'base64');
+    entry.userDataGzipped = userData[0] === 0x1f && userData[1] === 0x8b;
+    entry.bucket = tags.ChronosBucket;
     const scripts = shellParts(userData);
     if (scripts.length === 0) throw new Error(`instance ${instance.InstanceId} has no shell user data: is the agent in the launch template?`);
     const poweroff = [process.execPath, path.join(__dirname, 'poweroff.js'), endpoint, region, instance.InstanceId].map((a) => `'${a}'`).join(' ');
@@ -138,9 +151,10 @@ function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotN
       AWS_REGION: region,
       CHRONOS_HOME: home,
       CHRONOS_POWEROFF_COMMAND: poweroff,
+      CHRONOS_ATTEMPT: String(attempt),
     };
     // The instance role's credentials come from the metadata mock, as on EC2.
-    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_EC2_METADATA_DISABLED']) delete env[k];
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_EC2_METADATA_DISABLED', 'CHRONOS_BUCKET']) delete env[k];
     scripts.forEach((script, i) => {
       const file = path.join(home, `user-data-${i}.sh`);
       fs.writeFileSync(file, script, { mode: 0o755 });

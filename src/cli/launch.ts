@@ -162,6 +162,8 @@ export function launchTags(foundation: Foundation, request: LaunchRequest): Tag[
     MaxLifetimeHours: String(request.maxLifetimeHours),
     ChronosRunId: request.runId,
     ChronosAttempt: String(request.attempt),
+    // The agent's bucket: the template's user data names none, so that it can be gzipped at synthesis (docs/RUNS.md).
+    ChronosBucket: foundation.bucket,
   };
   return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }

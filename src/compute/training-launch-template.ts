@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
-import { addRunAgentValidations, runAgentMultipartUserData } from '../private/run-agent-launch';
+import { addRunAgentValidations, runAgentMultipartUserData, runAgentUserDataValue } from '../private/run-agent-launch';
 import { LAUNCH_TEMPLATE_MANAGED_BY, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
 import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, validateCostCenter, validateEnvironment } from '../private/validation';
 
@@ -57,10 +57,12 @@ export interface TrainingLaunchTemplateOptions {
    * User data of the template: a script (`ec2.UserData.forLinux()`, or
    * `ec2.UserData.custom()` starting with `#!`). With `runAgent`, it is the
    * second part of the template's MIME multipart user data and runs after the
-   * run agent's part, on every launch; it then has about 1.5 KB (the agent's part
-   * takes about 14 KB of the 16 KB EC2 accepts, and this part is base64-encoded
-   * in the archive: synthesis fails if the whole is over). A `--user-data` given
-   * at launch replaces the template's user data, agent included.
+   * run agent's part, on every launch. The whole user data is gzip-compressed
+   * at synthesis, so this part has about 6 KB of the 16 KB EC2 accepts, counted
+   * compressed (a shell script of 15 KB or more); if it holds a token (such as
+   * `addS3DownloadCommand`'s bucket) it is not, and this part has about 1.3 KB.
+   * Synthesis fails if the whole is over. A `--user-data` given at launch
+   * replaces the template's user data, agent included.
    *
    * @default - none
    */
@@ -202,17 +204,19 @@ export class TrainingLaunchTemplate extends Construct {
       throw new Error(`TrainingLaunchTemplate ${this.node.path}: bucket is given with runAgent: false; ` +
         'only the run agent uses it: leave bucket out, or turn runAgent on');
     }
+    // No bucket name: the launcher tags it (`ChronosBucket`), so that the user data holds no token and can be
+    // gzip-compressed at synthesis.
     const agentOptions = this.runAgent ? {
-      bucketName: props.bucket!.bucketName,
       environmentName,
       maxRunLifetimeSeconds: this.maxRunLifetime.toSeconds(),
     } : undefined;
 
+    const fallbackUserData = agentOptions ? runAgentMultipartUserData(agentOptions, props.userData, 'userData') : undefined;
     const template = new ec2.LaunchTemplate(this, 'Resource', {
       launchTemplateName: this.launchTemplateName,
       instanceType: props.instanceType,
       machineImage: props.machineImage,
-      userData: agentOptions ? runAgentMultipartUserData(agentOptions, props.userData, 'userData') : props.userData,
+      userData: fallbackUserData ?? props.userData,
       instanceProfile: props.instanceProfile,
       securityGroup: props.securityGroup,
       requireImdsv2: true,
@@ -248,6 +252,11 @@ export class TrainingLaunchTemplate extends Construct {
     // launch does not create makes RunInstances fail, so on-demand launches would break.
     const launchedTags = tagLaunchedResources(template, ownTags, ['instance', 'volume', ...(props.spot ? ['spot-instances-request'] : [])]);
     if (agentOptions) {
+      // The L2 renders its userData as Fn::Base64 of text, which cannot carry gzip's bytes: the L1 property takes
+      // the gzip-compressed archive, base64-encoded at synthesis (the uncompressed archive when the user's part holds
+      // a token). test/compute/training-launch-template.test.ts decodes it.
+      (template.node.defaultChild as ec2.CfnLaunchTemplate).addPropertyOverride('LaunchTemplateData.UserData',
+        runAgentUserDataValue(agentOptions, props.userData, fallbackUserData!));
       addRunAgentValidations(this, { agent: agentOptions, userData: props.userData, instanceTags: launchedTags });
     }
 

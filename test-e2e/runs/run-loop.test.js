@@ -27,6 +27,10 @@ test('a spot-interrupted run resumes on its second attempt from the checkpoint s
       // Two instances, in order: attempt 1 (given the notice) and attempt 2, each booted from its user data.
       assert.deepEqual(booted.map((b) => b.attempt), [1, 2], lines.join('\n'));
       assert.ok(booted.every((b) => b.runId === runId));
+      // The template's user data is gzip-compressed at synthesis (the player gunzips it, as cloud-init does), and the
+      // agent learned its bucket from the ChronosBucket tag the launcher set.
+      assert.ok(booted.every((b) => b.userDataGzipped), 'the user data is gzip-compressed');
+      assert.ok(booted.every((b) => b.bucket === bucket), `ChronosBucket tags: ${booted.map((b) => b.bucket)}`);
 
       // The run's status and each attempt's.
       const status = await json(`dev/runs/${runId}/status.json`);

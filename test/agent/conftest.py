@@ -94,17 +94,22 @@ def moto_endpoint(tmp_path_factory):
 
 
 class Aemm:
-    """amazon-ec2-metadata-mock, IMDSv2 only (-I), serving the ChronosRunId and ChronosAttempt tags through the two tag
-    paths its configuration can set. Delays count from its start. AEMM serves spot and rebalance events to the first
-    `-x` (default 2) distinct client IPs only: every client here is 127.0.0.1, and each test has its own AEMM."""
+    """amazon-ec2-metadata-mock, IMDSv2 only (-I), serving two instance tags through the two tag paths its
+    configuration can set (`tags-instance-name`, `tags-instance-test`): by default ChronosRunId and ChronosAttempt
+    (the bucket then comes from CHRONOS_BUCKET, as Run.env sets it); `tags` ({key: value}, at most two) serves others,
+    such as ChronosRunId and ChronosBucket (the attempt then from CHRONOS_ATTEMPT). Delays count from its start. AEMM
+    serves spot and rebalance events to the first `-x` (default 2) distinct client IPs only: every client here is
+    127.0.0.1, and each test has its own AEMM."""
 
-    def __init__(self, tmp, run_id=None, attempt=1, lifecycle="spot", spot_delay=None, rebalance_delay=None):
+    def __init__(self, tmp, run_id=None, attempt=1, lifecycle="spot", spot_delay=None, rebalance_delay=None, tags=None):
         self.port = free_port()
         paths, values = {}, {"instance-life-cycle": lifecycle}
-        if run_id:
-            paths = {"tags-instance-name": "/latest/meta-data/tags/instance/ChronosRunId",
-                     "tags-instance-test": "/latest/meta-data/tags/instance/ChronosAttempt"}
-            values.update({"tags-instance-name": run_id, "tags-instance-test": str(attempt)})
+        if tags is None and run_id:
+            tags = {"ChronosRunId": run_id, "ChronosAttempt": str(attempt)}
+        assert len(tags or {}) <= 2, "AEMM serves two tag paths"
+        for setting, (key, value) in zip(("tags-instance-name", "tags-instance-test"), sorted((tags or {}).items())):
+            paths[setting] = "/latest/meta-data/tags/instance/" + key
+            values[setting] = value
         config = os.path.join(str(tmp), "aemm-%d.json" % self.port)
         with open(config, "w") as f:
             json.dump({"metadata": {"paths": paths, "values": values}}, f)

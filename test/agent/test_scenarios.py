@@ -127,14 +127,16 @@ def test_lifetime_reached_times_out(make_run):
     assert_one_poweroff(run)
 
 
-def render_user_data(run, lifetime=3600):
-    """The real boot script from src/private/run-agent-user-data.ts (through ts-node's transpiler)."""
+def render_user_data(run, lifetime=3600, embed="gzip-base64"):
+    """The real boot script from src/private/run-agent-user-data.ts (through ts-node's transpiler); `embed` as there
+    (`raw` in the gzip-compressed user data, `gzip-base64` otherwise). It names no bucket: the agent takes it from
+    CHRONOS_BUCKET (Run.env) or the ChronosBucket tag."""
     code = ("const { runAgentUserData } = require('./src/private/run-agent-user-data');"
-            "process.stdout.write(runAgentUserData({ bucketName: process.argv[1], environmentName: 'dev',"
-            " maxRunLifetimeSeconds: Number(process.argv[2]) }));")
-    out = subprocess.run(["node", "-r", "ts-node/register/transpile-only", "-e", code, run.bucket, str(lifetime)],
+            "process.stdout.write(runAgentUserData({ environmentName: 'dev',"
+            " maxRunLifetimeSeconds: Number(process.argv[2]), embed: process.argv[3] }));")
+    out = subprocess.run(["node", "-r", "ts-node/register/transpile-only", "-e", code, run.bucket, str(lifetime), embed],
                          cwd=ROOT, check=True, capture_output=True, env=dict(os.environ, TS_NODE_PROJECT="tsconfig.dev.json"))
-    path = os.path.join(str(run.tmp), "user-data-%s.sh" % run.bucket)
+    path = os.path.join(str(run.tmp), "user-data-%s-%s.sh" % (run.bucket, embed))
     with open(path, "wb") as f:
         f.write(out.stdout)
     return path
@@ -205,6 +207,62 @@ def test_user_data_without_a_run_tag_does_nothing(make_run):
     time.sleep(2)
     assert run.poweroffs() == []
     assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "run-agent.pid"))
+
+
+def kill_by_cwd(home):
+    """SIGKILLs the processes running in `home` (the detached agent and backstop of one boot script)."""
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and os.readlink("/proc/%s/cwd" % pid) == home:
+                os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def test_raw_user_data_reads_the_bucket_from_the_chronos_bucket_tag(make_run):
+    """The boot script as the gzip-compressed user data carries it (the agent raw in a quoted heredoc), on an instance
+    tagged as the launcher tags it: the bucket comes from the ChronosBucket tag, CHRONOS_BUCKET is set nowhere. AEMM
+    serves two tags only: here ChronosRunId and ChronosBucket, and the attempt comes from CHRONOS_ATTEMPT, which the
+    boot script passes on to the agent (it takes precedence over the ChronosAttempt tag)."""
+    run = make_run()
+    aemm = run.aemm(tags={"ChronosRunId": run.run_id, "ChronosBucket": run.bucket}, lifecycle="on-demand")
+    run.put_spec(toy(20, pause=0.01))
+    script = render_user_data(run, embed="raw")
+    text = open(script).read()
+    assert "export CHRONOS_BUCKET" not in text and "base64 -d" not in text and "\nCHRONOS_RUN_AGENT_EOF\n" in text
+    home = os.path.join(str(run.tmp), "home")
+    env = run.env(aemm, CHRONOS_ATTEMPT="2", CHRONOS_BACKSTOP_SECONDS="600",
+                  CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"), PATH=python3_on_path(run, AGENT_PYTHON))
+    del env["CHRONOS_BUCKET"]
+    try:
+        subprocess.run(["bash", script], env=env, check=True, timeout=30)
+        deadline = time.time() + 60
+        while not run.poweroffs() and time.time() < deadline:
+            time.sleep(0.2)
+        console = open(env["CHRONOS_CONSOLE"]).read()
+        assert_one_poweroff(run)
+        status = run.status()
+        assert status["state"] == "succeeded" and status["attempt"] == 2, (status, console)
+        assert run.log(2, "stdout") == expected_stdout(1, 20, attempt=2)
+        with open(os.path.join(home, "chronos_run_agent.py")) as f:
+            assert "def sigv4(" in f.read()
+    finally:
+        kill_by_cwd(home)
+
+
+def test_a_run_without_a_bucket_says_so_and_powers_off(make_run):
+    """A run instance (ChronosRunId) without the ChronosBucket tag and without CHRONOS_BUCKET: the status cannot be
+    written anywhere, so the agent says why on its output (the console) and powers off; nothing is written."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)  # ChronosRunId and ChronosAttempt, no ChronosBucket
+    env = run.env(aemm)
+    del env["CHRONOS_BUCKET"]
+    p = run.agent(env, timeout=30)
+    out = run.output(p)
+    assert p.returncode != 0, out
+    assert "no ChronosBucket instance tag and no CHRONOS_BUCKET: the run's status cannot be written" in out
+    assert_one_poweroff(run)
+    assert run.keys("") == []
 
 
 def test_cut_upload_restores_the_previous_whole_checkpoint(make_run):

@@ -222,6 +222,7 @@ describe('run --detach', () => {
       MaxLifetimeHours: '1.75',
       ChronosRunId: runId,
       ChronosAttempt: '1',
+      ChronosBucket: BUCKET,
       Name: `chronos-${runId}`,
     });
     expect(result.stderr()).toContain('won after 1 try');

@@ -1,4 +1,7 @@
-import { App, Duration, Stack, Tags } from 'aws-cdk-lib';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as zlib from 'zlib';
+import { App, Aws, Duration, Stack, Tags } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -6,8 +9,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../../src';
 import { lifetimeOf } from '../../src/guardrails/training-run-reaper.lambda';
-import { USER_DATA_LIMIT_BYTES, userDataSize } from '../../src/private/run-agent-launch';
-import { runAgentUserData } from '../../src/private/run-agent-user-data';
+import { MIME_BOUNDARY, USER_DATA_LIMIT_BYTES, userDataSize } from '../../src/private/run-agent-launch';
+import { compactPython, RAW_AGENT_DELIMITER, RUN_AGENT_SOURCE, runAgentUserData } from '../../src/private/run-agent-user-data';
 import { onlyResource } from '../helpers';
 
 /**
@@ -93,7 +96,7 @@ describe('TrainingLaunchTemplate', () => {
       Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
       Default: '/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id',
     });
-    expect(JSON.stringify(d.UserData)).toContain('shutdown -h +240');
+    expect(zlib.gunzipSync(Buffer.from(d.UserData, 'base64')).toString('utf-8')).toContain('\nshutdown -h +240\n');
   });
 
   test('leaves detailed monitoring off: basic monitoring is free, detailed is billed per metric while an instance runs', () => {
@@ -211,51 +214,127 @@ function mimeParts(archive: string): Array<{ headers: string[]; body: string }> 
 }
 
 const BUCKET_NAME = 'chronos-training-dev-123456789012-us-east-1';
+const GZIP_MAGIC = [0x1f, 0x8b];
 
-/** The user data of a built template, evaluated with the bucket's name, and its MIME parts. */
+/**
+ * The user data of a built template as cloud-init reads it, and its MIME parts: a literal is the gzip-compressed
+ * archive, base64-encoded (gunzipped here); an `Fn::Base64` the uncompressed one, evaluated with the bucket's name.
+ */
 function userDataOf(built: ReturnType<typeof build>) {
   const template = built.template();
-  const bucketId = Object.keys(template.findResources('AWS::S3::Bucket'))[0];
-  const archive = Buffer.from(evaluate(data(template).UserData, { [bucketId]: BUCKET_NAME }), 'base64').toString('utf-8');
-  return { archive, parts: mimeParts(archive) };
+  const userData = data(template).UserData;
+  let archive: string;
+  let gzipped: Buffer | undefined;
+  if (typeof userData === 'string') {
+    gzipped = Buffer.from(userData, 'base64');
+    expect([...gzipped.subarray(0, 2)]).toEqual(GZIP_MAGIC);
+    archive = zlib.gunzipSync(gzipped).toString('utf-8');
+  } else {
+    const bucketId = Object.keys(template.findResources('AWS::S3::Bucket'))[0];
+    archive = Buffer.from(evaluate(userData, { [bucketId]: BUCKET_NAME, 'AWS::AccountId': '123456789012' }), 'base64').toString('utf-8');
+  }
+  return { archive, gzipped, parts: mimeParts(archive) };
+}
+
+/** The agent between the raw heredoc's lines. */
+function rawAgent(script: string): string {
+  const lines = script.split('\n');
+  const start = lines.findIndex(l => l.startsWith(`cat > chronos_run_agent.py.tmp <<'${RAW_AGENT_DELIMITER}'`));
+  const end = lines.indexOf(RAW_AGENT_DELIMITER);
+  expect(start).toBeGreaterThan(0);
+  return lines.slice(start + 1, end).join('\n') + '\n';
+}
+
+/** `n` bytes of text gzip cannot shrink much: base64 of a SHA-256 chain. */
+function incompressible(n: number): string {
+  let out = '';
+  let h = crypto.createHash('sha256').update('seed').digest();
+  while (out.length < n) {
+    h = crypto.createHash('sha256').update(h).digest();
+    out += h.toString('base64');
+  }
+  return out.slice(0, n);
 }
 
 describe('TrainingLaunchTemplate with the run agent (the default)', () => {
-  const agentScript = (maxRunLifetimeSeconds = 14400) => runAgentUserData({ bucketName: BUCKET_NAME, environmentName: 'dev', maxRunLifetimeSeconds });
+  const agentOptions = (maxRunLifetimeSeconds = 14400) => ({ environmentName: 'dev', maxRunLifetimeSeconds });
+  const agentScript = (maxRunLifetimeSeconds = 14400) => runAgentUserData({ ...agentOptions(maxRunLifetimeSeconds), embed: 'raw' });
 
-  test('its user data is a MIME multipart archive whose only part is the agent, as a raw shell script', () => {
+  // cloud-init: "Gzip Compressed Content: content found to be gzip compressed will be uncompressed. The uncompressed
+  // data will then be used as if it were not compressed. This is typically useful because user-data is limited to
+  // ~16384 bytes" ("User data formats", https://docs.cloud-init.io/en/latest/explanation/format.html). The L2
+  // LaunchTemplate renders userData as Fn::Base64 of text, which cannot carry gzip's bytes: the construct overrides
+  // the L1 property with the literal (src/compute/training-launch-template.ts).
+  test('its user data is gzip-compressed at synthesis: a MIME multipart archive whose only part is the agent, embedded raw', () => {
     const built = build();
     expect(built.lt.runAgent).toBe(true);
-    const { parts } = userDataOf(built);
+    expect(typeof data(built.template()).UserData).toBe('string');
+    const { parts, gzipped } = userDataOf(built);
+    expect(gzipped!.length).toBeLessThanOrEqual(USER_DATA_LIMIT_BYTES);
     expect(parts).toHaveLength(1);
     expect(parts[0].headers).toEqual(['Content-Type: text/x-shellscript; charset="us-ascii"']);
     expect(parts[0].body).toBe(agentScript());
+    expect(rawAgent(parts[0].body)).toBe(compactPython(fs.readFileSync(RUN_AGENT_SOURCE, 'utf-8')));
   });
 
-  test('the agent part gets the bucket name (a token), the environment and the lifetime in seconds', () => {
+  test('the agent part names no bucket (the ChronosBucket tag does), and gets the environment and the lifetime in seconds', () => {
     const { parts } = userDataOf(build({}, { maxRunLifetime: Duration.minutes(90) }));
     expect(parts[0].body).toBe(agentScript(5400));
-    expect(parts[0].body).toContain(`export CHRONOS_BUCKET='${BUCKET_NAME}' CHRONOS_ENVIRONMENT='dev'`);
+    expect(parts[0].body).toContain("export CHRONOS_ENVIRONMENT='dev'\nexport CHRONOS_MAX_RUN_LIFETIME_SECONDS=5400\n");
+    expect(parts[0].body).not.toContain('CHRONOS_BUCKET=');
+  });
+
+  test('two synths are byte-identical (no time or file name in the gzip header)', () => {
+    const one = data(build().template()).UserData;
+    const two = data(build().template()).UserData;
+    expect(one).toBe(two);
+    const header = Buffer.from(one, 'base64').subarray(0, 10);
+    expect([...header.subarray(4, 8)]).toEqual([0, 0, 0, 0]); // MTIME
+    expect(header[3]).toBe(0); // FLG: no FNAME, FCOMMENT, FEXTRA
   });
 
   // cloud-init names the parts of an archive part-001, part-002, ... in their order and runs the scripts sorted by
   // name (cloud-init's cloudinit/user_data.py, PART_FN_TPL 'part-%03d'; cloudinit/subp.py runparts; "MIME multi-part
   // archive", https://docs.cloud-init.io/en/latest/explanation/format.html): the agent's part runs first.
-  test("the user's userData is the second part, base64-encoded, after the agent's", () => {
+  test("the user's userData is the second part, raw inside the gzip, after the agent's", () => {
     const userData = ec2.UserData.forLinux();
     userData.addCommands('echo "héllo, wörld"');
     const built = build({ userData });
     userData.addCommands('echo added after the template'); // rendered at synthesis
-    const { parts } = userDataOf(built);
-    expect(parts.map(p => p.headers[0])).toEqual(['Content-Type: text/x-shellscript; charset="us-ascii"', 'Content-Type: text/x-shellscript; charset="utf-8"']);
-    expect(parts[1].headers[1]).toBe('Content-Transfer-Encoding: base64');
-    expect(Buffer.from(parts[1].body, 'base64').toString('utf-8')).toBe('#!/bin/bash\necho "héllo, wörld"\necho added after the template');
+    const { parts, gzipped } = userDataOf(built);
+    expect(gzipped).toBeDefined();
+    expect(parts.map(p => p.headers)).toEqual([['Content-Type: text/x-shellscript; charset="us-ascii"'], ['Content-Type: text/x-shellscript; charset="utf-8"']]);
+    expect(parts[0].body).toBe(agentScript());
+    expect(parts[1].body).toBe('#!/bin/bash\necho "héllo, wörld"\necho added after the template');
   });
 
-  test('the agent part is ASCII and no line of it can be taken for a part boundary', () => {
-    const script = runAgentUserData({ bucketName: 'b'.repeat(63), environmentName: 'dev', maxRunLifetimeSeconds: 14400 });
-    expect(/^[\x00-\x7f]*$/.test(script)).toBe(true);
-    expect(script.split('\n').filter(l => l.startsWith('--'))).toEqual([]);
+  test("a userData with a token (addS3DownloadCommand) keeps the uncompressed archive: the agent gzipped and base64-encoded in its part, the user's base64-encoded", () => {
+    const userData = ec2.UserData.forLinux();
+    const built = build({ userData });
+    const bucket = built.stack.node.findChild('Bucket') as s3.Bucket;
+    userData.addS3DownloadCommand({ bucket, bucketKey: 'boot.sh', localFile: '/tmp/boot.sh' });
+    const { parts, gzipped } = userDataOf(built);
+    expect(gzipped).toBeUndefined();
+    expect(parts[0].headers).toEqual(['Content-Type: text/x-shellscript; charset="us-ascii"']);
+    expect(parts[0].body).toBe(runAgentUserData({ ...agentOptions(), embed: 'gzip-base64' }));
+    expect(parts[1].headers[1]).toBe('Content-Transfer-Encoding: base64');
+    expect(Buffer.from(parts[1].body, 'base64').toString('utf-8')).toContain(`s3://${BUCKET_NAME}/boot.sh`);
+  });
+
+  test('the agent part is ASCII and no line of it can be taken for a part boundary, embedded either way', () => {
+    for (const embed of ['raw', 'gzip-base64'] as const) {
+      const script = runAgentUserData({ ...agentOptions(), embed });
+      expect(/^[\x00-\x7f]*$/.test(script)).toBe(true);
+      expect(script.split('\n').filter(l => l.startsWith('--'))).toEqual([]);
+    }
+  });
+
+  test('a user line that looks like the boundary is base64-encoded inside the gzip, and comes back whole', () => {
+    const text = `#!/bin/bash\necho a\n--${MIME_BOUNDARY}\necho b`;
+    const { parts } = userDataOf(build({ userData: ec2.UserData.custom(text) }));
+    expect(parts).toHaveLength(2);
+    expect(parts[1].headers[1]).toBe('Content-Transfer-Encoding: base64');
+    expect(Buffer.from(parts[1].body, 'base64').toString('utf-8')).toBe(text);
   });
 
   test('turns on instance tags in the instance metadata, keeping IMDSv2 and the hop limit', () => {
@@ -316,28 +395,49 @@ describe('TrainingLaunchTemplate with the run agent (the default)', () => {
 
   // EC2: "User data is limited to 16 KB, in raw form, before it is base64-encoded" ("Work with instance user data",
   // Amazon EC2 User Guide, https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-add-user-data.html).
-  // CloudFormation takes a longer one; RunInstances then fails.
-  test('fits in the 16 KB of user data with the longest bucket name and leaves the user about 1.5 KB', () => {
-    const stack = new Stack();
-    const size = userDataSize(stack, { bucketName: new s3.Bucket(stack, 'B').bucketName, environmentName: 'dev', maxRunLifetimeSeconds: 14400 });
-    expect(size.agent).toBe(Buffer.byteLength(runAgentUserData({ bucketName: 'b'.repeat(63), environmentName: 'dev', maxRunLifetimeSeconds: 14400 })));
+  // CloudFormation takes a longer one; RunInstances then fails. Gzipped user data counts compressed.
+  test('compressed, the agent takes about 10 KB of the 16 KB and leaves the user about 6 KB (compressed)', () => {
+    const size = userDataSize(new Stack(), agentOptions());
+    expect(size.compressed).toBe(true);
+    expect(size.agent).toBe(size.total);
+    expect(size.agent).toBeLessThanOrEqual(10.5 * 1024);
+    expect(size.userBudget).toBe(USER_DATA_LIMIT_BYTES - size.agent);
+    expect(size.userBudget).toBeGreaterThanOrEqual(5.5 * 1024);
+  });
+
+  test('a typical shell script of 15 KB fits compressed', () => {
+    const userData = ec2.UserData.forLinux();
+    for (let i = 0; userData.render().length < 15 * 1024; i++) {
+      userData.addCommands(`aws s3 cp "s3://my-datasets/shard-${i}.tar" /data/ && tar -xf /data/shard-${i}.tar -C /data/${i} # shard ${i}`);
+    }
+    const built = build({ userData });
+    expect(() => built.template()).not.toThrow();
+    expect(userDataOf(built).gzipped!.length).toBeLessThanOrEqual(USER_DATA_LIMIT_BYTES);
+  });
+
+  test('user data over 16 KB compressed fails synthesis, naming the sizes and the room left', () => {
+    const agentBytes = userDataSize(new Stack(), agentOptions()).agent;
+    const userData = ec2.UserData.forLinux();
+    userData.addCommands(`echo ${incompressible(8000)}`);
+    expect(() => build({ userData }).template()).toThrow(new RegExp(
+      "the user data is \\d+ bytes gzip-compressed, over the 16384 bytes \\(16 KB\\) EC2 accepts before base64 .*the run agent's part " +
+      `takes ${agentBytes} bytes of it, compressed with the MIME headers; your userData is 8017 bytes, about \\d+ compressed, and ` +
+      `${USER_DATA_LIMIT_BYTES - agentBytes} bytes are left for it \\(compressed\\)\\. Shorten userData`));
+  });
+
+  test('uncompressed (a token in userData), the user has about 1.5 KB and the error says how much is left', () => {
+    const probe = ec2.UserData.custom(`#!/bin/bash\n# ${Aws.ACCOUNT_ID}\n`);
+    const size = userDataSize(new Stack(), agentOptions(), probe);
+    expect(size.compressed).toBe(false);
+    expect(size.agent).toBe(Buffer.byteLength(runAgentUserData({ ...agentOptions(), embed: 'gzip-base64' })));
     expect(size.total).toBeLessThanOrEqual(USER_DATA_LIMIT_BYTES);
     expect(size.userBudget).toBeGreaterThanOrEqual(1000);
+    const budget = size.userBudget;
+    expect(() => build({ userData: ec2.UserData.custom('#'.repeat(budget) + Aws.ACCOUNT_ID) }).template()).not.toThrow();
+    expect(() => build({ userData: ec2.UserData.custom('#'.repeat(budget + 3) + Aws.ACCOUNT_ID) }).template()).toThrow(new RegExp(
+      `the user data is \\d+ bytes, over the 16384 bytes .*your userData ${budget + 3} bytes \\(\\d+ base64-encoded in the archive\\), ` +
+      `the MIME headers \\d+ bytes\\. Your userData holds a token .* not gzip-compressed at synthesis: ${budget} bytes are left for it\\. ` +
+      `Shorten userData to at most ${budget} bytes`));
   });
 
-  test('user data over 16 KB fails synthesis, naming the sizes and the limit', () => {
-    const userData = ec2.UserData.forLinux();
-    userData.addCommands(`echo ${'x'.repeat(3000)}`);
-    const built = build({ userData });
-    expect(() => built.template()).toThrow(
-      /the user data is \d+ bytes, over the 16384 bytes \(16 KB\) EC2 accepts before base64 .*the run agent's part \d+ bytes \(the bucket name counted at its longest, 63 characters\), your userData 3017 bytes \(4024 base64-encoded in the archive\), the MIME headers \d+ bytes\. Shorten userData to at most \d+ bytes/);
-  });
-
-  test('the largest userData the error allows synthesizes, one byte more does not', () => {
-    const probe = ec2.UserData.custom('#!/bin/bash\n');
-    const stack = new Stack();
-    const budget = userDataSize(stack, { bucketName: new s3.Bucket(stack, 'B').bucketName, environmentName: 'dev', maxRunLifetimeSeconds: 14400 }, probe).userBudget;
-    expect(() => build({ userData: ec2.UserData.custom('#'.repeat(budget)) }).template()).not.toThrow();
-    expect(() => build({ userData: ec2.UserData.custom('#'.repeat(budget + 3)) }).template()).toThrow(/over the 16384 bytes/);
-  });
 });

@@ -3,6 +3,7 @@
  * exports, the cluster placement group, egress options, bring-your-own VPC and
  * bucket, and contradictory props.
  */
+import * as zlib from 'zlib';
 import { App, Aspects, Duration, Stack, Tags } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -217,26 +218,33 @@ describe('contradictory props', () => {
 });
 
 describe('the run agent in the launch template', () => {
-  /** The launch template's user data, as a string with its intrinsics listed (the bucket is a Ref). */
-  const userDataOf = (template: Template) => JSON.stringify(onlyResource(template, 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData.UserData);
+  /** The launch template's user data: gzip-compressed at synthesis (no token in it), base64-encoded; gunzipped. */
+  const userDataOf = (template: Template) => {
+    const gzipped = Buffer.from(onlyResource(template, 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData.UserData, 'base64');
+    expect([...gzipped.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+    return zlib.gunzipSync(gzipped).toString('utf-8');
+  };
 
-  test("starts by default, with the foundation's bucket, environment and maxRunLifetime, and tags in the instance metadata", () => {
+  test("starts by default, with the foundation's environment and maxRunLifetime (not its bucket), and tags in the instance metadata", () => {
     const stack = agnosticStack();
-    const foundation = new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'stage', maxRunLifetime: Duration.hours(6) });
+    new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'stage', maxRunLifetime: Duration.hours(6) });
     const template = Template.fromStack(stack);
     const userData = userDataOf(template);
-    const bucketId = stack.getLogicalId(foundation.bucket.node.defaultChild as s3.CfnBucket);
-    expect(userData).toContain('Content-Type: text/x-shellscript; charset=\\"us-ascii\\"');
-    expect(userData).toContain(`export CHRONOS_BUCKET='",{"Ref":"${bucketId}"},"' CHRONOS_ENVIRONMENT='stage'`);
+    expect(userData).toContain('Content-Type: text/x-shellscript; charset="us-ascii"');
+    expect(userData).toContain("export CHRONOS_ENVIRONMENT='stage'\n");
     expect(userData).toContain('export CHRONOS_MAX_RUN_LIFETIME_SECONDS=21600');
+    expect(userData).not.toContain('CHRONOS_BUCKET=');
     expect(onlyResource(template, 'AWS::EC2::LaunchTemplate').Properties.LaunchTemplateData.MetadataOptions.InstanceMetadataTags).toBe('enabled');
   });
 
-  test('uses a given bucket', () => {
+  // The agent learns the bucket from the ChronosBucket tag, which the launcher sets from the S3BucketName value.
+  test('uses a given bucket: the launcher reads it from S3BucketName (and tags it); the user data names none', () => {
     const stack = agnosticStack();
     const bucket = s3.Bucket.fromBucketName(stack, 'Given', 'my-training-bucket');
     new ChronosTrainingFoundation(stack, 'Foundation', { environmentName: 'dev', bucket });
-    expect(userDataOf(Template.fromStack(stack))).toContain("export CHRONOS_BUCKET='my-training-bucket' CHRONOS_ENVIRONMENT='dev'");
+    const template = Template.fromStack(stack);
+    expect(userDataOf(template)).not.toContain('my-training-bucket');
+    template.hasResourceProperties('AWS::SSM::Parameter', { Name: '/chronos-training/dev/S3BucketName', Value: 'my-training-bucket' });
   });
 
   test('launchTemplateProps: { runAgent: false } leaves the user data and the metadata options as before', () => {

@@ -2,10 +2,9 @@ import * as fs from 'fs';
 import * as zlib from 'zlib';
 import { Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as s3 from 'aws-cdk-lib/aws-s3';
-import { BACKSTOP_MARGIN_SECONDS, compactPython, RUN_AGENT_SOURCE, runAgentUserData } from '../../src/private/run-agent-user-data';
+import { BACKSTOP_MARGIN_SECONDS, compactPython, RAW_AGENT_DELIMITER, RUN_AGENT_SOURCE, runAgentUserData } from '../../src/private/run-agent-user-data';
 
-const OPTIONS = { bucketName: 'chronos-training-123456789012-us-east-1', environmentName: 'dev', maxRunLifetimeSeconds: 14400 };
+const OPTIONS = { environmentName: 'dev', maxRunLifetimeSeconds: 14400 };
 
 /** The agent as the script carries it: the line between `base64 -d <<'EOF'` and `EOF`. */
 function embedded(script: string): string {
@@ -35,10 +34,11 @@ describe('runAgentUserData', () => {
     expect(agent.length).toBeGreaterThan(source.length * 0.7);
   });
 
-  test('sets the bucket, the environment and the lifetime, and the backstop at the lifetime plus five minutes', () => {
+  test('sets the environment and the lifetime, not the bucket (the ChronosBucket tag), and the backstop at the lifetime plus five minutes', () => {
     const script = runAgentUserData(OPTIONS);
     expect(script.startsWith('#!/bin/bash\n')).toBe(true);
-    expect(script).toContain(`export CHRONOS_BUCKET='${OPTIONS.bucketName}' CHRONOS_ENVIRONMENT='dev'`);
+    expect(script).toContain("export CHRONOS_ENVIRONMENT='dev'\n");
+    expect(script).not.toContain('CHRONOS_BUCKET');
     expect(script).toContain('export CHRONOS_MAX_RUN_LIFETIME_SECONDS=14400');
     expect(script).toContain(`backstop --deadline-seconds "\${CHRONOS_BACKSTOP_SECONDS:-${14400 + BACKSTOP_MARGIN_SECONDS}}"`);
     expect(BACKSTOP_MARGIN_SECONDS).toBe(300);
@@ -61,12 +61,18 @@ describe('runAgentUserData', () => {
     expect(script.indexOf('backstop --deadline')).toBeLessThan(script.indexOf('chronos_run_agent.py run'));
   });
 
-  test('takes a bucket name that is a token, resolved in the launch template', () => {
-    const stack = new Stack();
-    const bucket = new s3.Bucket(stack, 'Bucket');
-    const userData = ec2.UserData.custom(runAgentUserData({ ...OPTIONS, bucketName: bucket.bucketName }));
-    const rendered = JSON.stringify(stack.resolve(userData.render()));
-    expect(rendered).toContain('{"Ref":"Bucket83908E77"}');
+  test('embedded raw, the agent is the file, compacted, in a quoted heredoc, and the rest of the script is the same', () => {
+    const raw = runAgentUserData({ ...OPTIONS, embed: 'raw' });
+    const lines = raw.split('\n');
+    const start = lines.indexOf(`cat > chronos_run_agent.py.tmp <<'${RAW_AGENT_DELIMITER}' && mv chronos_run_agent.py.tmp chronos_run_agent.py`);
+    const end = lines.indexOf(RAW_AGENT_DELIMITER);
+    expect(start).toBeGreaterThan(0);
+    expect(lines.slice(start + 1, end).join('\n') + '\n').toBe(compactPython(fs.readFileSync(RUN_AGENT_SOURCE, 'utf-8')));
+    const around = (script: string, from: string, to: string) => script.slice(0, script.indexOf(from)) + script.slice(script.indexOf(to));
+    expect(around(raw, 'cat > ', `\n${RAW_AGENT_DELIMITER}\n`).replace(`\n${RAW_AGENT_DELIMITER}\n`, '\n'))
+      .toBe(around(runAgentUserData(OPTIONS), 'base64 -d', '\nEOF\n').replace('\nEOF\n', '\n'));
+    // gzipped as a whole, it is smaller than the gzip-base64 script
+    expect(zlib.gzipSync(raw, { level: 9 }).length).toBeLessThan(Buffer.byteLength(runAgentUserData(OPTIONS)) * 0.75);
   });
 
   test('fits EC2\'s 16 KB as a raw MIME part beside a user part of 1 KB; base64-encoded (MultipartBody.fromUserData) it would not', () => {
