@@ -98,6 +98,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     passWithNoTests: false,
     jestConfig: {
       testMatch: ['<rootDir>/test/**/*.test.ts'],
+      // The launcher against moto (a server and the bundled command as child processes; mostly waiting): its own
+      // task, test:cli, which test runs after jest and CI runs in the lane of the other emulator tests.
+      testPathIgnorePatterns: ['/node_modules/', '\\.moto\\.test\\.ts$'],
       // release/baseline/package.json has the package's name; the rehearsal works in .tools/.
       modulePathIgnorePatterns: ['<rootDir>/release/', '<rootDir>/.tools/'],
     },
@@ -156,10 +159,14 @@ const bundleCli = project.addTask('bundle:cli', {
 bundleCli.exec('chmod +x assets/cli/chronos-training.js');
 project.tasks.tryFind('bundle')!.spawn(bundleCli);
 // The launcher's tests alone (they start one moto server themselves, as the default jest run does), with a fresh bundle.
-project.addTask('test:cli', {
-  description: 'Bundle the launcher and run its tests (test/cli: moto on loopback, the fallback and upload with mocked clients)',
-  steps: [{ spawn: bundleCli.name }, { exec: 'jest test/cli --maxWorkers=1 --coverage=false', receiveArgs: true }],
+const cliTest = project.addTask('test:cli', {
+  description: 'Bundle the launcher and run its tests against moto on loopback (test/cli/*.moto.test.ts; jest runs the others)',
+  steps: [{ spawn: bundleCli.name }, {
+    exec: "jest --maxWorkers=1 --coverage=false --testPathIgnorePatterns /node_modules/ --testPathPatterns 'test/cli/.*\\.moto\\.test\\.ts$'",
+    receiveArgs: true,
+  }],
 });
+project.testTask.spawn(cliTest);
 // jsii compiles src/cli/ into lib/cli/ too; the bundle is what runs, so the compiled copy stays out of the tarball.
 project.addPackageIgnore('/lib/cli/');
 // The reaper's construct points at its bundled handler: bundle before jest, so `npx projen test` works on a fresh clone.
@@ -328,6 +335,7 @@ const typecheck: [string, string] = ['typecheck', 'tsc --noEmit -p scripts/ci/ts
 // release:artifacts and release:local --fast check and publish as they are.
 const integLeg = take('integ', transpileOnly);
 const jestLeg = take('jest');
+const cliLeg = take(cliTest.name);
 const packageLane: Array<[string, string]> = [take('post-compile'), take('compat'), take('package'),
   [packagePython.name, `projen ${packagePython.name}`], [artifacts.name, `projen ${artifacts.name}`]];
 // Any other step of build or test, in its order, before the lanes.
@@ -338,12 +346,16 @@ for (const [name, command] of buildLegs) leg(name, command);
 // and installed by name, where the README's TypeScript examples and the Python test suite run; a breaking version
 // refused), then the scanners (they read the committed integ snapshots and synthesize their own templates) and the
 // typecheck.
-// A third lane for the run agent's scenarios and the whole run loop: they mostly wait on timers (checkpoint and
-// log intervals, spot notices), so they cost little CPU beside the other two.
+// Three lanes on 2 cores: the unit tests, the integ snapshots, the scanners and the typecheck; beside them the
+// package, built once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to
+// loopback registries and installed by name, where the README's TypeScript examples and the Python test suite run;
+// a breaking version refused); and the tests of processes on the local emulator, which mostly wait on timers,
+// servers and child processes: the run agent's scenarios, the whole run loop, the launcher, the deploy e2e.
 lanes(
-  [jestLeg, integLeg, [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
-  [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck],
-  [['test:agent', 'projen test:agent'], [runLoopTest.name, `projen ${runLoopTest.name}`]],
+  [jestLeg, integLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck],
+  [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`]],
+  [['test:agent', 'projen test:agent'], [runLoopTest.name, `projen ${runLoopTest.name}`], cliLeg,
+    [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 ci.exec('node scripts/ci/leg.js report');
