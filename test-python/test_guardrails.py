@@ -1,5 +1,7 @@
 """The guardrails from Python: the reaper's bundled handler ships in the wheel, and
 the aspect, the launch template and the budget take keyword props."""
+import base64
+import gzip
 import json
 import tempfile
 from pathlib import Path
@@ -104,7 +106,8 @@ def test_launch_template_and_budget_take_keyword_props():
     assert [s["ResourceType"] for s in data["TagSpecifications"]] == ["instance", "volume", "spot-instances-request"]
     # The run agent (docs/RUNS.md): multipart user data and instance tags in the instance metadata; not without it.
     assert data["MetadataOptions"]["InstanceMetadataTags"] == "enabled"
-    assert "multipart/mixed" in json.dumps(data["UserData"])
+    # gzip-compressed at synthesis (cloud-init uncompresses it): a literal, whose archive is MIME multipart.
+    assert "multipart/mixed" in gzip.decompress(base64.b64decode(data["UserData"])).decode()
     plain_data = next(t for t in templates if t["LaunchTemplateName"].endswith("-stage"))["LaunchTemplateData"]
     assert "UserData" not in plain_data and "InstanceMetadataTags" not in plain_data["MetadataOptions"]
     synthesized.resource_count_is("AWS::Budgets::BudgetsAction", 1)
