@@ -98,6 +98,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     passWithNoTests: false,
     jestConfig: {
       testMatch: ['<rootDir>/test/**/*.test.ts'],
+      // No coverage report by default (nothing reads it, and it costs jest about a third of its CPU):
+      // `npx jest --coverage` makes one.
+      collectCoverage: false,
       // The launcher against moto (a server and the bundled command as child processes; mostly waiting): its own
       // task, test:cli, which test runs after jest and CI runs in the lane of the other emulator tests.
       testPathIgnorePatterns: ['/node_modules/', '\\.moto\\.test\\.ts$'],
@@ -346,16 +349,17 @@ for (const [name, command] of buildLegs) leg(name, command);
 // and installed by name, where the README's TypeScript examples and the Python test suite run; a breaking version
 // refused), then the scanners (they read the committed integ snapshots and synthesize their own templates) and the
 // typecheck.
-// Three lanes on 2 cores: the unit tests, the integ snapshots, the scanners and the typecheck; beside them the
+// Four lanes on 2 cores: the unit tests, the integ snapshots, the scanners and the typecheck; beside them the
 // package, built once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to
 // loopback registries and installed by name, where the README's TypeScript examples and the Python test suite run;
-// a breaking version refused); and the tests of processes on the local emulator, which mostly wait on timers,
-// servers and child processes: the run agent's scenarios, the whole run loop, the launcher, the deploy e2e.
+// a breaking version refused); and, in two lanes, the tests of processes on the local emulator, which mostly wait
+// on timers, servers and child processes: the run agent's scenarios and the launcher; the whole run loop and the
+// deploy e2e.
 lanes(
   [jestLeg, integLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck],
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`]],
-  [['test:agent', 'projen test:agent'], [runLoopTest.name, `projen ${runLoopTest.name}`], cliLeg,
-    [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
+  [['test:agent', 'projen test:agent'], cliLeg],
+  [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 ci.exec('node scripts/ci/leg.js report');
