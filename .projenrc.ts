@@ -354,12 +354,15 @@ for (const [name, command] of buildLegs) leg(name, command);
 // loopback registries and installed by name, where the README's TypeScript examples and the Python test suite run;
 // a breaking version refused); and, in two lanes, the tests of processes on the local emulator, which mostly wait
 // on timers, servers and child processes: the run agent's scenarios and the launcher; the whole run loop and the
-// deploy e2e.
+// deploy e2e. The package lane is the longest chain of CPU-bound steps, so the other lanes run at a lower CPU
+// priority (nice 5): they have time to spare, and take the CPU whenever the package lane waits.
+const niced = ([name, command]: string[]): [string, string] =>
+  [name, command.replace(/^((?:\w+=\S+ )*)/, '$1nice -n 5 ')];
 lanes(
-  [jestLeg, integLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck],
+  [jestLeg, integLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck].map(niced),
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`]],
-  [['test:agent', 'projen test:agent'], cliLeg],
-  [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]],
+  [['test:agent', 'projen test:agent'], cliLeg].map(niced),
+  [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]].map(niced),
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 ci.exec('node scripts/ci/leg.js report');
