@@ -17,15 +17,11 @@
  */
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
 const zlib = require('node:zlib');
+const { assertLoopback, freePort } = require('./moto');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () => new Promise((resolve, reject) => {
-  const srv = net.createServer().once('error', reject);
-  srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-});
 
 /**
  * The shell-script parts of a user-data document (a Buffer or a string): a MIME multipart document, or one script,
@@ -117,7 +113,7 @@ function killMarked(marker) {
 function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotNoticeAfterSeconds = () => undefined,
   lifecycleOf = (instance) => (instance.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand'), log = () => {} }) {
   const { EC2Client, DescribeInstancesCommand, DescribeInstanceAttributeCommand } = require('@aws-sdk/client-ec2');
-  const ec2 = new EC2Client({ endpoint, region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const ec2 = new EC2Client({ endpoint: assertLoopback(endpoint), region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
   const seen = new Map();
   const booted = [];
   let stopped = false;

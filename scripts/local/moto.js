@@ -91,4 +91,4 @@ async function stopKept() {
   return info;
 }
 
-module.exports = { ROOT, assertLoopback, withoutAws, start, kept, stopKept };
+module.exports = { ROOT, assertLoopback, withoutAws, freePort, start, kept, stopKept };
