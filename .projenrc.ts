@@ -349,19 +349,19 @@ for (const [name, command] of buildLegs) leg(name, command);
 // and installed by name, where the README's TypeScript examples and the Python test suite run; a breaking version
 // refused), then the scanners (they read the committed integ snapshots and synthesize their own templates) and the
 // typecheck.
-// Four lanes on 2 cores: the unit tests, the integ snapshots, the scanners and the typecheck; beside them the
+// Four lanes on 2 cores: the unit tests and the integ snapshots; beside them the
 // package, built once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to
 // loopback registries and installed by name, where the README's TypeScript examples and the Python test suite run;
 // a breaking version refused); and, in two lanes, the tests of processes on the local emulator, which mostly wait
-// on timers, servers and child processes: the run agent's scenarios and the launcher; the whole run loop and the
-// deploy e2e. The package lane is the longest chain of CPU-bound steps, so the other lanes run at a lower CPU
+// on timers, servers and child processes: the run agent's scenarios and the launcher, then the scanners and the
+// typecheck; the whole run loop and the deploy e2e. The package lane is the longest chain of CPU-bound steps, so the other lanes run at a lower CPU
 // priority (nice 5): they have time to spare, and take the CPU whenever the package lane waits.
 const niced = ([name, command]: string[]): [string, string] =>
   [name, command.replace(/^((?:\w+=\S+ )*)/, '$1nice -n 5 ')];
 lanes(
-  [jestLeg, integLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck].map(niced),
+  [jestLeg, integLeg].map(niced),
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`]],
-  [['test:agent', 'projen test:agent'], cliLeg].map(niced),
+  [['test:agent', 'projen test:agent'], cliLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck].map(niced),
   [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]].map(niced),
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
