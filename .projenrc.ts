@@ -354,8 +354,9 @@ for (const [name, command] of buildLegs) leg(name, command);
 // loopback registries and installed by name, where the README's TypeScript examples and the Python test suite run;
 // a breaking version refused); and, in two lanes, the tests of processes on the local emulator, which mostly wait
 // on timers, servers and child processes: the run agent's scenarios and the launcher, then the scanners and the
-// typecheck; the whole run loop and the deploy e2e. The package lane is the longest chain of CPU-bound steps, so the other lanes run at a lower CPU
-// priority (nice 5): they have time to spare, and take the CPU whenever the package lane waits.
+// typecheck; the whole run loop and the deploy e2e. The package lane is the longest chain of CPU-bound steps,
+// so the other lanes run at a lower CPU priority (nice 5): they have time to spare, and take the CPU whenever the
+// package lane waits.
 const niced = ([name, command]: string[]): [string, string] =>
   [name, command.replace(/^((?:\w+=\S+ )*)/, '$1nice -n 5 ')];
 lanes(
