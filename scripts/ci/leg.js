@@ -13,9 +13,12 @@
  *   node scripts/ci/leg.js report                prints the table (legs in the order they started)
  *
  * Background legs (scripts/ci/prepare.sh) record themselves too; their time overlaps the foreground legs'.
+ * Beside each leg's wall time, its CPU time: user + system of the processes it waited for (bash's `times`), so the
+ * table says which legs cost the machine's two cores and which only wait. A daemon a leg detaches is not counted.
  */
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -26,16 +29,40 @@ function read() {
   const rows = [];
   let t0;
   for (const line of fs.readFileSync(FILE, 'utf8').split('\n').filter(Boolean)) {
-    const [kind, name, start, seconds, rc] = line.split('\t');
+    const [kind, name, start, seconds, rc, cpu] = line.split('\t');
     if (kind === 'start') t0 = Number(start);
-    else rows.push({ kind, name, start: Number(start), seconds: Number(seconds), rc });
+    else rows.push({ kind, name, start: Number(start), seconds: Number(seconds), rc, cpu: cpu === undefined || cpu === '' ? undefined : Number(cpu) });
   }
   return { t0, rows };
 }
 
-function record(kind, name, start, seconds, rc) {
+function record(kind, name, start, seconds, rc, cpu) {
   fs.mkdirSync(path.dirname(FILE), { recursive: true });
-  fs.appendFileSync(FILE, `${[kind, name, start, seconds.toFixed(1), rc].join('\t')}\n`);
+  fs.appendFileSync(FILE, `${[kind, name, start, seconds.toFixed(1), rc, cpu === undefined ? '' : cpu.toFixed(1)].join('\t')}\n`);
+}
+
+/**
+ * A bash command line that runs `command`, then writes bash's `times` (its children's user and system CPU on the
+ * second line) to `file`, and exits with the command's code.
+ */
+function timed(command, file) {
+  return `${command}\n__rc=$?; times > ${JSON.stringify(file)}; exit $__rc`;
+}
+
+/** The children's CPU seconds (user + system) from a `times` file, or undefined when there is none. */
+function cpuOf(file) {
+  try {
+    const line = fs.readFileSync(file, 'utf8').split('\n')[1] ?? '';
+    fs.rmSync(file, { force: true });
+    const parts = [...line.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+    return parts.length === 2 ? parts[0] + parts[1] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function timesFile() {
+  return path.join(os.tmpdir(), `ci-leg-${process.pid}-${Math.random().toString(36).slice(2)}.times`);
 }
 
 function report(out = console.log) {
@@ -44,13 +71,15 @@ function report(out = console.log) {
   const w = Math.max(...rows.map((r) => r.name.length), 24);
   const total = t0 ? (Date.now() / 1000 - t0) : undefined;
   const lines = ['', 'ci legs (wall seconds; "bg" legs ran in the background, overlapping the others):',
-    `  ${'leg'.padEnd(w)}  ${'start'.padStart(6)}  ${'wall'.padStart(6)}  result`];
+    `  ${'leg'.padEnd(w)}  ${'start'.padStart(6)}  ${'wall'.padStart(6)}  ${'cpu'.padStart(6)}  result`];
   for (const r of rows.sort((a, b) => a.start - b.start)) {
     const at = t0 ? `+${(r.start - t0).toFixed(0)}` : '';
-    lines.push(`  ${r.name.padEnd(w)}  ${at.padStart(6)}  ${r.seconds.toFixed(1).padStart(6)}  ${r.rc === '0' ? 'ok' : `FAILED (exit ${r.rc})`}${r.kind === 'bg' ? ' (bg)' : ''}`);
+    lines.push(`  ${r.name.padEnd(w)}  ${at.padStart(6)}  ${r.seconds.toFixed(1).padStart(6)}  ${(r.cpu === undefined ? '' : r.cpu.toFixed(1)).padStart(6)}  ${r.rc === '0' ? 'ok' : `FAILED (exit ${r.rc})`}${r.kind === 'bg' ? ' (bg)' : ''}`);
   }
-  const fg = rows.filter((r) => r.kind === 'fg').reduce((s, r) => s + r.seconds, 0);
-  lines.push(`  ${'sum of legs (foreground)'.padEnd(w)}  ${''.padStart(6)}  ${fg.toFixed(1).padStart(6)}`);
+  const fgRows = rows.filter((r) => r.kind === 'fg');
+  const fg = fgRows.reduce((s, r) => s + r.seconds, 0);
+  const fgCpu = fgRows.reduce((s, r) => s + (r.cpu ?? 0), 0);
+  lines.push(`  ${'sum of legs (foreground)'.padEnd(w)}  ${''.padStart(6)}  ${fg.toFixed(1).padStart(6)}  ${fgCpu.toFixed(1).padStart(6)}`);
   if (total !== undefined) lines.push(`  ${'ci wall (since start)'.padEnd(w)}  ${''.padStart(6)}  ${total.toFixed(1).padStart(6)}`);
   out(lines.join('\n'));
 }
@@ -59,13 +88,14 @@ function report(out = console.log) {
 function runLeg(name, command, quiet) {
   return new Promise((resolve) => {
     const start = Date.now() / 1000;
-    const child = spawn('bash', ['-c', command], { stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    const times = timesFile();
+    const child = spawn('bash', ['-c', timed(command, times)], { stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
     const chunks = [];
     if (quiet) for (const s of [child.stdout, child.stderr]) s.on('data', (d) => chunks.push(d));
     child.on('close', (code, signal) => {
       const rc = code ?? (signal ? 128 : 1);
       const seconds = Date.now() / 1000 - start;
-      record('fg', name, start, seconds, rc);
+      record('fg', name, start, seconds, rc, cpuOf(times));
       if (quiet) {
         process.stdout.write(`\n----- ci leg ${name} (ran beside the others; ${seconds.toFixed(1)} s, exit ${rc}) -----\n`);
         process.stdout.write(Buffer.concat(chunks));
@@ -98,10 +128,12 @@ if (cmd === 'lanes' && name) {
 } else if ((cmd === 'run' || cmd === 'bg') && name && sep === '--' && rest.length) {
   const start = Date.now() / 1000;
   // One argument: a shell command line; several: a command and its arguments.
-  const r = rest.length === 1 ? spawnSync('bash', ['-c', rest[0]], { stdio: 'inherit' }) : spawnSync(rest[0], rest.slice(1), { stdio: 'inherit' });
+  const times = timesFile();
+  const line = rest.length === 1 ? rest[0] : rest.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const r = spawnSync('bash', ['-c', timed(line, times)], { stdio: 'inherit' });
   const rc = r.status ?? (r.signal ? 128 : 1);
   if (r.error) console.error(`ci leg ${name}: ${r.error.message}`);
-  record(cmd === 'bg' ? 'bg' : 'fg', name, start, Date.now() / 1000 - start, rc);
+  record(cmd === 'bg' ? 'bg' : 'fg', name, start, Date.now() / 1000 - start, rc, cpuOf(times));
   if (rc !== 0 && cmd === 'run') report(console.error);
   process.exit(rc);
 } else {
