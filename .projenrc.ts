@@ -109,7 +109,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
 
-  gitignore: ['cdk.out', '/integ/*.snapshot/asset.*', '.tools/', '.venv*/', '__pycache__/', '.pytest_cache/', '.jsii.tabl.json'],
+  // .venv-*: links to the venvs in the machine's tool cache (scripts/python-env.sh), hence no trailing slash.
+  gitignore: ['cdk.out', '/integ/*.snapshot/asset.*', '.tools/', '.venv*', '__pycache__/', '.pytest_cache/', '.jsii.tabl.json'],
 });
 
 // integ-runner's snapshot directories are committed, with their cdk.out version marker but without asset bodies.
@@ -125,7 +126,7 @@ project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/nod
 project.addPackageIgnore('/agent/__pycache__/');
 
 // Keep the sample app, scripts, Python tests, the docs, release records and rosetta's inputs and outputs out of the npm tarball.
-for (const p of ['/integ/', '/scripts/', '/docs/', '/test-python/', '/test-e2e/', '/.ci/', '/release/', '/tsconfig.dev.json', '/.tools/', '/.venv*/',
+for (const p of ['/integ/', '/scripts/', '/docs/', '/test-python/', '/test-e2e/', '/.ci/', '/release/', '/tsconfig.dev.json', '/.tools/', '/.venv*',
   '/rosetta/', '/.jsii.tabl.json']) {
   project.addPackageIgnore(p);
 }

@@ -3,8 +3,11 @@
 #   uv        .tools/uv-*/ (scripts/uv.sh)
 #   moto      .venv-moto/ (the local emulator: deploy:local, test:e2e)
 #   scan      .venv-scan/ (cfn-lint, checkov)
-#   release   .venv-release/ (pypiserver, twine) and .tools/verdaccio/ (verdaccio, publib)
-#   aemm      amazon-ec2-metadata-mock, built once into a cache outside the clone (scripts/agent/aemm.sh)
+#   release   .venv-release/ (pypiserver, twine), .venv-release-peers/ (the rehearsal's aws-cdk-lib, constructs,
+#             pytest) and verdaccio + publib (scripts/release/tools.sh)
+#   aemm      amazon-ec2-metadata-mock (scripts/agent/aemm.sh)
+# The venvs and tools themselves are in the machine's tool cache (scripts/tool-cache.sh): on a machine that made
+# them once, each part only links them.
 # Usage: bash scripts/prepare.sh [--background] WHAT ...
 #   --background: detach and return at once, output in .tools/prepare.log; each part is timed as a
 #   background ("bg") leg of CI's table. The legs that need a part wait for it (a flock per environment)
@@ -24,7 +27,7 @@ part() {
     moto) bash scripts/local/moto-venv.sh ;;
     scan) bash -c 'source scripts/python-env.sh && ensure_venv "$PWD/.venv-scan" -- -r "$PWD/scripts/scan/requirements.txt"' ;;
     aemm) bash scripts/agent/aemm.sh > /dev/null ;;
-    release) bash -c 'source scripts/release/tools.sh && ensure_npm_tools & source scripts/release/tools.sh && ensure_python_tools; wait' ;;
+    release) bash -c 'source scripts/release/tools.sh && ensure_npm_tools & source scripts/release/tools.sh && ensure_python_tools && ensure_python_peers "$PWD/.venv-release-peers"; wait' ;;
     *) echo "prepare: unknown part $1" >&2; return 2 ;;
   esac
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Prints the path of AWS's amazon-ec2-metadata-mock (AEMM) v1.13.0, the IMDS emulator of the run agent's tests
-# (test/agent/), building it with `go install` into a cache outside the clone on first use (a fresh clone reuses the
-# machine's cache). Needs Go >= 1.23 the first time only. AEMM=/path/to/ec2-metadata-mock skips all of this.
+# (test/agent/), building it with `go install` into the machine's tool cache on first use (scripts/tool-cache.sh; a fresh clone
+# reuses it). Needs Go >= 1.23 the first time only. AEMM=/path/to/ec2-metadata-mock skips all of this.
 set -euo pipefail
 VERSION=v1.13.0
 if [ -n "${AEMM:-}" ]; then echo "$AEMM"; exit 0; fi
-dir="${XDG_CACHE_HOME:-$HOME/.cache}/chronos-training/aemm-$VERSION"
+# shellcheck source=scripts/tool-cache.sh
+source "$(cd "$(dirname "$0")/.." && pwd)/tool-cache.sh"
+dir="$TOOL_CACHE/aemm-$VERSION"
 bin="$dir/ec2-metadata-mock"
 if [ ! -x "$bin" ]; then
   mkdir -p "$dir"

@@ -1,6 +1,6 @@
 # Sourced by the release scripts: pinned release tools, installed on first use from the npm
-# registry and PyPI into gitignored directories.
-#   .tools/verdaccio/   verdaccio (a loopback npm registry) and publib (the release's publish commands)
+# registry and PyPI into the machine's tool cache (scripts/tool-cache.sh).
+#   verdaccio-*/        verdaccio (a loopback npm registry) and publib (the release's publish commands)
 #   .venv-release/      pypiserver (a loopback Python index) and twine (what publib-pypi runs), made with uv
 # shellcheck shell=bash
 VERDACCIO_VERSION=6.10.4
@@ -12,25 +12,20 @@ TWINE_VERSION=6.1.0        # publib-pypi installs "twine<6.2.0"
 release_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=scripts/python-env.sh
 source "$release_root/scripts/python-env.sh"
-VERDACCIO_DIR="$release_root/.tools/verdaccio"
+# In the machine's tool cache (scripts/tool-cache.sh, sourced by python-env.sh), made once.
+VERDACCIO_DIR="$TOOL_CACHE/verdaccio-$VERDACCIO_VERSION-publib-$PUBLIB_VERSION-node-fetch-$NODE_FETCH_VERSION"
 RELEASE_VENV="$release_root/.venv-release"
 
-ensure_npm_tools() {
-  local want="verdaccio@$VERDACCIO_VERSION publib@$PUBLIB_VERSION"
-  mkdir -p "$release_root/.tools/locks"
-  (
-    flock 9
-    if [ "$(cat "$VERDACCIO_DIR/.installed" 2>/dev/null)" != "$want" ]; then
-      rm -rf "$VERDACCIO_DIR" && mkdir -p "$VERDACCIO_DIR"
-      cat > "$VERDACCIO_DIR/package.json" <<JSON
+_install_npm_tools() {
+  cat > "$TOOL_DIR/package.json" <<JSON
 { "private": true,
   "dependencies": { "verdaccio": "$VERDACCIO_VERSION", "publib": "$PUBLIB_VERSION" },
   "overrides": { "node-fetch": "$NODE_FETCH_VERSION" } }
 JSON
-      (cd "$VERDACCIO_DIR" && npm install --no-audit --no-fund --loglevel=error >&2)
-      echo "$want" > "$VERDACCIO_DIR/.installed"
-    fi
-  ) 9> "$release_root/.tools/locks/verdaccio.lock"
+  (cd "$TOOL_DIR" && npm install --no-audit --no-fund --loglevel=error)
+}
+ensure_npm_tools() {
+  cached_tool "$(basename "$VERDACCIO_DIR")" _install_npm_tools > /dev/null
 }
 
 ensure_python_tools() {
@@ -42,4 +37,13 @@ ensure_wheel() {
   if ! compgen -G "$release_root/dist/python/*.whl" > /dev/null; then
     (cd "$release_root" && npx projen package:python >&2)
   fi
+}
+
+# The rehearsal's Python peers and test requirements (rehearsal.sh, step 4: aws-cdk-lib and constructs as
+# package.json pins them, and test-python/requirements.txt): LINK becomes a venv of the tool cache (python-env.sh).
+ensure_python_peers() {
+  local link="$1" requirements="${2:-$release_root/test-python/requirements.txt}" cdk constructs
+  cdk="$(node -p "require('$release_root/package.json').devDependencies['aws-cdk-lib']")"
+  constructs="$(node -p "require('$release_root/package.json').devDependencies.constructs")"
+  ensure_venv "$link" -- "aws-cdk-lib==$cdk" "constructs==$constructs" -r "$requirements"
 }
