@@ -215,18 +215,23 @@ step "npm install by name + the README's TypeScript examples (node)"
 
 # --- 4. a new venv, by name from pypiserver ----------------------------------------------------------
 t_py="$(now)"
-# The venv (with pip) and the peers + test requirements with uv from its cache; then the package by name with pip,
-# as a user installs it (pip's --report proves where it came from).
+# The peers and the test requirements (aws-cdk-lib, constructs, pytest, typeguard) from a venv in the machine's tool
+# cache (scripts/python-env.sh: made once, bytecode compiled once, 31 s of CPU that every run paid before), on the new
+# venv's path through a .pth file; then the package by name with pip, as a user installs it (pip's --report proves
+# where it came from, and that it installed nothing else: the pinned peers are already there).
+ensure_python_peers "$work/peers" "$built/test-python/requirements.txt"
 uv="$(bash scripts/uv.sh)"
 UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --seed --python "$(command -v python3)" "$work/venv"
-"$uv" pip install --quiet --compile-bytecode --python "$work/venv/bin/python" \
-  "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION" -r "$built/test-python/requirements.txt"
+site_of() { "$1" -c 'import sysconfig; print(sysconfig.get_path("purelib"))'; }
+site_of "$work/peers/bin/python" > "$(site_of "$work/venv/bin/python")/chronos-rehearsal-peers.pth"
 "$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q --report "$work/pip-report.json" \
   --extra-index-url "${INDEX}simple/" "$DIST_NAME==$VERSION" "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION"
 "$work/venv/bin/python" - "$work/pip-report.json" "$DIST_NAME" "$INDEX" <<'PY'
 import json, sys
 report, name, index = sys.argv[1:]
-item = next(i for i in json.load(open(report))["install"] if i["metadata"]["name"] == name)
+installed = json.load(open(report))["install"]
+assert [i["metadata"]["name"] for i in installed] == [name], [i["metadata"]["name"] for i in installed]
+item = installed[0]
 url = item["download_info"]["url"]
 assert url.startswith(index), url
 print(f"release:local: pip installed {name}=={item['metadata']['version']} from {url}")
