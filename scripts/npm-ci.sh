@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `npm ci`, through the machine's tool cache (scripts/tool-cache.sh): the node_modules that `npm ci` makes from this
+# package-lock.json is kept once per lockfile, Node.js, npm and platform, and a fresh clone gets it as hard links
+# (cp -al: about 3 s, where `npm ci` takes 27 to 39 s and 31 s of CPU). On a miss, `npm ci`, then its tree is kept.
+# The kept tree and every clone's node_modules share their files: nothing may rewrite a file of node_modules in
+# place (npm itself replaces files, never rewrites them; a whole CI run writes nothing there). NPM_CI_NO_CACHE=1
+# runs plain `npm ci`.
+# Usage: bash scripts/npm-ci.sh (from anywhere; node and npm on PATH)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+if [ -n "${NPM_CI_NO_CACHE:-}" ]; then exec npm ci --no-audit --no-fund; fi
+# shellcheck source=scripts/tool-cache.sh
+source "$root/scripts/tool-cache.sh"
+name="node_modules-$(printf '%s\n' "$(node --version)" "$(npm --version)" "$(uname -sm)" "$(sha256sum < package-lock.json)" \
+  | sha256sum | cut -c1-16)"
+if [ -f "$TOOL_CACHE/$name/.complete" ]; then
+  rm -rf node_modules
+  if cp -al "$TOOL_CACHE/$name/node_modules" node_modules 2> /dev/null; then
+    echo "npm-ci: node_modules linked from $TOOL_CACHE/$name (npm ci of this package-lock.json)"
+    exit 0
+  fi
+  # Another file system than the clone's: no hard links, so a plain npm ci.
+  rm -rf node_modules
+  exec npm ci --no-audit --no-fund
+fi
+npm ci --no-audit --no-fund
+keep() { cp -al "$root/node_modules" "$TOOL_DIR/node_modules"; }
+if cached_tool "$name" keep > /dev/null 2>&1; then
+  echo "npm-ci: node_modules kept in $TOOL_CACHE/$name"
+else
+  echo "npm-ci: node_modules not kept (no hard links from $root to $TOOL_CACHE?)"
+fi
+# The trees of older lockfiles, beyond the three most recent, once no clone can be linking from them (an hour).
+for old in $(ls -dt "$TOOL_CACHE"/node_modules-*/ 2> /dev/null | tail -n +4); do
+  [ -n "$(find "$old" -maxdepth 0 -mmin +60)" ] && rm -rf "$old"
+done
+true
