@@ -344,12 +344,6 @@ const packageLane: Array<[string, string]> = [take('post-compile'), take('compat
   [packagePython.name, `projen ${packagePython.name}`], [artifacts.name, `projen ${artifacts.name}`]];
 // Any other step of build or test, in its order, before the lanes.
 for (const [name, command] of buildLegs) leg(name, command);
-// Two lanes of about the same length on 2 cores (about 190 s each): the unit tests, then the integ snapshots and
-// the end-to-end tests on the local emulator (none of them needs the package); beside them the package, built
-// once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to loopback registries
-// and installed by name, where the README's TypeScript examples and the Python test suite run; a breaking version
-// refused), then the scanners (they read the committed integ snapshots and synthesize their own templates) and the
-// typecheck.
 // Four lanes on 2 cores: the unit tests and the integ snapshots; beside them the
 // package, built once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to
 // loopback registries and installed by name, where the README's TypeScript examples and the Python test suite run;

@@ -5,11 +5,17 @@
 # The kept tree and every clone's node_modules share their files: nothing may rewrite a file of node_modules in
 # place (npm itself replaces files, never rewrites them; a whole CI run writes nothing there). NPM_CI_NO_CACHE=1
 # runs plain `npm ci`.
-# Usage: bash scripts/npm-ci.sh (from anywhere; node and npm on PATH)
+# Usage: bash scripts/npm-ci.sh [--cached-only]   (node and npm on PATH)
+#   --cached-only: link the kept tree if there is one, else install nothing and exit 3.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-if [ -n "${NPM_CI_NO_CACHE:-}" ]; then exec npm ci --no-audit --no-fund; fi
+cached_only=false
+[ "${1:-}" = "--cached-only" ] && cached_only=true
+if [ -n "${NPM_CI_NO_CACHE:-}" ]; then
+  [ "$cached_only" = true ] && exit 3
+  exec npm ci --no-audit --no-fund
+fi
 # shellcheck source=scripts/tool-cache.sh
 source "$root/scripts/tool-cache.sh"
 name="node_modules-$(printf '%s\n' "$(node --version)" "$(npm --version)" "$(uname -sm)" "$(sha256sum < package-lock.json)" \
@@ -22,8 +28,10 @@ if [ -f "$TOOL_CACHE/$name/.complete" ]; then
   fi
   # Another file system than the clone's: no hard links, so a plain npm ci.
   rm -rf node_modules
+  [ "$cached_only" = true ] && exit 3
   exec npm ci --no-audit --no-fund
 fi
+[ "$cached_only" = true ] && exit 3
 npm ci --no-audit --no-fund
 keep() { cp -al "$root/node_modules" "$TOOL_DIR/node_modules"; }
 if cached_tool "$name" keep > /dev/null 2>&1; then
