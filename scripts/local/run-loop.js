@@ -34,6 +34,8 @@ function launcher(args, { endpoint, cwd, onLine = () => {} }) {
       ...moto.withoutAws().env,
       AWS_ENDPOINT_URL: endpoint, AWS_REGION: REGION, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing',
       AWS_EC2_METADATA_DISABLED: 'true',
+      // The launcher's upload-hash cache beside the toy project, not in the user's ~/.cache.
+      CHRONOS_CACHE_DIR: path.join(path.dirname(cwd), 'launcher-cache'),
     };
     const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
