@@ -362,6 +362,8 @@ lanes(
   [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]].map(niced),
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
+// node_modules shares its files with the tool cache's tree (scripts/npm-ci.sh): nothing in the run may have written one.
+leg('node_modules-intact', 'bash scripts/npm-ci.sh --check');
 ci.exec('node scripts/ci/leg.js report');
 
 

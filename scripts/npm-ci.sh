@@ -5,19 +5,31 @@
 # The kept tree and every clone's node_modules share their files: nothing may rewrite a file of node_modules in
 # place (npm itself replaces files, never rewrites them; a whole CI run writes nothing there). NPM_CI_NO_CACHE=1
 # runs plain `npm ci`.
-# Usage: bash scripts/npm-ci.sh [--cached-only]   (node and npm on PATH)
+# Usage: bash scripts/npm-ci.sh [--cached-only | --check]   (node and npm on PATH)
 #   --cached-only: link the kept tree if there is one, else install nothing and exit 3.
+#   --check: fail if a file node_modules shares with the kept tree was written after the install (CI's last leg).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# shellcheck source=scripts/tool-cache.sh
+source "$root/scripts/tool-cache.sh"
+if [ "${1:-}" = "--check" ]; then
+  written="$(find node_modules -type f -links +1 -newer node_modules/.package-lock.json | head -20)"
+  if [ -n "$written" ]; then
+    echo "npm-ci: files of node_modules that the tool cache shares were written after the install (the kept tree is" >&2
+    echo "changed too: rm -rf $TOOL_CACHE/node_modules-*):" >&2
+    echo "$written" >&2
+    exit 1
+  fi
+  echo "npm-ci: node_modules is as installed ($(find node_modules -type f -links +1 | wc -l) files shared with the tool cache)"
+  exit 0
+fi
 cached_only=false
 [ "${1:-}" = "--cached-only" ] && cached_only=true
 if [ -n "${NPM_CI_NO_CACHE:-}" ]; then
   [ "$cached_only" = true ] && exit 3
   exec npm ci --no-audit --no-fund
 fi
-# shellcheck source=scripts/tool-cache.sh
-source "$root/scripts/tool-cache.sh"
 name="node_modules-$(printf '%s\n' "$(node --version)" "$(npm --version)" "$(uname -sm)" "$(sha256sum < package-lock.json)" \
   | sha256sum | cut -c1-16)"
 if [ -f "$TOOL_CACHE/$name/.complete" ]; then
