@@ -55,8 +55,30 @@ function launcher(args, { endpoint, cwd, onLine = () => {} }) {
 }
 
 /**
+ * The run's checkpoint of the highest sequence in the bucket (docs/RUNS.md, "Checkpoints": the manifest is written
+ * last), with each file's content (the toy script's checkpoints are a few bytes): { manifestKey, sequence, createdAt,
+ * files: [{ path, key, size, content }] }.
+ */
+async function latestCheckpoint(endpoint, runId) {
+  const { S3Client, ListBucketsCommand, ListObjectsV2Command, GetObjectCommand } = require('@aws-sdk/client-s3');
+  const s3 = new S3Client({ endpoint: moto.assertLoopback(endpoint), region: REGION, forcePathStyle: true,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const bucket = (await s3.send(new ListBucketsCommand({}))).Buckets.map((b) => b.Name).find((n) => n.startsWith('chronos-training-dev-'));
+  const read = async (Key) => (await s3.send(new GetObjectCommand({ Bucket: bucket, Key }))).Body.transformToString();
+  const prefix = `dev/checkpoints/${runId}/manifests/`;
+  const keys = ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key);
+  const seq = (k) => Number(k.slice(prefix.length).replace(/\.json$/, ''));
+  const manifestKey = keys.sort((a, b) => seq(a) - seq(b)).pop();
+  if (!manifestKey) throw new Error(`no checkpoint manifest under s3://${bucket}/${prefix}`);
+  const manifest = JSON.parse(await read(manifestKey));
+  const files = await Promise.all(manifest.files.map(async (f) => ({ ...f, content: await read(f.key) })));
+  return { manifestKey, sequence: manifest.sequence, createdAt: manifest.createdAt, files };
+}
+
+/**
  * Runs the loop. options: log(line); workDir; spotNoticeAfterSeconds (after the first attempt's boot);
- * inspect(result), called with the emulator still up: { runId, endpoint, booted, launcherOutput, logs, status }.
+ * inspect(result), called with the emulator still up: { runId, endpoint, booted, launcherOutput, logs, status,
+ * checkpoint }.
  */
 async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-run-loop-')), spotNoticeAfterSeconds = 6,
   inspect = async () => {} } = {}) {
@@ -102,7 +124,11 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
     log(logs.stdout.trimEnd());
     log('\nStatus:');
     log(status.stdout.trimEnd());
-    const result = { runId, launcherOutput: run.stdout, logs: logs.stdout, status: status.stdout, endpoint, booted: player.booted, legs };
+    const checkpoint = await latestCheckpoint(endpoint, runId);
+    log('\nThe last whole checkpoint, from the emulator\'s bucket:');
+    log(`  ${checkpoint.manifestKey} (sequence ${checkpoint.sequence}, ${checkpoint.createdAt})`);
+    for (const f of checkpoint.files) log(`  ${f.path}  ${f.size} bytes  ${f.key}: ${JSON.stringify(f.content)}`);
+    const result = { runId, launcherOutput: run.stdout, logs: logs.stdout, status: status.stdout, checkpoint, endpoint, booted: player.booted, legs };
     await inspect(result);
     return result;
   } finally {

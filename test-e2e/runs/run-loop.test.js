@@ -16,7 +16,7 @@ test('a spot-interrupted run resumes on its second attempt from the checkpoint s
   const lines = [];
   await runLoop({
     log: (line) => lines.push(line),
-    inspect: async ({ runId, endpoint, booted, launcherOutput }) => {
+    inspect: async ({ runId, endpoint, booted, launcherOutput, checkpoint }) => {
       const { S3Client, ListBucketsCommand, GetObjectCommand, ListObjectsV2Command } = require('@aws-sdk/client-s3');
       const { EC2Client, DescribeInstancesCommand } = require('@aws-sdk/client-ec2');
       const s3 = new S3Client({ endpoint, region: REGION, credentials, forcePathStyle: true });
@@ -49,6 +49,11 @@ test('a spot-interrupted run resumes on its second attempt from the checkpoint s
       assert.match(launcherOutput, new RegExp(`resumed=1 from step ${saved}, attempt 2`));
       const steps = booted.flatMap((b) => fs.readFileSync(path.join(b.home, 'work', 'code', 'steps.txt'), 'utf8').trim().split('\n').map((l) => Number(l.split(' ')[1])));
       assert.deepEqual(steps, Array.from({ length: STEPS }, (_, i) => i + 1), 'each step ran exactly once, in order, across the attempts');
+
+      // The checkpoint printed from the bucket is the run's last whole one, the one the status names.
+      assert.equal(checkpoint.manifestKey, status.lastCheckpoint.manifestKey);
+      assert.ok(checkpoint.files.length > 0 && checkpoint.files.every((f) => f.content.length === f.size), JSON.stringify(checkpoint));
+      assert.ok(lines.includes(`  ${checkpoint.manifestKey} (sequence ${checkpoint.sequence}, ${checkpoint.createdAt})`), lines.join('\n'));
 
       // Every log line of both attempts is in the bucket, attempt by attempt.
       const logKeys = (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `dev/logs/${runId}/` }))).Contents.map((o) => o.Key);
