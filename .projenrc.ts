@@ -349,16 +349,16 @@ for (const [name, command] of buildLegs) leg(name, command);
 // package, built once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to
 // loopback registries and installed by name, where the README's TypeScript examples and the Python test suite run;
 // a breaking version refused); and, in two lanes, the tests of processes on the local emulator, which mostly wait
-// on timers, servers and child processes: the run agent's scenarios and the launcher, then the scanners and the
-// typecheck; the whole run loop and the deploy e2e. The package lane is the longest chain of CPU-bound steps,
-// so the other lanes run at a lower CPU priority (nice 5): they have time to spare, and take the CPU whenever the
-// package lane waits.
+// on timers, servers and child processes: the run agent's scenarios and the launcher, then the scanners; the whole
+// run loop and the deploy e2e. The typecheck ends the package lane, the shortest since its venvs and translations
+// come from the tool cache. The package lane is a chain of CPU-bound steps that the rehearsal waits for, so the
+// other lanes run at a lower CPU priority (nice 5, as the typecheck does) and take the CPU whenever it waits.
 const niced = ([name, command]: string[]): [string, string] =>
   [name, command.replace(/^((?:\w+=\S+ )*)/, '$1nice -n 5 ')];
 lanes(
   [jestLeg, integLeg].map(niced),
-  [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`]],
-  [['test:agent', 'projen test:agent'], cliLeg, [scan.name, transpileOnly(`projen ${scan.name}`)], typecheck].map(niced),
+  [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], niced(typecheck)],
+  [['test:agent', 'projen test:agent'], cliLeg, [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
   [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]].map(niced),
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
