@@ -20,9 +20,10 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..', '..');
 const MARKER = '.deploy-only';
 /** What deploy:local runs: projen (the task), the CDK CLI on the sample app (ts-node), the SDK clients of
- * scripts/local/cdk.js, and what integ/app.ts and src/ import. */
+ * scripts/local/ (cdk.js; run-loop.js reads the bucket with client-s3, which shares most of its packages with
+ * client-ec2), and what integ/app.ts and src/ import. */
 const NEEDED = ['projen', 'aws-cdk', 'aws-cdk-lib', 'constructs', 'ts-node', 'typescript',
-  '@aws-sdk/client-cloudformation', '@aws-sdk/client-ec2', '@aws-cdk/integ-tests-alpha'];
+  '@aws-sdk/client-cloudformation', '@aws-sdk/client-ec2', '@aws-sdk/client-s3', '@aws-cdk/integ-tests-alpha'];
 
 /** The lock path Node.js resolves `name` to from the package at lock path `from` ('' is the project). */
 function resolveIn(packages, from, name) {
