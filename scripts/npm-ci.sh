@@ -26,25 +26,19 @@ if [ "${1:-}" = "--check" ]; then
 fi
 cached_only=false
 [ "${1:-}" = "--cached-only" ] && cached_only=true
-if [ -n "${NPM_CI_NO_CACHE:-}" ]; then
-  [ "$cached_only" = true ] && exit 3
-  exec npm ci --no-audit --no-fund
-fi
 name="node_modules-$(printf '%s\n' "$(node --version)" "$(npm --version)" "$(uname -sm)" "$(sha256sum < package-lock.json)" \
   | sha256sum | cut -c1-16)"
-if [ -f "$TOOL_CACHE/$name/.complete" ]; then
+if [ -z "${NPM_CI_NO_CACHE:-}" ] && [ -f "$TOOL_CACHE/$name/.complete" ]; then
   rm -rf node_modules
   if cp -al "$TOOL_CACHE/$name/node_modules" node_modules 2> /dev/null; then
     echo "npm-ci: node_modules linked from $TOOL_CACHE/$name (npm ci of this package-lock.json)"
     exit 0
   fi
-  # Another file system than the clone's: no hard links, so a plain npm ci.
-  rm -rf node_modules
-  [ "$cached_only" = true ] && exit 3
-  exec npm ci --no-audit --no-fund
+  rm -rf node_modules   # another file system than the clone's: no hard links
 fi
 [ "$cached_only" = true ] && exit 3
 npm ci --no-audit --no-fund
+[ -n "${NPM_CI_NO_CACHE:-}" ] && exit 0
 keep() { cp -al "$root/node_modules" "$TOOL_DIR/node_modules"; }
 if cached_tool "$name" keep > /dev/null 2>&1; then
   echo "npm-ci: node_modules kept in $TOOL_CACHE/$name"

@@ -7,7 +7,8 @@
 # The venv itself lives in the machine's tool cache (scripts/tool-cache.sh), one per distinct interpreter, uv and
 # ARGs (with the content of the files they name), and DIR is a symlink to it: a fresh clone reuses a venv an earlier
 # clone made. Its bytecode is compiled once, when it is made: the machine sets PYTHONDONTWRITEBYTECODE, and without
-# it every checkov, cfn-lint or moto_server start compiled its modules again (scan: 6.6 s of CPU of 20).
+# it every checkov, cfn-lint or moto_server start compiled its modules again (cfn-lint and checkov over the
+# integ templates: 16.4 s of CPU, 9.8 s with the bytecode).
 # A venv in the cache is never changed after it is made: nothing may `pip install` into DIR.
 #
 # Safe to run concurrently (scripts/prepare.sh makes them in the background): one flock per venv in the cache, so a
