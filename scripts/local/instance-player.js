@@ -88,15 +88,22 @@ async function startMetadataMock({ bin, dir, instance, runId, bucket, lifecycle,
   throw new Error(`amazon-ec2-metadata-mock did not start on ${endpoint}: see ${path.join(dir, 'aemm.log')}`);
 }
 
-/** Kills every process whose command line mentions `marker` (the detached agent and backstop of one instance). */
-function killMarked(marker) {
+/**
+ * The pids of the processes of one instance directory: those whose command line mentions `dir`, or whose working
+ * directory is in it (the backstop runs as `python3 chronos_run_agent.py backstop` from the instance's home; /proc).
+ */
+function processesUnder(dir) {
   let out = '';
-  try { out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }); } catch { return; }
-  for (const line of out.split('\n')) {
-    const m = /^\s*(\d+)\s+(.*)$/.exec(line);
-    if (m && m[2].includes(marker) && Number(m[1]) !== process.pid) {
-      try { process.kill(Number(m[1]), 'SIGKILL'); } catch { /* already gone */ }
-    }
+  try { out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }); } catch { return []; }
+  const cwdIn = (pid) => { try { return (fs.readlinkSync(`/proc/${pid}/cwd`) + path.sep).startsWith(dir + path.sep); } catch { return false; } };
+  return out.split('\n').map((line) => /^\s*(\d+)\s+(.*)$/.exec(line)).filter(Boolean)
+    .filter((m) => Number(m[1]) !== process.pid && (m[2].includes(dir) || cwdIn(m[1]))).map((m) => Number(m[1]));
+}
+
+/** Kills the processes of one instance directory (its detached agent and backstop): power-off ends them on EC2. */
+function killMarked(dir) {
+  for (const pid of processesUnder(dir)) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
   }
 }
 
@@ -198,4 +205,4 @@ function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotN
   };
 }
 
-module.exports = { playInstances, shellParts, startMetadataMock };
+module.exports = { playInstances, shellParts, startMetadataMock, processesUnder };

@@ -7,14 +7,18 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { runLoop, STEPS, REGION } = require('../../scripts/local/run-loop');
+const { processesUnder } = require('../../scripts/local/instance-player');
 
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 
 test('a spot-interrupted run resumes on its second attempt from the checkpoint saved on SIGTERM, and succeeds', { timeout: 240_000 }, async () => {
   const lines = [];
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-run-loop-'));
   await runLoop({
+    workDir,
     log: (line) => lines.push(line),
     inspect: async ({ runId, endpoint, booted, launcherOutput, checkpoint }) => {
       const { S3Client, ListBucketsCommand, GetObjectCommand, ListObjectsV2Command } = require('@aws-sdk/client-s3');
@@ -67,4 +71,6 @@ test('a spot-interrupted run resumes on its second attempt from the checkpoint s
     },
   });
   assert.ok(lines.some((l) => /Legs:/.test(l)));
+  // Nothing of the played instances outlives the loop: no agent, no backstop (on EC2, power-off ends them).
+  assert.deepEqual(processesUnder(workDir), [], 'processes of the played instances are still running');
 });
