@@ -16,6 +16,12 @@ export class CliError extends Error {
 /** The AWS clients the launcher uses. */
 export interface Clients {
   readonly ec2: EC2Client;
+  /**
+   * The EC2 client of RunInstances: no SDK retries. The SDK's standard retry repeats server errors, and EC2's capacity
+   * errors (InsufficientInstanceCapacity...) are 5xx, so each fallback step would be sent three times; the launcher
+   * moves on instead, and repeats only a throttled request (launch.ts, sendRunInstances).
+   */
+  readonly ec2Launch: EC2Client;
   readonly s3: S3Client;
   readonly ssm: SSMClient;
   readonly cfn: CloudFormationClient;
@@ -41,6 +47,7 @@ export function createClients(options: { profile?: string; region?: string }): C
   const forcePathStyle = Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
   return {
     ec2: new EC2Client(config),
+    ec2Launch: new EC2Client({ ...config, maxAttempts: 1 }),
     s3: new S3Client({ ...config, forcePathStyle }),
     ssm: new SSMClient(config),
     cfn: new CloudFormationClient(config),

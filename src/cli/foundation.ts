@@ -8,10 +8,18 @@ export interface Foundation {
   readonly environment: string;
   readonly bucket: string;
   readonly launchTemplateId: string;
+  /**
+   * The launch template version to launch and describe: the number the foundation publishes as `LaunchTemplateVersion`
+   * (its latest version, which CloudFormation never makes the default), or `$Latest` for an older foundation.
+   */
+  readonly launchTemplateVersion: string;
   /** Public subnets, in zone order, each with its zone. */
   readonly subnets: Array<{ subnetId: string; zone: string }>;
   readonly costCenter: string;
-  /** The foundation's run lifetime in seconds (the template's `MaxLifetimeHours` tag, else 4 hours). */
+  /**
+   * The foundation's run lifetime in seconds: the template's `MaxLifetimeHours` tag minus LIFETIME_MARGIN_SECONDS
+   * (the tag carries the margin), else 4 hours.
+   */
   readonly maxLifetimeSeconds: number;
   /** Whether the template itself asks for spot (then a launch cannot be on-demand). */
   readonly templateIsSpot: boolean;
@@ -24,6 +32,18 @@ export interface Foundation {
 }
 
 const DEFAULT_LIFETIME_HOURS = 4;
+
+/**
+ * The margin between a run's lifetime and its `MaxLifetimeHours` tag, which the run reaper enforces from the instance's
+ * `LaunchTime`: the boot before the agent starts counting, its drain and its backstop (docs/RUNS.md). The foundation's
+ * template tag is its `maxRunLifetime` plus this margin, and so is every run's tag.
+ */
+export const LIFETIME_MARGIN_SECONDS = 900;
+
+/** The `MaxLifetimeHours` tag of a run of `lifetimeSeconds`: the lifetime plus the margin, rounded up to 0.01 h. */
+export function lifetimeTagHours(lifetimeSeconds: number): number {
+  return Math.ceil((lifetimeSeconds + LIFETIME_MARGIN_SECONDS) / 36) / 100;
+}
 const ENV_PATTERN = /^[a-z]([a-z0-9-]*[a-z0-9])?$/;
 
 /** Reads `/chronos-training/{env}/*`, or the `ChronosTraining-{env}-*` exports when there are no parameters. */
@@ -51,15 +71,20 @@ export async function resolveFoundation(clients: Clients, env: string): Promise<
   const subnetIds = need('PublicSubnetIds').split(',').map(s => s.trim()).filter(Boolean);
   const zones = need('AvailabilityZones').split(',').map(s => s.trim());
   const subnets = subnetIds.map((subnetId, i) => ({ subnetId, zone: zones[i] ?? '?' }));
-  const template = await templateFacts(clients, values.LaunchTemplateId);
-  const hours = Number(values.MaxLifetimeHours ?? template.maxLifetimeHours ?? DEFAULT_LIFETIME_HOURS);
+  const launchTemplateVersion = values.LaunchTemplateVersion?.trim() || '$Latest';
+  const template = await templateFacts(clients, values.LaunchTemplateId, launchTemplateVersion);
+  const tagHours = Number(values.MaxLifetimeHours ?? template.maxLifetimeHours);
+  const tagSeconds = Math.round(tagHours * 3600);
   return {
     environment: env,
     bucket: need('S3BucketName'),
     launchTemplateId: values.LaunchTemplateId,
+    launchTemplateVersion,
     subnets,
     costCenter: values.CostCenter ?? 'train',
-    maxLifetimeSeconds: Math.round((hours > 0 ? hours : DEFAULT_LIFETIME_HOURS) * 3600),
+    // A tag no longer than the margin (a foundation from before the margin, with a tiny lifetime) is the lifetime itself.
+    maxLifetimeSeconds: !(tagHours > 0) ? DEFAULT_LIFETIME_HOURS * 3600
+      : tagSeconds > LIFETIME_MARGIN_SECONDS ? tagSeconds - LIFETIME_MARGIN_SECONDS : tagSeconds,
     templateIsSpot: template.spot,
     templateInstanceType: template.instanceType,
     ...(template.imageId ? { templateImageId: template.imageId } : {}),
@@ -104,14 +129,16 @@ async function fromExports(clients: Clients, env: string): Promise<Record<string
 }
 
 /**
- * The template's default version (the one RunInstances uses: `$Default`): its instances' `MaxLifetimeHours` tag,
- * whether it asks for spot, its instance type and its image.
+ * The facts of the template version the launcher launches (never `$Default`: CloudFormation adds a version on each
+ * change of the template's data and never moves the default, `AWS::EC2::LaunchTemplate` reference, return values
+ * `LatestVersionNumber` and `DefaultVersionNumber`): its instances' `MaxLifetimeHours` tag, whether it asks for spot,
+ * its instance type and its image.
  */
-async function templateFacts(clients: Clients, launchTemplateId: string):
+async function templateFacts(clients: Clients, launchTemplateId: string, version: string):
 Promise<{ maxLifetimeHours?: string; spot: boolean; instanceType?: string; imageId?: string }> {
   try {
     const reply = await clients.ec2.send(new DescribeLaunchTemplateVersionsCommand({
-      LaunchTemplateId: launchTemplateId, Versions: ['$Default'],
+      LaunchTemplateId: launchTemplateId, Versions: [version],
     }));
     const data = reply.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
     const instanceTags = data?.TagSpecifications?.find(t => t.ResourceType === 'instance')?.Tags ?? [];
@@ -123,7 +150,8 @@ Promise<{ maxLifetimeHours?: string; spot: boolean; instanceType?: string; image
     };
   } catch (e) {
     if (/NotFound|Malformed/.test(errorCode(e))) {
-      throw new CliError(`the foundation's launch template ${launchTemplateId} does not exist (${errorCode(e)}): is the foundation deployed?`);
+      throw new CliError(`the foundation's launch template ${launchTemplateId} (version ${version}) does not exist (${errorCode(e)}): ` +
+        'is the foundation deployed?');
     }
     throw e;
   }

@@ -33,9 +33,8 @@ export interface Launched {
  * The errors after which the launcher tries the next zone, type or market. EC2 API Reference, "Error codes for the
  * Amazon EC2 API" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html) documents
  * InsufficientInstanceCapacity, InsufficientHostCapacity, InsufficientFreeAddressesInSubnet, MaxSpotInstanceCountExceeded,
- * SpotMaxPriceTooLow, Unsupported, UnfulfillableCapacity, ReservationCapacityExceeded and InsufficientCapacity;
- * InvalidParameterCombination is the code some types return in a zone that does not offer them (graded U in
- * ../shared/notes/run-facts.md: no AWS page says so).
+ * SpotMaxPriceTooLow, Unsupported, UnfulfillableCapacity, ReservationCapacityExceeded and InsufficientCapacity.
+ * InvalidParameterCombination is not among them: it is a configuration error (see STOP_ON).
  */
 export const NEXT_ON = new Set([
   'InsufficientInstanceCapacity',
@@ -45,37 +44,77 @@ export const NEXT_ON = new Set([
   'MaxSpotInstanceCountExceeded',
   'SpotMaxPriceTooLow',
   'Unsupported',
-  'InvalidParameterCombination',
   'UnfulfillableCapacity',
   'ReservationCapacityExceeded',
 ]);
 
-/** The vCPU quota errors: the launcher stops and names the quota. */
+/**
+ * The errors that say the request or the launch template is wrong, not that capacity is short: every other zone and
+ * type would fail alike, so the launch stops at once with EC2's message (EC2 API Reference, "Error codes for the Amazon
+ * EC2 API": InvalidParameterCombination, "Indicates an incorrect combination of parameters, or a missing parameter").
+ */
+export const STOP_ON = new Set(['InvalidParameterCombination']);
+
+/**
+ * The vCPU quota errors: the quota is per region and per quota family ("the instance bucket that the specified
+ * instance type belongs to"), so the launcher skips the other types of that family in that market and goes on.
+ */
 export const QUOTA_ERRORS = new Set(['VcpuLimitExceeded']);
 
-/** The Service Quotas entry of an instance type's family and market. */
-export function quotaFor(instanceType: string, market: Market): { code?: string; name: string } {
+/**
+ * The error of a spot request when the account has no Spot service-linked role (AWSServiceRoleForEC2Spot) and the
+ * caller may not create it (EC2 User Guide, "Service-linked role for Spot Instances": the console creates it, an API
+ * caller "must first ensure that this role exists"; the error is AuthFailure.ServiceLinkedRoleCreationNotPermitted,
+ * "The provided credentials do not have permission to create the service-linked role for EC2 Spot Instances").
+ */
+export const SPOT_ROLE_ERROR = 'AuthFailure.ServiceLinkedRoleCreationNotPermitted';
+
+/** Whether an error is the missing Spot service-linked role (by its code, or by EC2's words when the code is wrapped). */
+export function isSpotRoleError(code: string, message: string): boolean {
+  return code.endsWith(SPOT_ROLE_ERROR) || /permission to create the service-linked role for EC2 Spot/i.test(message);
+}
+
+/** The one line that explains the missing Spot service-linked role, and what to do once per account. */
+export const SPOT_ROLE_ADVICE = 'this account has no Spot service-linked role (AWSServiceRoleForEC2Spot) and this principal may not create ' +
+  'it; create it once with: aws iam create-service-linked-role --aws-service-name spot.amazonaws.com ' +
+  '(or allow iam:CreateServiceLinkedRole with iam:AWSServiceName = spot.amazonaws.com)';
+
+/**
+ * The vCPU quota family of an instance type (EC2 User Guide, "Amazon EC2 service quotas", the On-Demand and Spot
+ * vCPU quotas by family): `Standard` (A, C, D, H, I, M, R, T, Z, with any letters after the first: `im4gn`,
+ * `is4gen`, `c7gn`), `G and VT` (`g*`, `gr*`, `vt*`), `P`, `F`, `X`, and the families whose letters would otherwise
+ * look standard (`dl`, `hpc`, `inf`, `trn`, `mac`, `u-`), named by their letters.
+ */
+export function quotaFamily(instanceType: string): string {
   const family = instanceType.split('.')[0].toLowerCase();
+  const special = /^(dl|hpc|inf|trn|mac|u)(?=[\d-])/.exec(family);
+  if (special) return special[1].toUpperCase();
+  if (/^(g|gr|vt)\d/.test(family)) return 'G and VT';
+  if (/^p\d/.test(family)) return 'P';
+  if (/^[acdhimrtz][a-z]*\d/.test(family)) return 'Standard';
+  return family.replace(/\d.*$/, '').toUpperCase();
+}
+
+/** The Service Quotas entry of an instance type's quota family (quotaFamily) and market. */
+export function quotaFor(instanceType: string, market: Market): { code?: string; name: string } {
+  const family = quotaFamily(instanceType);
   const spot = market === 'spot';
-  if (/^(g\d|vt\d)/.test(family)) {
+  if (family === 'G and VT') {
     return spot
       ? { code: 'L-3819A6DF', name: 'All G and VT Spot Instance Requests' }
       : { code: 'L-DB2E81BA', name: 'Running On-Demand G and VT instances' };
   }
-  if (/^p\d/.test(family)) {
+  if (family === 'P') {
     return spot
       ? { code: 'L-7212CCBC', name: 'All P Spot Instance Requests' }
       : { code: 'L-417A185B', name: 'Running On-Demand P instances' };
   }
-  if (/^[acdhimrtz]\d/.test(family)) {
+  if (family === 'Standard') {
     return spot
       ? { code: 'L-34B43A08', name: 'All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests' }
       : { code: 'L-1216C47A', name: 'Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances' };
   }
-  return {
-    name: spot ? `All ${family.replace(/\d.*$/, '').toUpperCase()} Spot Instance Requests`
-      : `Running On-Demand ${family.replace(/\d.*$/, '').toUpperCase()} instances`,
-  };
+  return { name: spot ? `All ${family} Spot Instance Requests` : `Running On-Demand ${family} instances` };
 }
 
 /** The message of a vCPU quota error: which quota, and how to ask for more. */
@@ -169,14 +208,15 @@ export function launchTags(foundation: Foundation, request: LaunchRequest): Tag[
 }
 
 /**
- * The RunInstances request of one try: the foundation's template, one type, one subnet, one market, never UserData;
+ * The RunInstances request of one try: the foundation's template at the version it published (foundation.ts), one
+ * type, one subnet, one market, never UserData;
  * an ImageId only when the launch has one (chooseImage), which then overrides the template's.
  */
 export function runInstancesInput(foundation: Foundation, request: LaunchRequest, instanceType: string, subnetId: string,
   market: Market): RunInstancesCommandInput {
   const tags = launchTags(foundation, request);
   return {
-    LaunchTemplate: { LaunchTemplateId: foundation.launchTemplateId, Version: '$Default' },
+    LaunchTemplate: { LaunchTemplateId: foundation.launchTemplateId, Version: foundation.launchTemplateVersion },
     ...(request.imageId ? { ImageId: request.imageId } : {}),
     InstanceType: instanceType as RunInstancesCommandInput['InstanceType'],
     SubnetId: subnetId,
@@ -218,30 +258,67 @@ async function vcpusOf(clients: Clients, instanceType: string): Promise<number |
   }
 }
 
+/** How many times a RunInstances throttled by EC2 (RequestLimitExceeded) is sent again, and the first wait. */
+export const THROTTLE_RETRIES = 5;
+const THROTTLE_FIRST_WAIT_MS = 1000;
+
+/**
+ * Sends one try's RunInstances with the launch client (no SDK retries: context.ts, createClients), and sends it again
+ * only when EC2 throttled it (RequestLimitExceeded), after an exponential wait with jitter: EC2 API Reference,
+ * "Request throttling" (retry throttled mutating calls with exponential backoff). A capacity error is never repeated
+ * here: the next zone, type or market is the retry.
+ */
+async function sendRunInstances(clients: Clients, input: RunInstancesCommandInput, sleep: (ms: number) => Promise<void>,
+  log: (line: string) => void) {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await clients.ec2Launch.send(new RunInstancesCommand(input));
+    } catch (e) {
+      if (errorCode(e) !== 'RequestLimitExceeded' || retry >= THROTTLE_RETRIES) throw e;
+      const wait = Math.round(THROTTLE_FIRST_WAIT_MS * 2 ** retry * (0.5 + Math.random() / 2));
+      log(`  RequestLimitExceeded: EC2 throttles this account's requests; again in ${(wait / 1000).toFixed(1)} s`);
+      await sleep(wait);
+    }
+  }
+}
+
+const realSleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));
+
 /**
  * Launches one attempt: for each market in order, each instance type in order of preference, each zone's subnet,
- * until one succeeds. Capacity errors (NEXT_ON) move on; a vCPU quota error stops with the quota to raise; any
- * other error stops.
+ * until one succeeds. Capacity errors (NEXT_ON) move on; a vCPU quota error skips the rest of that quota family in
+ * that market and moves on (the end names the quota to raise); a missing Spot service-linked role skips spot and
+ * moves on to on-demand when allowed; a configuration error (STOP_ON) and any other error stop.
  */
 export async function launchWithFallback(clients: Clients, foundation: Foundation, request: LaunchRequest,
-  log: (line: string) => void): Promise<Launched> {
+  log: (line: string) => void, sleep: (ms: number) => Promise<void> = realSleep): Promise<Launched> {
   const zones = foundation.subnets.map(s => s.zone);
   const offered = await offerings(clients, request.instanceTypes, zones);
   const failures: string[] = [];
+  /** The quotas found full, by `market/quota name`, with the message that says how to raise each. */
+  const fullQuotas = new Map<string, string>();
+  let spotRoleMissing = false;
   let tries = 0;
   for (const market of request.markets) {
+    if (market === 'spot' && spotRoleMissing) continue;
     for (const instanceType of request.instanceTypes) {
       for (const subnet of foundation.subnets) {
+        if (market === 'spot' && spotRoleMissing) break;
         const what = `${market} ${instanceType} in ${subnet.zone} (${subnet.subnetId})`;
         if (offered && !offered.has(`${subnet.zone}/${instanceType}`)) {
           log(`skip ${what}: not offered in this zone`);
+          continue;
+        }
+        const quota = quotaFor(instanceType, market);
+        if (fullQuotas.has(`${market}/${quota.name}`)) {
+          log(`skip ${what}: the vCPU quota "${quota.name}" is full (VcpuLimitExceeded above)`);
           continue;
         }
         tries++;
         log(`try ${tries}: ${what}`);
         try {
           const input = runInstancesInput(foundation, request, instanceType, subnet.subnetId, market);
-          const reply = await clients.ec2.send(new RunInstancesCommand(input));
+          const reply = await sendRunInstances(clients, input, sleep, log);
           const instanceId = reply.Instances?.[0]?.InstanceId;
           if (!instanceId) throw new CliError(`RunInstances returned no instance for ${what}`);
           log(`launched ${instanceId}: ${what} (try ${tries})`);
@@ -250,19 +327,40 @@ export async function launchWithFallback(clients: Clients, foundation: Foundatio
           if (e instanceof CliError) throw e;
           const code = errorCode(e);
           const message = (e as Error).message ?? String(e);
+          if (market === 'spot' && isSpotRoleError(code, message)) {
+            spotRoleMissing = true;
+            failures.push(`${what}: ${code}`);
+            const next = request.markets.includes('on-demand') ? 'going on with on-demand' : 'and this run allows spot only';
+            log(`  ${code}: ${SPOT_ROLE_ADVICE}; ${next}`);
+            if (!request.markets.includes('on-demand')) {
+              throw new CliError(`launching ${what} failed: ${code}: ${SPOT_ROLE_ADVICE}; or launch on-demand (--on-demand, --spot-fallback)`);
+            }
+            continue;
+          }
           if (QUOTA_ERRORS.has(code)) {
-            throw new CliError(quotaMessage(instanceType, market, message, await vcpusOf(clients, instanceType)));
+            const text = quotaMessage(instanceType, market, message, await vcpusOf(clients, instanceType));
+            fullQuotas.set(`${market}/${quota.name}`, text);
+            failures.push(`${what}: ${code}`);
+            log(`  ${code}: ${text}; skipping the other ${market} types of that quota`);
+            continue;
+          }
+          if (STOP_ON.has(code)) {
+            throw new CliError(`launching ${what} failed: ${code}: ${message} (EC2 refuses the request or the launch template ` +
+              'as they are, in any zone: fix them rather than retry)');
           }
           if (!NEXT_ON.has(code)) throw new CliError(`launching ${what} failed: ${code}: ${message}`);
           log(`  ${code}: ${message}`);
           failures.push(`${what}: ${code}`);
           if (code === 'MaxSpotInstanceCountExceeded') {
-            const q = quotaFor(instanceType, market);
-            log(`  (the spot vCPU quota "${q.name}"${q.code ? ` ${q.code}` : ''} may be full)`);
+            log(`  (the spot vCPU quota "${quota.name}"${quota.code ? ` ${quota.code}` : ''} may be full)`);
           }
         }
       }
     }
+  }
+  if (fullQuotas.size > 0) {
+    throw new CliError(`${[...fullQuotas.values()].join('; ')}${failures.length > fullQuotas.size ? ` (all ${tries} tries failed: ` +
+      `${failures.join('; ')})` : ''}`);
   }
   if (tries === 0) {
     throw new CliError(`none of the instance types ${request.instanceTypes.join(', ')} is offered in the foundation's zones (${zones.join(', ')})`);

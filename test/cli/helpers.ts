@@ -4,6 +4,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { Clients, Io } from '../../src/cli/context';
+import { Foundation } from '../../src/cli/foundation';
 
 export const REGION = 'us-east-1';
 
@@ -32,6 +33,8 @@ export function motoClients(endpoint: string) {
   const calls: Array<{ command: string; input: any }> = [];
   const clients: Clients = {
     ec2: new EC2Client(config),
+    // As createClients makes it: RunInstances without SDK retries.
+    ec2Launch: new EC2Client({ ...config, maxAttempts: 1 }),
     s3: new S3Client({ ...config, forcePathStyle: true }),
     ssm: new SSMClient(config),
     cfn: new CloudFormationClient(config),
@@ -48,4 +51,19 @@ export function motoClients(endpoint: string) {
 /** An AWS SDK service error as the SDK raises it (its `name` is the code). */
 export function awsError(code: string, message = `${code} (injected)`): Error {
   return Object.assign(new Error(message), { name: code, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}
+
+/** A foundation of two zones (subnet-a in us-east-1a, subnet-b in us-east-1b) whose template is at `version`. */
+export function twoZoneFoundation(version: string): Foundation {
+  return {
+    environment: 'dev',
+    bucket: 'b',
+    launchTemplateId: 'lt-0123456789abcdef0',
+    launchTemplateVersion: version,
+    subnets: [{ subnetId: 'subnet-a', zone: 'us-east-1a' }, { subnetId: 'subnet-b', zone: 'us-east-1b' }],
+    costCenter: 'train',
+    maxLifetimeSeconds: 4 * 3600,
+    templateIsSpot: false,
+    source: 'SSM parameters',
+  };
 }

@@ -30,17 +30,19 @@ const DLAMI_ARM = 'resolve:ssm:/aws/service/deeplearning/ami/arm64/base-oss-nvid
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
 const config = { region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
-const clients = { ec2: new EC2Client(config), ssm: new SSMClient(config) } as unknown as Clients;
+const ec2Client = new EC2Client(config);
+const clients = { ec2: ec2Client, ec2Launch: ec2Client, ssm: new SSMClient(config) } as unknown as Clients;
 
 const PARAMETERS: Record<string, string> = {
-  S3BucketName: 'b', LaunchTemplateId: 'lt-0123456789abcdef0', PublicSubnetIds: 'subnet-a', AvailabilityZones: 'us-east-1a',
+  S3BucketName: 'b', LaunchTemplateId: 'lt-0123456789abcdef0', LaunchTemplateVersion: '2', PublicSubnetIds: 'subnet-a', AvailabilityZones: 'us-east-1a',
 };
 
 /** The ImageId of each RunInstances request (null when none is sent). */
 let imageIds: Array<string | null> = [];
 
+/** The template's facts, at the version the foundation published (never `$Default`, which CloudFormation never moves). */
 function foundationWith(templateImageId?: string) {
-  ec2.on(DescribeLaunchTemplateVersionsCommand, { LaunchTemplateId: 'lt-0123456789abcdef0', Versions: ['$Default'] }).resolves({
+  ec2.on(DescribeLaunchTemplateVersionsCommand, { LaunchTemplateId: 'lt-0123456789abcdef0', Versions: ['2'] }).resolves({
     LaunchTemplateVersions: [{ LaunchTemplateData: { ...(templateImageId ? { ImageId: templateImageId } : {}) } }],
   });
 }
