@@ -1,15 +1,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { snapshot, uploadSnapshot } from './code';
 import { Clients, CliError, formatAge, formatBytes, Io, packageRoot, packageVersion } from './context';
-import { checkEnvName, Foundation, resolveFoundation } from './foundation';
+import { checkEnvName, Foundation, LIFETIME_MARGIN_SECONDS, lifetimeTagHours, resolveFoundation } from './foundation';
 import { chooseImage, Launched, launchWithFallback, Market } from './launch';
 import { LogPrinter } from './logs';
 import {
   checkRunId, getJson, keys, listKeys, listRunIds, newRunId, pendingStatus, putJson, RUN_OVER, RunSpec, RunStatus, runInstances,
   SCHEMA_VERSION, tagOf,
 } from './runs';
+import { InstanceWatchdog } from './watchdog';
 
 /** The options of `run`. */
 export interface RunOptions {
@@ -96,12 +97,13 @@ export async function runCommand(clients: Clients, io: Io, options: RunOptions):
   const env = parseEnvVars(options.envVars);
 
   const foundation = await resolveFoundation(clients, options.env);
-  io.err(`[chronos] foundation ${foundation.environment}: bucket ${foundation.bucket}, template ${foundation.launchTemplateId}, ` +
+  io.err(`[chronos] foundation ${foundation.environment}: bucket ${foundation.bucket}, template ${foundation.launchTemplateId} ` +
+    `version ${foundation.launchTemplateVersion}, ` +
     `zones ${foundation.subnets.map(s => s.zone).join(', ')} (from ${foundation.source})\n`);
   const lifetime = options.maxRunLifetime ? parseDuration(options.maxRunLifetime) : foundation.maxLifetimeSeconds;
   if (lifetime > foundation.maxLifetimeSeconds) {
     throw new CliError(`--max-run-lifetime ${options.maxRunLifetime} is longer than the foundation's ${foundation.maxLifetimeSeconds / 3600} h ` +
-      '(MaxLifetimeHours of its launch template)', 2);
+      `(the MaxLifetimeHours tag of its launch template, less the ${LIFETIME_MARGIN_SECONDS / 3600} h drain margin)`, 2);
   }
   const instanceTypes = options.instanceTypes?.length ? options.instanceTypes
     : foundation.templateInstanceType ? [foundation.templateInstanceType] : [];
@@ -138,7 +140,8 @@ export async function runCommand(clients: Clients, io: Io, options: RunOptions):
   await putJson(clients.s3, foundation.bucket, keys.spec(foundation.environment, runId), spec);
   io.err(`[chronos] run ${runId}\n`);
 
-  const maxLifetimeHours = Math.min(foundation.maxLifetimeSeconds / 3600, Math.ceil((lifetime / 3600 + 0.25) * 100) / 100);
+  // Always the lifetime plus the drain margin: the reaper counts from LaunchTime, the agent from its own start.
+  const maxLifetimeHours = lifetimeTagHours(lifetime);
   const attached: Attached = {
     clients,
     io,
@@ -213,7 +216,30 @@ function exitCodeOf(s: RunStatus): number {
   return 1;
 }
 
-/** Follows the run: logs and status changes; launches the next attempt after `interrupted`; returns the exit code. */
+/** Ends a run from the launcher (no agent will write again): its final status, the reason, exit code 1. */
+async function endRun(a: Attached, status: RunStatus | undefined, attempt: number, state: 'failed' | 'stopped', reason: string): Promise<number> {
+  const { clients, io, foundation, runId } = a;
+  const at = io.now().toISOString();
+  await putJson(clients.s3, foundation.bucket, keys.status(foundation.environment, runId), {
+    ...(status?.attempt === attempt ? status : pendingStatus(runId, attempt, io.now())), state, updatedAt: at, endedAt: at, reason,
+  });
+  io.err(`[chronos] run ${runId} ${state}: ${reason}\n`);
+  io.out(`${runId}\n`);
+  return 1;
+}
+
+/** Whether `stop` asked the run to stop (control.json): then no next attempt is launched. */
+async function stopRequested(a: Attached): Promise<{ requestedAt?: string } | undefined> {
+  const control = await getJson<{ action?: string; requestedAt?: string }>(a.clients.s3, a.foundation.bucket,
+    keys.control(a.foundation.environment, a.runId));
+  return control?.action === 'stop' ? control : undefined;
+}
+
+/**
+ * Follows the run: logs and status changes; returns the exit code. The next attempt is launched only after a spot
+ * reclaim (the agent's `interrupted`, or an instance EC2 reclaimed without a final status), and only when no stop was
+ * asked for; any other end of an instance without a final status ends the run, with its reason (watchdog.ts).
+ */
 async function follow(a: Attached, first: Launched): Promise<number> {
   const { clients, io, foundation, runId } = a;
   const env = foundation.environment;
@@ -224,7 +250,7 @@ async function follow(a: Attached, first: Launched): Promise<number> {
   let spotInterruptions = 0;
   let current = first;
   let currentMarket: Market = first.market;
-  const watchdog = new InstanceWatchdog(a);
+  const watchdog = new InstanceWatchdog(clients, io);
   for (;;) {
     if (io.interrupted.aborted) {
       io.err('[chronos] detached; the run goes on (no further attempt is launched while detached). ' +
@@ -234,18 +260,22 @@ async function follow(a: Attached, first: Launched): Promise<number> {
     }
     let status = await getJson<RunStatus>(clients.s3, foundation.bucket, keys.status(env, runId));
     for (let n = firstAttempt; n <= attempt; n++) await printer.printNew(n);
-    // An instance that ended without the agent's final status (reclaimed without notice, the agent killed): the
-    // attempt is over all the same.
+    // An instance that ended without the agent's final status (reclaimed without notice, terminated, failed at launch,
+    // the agent killed): the attempt is over all the same, and only a spot reclaim is worth another attempt.
     const stateNow = status?.attempt === attempt ? status.state : 'pending';
     const gone = await watchdog.gone(current.instanceId, stateNow);
     if (gone) {
-      io.err(`[chronos] attempt ${attempt}: ${current.instanceId} is ${gone} but the run's status says ${stateNow}: ` +
-        'the agent wrote no final status; the attempt counts as interrupted\n');
+      const what = `attempt ${attempt}: ${current.instanceId} is ${gone.state} but the run's status says ${stateNow}: ${gone.reason}`;
+      await printer.printNew(attempt);
+      if (!gone.resumable) {
+        return (await stopRequested(a)) ? endRun(a, status, attempt, 'stopped', `stopped on request; ${what}`) : endRun(a, status, attempt, 'failed', what);
+      }
+      io.err(`[chronos] ${what}; the agent wrote no final status: the attempt counts as interrupted\n`);
       status = {
         ...(status ?? pendingStatus(runId, attempt, io.now())),
         attempt,
         state: 'interrupted',
-        reason: `instance ${gone} without a final status`,
+        reason: `instance ${gone.state} without a final status: ${gone.reason}`,
         lifecycle: currentMarket,
       };
     }
@@ -263,8 +293,17 @@ async function follow(a: Attached, first: Launched): Promise<number> {
         return exitCodeOf(status);
       }
       if (status.state === 'interrupted') {
-        if (currentMarket === 'spot') spotInterruptions++;
         await printer.printNew(attempt);
+        // The agent reads control.json only while its command runs: a stop asked for since is honoured here.
+        const stop = await stopRequested(a);
+        if (stop) {
+          return endRun(a, status, attempt, 'stopped', `stopped on request (chronos-training stop${stop.requestedAt ? `, ${stop.requestedAt}` : ''}); ` +
+            `attempt ${attempt} was interrupted (${status.reason ?? 'no reason given'}) and no next attempt is launched`);
+        }
+        // The agent drains on SIGTERM and says `interrupted` whoever ends the instance: the reaper's kill ends the run.
+        const end = gone ?? await watchdog.look(current.instanceId);
+        if (end?.reaper) return endRun(a, status, attempt, 'failed', `attempt ${attempt}: ${current.instanceId}: ${end.reason}`);
+        if (currentMarket === 'spot') spotInterruptions++;
         if (attempt >= a.maxAttempts) {
           io.err(`[chronos] attempt ${attempt} was interrupted and --max-attempts ${a.maxAttempts} is reached; the run's ` +
             'last checkpoint stays in S3\n');
@@ -286,41 +325,6 @@ async function follow(a: Attached, first: Launched): Promise<number> {
     await sleep(io, a.pollSeconds * 1000);
   }
 }
-
-/**
- * Whether an attempt's instance has ended while its status still says `pending` or `running`: checked at most
- * every WATCHDOG_SECONDS, and reported only when it stays so for a further WATCHDOG_SECONDS (the agent writes its
- * final status before it powers off, so a short overlap is normal).
- */
-class InstanceWatchdog {
-  private lastCheck = 0;
-  private endedSince = new Map<string, number>();
-
-  constructor(private readonly a: Attached) {}
-
-  public async gone(instanceId: string, state: string): Promise<string | undefined> {
-    if (state !== 'pending' && state !== 'running') return undefined;
-    const now = this.a.io.now().getTime();
-    if (now - this.lastCheck < WATCHDOG_SECONDS * 1000) return undefined;
-    this.lastCheck = now;
-    let instanceState: string | undefined;
-    try {
-      const reply = await this.a.clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
-      instanceState = reply.Reservations?.[0]?.Instances?.[0]?.State?.Name;
-    } catch {
-      return undefined;
-    }
-    if (instanceState !== 'terminated' && instanceState !== 'shutting-down' && instanceState !== 'stopped') {
-      this.endedSince.delete(instanceId);
-      return undefined;
-    }
-    const since = this.endedSince.get(instanceId) ?? now;
-    this.endedSince.set(instanceId, since);
-    return now - since >= WATCHDOG_SECONDS * 1000 ? instanceState : undefined;
-  }
-}
-
-const WATCHDOG_SECONDS = 60;
 
 /** `logs RUN`: every attempt's logs, in order; with `follow`, until the run is over. */
 export async function logsCommand(clients: Clients, io: Io,

@@ -10,8 +10,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import {
-  CreateLaunchTemplateCommand, CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand, DescribeInstancesCommand, Instance,
-  TerminateInstancesCommand,
+  CreateLaunchTemplateCommand, CreateLaunchTemplateVersionCommand, CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand,
+  DescribeInstancesCommand, DescribeLaunchTemplatesCommand, Instance, TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
@@ -50,7 +50,8 @@ beforeAll(async () => {
   const images = await clients.ec2.send(new DescribeImagesCommand({ Owners: ['amazon'] }));
   const tags = [
     { Key: 'Project', Value: 'Chronos-Training' }, { Key: 'Environment', Value: 'dev' }, { Key: 'CostCenter', Value: 'train' },
-    { Key: 'MaxLifetimeHours', Value: '4' }, { Key: 'ManagedBy', Value: 'chronos-launch-template' },
+    // The foundation's lifetime (4 h) plus the drain margin (0.25 h), as the foundation stamps it.
+    { Key: 'MaxLifetimeHours', Value: '4.25' }, { Key: 'ManagedBy', Value: 'chronos-launch-template' },
   ];
   const template = await clients.ec2.send(new CreateLaunchTemplateCommand({
     LaunchTemplateName: 'ChronosTrainingLaunchTemplate-dev',
@@ -203,7 +204,8 @@ describe('run --detach', () => {
   test('launches from the template, first type, first zone, spot, with the run\'s tags and no user data', async () => {
     const [req] = runRequests(since);
     expect(req).toEqual({
-      LaunchTemplate: { LaunchTemplateId: templateId, Version: '$Default' },
+      // This foundation publishes no LaunchTemplateVersion (an older one): the latest version, never $Default.
+      LaunchTemplate: { LaunchTemplateId: templateId, Version: '$Latest' },
       InstanceType: 't3.micro',
       SubnetId: subnets[0],
       MinCount: 1,
@@ -311,27 +313,118 @@ describe('the attached launcher', () => {
     expect(failed.code).toBe(3);
   });
 
-  test('an instance that ends without a final status counts as an interrupted attempt, and the next one is launched', async () => {
+  /*
+   * How an attempt ended, from EC2's StateReason (EC2 API Reference, "StateReason"): only a spot reclaim
+   * (Server.SpotInstanceTermination) or the agent's own `interrupted` is worth another attempt. Moto sets
+   * Client.UserInitiatedShutdown when TerminateInstances ends an instance; the other reasons, and a LaunchTime hours
+   * ago, are written into moto's DescribeInstances reply by a middleware on the launcher's EC2 client.
+   */
+  function stubDescribe(rewrite: (i: Instance) => void) {
+    (clients.ec2 as any).middlewareStack.add((next: any, context: any) => async (args: any) => {
+      const out = await next(args);
+      if (context.commandName === 'DescribeInstancesCommand') {
+        for (const r of out.output.Reservations ?? []) for (const i of r.Instances ?? []) rewrite(i);
+      }
+      return out;
+    }, { step: 'initialize', name: 'stubDescribe' });
+  }
+  afterEach(() => { (clients.ec2 as any).middlewareStack.remove('stubDescribe'); });
+
+  /** Runs attached (polls 30 s apart) while `script(tick, runId, firstInstanceId)` plays the instance's part. */
+  async function attachedRun(extra: string[], script: (tick: number, runId: string, first: string) => Promise<void>) {
     const since = calls.length;
     let tick = 0;
-    let runId = '';
-    const script = async () => {
+    const rec = recordingIo(async () => {
       tick++;
-      const requests = runRequests(since);
-      runId = requests[0].TagSpecifications[0].Tags.find((t: any) => t.Key === 'ChronosRunId').Value;
-      if (tick === 1) {
-        await put(`dev/runs/${runId}/status.json`, status(runId, 'running', 1));
-        const [first] = await instancesOf(runId);
-        await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [first.InstanceId!] }));
-      }
-      if (requests.length === 2) await put(`dev/runs/${runId}/status.json`, status(runId, 'succeeded', 2, { exitCode: 0 }));
-    };
-    const rec = recordingIo(script, START);
-    const code = await main(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--', 'true'],
+      const runId = runRequests(since)[0].TagSpecifications[0].Tags.find((t: any) => t.Key === 'ChronosRunId').Value;
+      const [first] = (await instancesOf(runId)).filter(i => tagsOf(i).ChronosAttempt === '1');
+      await script(tick, runId, first.InstanceId!);
+    }, START);
+    const code = await main(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', ...extra, '--', 'true'],
       { io: rec.io, clients: () => clients, pollSeconds: 30 });
-    expect(rec.stderr()).toMatch(/attempt 1: i-[0-9a-f]+ is (terminated|shutting-down) but the run's status says running: the agent wrote no final status/);
+    const runId = runRequests(since)[0].TagSpecifications[0].Tags.find((t: any) => t.Key === 'ChronosRunId').Value;
+    return { code, rec, runId, launches: runRequests(since).length };
+  }
+
+  test('an instance terminated through the API without a final status ends the run, with the reason, and is not relaunched', async () => {
+    const { code, rec, runId, launches } = await attachedRun([], async (tick, run, first) => {
+      if (tick === 1) {
+        await put(`dev/runs/${run}/status.json`, status(run, 'running', 1));
+        await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [first] }));
+      }
+    });
+    expect(code).toBe(1);
+    expect(launches).toBe(1);
+    expect(rec.stderr()).toMatch(/run \S+ failed: attempt 1: i-[0-9a-f]+ is (terminated|shutting-down) but the run's status says running: it was terminated or stopped through the EC2 API or console \(Client\.UserInitiatedShutdown\)/);
+    expect(await json(`dev/runs/${runId}/status.json`)).toMatchObject({
+      state: 'failed', attempt: 1, endedAt: expect.any(String), reason: expect.stringContaining('Client.UserInitiatedShutdown'),
+    });
+  });
+
+  test('a spot instance EC2 reclaimed without a final status (Server.SpotInstanceTermination) is followed by the next attempt', async () => {
+    stubDescribe(i => {
+      if (i.State?.Name === 'terminated' || i.State?.Name === 'shutting-down') {
+        i.StateReason = { Code: 'Server.SpotInstanceTermination', Message: 'Server.SpotInstanceTermination: Spot instance termination' };
+      }
+    });
+    let launched = 1;
+    const { code, rec, launches } = await attachedRun(['--spot'], async (tick, run, first) => {
+      if (tick === 1) {
+        await put(`dev/runs/${run}/status.json`, status(run, 'running', 1));
+        await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [first] }));
+      }
+      const attempts = (await instancesOf(run)).length;
+      if (attempts === 2 && launched === 1) {
+        launched = 2;
+        await put(`dev/runs/${run}/status.json`, status(run, 'succeeded', 2, { exitCode: 0 }));
+      }
+    });
+    expect(rec.stderr()).toContain('EC2 reclaimed the spot instance (Server.SpotInstanceTermination); the agent wrote no final status: the attempt counts as interrupted');
     expect(code).toBe(0);
-    expect(runRequests(since)).toHaveLength(2);
+    expect(launches).toBe(2);
+  });
+
+  test('an instance EC2 ended at launch (Client.InternalError) ends the run, naming the likely KMS cause', async () => {
+    stubDescribe(i => {
+      i.State = { Name: 'terminated', Code: 48 };
+      i.StateReason = { Code: 'Client.InternalError', Message: 'Client.InternalError: Client error on launch' };
+    });
+    const { code, rec, runId, launches } = await attachedRun([], async () => {});
+    expect(code).toBe(1);
+    expect(launches).toBe(1);
+    expect(rec.stderr()).toMatch(/status says pending: EC2 ended it during launch \(Client\.InternalError: Client\.InternalError: Client error on launch\); .*KMS key/);
+    expect((await json(`dev/runs/${runId}/status.json`)).state).toBe('failed');
+  });
+
+  // The run reaper terminates (TerminateInstances: Client.UserInitiatedShutdown) an instance older than its
+  // MaxLifetimeHours tag, counted from LaunchTime; the agent, killed by the shutdown, drains and says `interrupted`.
+  test('an attempt the run reaper ended is not relaunched: the run fails, naming the reaper', async () => {
+    stubDescribe(i => { i.LaunchTime = new Date(Date.now() - 2 * 3600_000); });
+    const { code, rec, runId, launches } = await attachedRun(['--max-run-lifetime', '1h'], async (tick, run, first) => {
+      if (tick === 1) {
+        await clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [first] }));
+        await put(`dev/runs/${run}/status.json`, status(run, 'interrupted', 1, { reason: 'SIGTERM: the instance is shutting down' }));
+      }
+    });
+    expect(code).toBe(1);
+    expect(launches).toBe(1);
+    expect(rec.stderr()).toContain('the run reaper terminated it (Client.UserInitiatedShutdown): it outlived its MaxLifetimeHours tag of 1.25 h');
+    expect((await json(`dev/runs/${runId}/status.json`)).state).toBe('failed');
+  });
+
+  // docs/RUNS.md, "Control": the agent reads control.json while its command runs; the launcher reads it before it
+  // launches a next attempt, so a stop asked for meanwhile (stop, stop --now) ends the run instead.
+  test('a stop asked for while an attempt ends interrupted ends the run as stopped, with no next attempt', async () => {
+    const { code, rec, runId, launches } = await attachedRun([], async (tick, run) => {
+      if (tick === 1) {
+        await put(`dev/runs/${run}/control.json`, { schemaVersion: 1, action: 'stop', requestedAt: START.toISOString() });
+        await put(`dev/runs/${run}/status.json`, status(run, 'interrupted', 1, { reason: 'SIGTERM: the instance is shutting down' }));
+      }
+    });
+    expect(code).toBe(1);
+    expect(launches).toBe(1);
+    expect(rec.stderr()).toContain(`run ${runId} stopped: stopped on request (chronos-training stop, ${START.toISOString()})`);
+    expect(await json(`dev/runs/${runId}/status.json`)).toMatchObject({ state: 'stopped', attempt: 1 });
   });
 
   test('Ctrl-C before the launch cancels the run', async () => {
@@ -470,8 +563,8 @@ describe('the foundation', () => {
   });
 
   test('a run whose launch fails ends failed, with the reason, instead of staying pending', async () => {
-    // Moto never runs out of capacity: a middleware on the EC2 client says it has none.
-    (clients.ec2 as any).middlewareStack.add((next: any, context: any) => async (args: any) => {
+    // Moto never runs out of capacity: a middleware on the launch client (RunInstances) says it has none.
+    (clients.ec2Launch as any).middlewareStack.add((next: any, context: any) => async (args: any) => {
       if (context.commandName === 'RunInstancesCommand') throw awsError('InsufficientInstanceCapacity');
       return next(args);
     }, { step: 'initialize', name: 'noCapacity' });
@@ -479,7 +572,7 @@ describe('the foundation', () => {
     try {
       r = await cli(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--spot', '--detach', '--', 'true']);
     } finally {
-      (clients.ec2 as any).middlewareStack.remove('noCapacity');
+      (clients.ec2Launch as any).middlewareStack.remove('noCapacity');
     }
     expect(r.code).toBe(1);
     expect(r.stderr()).toContain('no capacity: all 2 tries failed');
@@ -496,6 +589,88 @@ describe('the foundation', () => {
     const long = await cli(['run', '--env', 'dev', '--max-run-lifetime', '5h', '--instance-types', 't3.micro', '--', 'true']);
     expect(long.code).toBe(2);
     expect(long.stderr()).toContain('--max-run-lifetime 5h is longer than the foundation\'s 4 h');
+  });
+});
+
+/*
+ * CloudFormation adds a launch template version on each change of LaunchTemplateData and never moves the default
+ * version (AWS::EC2::LaunchTemplate reference, return values DefaultVersionNumber / LatestVersionNumber;
+ * cloudformation-coverage-roadmap #1518), and RunInstances without a version uses the default (EC2 API Reference,
+ * LaunchTemplateSpecification, Version: "If the value is not specified, the default version is used"). So the
+ * foundation publishes the latest version number (LaunchTemplateVersion) and the launcher launches and describes it.
+ * Moto keeps versions and launches the one asked for (ec2/models/instances.py, _get_template_from_args).
+ */
+describe('the launch template version and the lifetime', () => {
+  let versioned: string;
+  let images: string[];
+  beforeAll(async () => {
+    images = (await clients.ec2.send(new DescribeImagesCommand({ Owners: ['amazon'] }))).Images!.map(i => i.ImageId!);
+    const tags = (hours: string) => [
+      { Key: 'Project', Value: 'Chronos-Training' }, { Key: 'Environment', Value: 'ver' }, { Key: 'MaxLifetimeHours', Value: hours },
+    ];
+    const v1 = await clients.ec2.send(new CreateLaunchTemplateCommand({
+      LaunchTemplateName: 'ChronosTrainingLaunchTemplate-ver',
+      LaunchTemplateData: {
+        ImageId: images[0],
+        InstanceType: 't3.nano',
+        UserData: Buffer.from('#!/bin/bash\necho agent v1\n').toString('base64'),
+        TagSpecifications: [{ ResourceType: 'instance', Tags: tags('4.25') }],
+      },
+    }));
+    versioned = v1.LaunchTemplate!.LaunchTemplateId!;
+    // The second deploy: a new version, the default left at 1, as CloudFormation leaves it.
+    await clients.ec2.send(new CreateLaunchTemplateVersionCommand({
+      LaunchTemplateId: versioned,
+      LaunchTemplateData: {
+        ImageId: images[1],
+        InstanceType: 't3.small',
+        UserData: Buffer.from('#!/bin/bash\necho agent v2\n').toString('base64'),
+        TagSpecifications: [{ ResourceType: 'instance', Tags: tags('2.25') }],
+      },
+    }));
+    const parameters: Record<string, string> = {
+      S3BucketName: BUCKET,
+      LaunchTemplateId: versioned,
+      LaunchTemplateVersion: '2',
+      PublicSubnetIds: subnets.join(','),
+      AvailabilityZones: 'us-east-1a,us-east-1b',
+    };
+    for (const [suffix, value] of Object.entries(parameters)) {
+      await clients.ssm.send(new PutParameterCommand({ Name: `/chronos-training/ver/${suffix}`, Value: value, Type: 'String' }));
+    }
+  });
+
+  test('launches and describes the version the foundation published (2), not the default (1)', async () => {
+    const [template] = (await clients.ec2.send(new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [versioned] }))).LaunchTemplates!;
+    expect([template.DefaultVersionNumber, template.LatestVersionNumber]).toEqual([1, 2]);
+    const since = calls.length;
+    const r = await cli(['run', '--env', 'ver', '--dir', workdir(), '--detach', '--', 'true']);
+    expect(r.stderr()).not.toContain('error');
+    expect(r.code).toBe(0);
+    expect(r.stderr()).toContain(`template ${versioned} version 2`);
+    const described = calls.slice(since).filter(c => c.command === 'DescribeLaunchTemplateVersionsCommand').map(c => c.input.Versions);
+    expect(described).toEqual([['2']]);
+    const [req] = runRequests(since);
+    expect(req.LaunchTemplate).toEqual({ LaunchTemplateId: versioned, Version: '2' });
+    // Version 2's facts: its instance type (no --instance-types), its image, its lifetime (2.25 h tag: 2 h).
+    expect(req.InstanceType).toBe('t3.small');
+    const [instance] = await instancesOf(r.stdout().trim());
+    expect(instance.ImageId).toBe(images[1]);
+    expect(tagsOf(instance).MaxLifetimeHours).toBe('2.25');
+    expect((await json(`ver/runs/${r.stdout().trim()}/spec.json`)).maxRunLifetimeSeconds).toBe(7200);
+  });
+
+  // The reaper counts from LaunchTime, the agent from its own start after boot, and the agent's backstop is its
+  // lifetime + 300 s: so the tag always carries the 900 s margin (boot, drain, backstop), rounded up to 0.01 h.
+  test('the MaxLifetimeHours tag is the run\'s lifetime plus 0.25 h, also at the foundation\'s own lifetime', async () => {
+    for (const [flag, lifetime, tag] of [[[], 14400, '4.25'], [['--max-run-lifetime', '4h'], 14400, '4.25'],
+      [['--max-run-lifetime', '1h0m1s'], 3601, '1.26']] as Array<[string[], number, string]>) {
+      const r = await cli(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', ...flag, '--detach', '--', 'true']);
+      expect(r.code).toBe(0);
+      const runId = r.stdout().trim();
+      expect((await json(`dev/runs/${runId}/spec.json`)).maxRunLifetimeSeconds).toBe(lifetime);
+      expect(tagsOf((await instancesOf(runId))[0]).MaxLifetimeHours).toBe(tag);
+    }
   });
 });
 
