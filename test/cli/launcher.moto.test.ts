@@ -290,6 +290,10 @@ describe('the attached launcher', () => {
     expect(requests[1].InstanceMarketOptions).toBeUndefined();
     const attempts = (await instancesOf(runId)).map(i => tagsOf(i).ChronosAttempt).sort();
     expect(attempts).toEqual(['1', '2']);
+    // Attempt 1 said `interrupted` while its instance still ran (after a spot drain the agent leaves it for EC2 to
+    // reclaim): the launcher neither waited for it nor ended it.
+    const first = (await instancesOf(runId)).find(i => tagsOf(i).ChronosAttempt === '1')!;
+    expect(first.State?.Name).toBe('running');
   });
 
   test('stops after --max-attempts interrupted attempts, and returns the command\'s exit code of a failed run', async () => {
@@ -534,7 +538,13 @@ describe('logs, status, list, stop', () => {
 describe('the foundation', () => {
   test('falls back to the CloudFormation exports without parameters', async () => {
     const exports: Record<string, string> = {
-      S3BucketName: BUCKET, LaunchTemplateId: templateId, PublicSubnetIds: subnets[1], AvailabilityZones: 'us-east-1b', CostCenter: 'serve',
+      S3BucketName: BUCKET,
+      LaunchTemplateId: templateId,
+      // The export the foundation adds next to the template's ID (ChronosTraining-{env}-LaunchTemplateVersion).
+      LaunchTemplateVersion: '1',
+      PublicSubnetIds: subnets[1],
+      AvailabilityZones: 'us-east-1b',
+      CostCenter: 'serve',
     };
     await clients.cfn.send(new CreateStackCommand({
       StackName: 'ChronosTraining-stage',
@@ -549,6 +559,7 @@ describe('the foundation', () => {
     expect(r.code).toBe(0);
     const [req] = runRequests(since);
     expect(req.SubnetId).toBe(subnets[1]);
+    expect(req.LaunchTemplate).toEqual({ LaunchTemplateId: templateId, Version: '1' });
     expect(req.TagSpecifications[0].Tags).toEqual(expect.arrayContaining([{ Key: 'CostCenter', Value: 'serve' }, { Key: 'Environment', Value: 'stage' }]));
   });
 
