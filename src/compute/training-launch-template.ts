@@ -162,6 +162,13 @@ export class TrainingLaunchTemplate extends Construct {
   /** The launch template's name, `ChronosTrainingLaunchTemplate-{environmentName}`. */
   public readonly launchTemplateName: string;
 
+  /**
+   * The launch template's latest version number (`Fn::GetAtt LatestVersionNumber`), the version to launch:
+   * CloudFormation adds a version on each change of the template and never moves its default version, which
+   * stays the first one ("AWS::EC2::LaunchTemplate", CloudFormation reference, return values).
+   */
+  public readonly launchTemplateVersion: string;
+
   /** How long a run may last: the `MaxLifetimeHours` tag of the instances, in hours. */
   public readonly maxRunLifetime: Duration;
 
@@ -262,5 +269,6 @@ export class TrainingLaunchTemplate extends Construct {
 
     this.launchTemplate = template;
     this.launchTemplateId = template.launchTemplateId!;
+    this.launchTemplateVersion = template.latestVersionNumber;
   }
 }

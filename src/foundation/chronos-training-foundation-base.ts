@@ -24,6 +24,7 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
   public abstract readonly instanceProfile: iam.IInstanceProfile;
   public abstract readonly securityGroup: ec2.ISecurityGroup;
   public abstract readonly launchTemplate?: ec2.ILaunchTemplate;
+  public abstract readonly launchTemplateVersion?: string;
   public abstract readonly batchJobQueue?: batch.IJobQueue;
   public abstract readonly batchJobDefinition?: batch.IJobDefinition;
   public abstract readonly batchMultiNodeJobQueue?: batch.IJobQueue;

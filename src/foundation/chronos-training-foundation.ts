@@ -341,6 +341,12 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
   /** The training launch template; undefined with `launchTemplate: false`. */
   public readonly launchTemplate?: ec2.ILaunchTemplate;
 
+  /**
+   * The launch template's latest version number (`Fn::GetAtt LatestVersionNumber`), the version to launch, also
+   * published as `LaunchTemplateVersion`; undefined with `launchTemplate: false`.
+   */
+  public readonly launchTemplateVersion?: string;
+
   /** The cluster placement group; undefined without `clusterPlacementGroup`. */
   public readonly placementGroup?: ec2.IPlacementGroup;
 
@@ -460,7 +466,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       this.network.restrictS3Endpoint(this.bucket, props.s3EndpointRestrictionProps);
     }
     if (props.launchTemplate ?? true) {
-      this.launchTemplate = new TrainingLaunchTemplate(this, 'LaunchTemplate', {
+      const trainingLaunchTemplate = new TrainingLaunchTemplate(this, 'LaunchTemplate', {
         ...props.launchTemplateProps,
         environmentName,
         costCenter,
@@ -469,7 +475,9 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
         securityGroup: this.securityGroup,
         // The run agent's bucket (docs/RUNS.md); a template without the agent takes none.
         bucket: (props.launchTemplateProps?.runAgent ?? true) ? this.bucket : undefined,
-      }).launchTemplate;
+      });
+      this.launchTemplate = trainingLaunchTemplate.launchTemplate;
+      this.launchTemplateVersion = trainingLaunchTemplate.launchTemplateVersion;
     }
     if (props.runReaper) {
       const { TrainingRunReaper } = trainingRunReaperModule();
@@ -519,8 +527,13 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       [FoundationExports.AVAILABILITY_ZONES]: [Fn.join(',', this.publicSubnets.map(s => s.availabilityZone)),
         'Availability Zones of the public subnets'],
     };
-    if (this.launchTemplate) {
+    if (this.launchTemplate && this.launchTemplateVersion) {
       outputs[FoundationExports.LAUNCH_TEMPLATE_ID] = [this.launchTemplate.launchTemplateId!, 'Launch template ID'];
+      // The version a launch uses: CloudFormation never moves the default version ("AWS::EC2::LaunchTemplate",
+      // CloudFormation reference, return values). It changes on each template change: read the parameter, do not
+      // import the export (docs/DESIGN.md).
+      outputs[FoundationExports.LAUNCH_TEMPLATE_VERSION] = [this.launchTemplateVersion,
+        'Launch template version to launch (the latest; read the SSM parameter, do not import this export)'];
     }
     const suffixes = FoundationExports.suffixes().filter(suffix => suffix in outputs);
     const optional = (suffix: string, value: string, description: string) => {
