@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
 import { addRunAgentValidations, runAgentMultipartUserData, runAgentUserDataValue } from '../private/run-agent-launch';
 import { LAUNCH_TEMPLATE_MANAGED_BY, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
-import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, validateCostCenter, validateEnvironment } from '../private/validation';
+import { DEFAULT_RUN_LIFETIME, maxLifetimeHoursTag, runLifetimeMinutes, validateCostCenter, validateEnvironment } from '../private/validation';
 
 /**
  * Options of a `TrainingLaunchTemplate` that a foundation user may set (the
@@ -122,11 +122,12 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
   readonly bucket?: s3.IBucket;
 
   /**
-   * How long a run may last: stamped on instances as the `MaxLifetimeHours` tag
-   * (in hours, a decimal such as `1.5` for 90 minutes), which the
-   * `TrainingRunReaper` enforces and the run's own `shutdown -h +MINUTES` should
-   * use. Whole minutes, from 15 minutes to 14 days. In a foundation it is the
-   * foundation's `maxRunLifetime`.
+   * How long a run may last: the run agent's lifetime, and, plus a margin of 15
+   * minutes for the boot, the agent's drain and its backstop, the instances'
+   * `MaxLifetimeHours` tag (in hours rounded up to 0.01, a decimal such as
+   * `1.75` for 90 minutes), which the `TrainingRunReaper` enforces. Whole
+   * minutes, from 15 minutes to 14 days. In a foundation it is the foundation's
+   * `maxRunLifetime`.
    *
    * @default Duration.hours(4)
    */
@@ -169,7 +170,7 @@ export class TrainingLaunchTemplate extends Construct {
    */
   public readonly launchTemplateVersion: string;
 
-  /** How long a run may last: the `MaxLifetimeHours` tag of the instances, in hours. */
+  /** How long a run may last: the run agent's lifetime (the `MaxLifetimeHours` tag is this plus 15 minutes). */
   public readonly maxRunLifetime: Duration;
 
   /** Whether instances launched from the template start the run agent at boot. */
@@ -251,8 +252,10 @@ export class TrainingLaunchTemplate extends Construct {
       [TAG_PROJECT]: PROJECT_TAG_VALUE,
       [TAG_ENVIRONMENT]: environmentName,
       [TAG_COST_CENTER]: costCenter,
-      // Hours as a decimal (90 minutes: '1.5'), what the run reaper parses.
-      [TAG_MAX_LIFETIME_HOURS]: String(lifetimeMinutes / 60),
+      // Hours as a decimal, what the run reaper parses: the agent's lifetime plus the margin for the boot, the drain
+      // and the backstop (90 minutes: '1.75'), so that the reaper, which counts from LaunchTime, never ends a run
+      // before its agent's own drain.
+      [TAG_MAX_LIFETIME_HOURS]: maxLifetimeHoursTag(lifetimeMinutes * 60),
       [TAG_MANAGED_BY]: LAUNCH_TEMPLATE_MANAGED_BY,
     };
     // `spot-instances-request` only with spot: a tag specification for a resource the
