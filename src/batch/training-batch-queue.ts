@@ -253,6 +253,18 @@ export interface TrainingBatchQueueOptions {
    * @default - no multi-node jobs
    */
   readonly multiNode?: TrainingBatchQueueMultiNodeOptions;
+
+  /**
+   * Whether Batch's instances have detailed (1-minute) CloudWatch monitoring
+   * (their launch template's `Monitoring`). It is billed per metric only while
+   * an instance runs, nothing while the queue is empty, and organisations whose
+   * controls require it (the AWS Config rule
+   * `ec2-instance-detailed-monitoring-enabled`) need it; `false` leaves basic
+   * (5-minute) monitoring, which is free.
+   *
+   * @default true
+   */
+  readonly detailedMonitoring?: boolean;
 }
 
 /**
@@ -440,7 +452,7 @@ export class TrainingBatchQueue extends Construct {
       [TAG_COST_CENTER]: costCenter,
       [TAG_MANAGED_BY]: BATCH_MANAGED_BY,
     };
-    this.launchTemplate = batchLaunchTemplate(this, environmentName, settings.rootVolumeSize, ownTags);
+    this.launchTemplate = batchLaunchTemplate(this, environmentName, settings.rootVolumeSize, ownTags, props.detailedMonitoring ?? true);
 
     const securityGroups = [props.securityGroup, ...(props.additionalSecurityGroups ?? [])];
     const computeEnvironment = (ceId: string, name: string, spot: boolean, extra: Partial<batch.ManagedEc2EcsComputeEnvironmentProps>) => {
@@ -857,9 +869,11 @@ function retryStrategies(): batch.RetryStrategy[] {
  * instance profile, network interfaces, security groups, non-MIME user data:
  * batch/latest/userguide/launch-templates.html, V); MIME user data that configures the ECS agent (`ecsAgentConfiguration`).
  */
-function batchLaunchTemplate(scope: Construct, environmentName: string, rootVolumeSize: number, ownTags: Record<string, string>): ec2.LaunchTemplate {
+function batchLaunchTemplate(scope: Construct, environmentName: string, rootVolumeSize: number, ownTags: Record<string, string>,
+  detailedMonitoring: boolean): ec2.LaunchTemplate {
   const template = new ec2.LaunchTemplate(scope, 'LaunchTemplate', {
     requireImdsv2: true,
+    detailedMonitoring,
     httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
     httpPutResponseHopLimit: 1,
     blockDevices: [encryptedRootVolume(ROOT_DEVICE_NAME, rootVolumeSize)],

@@ -93,6 +93,18 @@ export interface TrainingLaunchTemplateOptions {
    * @default 2
    */
   readonly httpPutResponseHopLimit?: number;
+
+  /**
+   * Whether instances launched from the template have detailed (1-minute)
+   * CloudWatch monitoring. It is billed per metric only while an instance runs
+   * (a few cents per GPU day), nothing while none does, and organisations whose
+   * controls require it (the AWS Config rule
+   * `ec2-instance-detailed-monitoring-enabled`) need it; `false` leaves basic
+   * (5-minute) monitoring, which is free.
+   *
+   * @default true
+   */
+  readonly detailedMonitoring?: boolean;
 }
 
 /**
@@ -148,9 +160,8 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
  *
  * It sets no `associatePublicIpAddress`: the public subnet maps a public IP, and
  * a network interface in the template would make `--subnet-id` at launch fail.
- * It leaves detailed monitoring off: instances get basic (5-minute) monitoring,
- * which is free; detailed monitoring is billed per metric while an instance
- * runs (pass `--monitoring Enabled=true` at launch for one run that needs it).
+ * It turns on detailed (1-minute) monitoring, billed per metric only while an
+ * instance runs (`detailedMonitoring: false` leaves the free basic monitoring).
  * A template costs nothing.
  */
 export class TrainingLaunchTemplate extends Construct {
@@ -239,6 +250,9 @@ export class TrainingLaunchTemplate extends Construct {
       // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/work-with-tags-in-IMDS.html); off (unset) without it.
       instanceMetadataTags: this.runAgent ? true : undefined,
       instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
+      // LaunchTemplateData Monitoring.Enabled ("Enable or turn off detailed monitoring for your instances", Amazon
+      // EC2 User Guide): billed only while an instance runs.
+      detailedMonitoring: props.detailedMonitoring ?? true,
       blockDevices: [encryptedRootVolume(rootDeviceName, rootVolumeSize)],
       spotOptions: props.spot ? {
         requestType: ec2.SpotRequestType.ONE_TIME,

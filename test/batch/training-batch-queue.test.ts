@@ -137,6 +137,15 @@ describe('TrainingBatchQueue defaults', () => {
     expect(parts).toEqual([['text/x-shellscript', '#!/bin/bash\necho ECS_CONTAINER_STOP_TIMEOUT=120s >> /etc/ecs/ecs.config\n']]);
   });
 
+  // LaunchTemplateData Monitoring ("Enable or turn off detailed monitoring for your instances", Amazon EC2 User Guide):
+  // billed only while an instance runs, so nothing while the queue is empty.
+  test('detailed monitoring of Batch\'s instances is on by default, and off with detailedMonitoring: false', () => {
+    const monitoring = (t: Template) => resourcesOf(t, 'AWS::EC2::LaunchTemplate').find(r => r.Properties.LaunchTemplateData.TagSpecifications?.[0]?.Tags
+      .some((tag: any) => tag.Value === 'chronos-batch'))!.Properties.LaunchTemplateData.Monitoring;
+    expect(monitoring(template)).toEqual({ Enabled: true });
+    expect(monitoring(build({ detailedMonitoring: false }).template)).toEqual({ Enabled: false });
+  });
+
   test('the compute environment uses the template at its latest version', () => {
     const ce = computeEnvironments(template)[0].Properties.ComputeResources;
     expect(ce.LaunchTemplate).toEqual({

@@ -99,8 +99,12 @@ describe('TrainingLaunchTemplate', () => {
     expect(zlib.gunzipSync(Buffer.from(d.UserData, 'base64')).toString('utf-8')).toContain('\nshutdown -h +240\n');
   });
 
-  test('leaves detailed monitoring off: basic monitoring is free, detailed is billed per metric while an instance runs', () => {
-    expect(data(build().template()).Monitoring).toBeUndefined();
+  // LaunchTemplateData Monitoring ("Enable or turn off detailed monitoring for your instances", Amazon EC2 User Guide):
+  // billed per metric only while an instance runs; the AWS Config rule ec2-instance-detailed-monitoring-enabled
+  // requires it.
+  test('turns detailed monitoring on by default; detailedMonitoring: false leaves the free basic monitoring', () => {
+    expect(data(build().template()).Monitoring).toEqual({ Enabled: true });
+    expect(data(build({ detailedMonitoring: false }).template()).Monitoring).toEqual({ Enabled: false });
   });
 
   test('stamps instances and volumes with the cost tags, MaxLifetimeHours and ManagedBy=chronos-launch-template', () => {
