@@ -76,7 +76,7 @@ export interface ChronosTrainingFoundationProps {
   readonly regionalNames?: boolean;
 
   /**
-   * How long a training run may last, the one lifetime every part enforces: it
+   * How long a training run may last, the one lifetime every part enforces. It
    * is the run agent's lifetime; the launch template stamps it, plus a margin of
    * 15 minutes for the boot, the agent's drain and its backstop, on instances as
    * the `MaxLifetimeHours` tag (in hours rounded up to 0.01: `1.75` for 90
@@ -347,7 +347,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
 
   /**
    * The launch template's latest version number (`Fn::GetAtt LatestVersionNumber`), the version to launch, also
-   * published as `LaunchTemplateVersion`; undefined with `launchTemplate: false`.
+   * published as `LaunchTemplateVersion`. Undefined with `launchTemplate: false`.
    */
   public readonly launchTemplateVersion?: string;
 

@@ -38,7 +38,7 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
 
   /**
    * The launch template's latest version number, the version to launch (CloudFormation never moves a template's
-   * default version); undefined when the foundation has no launch template. In a foundation defined here it is
+   * default version). Undefined when the foundation has no launch template. In a foundation defined here it is
    * `Fn::GetAtt LatestVersionNumber`; in an imported one, the `LaunchTemplateVersion` SSM parameter's value when the
    * importing stack was deployed (read only when this property is used, so that a foundation deployed before the
    * parameter existed can still be imported).
