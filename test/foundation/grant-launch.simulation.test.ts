@@ -150,8 +150,7 @@ function imported(instanceRoleArn: string) {
   foundation.grantLaunch(launcher);
   const parameters = Template.fromStack(stack).toJSON().Parameters ?? {};
   const values: Record<string, string> = {
-    S3BucketName: BUCKET, LaunchTemplateId: LAUNCH_TEMPLATE_ID, IAMRoleName: instanceRoleArn.split('/').pop()!,
-    VPCId: VPC_ID, SecurityGroupId: SECURITY_GROUP_ID,
+    S3BucketName: BUCKET, LaunchTemplateId: LAUNCH_TEMPLATE_ID, IAMRoleName: instanceRoleArn.split('/').pop()!, VPCId: VPC_ID, SecurityGroupId: SECURITY_GROUP_ID,
   };
   const refs: Record<string, string> = {};
   for (const [logicalId, p] of Object.entries<any>(parameters)) {
