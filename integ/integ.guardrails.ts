@@ -39,6 +39,7 @@ integ.assertions
         InstanceInitiatedShutdownBehavior: 'terminate',
         MetadataOptions: Match.objectLike({ HttpTokens: 'required' }),
         BlockDeviceMappings: [Match.objectLike({ Ebs: Match.objectLike({ Encrypted: true, VolumeType: 'gp3', VolumeSize: 120 }) })],
+        Monitoring: { Enabled: true },
       }),
     })],
   }));
@@ -50,6 +51,7 @@ allowAssertion(
 
 integ.assertions
   .awsApiCall('Lambda', 'getFunctionConfiguration', { FunctionName: foundation.runReaper!.function.functionName })
-  .expect(ExpectedResult.objectLike({ Environment: { Variables: Match.objectLike({ DEFAULT_LIFETIME_SECONDS: '21600', DRY_RUN: 'false' }) } }));
+  // The 6-hour lifetime plus the 900 s margin: the reaper's ceiling, the launch template's MaxLifetimeHours tag (6.25).
+  .expect(ExpectedResult.objectLike({ Environment: { Variables: Match.objectLike({ DEFAULT_LIFETIME_SECONDS: '22500', DRY_RUN: 'false' }) } }));
 
 app.synth();

@@ -120,7 +120,7 @@ test('cdk deploy dev and stage side by side, all exports the template declares l
   for (const env of ENVS) {
     x[env] = {};
     const names = cdk.exportNamesOf(tpl[env]);
-    assert.equal(names.length, 11); // FoundationExports.suffixes(): the eight core exports, subnets, zones, launch template
+    assert.equal(names.length, 12); // FoundationExports.suffixes(): the eight core exports, subnets, zones, launch template and its version
     for (const name of names) {
       assert.ok(all[name], `export ${name} is listed`);
       x[env][name.slice(`ChronosTraining-${env}-`.length)] = all[name];
@@ -250,7 +250,8 @@ test('the README launch: run-instances with the stage exports and launch templat
     const tags = tagsToObject(i.Tags);
     assert.deepEqual(
       Object.fromEntries(['Project', 'Environment', 'CostCenter', 'MaxLifetimeHours', 'ManagedBy'].map((k) => [k, tags[k]])),
-      { Project: 'Chronos-Training', Environment: 'stage', CostCenter: COST_CENTER, MaxLifetimeHours: '4', ManagedBy: 'chronos-launch-template' });
+      // The 4-hour run lifetime plus the 900 s boot, drain and backstop margin (issue 27).
+      { Project: 'Chronos-Training', Environment: 'stage', CostCenter: COST_CENTER, MaxLifetimeHours: '4.25', ManagedBy: 'chronos-launch-template' });
     assert.equal(i.SubnetId, value('PublicSubnetId'));
     assert.deepEqual(i.SecurityGroups.map((g) => g.GroupId), [value('SecurityGroupId')]);
     // moto does not apply the template's instance profile to the instance (canary below): check the template.

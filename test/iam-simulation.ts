@@ -14,9 +14,15 @@ export const instanceArn = (id: string, region = REGION) => `arn:aws:ec2:${regio
 /** The ID a launch template of a synthesized template resolves to. */
 export const LAUNCH_TEMPLATE_ID = 'lt-0123456789abcdef0';
 
+/** The ID a VPC of a synthesized template resolves to. */
+export const VPC_ID = 'vpc-0123456789abcdef0';
+
+/** The ID a security group of a synthesized template resolves to (`Fn::GetAtt GroupId`). */
+export const SECURITY_GROUP_ID = 'sg-0123456789abcdef0';
+
 /**
- * Resolves Ref (pseudo parameters, launch templates, the template parameters and logical IDs given in `refs`,
- * job definitions as their revision 1), Fn::GetAtt of buckets, log groups, queues, roles and job queues, Fn::Join,
+ * Resolves Ref (pseudo parameters, launch templates, VPCs, the template parameters and logical IDs given in `refs`,
+ * job definitions as their revision 1), Fn::GetAtt of security groups, buckets, log groups, queues, roles and job queues, Fn::Join,
  * Fn::Split and Fn::Select against a template's resources.
  */
 export function resolver(resources: Record<string, any>, refs: Record<string, string> = {}): (value: any) => any {
@@ -30,6 +36,7 @@ export function resolver(resources: Record<string, any>, refs: Record<string, st
         return `arn:aws:batch:${REGION}:${ACCOUNT}:job-definition/${resources[value.Ref].Properties.JobDefinitionName}:1`;
       }
       if (resources[value.Ref]?.Type === 'AWS::EC2::LaunchTemplate') return LAUNCH_TEMPLATE_ID;
+      if (resources[value.Ref]?.Type === 'AWS::EC2::VPC') return VPC_ID;
       throw new Error(`unresolvable Ref ${value.Ref}`);
     }
     if ('Fn::Split' in value) return resolve(value['Fn::Split'][1]).split(value['Fn::Split'][0]);
@@ -37,6 +44,7 @@ export function resolver(resources: Record<string, any>, refs: Record<string, st
     if ('Fn::GetAtt' in value) {
       const [logicalId, attribute] = value['Fn::GetAtt'];
       const resource = resources[logicalId];
+      if (resource.Type === 'AWS::EC2::SecurityGroup' && attribute === 'GroupId') return SECURITY_GROUP_ID;
       if (resource.Type === 'AWS::S3::Bucket' && attribute === 'Arn') return `arn:aws:s3:::${resolve(resource.Properties.BucketName)}`;
       // Generated names: the logical ID without its hash, e.g. `ReaperLogGroup`.
       const name = logicalId.replace(/[0-9A-F]{8}$/, '');

@@ -40,6 +40,19 @@ const MAX_RUNNABLE_SECONDS = 86_400;
  */
 const MAX_UPDATE_TIMEOUT_MINUTES = 7200;
 
+/**
+ * How long the ECS agent of Batch's instances waits between SIGTERM and SIGKILL when it stops a job's container
+ * (`ECS_CONTAINER_STOP_TIMEOUT`, default 30 s: ECS API Reference, ContainerDefinition `stopTimeout`, which falls back
+ * to it on EC2): two minutes, a spot interruption notice's lead, so that the run agent's drain can use them.
+ */
+export const BATCH_CONTAINER_STOP_TIMEOUT_SECONDS = 120;
+
+/**
+ * How long before the job timeout the run agent's own lifetime ends (`CHRONOS_MAX_RUN_LIFETIME_SECONDS`), so that it
+ * drains (final checkpoint, status) before Batch stops the job: 5 minutes, or half the timeout when that is shorter.
+ */
+const BATCH_DRAIN_MARGIN_SECONDS = 300;
+
 /** A compute environment takes at most five security groups (batch/latest/userguide/mnp-ce.html). */
 const MAX_SECURITY_GROUPS = 5;
 
@@ -164,12 +177,14 @@ export interface TrainingBatchQueueOptions {
 
   /**
    * Environment variables of the container (plain values: no secrets), besides
-   * the two the queue sets for the run agent (docs/RUNS.md, "AWS Batch"):
-   * `CHRONOS_BUCKET` (the training bucket's name) and `CHRONOS_ENVIRONMENT` (the
-   * environment name). Those two are the only bucket and prefix the job role
-   * reaches, so setting them here is an error.
+   * the three the queue sets for the run agent (docs/RUNS.md, "AWS Batch"):
+   * `CHRONOS_BUCKET` (the training bucket's name), `CHRONOS_ENVIRONMENT` (the
+   * environment name) and `CHRONOS_MAX_RUN_LIFETIME_SECONDS` (the agent's
+   * lifetime, from `maxRunLifetime`). The first two are the only bucket and
+   * prefix the job role reaches, and the third must end before the job timeout,
+   * so setting any of them here is an error.
    *
-   * @default - only `CHRONOS_BUCKET` and `CHRONOS_ENVIRONMENT`
+   * @default - only `CHRONOS_BUCKET`, `CHRONOS_ENVIRONMENT` and `CHRONOS_MAX_RUN_LIFETIME_SECONDS`
    */
   readonly containerEnvironment?: { [key: string]: string };
 
@@ -238,6 +253,18 @@ export interface TrainingBatchQueueOptions {
    * @default - no multi-node jobs
    */
   readonly multiNode?: TrainingBatchQueueMultiNodeOptions;
+
+  /**
+   * Whether Batch's instances have detailed (1-minute) CloudWatch monitoring
+   * (their launch template's `Monitoring`). It is billed per metric only while
+   * an instance runs, nothing while the queue is empty, and organisations whose
+   * controls require it (the AWS Config rule
+   * `ec2-instance-detailed-monitoring-enabled`) need it; `false` leaves basic
+   * (5-minute) monitoring, which is free.
+   *
+   * @default true
+   */
+  readonly detailedMonitoring?: boolean;
 }
 
 /**
@@ -246,7 +273,10 @@ export interface TrainingBatchQueueOptions {
 export interface TrainingBatchQueueProps extends TrainingBatchQueueOptions {
   /**
    * How long one run may live: the job definitions' timeout (Batch terminates an
-   * attempt that runs longer; at least 60 seconds), and how long a deploy that
+   * attempt that runs longer; at least 60 seconds); the run agent's lifetime
+   * (`CHRONOS_MAX_RUN_LIFETIME_SECONDS`) is this less 5 minutes (or half of it,
+   * when that is shorter), so that the agent drains before Batch stops the job;
+   * and how long a deploy that
    * updates a compute environment's infrastructure lets running jobs finish before
    * it replaces their instances (the update policy's `jobExecutionTimeoutMinutes`,
    * at most 7,200 minutes, with `terminateJobsOnUpdate` false). Use the same
@@ -422,7 +452,7 @@ export class TrainingBatchQueue extends Construct {
       [TAG_COST_CENTER]: costCenter,
       [TAG_MANAGED_BY]: BATCH_MANAGED_BY,
     };
-    this.launchTemplate = batchLaunchTemplate(this, environmentName, settings.rootVolumeSize, ownTags);
+    this.launchTemplate = batchLaunchTemplate(this, environmentName, settings.rootVolumeSize, ownTags, props.detailedMonitoring ?? true);
 
     const securityGroups = [props.securityGroup, ...(props.additionalSecurityGroups ?? [])];
     const computeEnvironment = (ceId: string, name: string, spot: boolean, extra: Partial<batch.ManagedEc2EcsComputeEnvironmentProps>) => {
@@ -486,7 +516,10 @@ export class TrainingBatchQueue extends Construct {
       gpu: gpus > 0 ? gpus : undefined,
       command: props.command,
       // The run agent's settings (docs/RUNS.md, "AWS Batch"): an image that wraps its command in the agent needs none.
-      environment: { ...props.containerEnvironment, ...runAgentEnvironment(props.bucket, environmentName) },
+      environment: {
+        ...props.containerEnvironment,
+        ...runAgentEnvironment(props.bucket, environmentName, batchAgentLifetimeSeconds(settings.maxRunLifetime.toSeconds())),
+      },
       jobRole: this.jobRole,
       executionRole: this.executionRole,
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'job' }),
@@ -624,8 +657,20 @@ interface Settings {
 /** The variables the run agent reads in a Batch job: the training bucket and the environment (its prefix). */
 const RUN_AGENT_VARIABLES = ['CHRONOS_BUCKET', 'CHRONOS_ENVIRONMENT'];
 
-function runAgentEnvironment(bucket: s3.IBucket, environmentName: string): Record<string, string> {
-  return { CHRONOS_BUCKET: bucket.bucketName, CHRONOS_ENVIRONMENT: environmentName };
+/** The run agent's lifetime variable, set from `maxRunLifetime` so that the agent drains before the job timeout. */
+const RUN_AGENT_LIFETIME_VARIABLE = 'CHRONOS_MAX_RUN_LIFETIME_SECONDS';
+
+function runAgentEnvironment(bucket: s3.IBucket, environmentName: string, lifetimeSeconds: number): Record<string, string> {
+  return { CHRONOS_BUCKET: bucket.bucketName, CHRONOS_ENVIRONMENT: environmentName, [RUN_AGENT_LIFETIME_VARIABLE]: String(lifetimeSeconds) };
+}
+
+/**
+ * The run agent's lifetime in a job whose timeout is `timeoutSeconds`: the timeout less the drain margin (5 minutes,
+ * or half the timeout when shorter). Batch stops the job at the timeout (SIGTERM, then SIGKILL after the ECS stop
+ * timeout), so an agent whose own lifetime ends first drains with its final checkpoint and status in time.
+ */
+export function batchAgentLifetimeSeconds(timeoutSeconds: number): number {
+  return timeoutSeconds - Math.min(BATCH_DRAIN_MARGIN_SECONDS, Math.floor(timeoutSeconds / 2));
 }
 
 function validate(props: TrainingBatchQueueProps): Settings {
@@ -634,6 +679,10 @@ function validate(props: TrainingBatchQueueProps): Settings {
     throw new Error(`containerEnvironment sets ${reserved.join(' and ')}: the queue sets CHRONOS_BUCKET to the training ` +
       'bucket and CHRONOS_ENVIRONMENT to environmentName for the run agent, the only bucket and prefix the job role ' +
       `reaches; leave ${reserved.length > 1 ? 'them' : 'it'} out`);
+  }
+  if (RUN_AGENT_LIFETIME_VARIABLE in (props.containerEnvironment ?? {})) {
+    throw new Error(`containerEnvironment sets ${RUN_AGENT_LIFETIME_VARIABLE}: the queue sets it to maxRunLifetime less the run ` +
+      'agent\'s drain margin, so that the agent drains before the job timeout; change maxRunLifetime instead');
   }
   const maxvCpus = wholeNumber('maxvCpus', props.maxvCpus ?? 32, 1);
   const instanceTypes = props.instanceTypes ?? DEFAULT_INSTANCE_TYPES.map(t => new ec2.InstanceType(t));
@@ -818,20 +867,39 @@ function retryStrategies(): batch.RetryStrategy[] {
  * interface and gets its job role from the ECS agent's credentials endpoint, not IMDS.
  * The ECS agent itself runs with host networking. So 1, the smallest that works. Nothing Batch ignores or forbids in a template (instance type,
  * instance profile, network interfaces, security groups, non-MIME user data:
- * batch/latest/userguide/launch-templates.html, V).
+ * batch/latest/userguide/launch-templates.html, V); MIME user data that configures the ECS agent (`ecsAgentConfiguration`).
  */
-function batchLaunchTemplate(scope: Construct, environmentName: string, rootVolumeSize: number, ownTags: Record<string, string>): ec2.LaunchTemplate {
+function batchLaunchTemplate(scope: Construct, environmentName: string, rootVolumeSize: number, ownTags: Record<string, string>,
+  detailedMonitoring: boolean): ec2.LaunchTemplate {
   const template = new ec2.LaunchTemplate(scope, 'LaunchTemplate', {
     requireImdsv2: true,
+    detailedMonitoring,
     httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
     httpPutResponseHopLimit: 1,
     blockDevices: [encryptedRootVolume(ROOT_DEVICE_NAME, rootVolumeSize)],
+    userData: ecsAgentConfiguration(),
   });
   // As in TrainingLaunchTemplate: the L2 renders the template's own tags for instances and volumes;
   // these are merged with this queue's, which win (Batch merges template tags with the compute
   // environment's; volumes get only the template's).
   tagLaunchedResources(template, { Name: `chronos-training-batch-${environmentName}`, ...ownTags }, ['instance', 'volume']);
   return template;
+}
+
+/**
+ * The ECS agent's configuration for Batch's instances, as the MIME multi-part user data Batch merges with its own
+ * ("Use Amazon EC2 launch templates with AWS Batch", AWS Batch User Guide: user data in a template must be MIME
+ * multi-part): `ECS_CONTAINER_STOP_TIMEOUT` ("Amazon ECS container agent configuration", ECS Developer Guide; the
+ * default is 30 s) raised so that the run agent's drain has two minutes after SIGTERM, when a job is terminated or
+ * times out, or ECS stops it.
+ */
+function ecsAgentConfiguration(): ec2.UserData {
+  const userData = new ec2.MultipartUserData();
+  userData.addPart(ec2.MultipartBody.fromRawBody({
+    contentType: 'text/x-shellscript; charset="us-ascii"',
+    body: `#!/bin/bash\necho ECS_CONTAINER_STOP_TIMEOUT=${BATCH_CONTAINER_STOP_TIMEOUT_SECONDS}s >> /etc/ecs/ecs.config\n`,
+  }));
+  return userData;
 }
 
 /**

@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
 import { addRunAgentValidations, runAgentMultipartUserData, runAgentUserDataValue } from '../private/run-agent-launch';
 import { LAUNCH_TEMPLATE_MANAGED_BY, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
-import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, validateCostCenter, validateEnvironment } from '../private/validation';
+import { DEFAULT_RUN_LIFETIME, maxLifetimeHoursTag, runLifetimeMinutes, validateCostCenter, validateEnvironment } from '../private/validation';
 
 /**
  * Options of a `TrainingLaunchTemplate` that a foundation user may set (the
@@ -93,6 +93,18 @@ export interface TrainingLaunchTemplateOptions {
    * @default 2
    */
   readonly httpPutResponseHopLimit?: number;
+
+  /**
+   * Whether instances launched from the template have detailed (1-minute)
+   * CloudWatch monitoring. It is billed per metric only while an instance runs
+   * (a few cents per GPU day), nothing while none does, and organisations whose
+   * controls require it (the AWS Config rule
+   * `ec2-instance-detailed-monitoring-enabled`) need it; `false` leaves basic
+   * (5-minute) monitoring, which is free.
+   *
+   * @default true
+   */
+  readonly detailedMonitoring?: boolean;
 }
 
 /**
@@ -122,11 +134,12 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
   readonly bucket?: s3.IBucket;
 
   /**
-   * How long a run may last: stamped on instances as the `MaxLifetimeHours` tag
-   * (in hours, a decimal such as `1.5` for 90 minutes), which the
-   * `TrainingRunReaper` enforces and the run's own `shutdown -h +MINUTES` should
-   * use. Whole minutes, from 15 minutes to 14 days. In a foundation it is the
-   * foundation's `maxRunLifetime`.
+   * How long a run may last: the run agent's lifetime, and, plus a margin of 15
+   * minutes for the boot, the agent's drain and its backstop, the instances'
+   * `MaxLifetimeHours` tag (in hours rounded up to 0.01, a decimal such as
+   * `1.75` for 90 minutes), which the `TrainingRunReaper` enforces. Whole
+   * minutes, from 15 minutes to 14 days. In a foundation it is the foundation's
+   * `maxRunLifetime`.
    *
    * @default Duration.hours(4)
    */
@@ -147,9 +160,8 @@ export interface TrainingLaunchTemplateProps extends TrainingLaunchTemplateOptio
  *
  * It sets no `associatePublicIpAddress`: the public subnet maps a public IP, and
  * a network interface in the template would make `--subnet-id` at launch fail.
- * It leaves detailed monitoring off: instances get basic (5-minute) monitoring,
- * which is free; detailed monitoring is billed per metric while an instance
- * runs (pass `--monitoring Enabled=true` at launch for one run that needs it).
+ * It turns on detailed (1-minute) monitoring, billed per metric only while an
+ * instance runs (`detailedMonitoring: false` leaves the free basic monitoring).
  * A template costs nothing.
  */
 export class TrainingLaunchTemplate extends Construct {
@@ -162,7 +174,14 @@ export class TrainingLaunchTemplate extends Construct {
   /** The launch template's name, `ChronosTrainingLaunchTemplate-{environmentName}`. */
   public readonly launchTemplateName: string;
 
-  /** How long a run may last: the `MaxLifetimeHours` tag of the instances, in hours. */
+  /**
+   * The launch template's latest version number (`Fn::GetAtt LatestVersionNumber`), the version to launch:
+   * CloudFormation adds a version on each change of the template and never moves its default version, which
+   * stays the first one ("AWS::EC2::LaunchTemplate", CloudFormation reference, return values).
+   */
+  public readonly launchTemplateVersion: string;
+
+  /** How long a run may last: the run agent's lifetime (the `MaxLifetimeHours` tag is this plus 15 minutes). */
   public readonly maxRunLifetime: Duration;
 
   /** Whether instances launched from the template start the run agent at boot. */
@@ -231,6 +250,9 @@ export class TrainingLaunchTemplate extends Construct {
       // https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/work-with-tags-in-IMDS.html); off (unset) without it.
       instanceMetadataTags: this.runAgent ? true : undefined,
       instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
+      // LaunchTemplateData Monitoring.Enabled ("Enable or turn off detailed monitoring for your instances", Amazon
+      // EC2 User Guide): billed only while an instance runs.
+      detailedMonitoring: props.detailedMonitoring ?? true,
       blockDevices: [encryptedRootVolume(rootDeviceName, rootVolumeSize)],
       spotOptions: props.spot ? {
         requestType: ec2.SpotRequestType.ONE_TIME,
@@ -244,8 +266,10 @@ export class TrainingLaunchTemplate extends Construct {
       [TAG_PROJECT]: PROJECT_TAG_VALUE,
       [TAG_ENVIRONMENT]: environmentName,
       [TAG_COST_CENTER]: costCenter,
-      // Hours as a decimal (90 minutes: '1.5'), what the run reaper parses.
-      [TAG_MAX_LIFETIME_HOURS]: String(lifetimeMinutes / 60),
+      // Hours as a decimal, what the run reaper parses: the agent's lifetime plus the margin for the boot, the drain
+      // and the backstop (90 minutes: '1.75'), so that the reaper, which counts from LaunchTime, never ends a run
+      // before its agent's own drain.
+      [TAG_MAX_LIFETIME_HOURS]: maxLifetimeHoursTag(lifetimeMinutes * 60),
       [TAG_MANAGED_BY]: LAUNCH_TEMPLATE_MANAGED_BY,
     };
     // `spot-instances-request` only with spot: a tag specification for a resource the
@@ -262,5 +286,6 @@ export class TrainingLaunchTemplate extends Construct {
 
     this.launchTemplate = template;
     this.launchTemplateId = template.launchTemplateId!;
+    this.launchTemplateVersion = template.latestVersionNumber;
   }
 }

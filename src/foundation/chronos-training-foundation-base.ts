@@ -24,6 +24,7 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
   public abstract readonly instanceProfile: iam.IInstanceProfile;
   public abstract readonly securityGroup: ec2.ISecurityGroup;
   public abstract readonly launchTemplate?: ec2.ILaunchTemplate;
+  public abstract readonly launchTemplateVersion?: string;
   public abstract readonly batchJobQueue?: batch.IJobQueue;
   public abstract readonly batchJobDefinition?: batch.IJobDefinition;
   public abstract readonly batchMultiNodeJobQueue?: batch.IJobQueue;
@@ -87,10 +88,14 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
 
   /**
    * Lets `grantee` launch and manage training runs with `chronos-training` (the launcher; docs/RUNS.md):
-   * `ec2:RunInstances` from this foundation's launch template only (`ec2:LaunchTemplate`), tags at launch only
-   * (`ec2:CreateTags` with `ec2:CreateAction=RunInstances`), `iam:PassRole` of the instance role to EC2 only, reading
-   * the foundation's SSM parameters, read and write of `{environmentName}/runs/` and `{environmentName}/code/`, read of
-   * `{environmentName}/logs/` and `{environmentName}/checkpoints/`, the EC2 describes the launcher reads, and
+   * `ec2:RunInstances` from this foundation's launch template only (`ec2:LaunchTemplate`), in its VPC's subnets
+   * (`ec2:Vpc`) and its security group, of instances and volumes tagged at launch with this project, environment,
+   * `ManagedBy=chronos-training` and a `MaxLifetimeHours` tag (`aws:RequestTag`); tags at launch only
+   * (`ec2:CreateTags` with `ec2:CreateAction=RunInstances`); `iam:CreateServiceLinkedRole` of the Spot role
+   * `AWSServiceRoleForEC2Spot` only (a first spot launch in an account needs it); `iam:PassRole` of the instance role
+   * to EC2 only; reading the foundation's SSM parameters, and its exports (`cloudformation:ListExports`, for a
+   * foundation without parameters); read and write of `{environmentName}/runs/` and `{environmentName}/code/`, read of
+   * `{environmentName}/logs/` and `{environmentName}/checkpoints/`; the EC2 describes the launcher reads; and
    * `ec2:TerminateInstances` of this project's and environment's instances in this region (`stop --now`).
    *
    * @param grantee the principal that runs `chronos-training`, for example a developers' role or a CI role
@@ -106,6 +111,8 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
       environmentName: this.environmentName,
       launchTemplate: this.launchTemplate,
       role: this.role,
+      vpc: this.vpc,
+      securityGroup: this.securityGroup,
       bucketGrants: this.grants(),
     }));
   }

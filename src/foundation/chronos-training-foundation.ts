@@ -76,12 +76,15 @@ export interface ChronosTrainingFoundationProps {
   readonly regionalNames?: boolean;
 
   /**
-   * How long a training run may last, the one lifetime every part enforces: the
-   * launch template stamps it on instances as the `MaxLifetimeHours` tag (in
-   * hours: `1.5` for 90 minutes), the run reaper (`runReaper`) terminates
-   * instances older than their tag or, where the tag is missing or malformed,
-   * than this, and it is the timeout of Batch jobs (`batch`). Whole minutes, from
-   * 15 minutes (the reaper's schedule interval) to 14 days.
+   * How long a training run may last, the one lifetime every part enforces. It
+   * is the run agent's lifetime; the launch template stamps it, plus a margin of
+   * 15 minutes for the boot, the agent's drain and its backstop, on instances as
+   * the `MaxLifetimeHours` tag (in hours rounded up to 0.01: `1.75` for 90
+   * minutes); the run reaper (`runReaper`) terminates instances older than their
+   * tag, never trusting a tag above this plus the margin, or than this plus the
+   * margin where the tag is missing or malformed; and it is the timeout of Batch
+   * jobs (`batch`), whose agent drains before it. Whole minutes, from 15 minutes
+   * (the reaper's schedule interval) to 14 days.
    *
    * @default Duration.hours(4) - a run lasts at most 4 hours
    */
@@ -168,7 +171,7 @@ export interface ChronosTrainingFoundationProps {
   /**
    * Options of the launch template: instance type, AMI, root volume, spot,
    * user data, IMDS hop limit, the run agent (on by default, with the foundation's
-   * bucket and `maxRunLifetime`; its `MaxLifetimeHours` tag is `maxRunLifetime`).
+   * bucket and `maxRunLifetime`; its `MaxLifetimeHours` tag is `maxRunLifetime` plus 15 minutes).
    * Not allowed with `launchTemplate: false`.
    *
    * @default - no instance type or AMI (given at launch), a 100 GiB root volume on
@@ -210,8 +213,9 @@ export interface ChronosTrainingFoundationProps {
   /**
    * Whether to create a `TrainingRunReaper`: on a schedule (every 15 minutes by
    * default), instances of this environment that have lived longer than their
-   * `MaxLifetimeHours` tag, or than `maxRunLifetime` where the tag is missing
-   * or malformed, are terminated. Its function is a CDK asset (the account must
+   * `MaxLifetimeHours` tag (at most `maxRunLifetime` plus 15 minutes), or than
+   * `maxRunLifetime` plus 15 minutes where the tag is missing or malformed, are
+   * terminated. Its function is a CDK asset (the account must
    * be bootstrapped).
    *
    * @default false
@@ -341,6 +345,12 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
   /** The training launch template; undefined with `launchTemplate: false`. */
   public readonly launchTemplate?: ec2.ILaunchTemplate;
 
+  /**
+   * The launch template's latest version number (`Fn::GetAtt LatestVersionNumber`), the version to launch, also
+   * published as `LaunchTemplateVersion`. Undefined with `launchTemplate: false`.
+   */
+  public readonly launchTemplateVersion?: string;
+
   /** The cluster placement group; undefined without `clusterPlacementGroup`. */
   public readonly placementGroup?: ec2.IPlacementGroup;
 
@@ -460,7 +470,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       this.network.restrictS3Endpoint(this.bucket, props.s3EndpointRestrictionProps);
     }
     if (props.launchTemplate ?? true) {
-      this.launchTemplate = new TrainingLaunchTemplate(this, 'LaunchTemplate', {
+      const trainingLaunchTemplate = new TrainingLaunchTemplate(this, 'LaunchTemplate', {
         ...props.launchTemplateProps,
         environmentName,
         costCenter,
@@ -469,7 +479,9 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
         securityGroup: this.securityGroup,
         // The run agent's bucket (docs/RUNS.md); a template without the agent takes none.
         bucket: (props.launchTemplateProps?.runAgent ?? true) ? this.bucket : undefined,
-      }).launchTemplate;
+      });
+      this.launchTemplate = trainingLaunchTemplate.launchTemplate;
+      this.launchTemplateVersion = trainingLaunchTemplate.launchTemplateVersion;
     }
     if (props.runReaper) {
       const { TrainingRunReaper } = trainingRunReaperModule();
@@ -519,8 +531,13 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       [FoundationExports.AVAILABILITY_ZONES]: [Fn.join(',', this.publicSubnets.map(s => s.availabilityZone)),
         'Availability Zones of the public subnets'],
     };
-    if (this.launchTemplate) {
+    if (this.launchTemplate && this.launchTemplateVersion) {
       outputs[FoundationExports.LAUNCH_TEMPLATE_ID] = [this.launchTemplate.launchTemplateId!, 'Launch template ID'];
+      // The version a launch uses: CloudFormation never moves the default version ("AWS::EC2::LaunchTemplate",
+      // CloudFormation reference, return values). It changes on each template change: read the parameter, do not
+      // import the export (docs/DESIGN.md).
+      outputs[FoundationExports.LAUNCH_TEMPLATE_VERSION] = [this.launchTemplateVersion,
+        'Launch template version to launch (the latest; read the SSM parameter, do not import this export)'];
     }
     const suffixes = FoundationExports.suffixes().filter(suffix => suffix in outputs);
     const optional = (suffix: string, value: string, description: string) => {

@@ -37,6 +37,15 @@ export class FoundationExports {
    */
   public static readonly LAUNCH_TEMPLATE_ID = 'LaunchTemplateId';
 
+  /**
+   * Suffix of the launch template's latest version number (`Fn::GetAtt LatestVersionNumber`), created with
+   * `LAUNCH_TEMPLATE_ID`. CloudFormation adds a version on each change of the template and never moves its
+   * default version, so a launcher launches exactly this version (docs/RUNS.md). It changes on such deploys:
+   * read its SSM parameter, never `Fn.importValue` it (CloudFormation refuses to update an export that another
+   * stack imports).
+   */
+  public static readonly LAUNCH_TEMPLATE_VERSION = 'LaunchTemplateVersion';
+
   /** Suffix of the cluster placement group's name export (only with `clusterPlacementGroup`). */
   public static readonly PLACEMENT_GROUP_NAME = 'PlacementGroupName';
 
@@ -55,8 +64,8 @@ export class FoundationExports {
   /**
    * The suffixes of the exports a foundation with default props creates, in the
    * order it creates them: the eight core exports, `PublicSubnetIds`,
-   * `AvailabilityZones` and `LaunchTemplateId` (absent with `launchTemplate:
-   * false`). Opt-in exports, such as `PLACEMENT_GROUP_NAME`, are not among them.
+   * `AvailabilityZones`, `LaunchTemplateId` and `LaunchTemplateVersion` (both
+   * absent with `launchTemplate: false`). Opt-in exports, such as `PLACEMENT_GROUP_NAME`, are not among them.
    */
   public static suffixes(): string[] {
     return [
@@ -71,6 +80,7 @@ export class FoundationExports {
       FoundationExports.PUBLIC_SUBNET_IDS,
       FoundationExports.AVAILABILITY_ZONES,
       FoundationExports.LAUNCH_TEMPLATE_ID,
+      FoundationExports.LAUNCH_TEMPLATE_VERSION,
     ];
   }
 

@@ -36,6 +36,15 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
   /** The training launch template; undefined when the foundation has none. */
   readonly launchTemplate?: ec2.ILaunchTemplate;
 
+  /**
+   * The launch template's latest version number, the version to launch (CloudFormation never moves a template's
+   * default version). Undefined when the foundation has no launch template. In a foundation defined here it is
+   * `Fn::GetAtt LatestVersionNumber`; in an imported one, the `LaunchTemplateVersion` SSM parameter's value when the
+   * importing stack was deployed (read only when this property is used, so that a foundation deployed before the
+   * parameter existed can still be imported).
+   */
+  readonly launchTemplateVersion?: string;
+
   /** The AWS Batch job queue; undefined when the foundation has none (`batch`). */
   readonly batchJobQueue?: batch.IJobQueue;
 
@@ -94,9 +103,11 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
 
   /**
    * Lets `grantee` launch and manage training runs with `chronos-training`: RunInstances from this foundation's
-   * launch template only, tags at launch only, `iam:PassRole` of the instance role to EC2 only, the foundation's SSM
-   * parameters, read and write of the runs' and code prefixes and read of the logs and checkpoints under
-   * `{environmentName}/`, the EC2 describes, and terminating this project's and environment's instances.
+   * launch template only, in its VPC and security group, with the launcher's tags (project, environment, `ManagedBy`,
+   * `MaxLifetimeHours`), tags at launch only, the Spot service-linked role only, `iam:PassRole` of the instance role
+   * to EC2 only, the foundation's SSM parameters and exports, read and write of the runs' and code prefixes and read
+   * of the logs and checkpoints under `{environmentName}/`, the EC2 describes, and terminating this project's and
+   * environment's instances.
    *
    * @param grantee the principal that runs `chronos-training`, for example a developers' role
    * @throws if the foundation has no launch template (`launchTemplate: false`)

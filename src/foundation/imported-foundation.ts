@@ -88,4 +88,16 @@ export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundation
         value(FoundationExports.BATCH_MULTI_NODE_JOB_DEFINITION_ARN));
     }
   }
+
+  /**
+   * The `LaunchTemplateVersion` parameter's value, read (a template parameter of this stack) only when used: a
+   * foundation deployed before it existed has no such parameter, and a stack that reads it would fail to deploy.
+   */
+  public get launchTemplateVersion(): string | undefined {
+    if (!this.launchTemplate) {
+      return undefined;
+    }
+    return ssm.StringParameter.valueForStringParameter(this,
+      FoundationExports.parameterName(this.environmentName, FoundationExports.LAUNCH_TEMPLATE_VERSION));
+  }
 }

@@ -1,21 +1,28 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { terminateStatements } from '../compute/instance-access';
-import { BATCH_MANAGED_BY, TAG_MANAGED_BY } from '../private/tags';
+import { BATCH_MANAGED_BY, PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
 import { TrainingBucketGrants } from '../storage/training-bucket-grants';
 
 /*
- * What `chronos-training` (the launcher, docs/RUNS.md) does with AWS, as one grant: the foundation's parameters, the
- * run's S3 prefixes, RunInstances from the foundation's launch template only, tags at launch only, passing the
- * instance role to EC2 only, the describes it reads, and terminating this project's and environment's instances.
+ * What `chronos-training` (the launcher, docs/RUNS.md) does with AWS, as one grant: the foundation's parameters and
+ * exports, the run's S3 prefixes, RunInstances from the foundation's launch template only, in its VPC and security
+ * group, with the launcher's tags, tags at launch only, the Spot service-linked role, passing the instance role to
+ * EC2 only, the describes it reads, and terminating this project's and environment's instances.
  *
  * References:
  * - Service Authorization Reference, "Actions, resources, and condition keys for Amazon EC2"
  *   (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html): `ec2:LaunchTemplate`
  *   on RunInstances' instance, volume, network-interface, security-group, subnet, image, key-pair and launch-template
  *   resources (not on spot-instances-request), `ec2:CreateAction`, `ec2:ResourceTag/${TagKey}`, `ec2:Region`.
+ * - EC2 User Guide, "Example policies to control access the Amazon EC2 API", "Launch instances (RunInstances)": tags
+ *   required with `aws:RequestTag/${TagKey}` on the instance and volume resources, in a statement of their own. The
+ *   Service Authorization Reference gives `aws:RequestTag/${TagKey}` the String type, and the IAM User Guide ("IAM JSON
+ *   policy elements: Condition operators") says the operator depends on the key's type: no numeric cap of a tag.
+ * - EC2 User Guide, "Service-linked role for Spot Instance requests": `iam:CreateServiceLinkedRole` for
+ *   `AWSServiceRoleForEC2Spot`, with `iam:AWSServiceName` (Service Authorization Reference, IAM).
  * - EC2 User Guide, "Grant permission to tag Amazon EC2 resources during creation"
  *   (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html): tags in RunInstances need
  *   `ec2:CreateTags`, narrowed to launches with `ec2:CreateAction`.
@@ -40,14 +47,16 @@ const DESCRIBE_ACTIONS = [
   'ec2:DescribeInstanceTypeOfferings', 'ec2:DescribeInstanceTypes',
 ];
 
-/** What a launch creates or uses, by ARN resource type (the image is an AWS or other account's: no account in its ARN). */
-const LAUNCH_RESOURCE_TYPES = ['instance', 'volume', 'network-interface', 'security-group', 'subnet', 'key-pair'];
+/** The tags the launcher sets on what it launches, which RunInstances requires; `MaxLifetimeHours` must be present. */
+const LAUNCHER_MANAGED_BY = 'chronos-training';
 
 /** The statements of the launcher's grant on one foundation. */
 export function launchStatements(scope: IConstruct, props: {
   environmentName: string;
   launchTemplate: ec2.ILaunchTemplate;
   role: iam.IRole;
+  vpc: ec2.IVpc;
+  securityGroup: ec2.ISecurityGroup;
   bucketGrants: TrainingBucketGrants;
 }): iam.PolicyStatement[] {
   const stack = Stack.of(scope);
@@ -55,6 +64,7 @@ export function launchStatements(scope: IConstruct, props: {
   const ec2Arn = (resource: string, resourceName: string, account?: string) =>
     stack.formatArn({ service: 'ec2', resource, resourceName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME, ...(account !== undefined ? { account } : {}) });
   const templateArn = ec2Arn('launch-template', props.launchTemplate.launchTemplateId!);
+  const fromTheTemplate = { ArnLike: { 'ec2:LaunchTemplate': templateArn } };
   const parameterArn = (name: string) =>
     stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
   const [describeInstances, terminate] = terminateStatements(scope, env, 'TerminateProjectEnvironmentInstances', {
@@ -62,17 +72,51 @@ export function launchStatements(scope: IConstruct, props: {
     StringNotEquals: { [`ec2:ResourceTag/${TAG_MANAGED_BY}`]: BATCH_MANAGED_BY },
   });
   return [
+    // The instance and its volumes carry the launcher's tags: this project and environment (what the run reaper and
+    // `stop --now` find), ManagedBy=chronos-training (so no launch can pass for a Batch instance, which the reaper
+    // skips) and a MaxLifetimeHours tag. IAM cannot cap the tag's value: aws:RequestTag is a String key, so the reaper
+    // never trusts a tag above the foundation's lifetime plus the margin instead (docs/DESIGN.md).
+    new iam.PolicyStatement({
+      sid: 'RunTaggedInstancesFromTheLaunchTemplate',
+      actions: ['ec2:RunInstances'],
+      resources: ['instance', 'volume'].map(type => ec2Arn(type, '*')),
+      conditions: {
+        ...fromTheTemplate,
+        StringEquals: {
+          [`aws:RequestTag/${TAG_PROJECT}`]: PROJECT_TAG_VALUE,
+          [`aws:RequestTag/${TAG_ENVIRONMENT}`]: env,
+          [`aws:RequestTag/${TAG_MANAGED_BY}`]: LAUNCHER_MANAGED_BY,
+        },
+        Null: { [`aws:RequestTag/${TAG_MAX_LIFETIME_HOURS}`]: 'false' },
+      },
+    }),
+    // Only the foundation's network: its VPC's subnets (the public ones, in a network the foundation creates) and
+    // the interfaces in them, and its security group.
+    new iam.PolicyStatement({
+      sid: 'RunInstancesInTheFoundationVpc',
+      actions: ['ec2:RunInstances'],
+      resources: ['subnet', 'network-interface'].map(type => ec2Arn(type, '*')),
+      conditions: { ...fromTheTemplate, ArnEquals: { 'ec2:Vpc': ec2Arn('vpc', props.vpc.vpcId) } },
+    }),
     new iam.PolicyStatement({
       sid: 'RunInstancesFromTheLaunchTemplate',
       actions: ['ec2:RunInstances'],
-      resources: [...LAUNCH_RESOURCE_TYPES.map(type => ec2Arn(type, '*')), ec2Arn('image', '*', ''), templateArn],
-      conditions: { ArnLike: { 'ec2:LaunchTemplate': templateArn } },
+      resources: [ec2Arn('security-group', props.securityGroup.securityGroupId), ec2Arn('key-pair', '*'), ec2Arn('image', '*', ''), templateArn],
+      conditions: fromTheTemplate,
     }),
     // A spot launch creates a spot-instances-request, which ec2:LaunchTemplate does not describe.
     new iam.PolicyStatement({
       sid: 'RunSpotInstances',
       actions: ['ec2:RunInstances'],
       resources: [ec2Arn('spot-instances-request', '*')],
+    }),
+    // The first spot launch of an account needs the Spot service-linked role, which only the console creates for
+    // you: an API caller must make sure it exists (EC2 User Guide, "Service-linked role for Spot Instance requests").
+    new iam.PolicyStatement({
+      sid: 'CreateTheSpotServiceLinkedRole',
+      actions: ['iam:CreateServiceLinkedRole'],
+      resources: [`arn:${Aws.PARTITION}:iam::*:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot`],
+      conditions: { StringEquals: { 'iam:AWSServiceName': 'spot.amazonaws.com' } },
     }),
     new iam.PolicyStatement({
       sid: 'TagOnLaunch',
@@ -90,6 +134,13 @@ export function launchStatements(scope: IConstruct, props: {
       sid: 'ReadTheFoundationParameters',
       actions: ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath'],
       resources: [parameterArn(`chronos-training/${env}`), parameterArn(`chronos-training/${env}/*`)],
+    }),
+    // A foundation deployed with ssmParameters: false is read from its exports; ListExports has no resource-level
+    // permissions (Service Authorization Reference, AWS CloudFormation).
+    new iam.PolicyStatement({
+      sid: 'ReadTheFoundationExports',
+      actions: ['cloudformation:ListExports'],
+      resources: ['*'],
     }),
     new iam.PolicyStatement({
       sid: 'ResolveTheDeepLearningAmiParameters',

@@ -1,7 +1,7 @@
 /*
  * The run reaper's handler: terminates this environment's training instances
- * that have outlived their `MaxLifetimeHours` tag (or the default lifetime when
- * the tag is missing or malformed). Bundled by esbuild into assets/; the AWS SDK
+ * that have outlived their `MaxLifetimeHours` tag (or the default lifetime, its
+ * ceiling, when the tag is missing, malformed or above it). Bundled by esbuild into assets/; the AWS SDK
  * v3 comes from the Lambda runtime. It imports nothing from the library, so the
  * bundle stays small: the construct passes every name through the environment.
  */
@@ -18,7 +18,11 @@ export interface ReaperConfig {
   readonly excludeTags: Record<string, string>;
   /** Tag holding an instance's own lifetime in hours. */
   readonly lifetimeTagKey: string;
-  /** Lifetime of instances whose lifetime tag is missing or malformed, in seconds. */
+  /**
+   * The ceiling, in seconds: the lifetime of instances whose lifetime tag is missing or malformed, and the most a
+   * tag is trusted for (a tag above it counts as this). The construct sets it to the foundation's lifetime plus the
+   * boot, drain and backstop margin, the tag the launch template stamps.
+   */
   readonly defaultLifetimeSeconds: number;
   /** Only report (and check permissions with EC2's DryRun), terminate nothing. */
   readonly dryRun: boolean;
@@ -30,8 +34,11 @@ export interface Expired {
   readonly state: string;
   readonly ageSeconds: number;
   readonly lifetimeSeconds: number;
-  /** Where the lifetime came from: the tag, or the default because the tag is missing or malformed. */
-  readonly lifetimeFrom: 'tag' | 'default (tag missing)' | 'default (tag malformed)';
+  /**
+   * Where the lifetime came from: the tag, the default because the tag is missing or malformed, or the ceiling
+   * because the tag gives more than the ceiling (the default lifetime).
+   */
+  readonly lifetimeFrom: 'tag' | 'default (tag missing)' | 'default (tag malformed)' | 'ceiling (tag above it)';
 }
 
 /** An expired instance that TerminateInstances refused, even on its own. */
@@ -95,7 +102,8 @@ function required(env: Record<string, string | undefined>, name: string): string
 
 /**
  * An instance's lifetime in seconds: its tag in hours when that is a positive
- * decimal number (`4`, `2.5`), else the default.
+ * decimal number (`4`, `2.5`) no larger than the default, the default when the
+ * tag is larger (a tag is never trusted above the ceiling), missing or malformed.
  */
 export function lifetimeOf(instance: Instance, config: ReaperConfig): Pick<Expired, 'lifetimeSeconds' | 'lifetimeFrom'> {
   const tag = instance.Tags?.find(t => t.Key === config.lifetimeTagKey)?.Value;
@@ -107,7 +115,12 @@ export function lifetimeOf(instance: Instance, config: ReaperConfig): Pick<Expir
   if (!/^\d+(\.\d+)?$/.test(trimmed) || !(hours > 0)) {
     return { lifetimeSeconds: config.defaultLifetimeSeconds, lifetimeFrom: 'default (tag malformed)' };
   }
-  return { lifetimeSeconds: hours * 3600, lifetimeFrom: 'tag' };
+  // To the millisecond, so that a tag equal to the ceiling ('0.54' is 1944 s) is not above it by a float's error.
+  const seconds = Math.round(hours * 3_600_000) / 1000;
+  if (seconds > config.defaultLifetimeSeconds) {
+    return { lifetimeSeconds: config.defaultLifetimeSeconds, lifetimeFrom: 'ceiling (tag above it)' };
+  }
+  return { lifetimeSeconds: seconds, lifetimeFrom: 'tag' };
 }
 
 /** Whether an instance carries any of the excluded tags (key and value). */

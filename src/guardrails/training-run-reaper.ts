@@ -9,7 +9,7 @@ import { acknowledgeTerminateFindings, terminateStatements } from '../compute/in
 import { skipCheckov } from '../private/compliance';
 import { awsEvents, awsEventsTargets, awsLogs, awsSqs, trainingRunReaperFunctionModule } from '../private/lazy';
 import { BATCH_MANAGED_BY, PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
-import { DEFAULT_RUN_LIFETIME, runLifetimeMinutes, validateEnvironment } from '../private/validation';
+import { DEFAULT_RUN_LIFETIME, maxLifetimeTagSeconds, runLifetimeMinutes, validateEnvironment } from '../private/validation';
 
 /**
  * Options of a `TrainingRunReaper`, without the environment name (the foundation supplies it).
@@ -47,10 +47,14 @@ export interface TrainingRunReaperProps extends TrainingRunReaperOptions {
   readonly environmentName: string;
 
   /**
-   * The lifetime of an instance whose `MaxLifetimeHours` tag is missing or not a
-   * positive number. Instances with a valid tag live as long as the tag says.
-   * Whole minutes, from 15 minutes to 14 days. In a foundation it is the
-   * foundation's `maxRunLifetime`, which also sets the launch template's tag.
+   * The longest a run may last. The reaper's ceiling is this plus a margin of
+   * 15 minutes for the boot, the run agent's drain and its backstop (in hours
+   * rounded up to 0.01, the launch template's `MaxLifetimeHours` tag): an
+   * instance whose tag is missing or not a positive number lives that long, one
+   * whose tag says more lives that long too (a tag is never trusted above it),
+   * and others live as long as their tag says. Whole minutes, from 15 minutes
+   * to 14 days. In a foundation it is the foundation's `maxRunLifetime`, which
+   * also sets the launch template's tag.
    *
    * @default Duration.hours(4)
    */
@@ -62,8 +66,8 @@ export interface TrainingRunReaperProps extends TrainingRunReaperOptions {
  * default, EventBridge) invokes a small function that terminates this
  * environment's instances tagged `Project=Chronos-Training` in state pending,
  * running, stopping or stopped that have lived longer than their
- * `MaxLifetimeHours` tag, or than `maxRunLifetime` where the tag is missing or
- * malformed. Age is counted from the instance's `LaunchTime` (its last start).
+ * `MaxLifetimeHours` tag, or than `maxRunLifetime` plus 15 minutes (its ceiling)
+ * where the tag is missing, malformed or above that ceiling. Age is counted from the instance's `LaunchTime` (its last start).
  * Instances tagged `ManagedBy=chronos-batch` (launched by a `TrainingBatchQueue`'s
  * compute environments, whose lifetime AWS Batch manages) are never terminated:
  * the function skips them and its role is denied them.
@@ -163,7 +167,8 @@ export class TrainingRunReaper extends Construct {
         FILTER_TAGS: JSON.stringify({ [TAG_PROJECT]: PROJECT_TAG_VALUE, [TAG_ENVIRONMENT]: environmentName }),
         EXCLUDE_TAGS: JSON.stringify({ [TAG_MANAGED_BY]: BATCH_MANAGED_BY }),
         LIFETIME_TAG_KEY: TAG_MAX_LIFETIME_HOURS,
-        DEFAULT_LIFETIME_SECONDS: String(lifetimeMinutes * 60),
+        // The ceiling: the launch template's tag for this lifetime (lifetime + margin, docs/DESIGN.md).
+        DEFAULT_LIFETIME_SECONDS: String(maxLifetimeTagSeconds(lifetimeMinutes * 60)),
         DRY_RUN: String(props.dryRun ?? false),
       },
       // Asynchronous invocations (EventBridge's) that throw are retried twice, then kept in the queue.

@@ -101,6 +101,34 @@ export function wholeDays(prop: string, value: Duration, minDays: number, why: s
 /** The default run lifetime: the guide's "at most 4 hours" of a training run. */
 export const DEFAULT_RUN_LIFETIME = Duration.hours(4);
 
+/**
+ * What a run instance may live beyond its agent's lifetime: the boot before the agent starts, its drain, and the
+ * backstop's 300 s after the boot script starts. The `MaxLifetimeHours` tag is the lifetime plus this, and the run
+ * reaper never trusts a tag above the foundation's lifetime plus this (docs/DESIGN.md, "Run lifetimes").
+ */
+export const LIFETIME_MARGIN_SECONDS = 900;
+
+/**
+ * The `MaxLifetimeHours` tag of a run whose agent lives `lifetimeSeconds`: that plus `LIFETIME_MARGIN_SECONDS`, in
+ * hours rounded up to 0.01 h, as a decimal string (4 hours: '4.25').
+ */
+export function maxLifetimeHoursTag(lifetimeSeconds: number): string {
+  return String(hundredthsOfAnHour(lifetimeSeconds) / 100);
+}
+
+/**
+ * The seconds of the `MaxLifetimeHours` tag of a run whose agent lives `lifetimeSeconds` (`maxLifetimeHoursTag`):
+ * the run reaper's ceiling, and its lifetime for an instance whose tag is missing or malformed.
+ */
+export function maxLifetimeTagSeconds(lifetimeSeconds: number): number {
+  return hundredthsOfAnHour(lifetimeSeconds) * 36;
+}
+
+/** The lifetime plus the margin in hundredths of an hour (36 s each: whole numbers, so the rounding is exact), rounded up. */
+function hundredthsOfAnHour(lifetimeSeconds: number): number {
+  return Math.ceil((lifetimeSeconds + LIFETIME_MARGIN_SECONDS) / 36);
+}
+
 /** The shortest run lifetime: the run reaper's default schedule interval. */
 export const MIN_RUN_LIFETIME_MINUTES = 15;
 

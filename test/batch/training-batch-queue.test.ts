@@ -1,3 +1,4 @@
+import * as childProcess from 'child_process';
 import { App, Aspects, Duration, Size, Stack, Tags, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as batch from 'aws-cdk-lib/aws-batch';
@@ -110,9 +111,39 @@ describe('TrainingBatchQueue defaults', () => {
       .some((t: any) => t.Value === 'chronos-batch'))!.Properties.LaunchTemplateData;
     expect(lt.MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
     expect(lt.BlockDeviceMappings).toEqual([{ DeviceName: '/dev/xvda', Ebs: { DeleteOnTermination: true, Encrypted: true, VolumeSize: 100, VolumeType: 'gp3' } }]);
-    for (const ignored of ['InstanceType', 'IamInstanceProfile', 'NetworkInterfaces', 'SecurityGroupIds', 'UserData', 'InstanceMarketOptions']) {
+    for (const ignored of ['InstanceType', 'IamInstanceProfile', 'NetworkInterfaces', 'SecurityGroupIds', 'InstanceMarketOptions']) {
       expect(lt[ignored]).toBeUndefined();
     }
+  });
+
+  // A Batch timeout or TerminateJob stops the container with SIGTERM, then SIGKILL after the ECS agent's
+  // ECS_CONTAINER_STOP_TIMEOUT, 30 s by default (ECS API Reference, ContainerDefinition stopTimeout: on EC2 it falls
+  // back to the agent's variable; "Amazon ECS container agent configuration"). Batch takes a template's user data only
+  // as MIME multi-part ("Use Amazon EC2 launch templates with AWS Batch", AWS Batch User Guide); cloud-init reads it
+  // with Python's email parser (cloud-init, cloudinit/user_data.py), which this test uses too.
+  test('the launch template raises the ECS stop timeout to two minutes, in MIME multi-part user data', () => {
+    const lt = resourcesOf(template, 'AWS::EC2::LaunchTemplate').find(r => r.Properties.LaunchTemplateData.TagSpecifications?.[0]?.Tags
+      .some((t: any) => t.Value === 'chronos-batch'))!.Properties.LaunchTemplateData;
+    const userData: string = lt.UserData['Fn::Base64'];
+    expect(typeof userData).toBe('string');
+    const parsed = childProcess.spawnSync('python3', ['-c', [
+      'import email, json, sys',
+      'm = email.message_from_string(sys.stdin.read())',
+      'print(json.dumps([m.is_multipart(), [[p.get_content_type(), p.get_payload(decode=True).decode()] for p in m.get_payload()]]))',
+    ].join('\n')], { input: userData, encoding: 'utf8' });
+    expect(parsed.stderr).toBe('');
+    const [multipart, parts] = JSON.parse(parsed.stdout);
+    expect(multipart).toBe(true);
+    expect(parts).toEqual([['text/x-shellscript', '#!/bin/bash\necho ECS_CONTAINER_STOP_TIMEOUT=120s >> /etc/ecs/ecs.config\n']]);
+  });
+
+  // LaunchTemplateData Monitoring ("Enable or turn off detailed monitoring for your instances", Amazon EC2 User Guide):
+  // billed only while an instance runs, so nothing while the queue is empty.
+  test('detailed monitoring of Batch\'s instances is on by default, and off with detailedMonitoring: false', () => {
+    const monitoring = (t: Template) => resourcesOf(t, 'AWS::EC2::LaunchTemplate').find(r => r.Properties.LaunchTemplateData.TagSpecifications?.[0]?.Tags
+      .some((tag: any) => tag.Value === 'chronos-batch'))!.Properties.LaunchTemplateData.Monitoring;
+    expect(monitoring(template)).toEqual({ Enabled: true });
+    expect(monitoring(build({ detailedMonitoring: false }).template)).toEqual({ Enabled: false });
   });
 
   test('the compute environment uses the template at its latest version', () => {
@@ -348,6 +379,7 @@ describe('TrainingBatchQueue options', () => {
       { Name: 'EPOCHS', Value: '3' },
       { Name: 'CHRONOS_BUCKET', Value: { Ref: expect.stringMatching(/^FoundationBucket/) } },
       { Name: 'CHRONOS_ENVIRONMENT', Value: 'dev' },
+      { Name: 'CHRONOS_MAX_RUN_LIFETIME_SECONDS', Value: String(7200 - 300) },
     ]);
     expect(jd.Timeout).toEqual({ AttemptDurationSeconds: 7200 });
     expect(ce.UpdatePolicy).toBeUndefined();
@@ -384,9 +416,24 @@ describe('TrainingBatchQueue and the run agent', () => {
   const agentVariables = [
     { Name: 'CHRONOS_BUCKET', Value: { Ref: expect.stringMatching(/^FoundationBucket/) } },
     { Name: 'CHRONOS_ENVIRONMENT', Value: 'dev' },
+    // The default 4-hour timeout less the 5-minute drain margin.
+    { Name: 'CHRONOS_MAX_RUN_LIFETIME_SECONDS', Value: String(4 * 3600 - 300) },
   ];
 
-  test('the single-node and the multi-node job definitions set CHRONOS_BUCKET and CHRONOS_ENVIRONMENT', () => {
+  // Batch stops an attempt at its timeout ("Job timeouts", AWS Batch User Guide: SIGTERM, then SIGKILL after the ECS
+  // stop timeout), so the agent's own lifetime ends first and it drains with a final checkpoint and its status.
+  test.each<[string, Duration, number]>([
+    ['4 hours', Duration.hours(4), 4 * 3600 - 300],
+    ['10 minutes: half of it, which is less than 5 minutes', Duration.minutes(10), 300],
+    ['the shortest timeout, 60 s: half of it', Duration.seconds(60), 30],
+  ])('with a job timeout of %s, the agent\'s lifetime ends before it', (_name, maxRunLifetime, lifetime) => {
+    const jd = onlyResource(build({ maxRunLifetime }).template, 'AWS::Batch::JobDefinition').Properties;
+    expect(jd.Timeout.AttemptDurationSeconds).toBe(maxRunLifetime.toSeconds());
+    expect(jd.ContainerProperties.Environment).toContainEqual({ Name: 'CHRONOS_MAX_RUN_LIFETIME_SECONDS', Value: String(lifetime) });
+    expect(lifetime).toBeLessThan(maxRunLifetime.toSeconds());
+  });
+
+  test('the single-node and the multi-node job definitions set CHRONOS_BUCKET, CHRONOS_ENVIRONMENT and the agent\'s lifetime', () => {
     const { template } = build({ multiNode: MULTI_NODE });
     const definitions = resourcesOf(template, 'AWS::Batch::JobDefinition');
     expect(definitions).toHaveLength(2);
@@ -406,6 +453,8 @@ describe('TrainingBatchQueue and the run agent', () => {
   test.each<[string, Record<string, string>, RegExp]>([
     ['CHRONOS_BUCKET', { CHRONOS_BUCKET: 'other' }, /containerEnvironment sets CHRONOS_BUCKET: the queue sets CHRONOS_BUCKET to the training bucket .*; leave it out/],
     ['both', { CHRONOS_BUCKET: 'other', CHRONOS_ENVIRONMENT: 'prod' }, /containerEnvironment sets CHRONOS_BUCKET and CHRONOS_ENVIRONMENT: .*the only bucket and prefix the job role reaches; leave them out/],
+    ['the agent\'s lifetime', { CHRONOS_MAX_RUN_LIFETIME_SECONDS: '99999' },
+      /containerEnvironment sets CHRONOS_MAX_RUN_LIFETIME_SECONDS: the queue sets it to maxRunLifetime less the run agent's drain margin.*change maxRunLifetime instead/],
   ])('refuses a containerEnvironment that sets %s', (_name, containerEnvironment, message) => {
     expect(() => build({ containerEnvironment })).toThrow(message);
   });

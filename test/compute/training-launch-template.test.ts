@@ -1,13 +1,13 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as zlib from 'zlib';
-import { App, Aws, Duration, Stack, Tags } from 'aws-cdk-lib';
+import { App, Aws, CfnResource, Duration, Stack, Tags } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../../src';
+import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions, TrainingRunReaper } from '../../src';
 import { lifetimeOf } from '../../src/guardrails/training-run-reaper.lambda';
 import { MIME_BOUNDARY, USER_DATA_LIMIT_BYTES, userDataSize } from '../../src/private/run-agent-launch';
 import { compactPython, RAW_AGENT_DELIMITER, RUN_AGENT_SOURCE, runAgentUserData } from '../../src/private/run-agent-user-data';
@@ -99,8 +99,12 @@ describe('TrainingLaunchTemplate', () => {
     expect(zlib.gunzipSync(Buffer.from(d.UserData, 'base64')).toString('utf-8')).toContain('\nshutdown -h +240\n');
   });
 
-  test('leaves detailed monitoring off: basic monitoring is free, detailed is billed per metric while an instance runs', () => {
-    expect(data(build().template()).Monitoring).toBeUndefined();
+  // LaunchTemplateData Monitoring ("Enable or turn off detailed monitoring for your instances", Amazon EC2 User Guide):
+  // billed per metric only while an instance runs; the AWS Config rule ec2-instance-detailed-monitoring-enabled
+  // requires it.
+  test('turns detailed monitoring on by default; detailedMonitoring: false leaves the free basic monitoring', () => {
+    expect(data(build().template()).Monitoring).toEqual({ Enabled: true });
+    expect(data(build({ detailedMonitoring: false }).template()).Monitoring).toEqual({ Enabled: false });
   });
 
   test('stamps instances and volumes with the cost tags, MaxLifetimeHours and ManagedBy=chronos-launch-template', () => {
@@ -110,7 +114,8 @@ describe('TrainingLaunchTemplate', () => {
       Project: 'Chronos-Training',
       Environment: 'dev',
       CostCenter: 'train',
-      MaxLifetimeHours: '4',
+      // The agent's 4 hours plus the 900 s margin for the boot, the drain and the backstop (issue 27, item 2).
+      MaxLifetimeHours: '4.25',
       ManagedBy: 'chronos-launch-template',
     };
     expect(tagsFor(t, 'instance')).toEqual(expected);
@@ -124,7 +129,7 @@ describe('TrainingLaunchTemplate', () => {
     Tags.of(parent).add('Team', 'forecasting');
     const t = template();
     for (const type of ['instance', 'volume']) {
-      expect(tagsFor(t, type)).toEqual(expect.objectContaining({ ManagedBy: 'chronos-launch-template', Team: 'forecasting', MaxLifetimeHours: '2.5' }));
+      expect(tagsFor(t, type)).toEqual(expect.objectContaining({ ManagedBy: 'chronos-launch-template', Team: 'forecasting', MaxLifetimeHours: '2.75' }));
     }
     const own = onlyResource(t, 'AWS::EC2::LaunchTemplate').Properties.TagSpecifications;
     expect(own).toEqual([{ ResourceType: 'launch-template', Tags: expect.arrayContaining([{ Key: 'ManagedBy', Value: 'CDK' }]) }]);
@@ -148,17 +153,26 @@ describe('TrainingLaunchTemplate', () => {
     expect(lt.maxRunLifetime.toHumanString()).toBe('4 hours');
   });
 
+  // The reaper counts from LaunchTime, the agent from its own start after the boot, and the agent's backstop powers
+  // off 300 s after the boot script starts: the tag carries a 900 s margin (issue 27, item 2; EC2 API Reference,
+  // "Instance": LaunchTime), rounded up to 0.01 h, and the reaper built for the same lifetime takes it whole.
   test.each<[string, Duration, string]>([
-    ['whole hours', Duration.hours(6), '6'],
-    ['90 minutes', Duration.minutes(90), '1.5'],
-    ['the shortest, 15 minutes', Duration.minutes(15), '0.25'],
-    ['the longest, 14 days', Duration.days(14), '336'],
-  ])('maxRunLifetime of %s is the MaxLifetimeHours tag, in decimal hours the run reaper parses', (_name, maxRunLifetime, tag) => {
+    ['whole hours', Duration.hours(6), '6.25'],
+    ['90 minutes', Duration.minutes(90), '1.75'],
+    ['the shortest, 15 minutes', Duration.minutes(15), '0.5'],
+    ['17 minutes, rounded up to 0.01 h', Duration.minutes(17), '0.54'],
+    ['the longest, 14 days', Duration.days(14), '336.25'],
+  ])('maxRunLifetime of %s plus 900 s is the MaxLifetimeHours tag, in decimal hours the run reaper parses', (_name, maxRunLifetime, tag) => {
     const value = tagsFor(build({}, { maxRunLifetime }).template(), 'instance')?.MaxLifetimeHours;
     expect(value).toBe(tag);
-    const config = { filterTags: {}, excludeTags: {}, lifetimeTagKey: 'MaxLifetimeHours', defaultLifetimeSeconds: 1, dryRun: true };
+    expect(Number(value) * 3600).toBeGreaterThanOrEqual(maxRunLifetime.toSeconds() + 900);
+    expect(Number(value) * 3600).toBeLessThan(maxRunLifetime.toSeconds() + 900 + 36);
+    const reaper = new TrainingRunReaper(new Stack(), 'Reaper', { environmentName: 'dev', maxRunLifetime });
+    const ceiling = Number(Template.fromStack(Stack.of(reaper)).toJSON().Resources[
+      Stack.of(reaper).getLogicalId(reaper.function.node.defaultChild as CfnResource)].Properties.Environment.Variables.DEFAULT_LIFETIME_SECONDS);
+    const config = { filterTags: {}, excludeTags: {}, lifetimeTagKey: 'MaxLifetimeHours', defaultLifetimeSeconds: ceiling, dryRun: true };
     expect(lifetimeOf({ Tags: [{ Key: 'MaxLifetimeHours', Value: value }] }, config))
-      .toEqual({ lifetimeSeconds: maxRunLifetime.toSeconds(), lifetimeFrom: 'tag' });
+      .toEqual({ lifetimeSeconds: Math.round(Number(value) * 3600), lifetimeFrom: 'tag' });
   });
 
   test.each<[string, Duration, RegExp]>([

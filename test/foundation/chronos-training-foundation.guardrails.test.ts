@@ -70,7 +70,7 @@ describe('the launch template of the foundation', () => {
       Project: 'Chronos-Training',
       Environment: 'stage',
       CostCenter: 'collect',
-      MaxLifetimeHours: '2',
+      MaxLifetimeHours: '2.25',
       ManagedBy: 'chronos-launch-template',
     });
   });
@@ -95,17 +95,19 @@ describe('one run lifetime', () => {
     };
   };
 
-  test('maxRunLifetime reaches the launch template\'s tag, the reaper\'s default and the Batch job timeout', () => {
-    expect(lifetimes({ maxRunLifetime: Duration.minutes(90) })).toEqual({ tagHours: '1.5', reaperSeconds: '5400', batchSeconds: [5400] });
+  // The tag and the reaper's ceiling carry the 900 s margin for the boot, the agent's drain and its backstop (issue 27,
+  // item 2): the reaper counts from LaunchTime (EC2 API Reference, "Instance"), the agent from its start after the boot.
+  test('maxRunLifetime reaches the launch template\'s tag and the reaper\'s ceiling (plus the margin) and the Batch job timeout', () => {
+    expect(lifetimes({ maxRunLifetime: Duration.minutes(90) })).toEqual({ tagHours: '1.75', reaperSeconds: '6300', batchSeconds: [5400] });
   });
 
-  test('by default all three are 4 hours', () => {
-    expect(lifetimes({})).toEqual({ tagHours: '4', reaperSeconds: '14400', batchSeconds: [14400] });
+  test('by default the run lasts 4 hours: the tag and the reaper\'s ceiling are 4.25 hours', () => {
+    expect(lifetimes({})).toEqual({ tagHours: '4.25', reaperSeconds: '15300', batchSeconds: [14400] });
   });
 
   test('the README\'s guardrails example gives all three the same lifetime', () => {
     expect(lifetimes({ maxRunLifetime: Duration.hours(4), launchTemplateProps: { spot: true } }))
-      .toEqual({ tagHours: '4', reaperSeconds: '14400', batchSeconds: [14400] });
+      .toEqual({ tagHours: '4.25', reaperSeconds: '15300', batchSeconds: [14400] });
   });
 });
 
@@ -124,7 +126,7 @@ describe('opt-in guardrails of the foundation', () => {
     expect(f.runReaper?.node.id).toBe('Reaper');
     expect(onlyResource(template, 'AWS::Lambda::Function').Properties.Environment.Variables).toEqual(expect.objectContaining({
       FILTER_TAGS: '{"Project":"Chronos-Training","Environment":"stage"}',
-      DEFAULT_LIFETIME_SECONDS: String(5 * 3600),
+      DEFAULT_LIFETIME_SECONDS: String(5 * 3600 + 900),
     }));
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(15 minutes)' });
   });

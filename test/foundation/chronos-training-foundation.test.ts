@@ -79,21 +79,38 @@ describe('ChronosTrainingFoundation', () => {
       'ChronosTraining-stage-PublicSubnetIds': r(foundation.publicSubnets[0].subnetId),
       'ChronosTraining-stage-AvailabilityZones': r(foundation.publicSubnets[0].availabilityZone),
       'ChronosTraining-stage-LaunchTemplateId': r(foundation.launchTemplate!.launchTemplateId!),
+      // "AWS::EC2::LaunchTemplate", CloudFormation reference, return values: LatestVersionNumber is the version a
+      // launch must name, since CloudFormation never moves the default version (cloudformation-coverage-roadmap #1518).
+      'ChronosTraining-stage-LaunchTemplateVersion': {
+        'Fn::GetAtt': [stack.getLogicalId(foundation.launchTemplate!.node.defaultChild as CfnResource), 'LatestVersionNumber'],
+      },
     });
     expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage'));
     expect(foundation.exportNames).toEqual(FoundationExports.exportNames('stage'));
   });
 
-  test('without the launch template: every export but LaunchTemplateId, and no launch template ID', () => {
+  test('without the launch template: every export but LaunchTemplateId and LaunchTemplateVersion, and no launch template ID', () => {
     const { foundation, template } = synth({ environmentName: 'stage', launchTemplate: false });
     template.resourceCountIs('AWS::EC2::LaunchTemplate', 0);
     expect(foundation.launchTemplate).toBeUndefined();
-    expect(foundation.launchTemplate).toBeUndefined();
+    expect(foundation.launchTemplateVersion).toBeUndefined();
+    const templateExports = [FoundationExports.LAUNCH_TEMPLATE_ID, FoundationExports.LAUNCH_TEMPLATE_VERSION]
+      .map(suffix => FoundationExports.exportName('stage', suffix));
     expect(Object.keys(exportsOf(template))).toEqual(FoundationExports.exportNames('stage')
-      .filter(name => name !== FoundationExports.exportName('stage', FoundationExports.LAUNCH_TEMPLATE_ID)));
+      .filter(name => !templateExports.includes(name)));
     expect(Object.keys(exportsOf(template))).not.toContain('ChronosTraining-stage-LaunchTemplateId');
     expect(() => synth({ launchTemplate: false, launchTemplateProps: { spot: true } }))
       .toThrow(/launchTemplateProps is set but launchTemplate is false/);
+  });
+
+  test('publishes the launch template\'s latest version as the SSM parameter LaunchTemplateVersion, beside its ID', () => {
+    // "AWS::EC2::LaunchTemplate", CloudFormation reference, return values (LatestVersionNumber): a change of
+    // LaunchTemplateData adds a version and the default stays the first, so the launcher reads this parameter.
+    const { stack, foundation, template } = synth({ environmentName: 'stage' });
+    const latest = { 'Fn::GetAtt': [stack.getLogicalId(foundation.launchTemplate!.node.defaultChild as CfnResource), 'LatestVersionNumber'] };
+    expect(stack.resolve(foundation.launchTemplateVersion)).toEqual(latest);
+    template.hasResourceProperties('AWS::SSM::Parameter', { Name: '/chronos-training/stage/LaunchTemplateVersion', Value: latest });
+    expect(foundation.parameterNames).toContain(FoundationExports.parameterName('stage', FoundationExports.LAUNCH_TEMPLATE_VERSION));
   });
 
   test('defaults environment and cost center to dev and train', () => {
@@ -226,8 +243,8 @@ describe('ChronosTrainingFoundation', () => {
     new ChronosTrainingFoundation(stack, 'Stage', { environmentName: 'stage' });
     const template = Template.fromStack(stack);
     const exports = Object.keys(exportsOf(template));
-    expect(exports).toHaveLength(22);
-    expect(new Set(exports).size).toBe(22);
+    expect(exports).toHaveLength(24);
+    expect(new Set(exports).size).toBe(24);
     const names = (type: string, prop: string) =>
       Object.values(template.findResources(type)).map((r: any) => JSON.stringify(r.Properties[prop]));
     expect(new Set(names('AWS::S3::Bucket', 'BucketName')).size).toBe(2);

@@ -155,8 +155,8 @@ describe('ChronosTrainingStack', () => {
     expect(assembly.stacks.map(s => s.stackName).sort()).toEqual(['ChronosTraining-dev-Stack', 'ChronosTraining-prod-Stack', 'ChronosTraining-stage-Stack']);
     const templates = stacks.map(s => Template.fromStack(s));
     const exports = templates.flatMap(t => Object.values(t.findOutputs('*')).map((o: any) => o.Export.Name));
-    expect(exports).toHaveLength(33);
-    expect(new Set(exports).size).toBe(33);
+    expect(exports).toHaveLength(36);
+    expect(new Set(exports).size).toBe(36);
     const named = templates.flatMap(t => [
       ...Object.values(t.findResources('AWS::S3::Bucket')).map((r: any) => JSON.stringify(r.Properties.BucketName)),
       ...Object.values(t.findResources('AWS::IAM::InstanceProfile')).map((r: any) => r.Properties.InstanceProfileName),

@@ -1,7 +1,7 @@
 import { FoundationExports } from '../../src';
 
 describe('FoundationExports', () => {
-  test('names the exports of a default foundation: the eight core ones, subnets and zones, the launch template', () => {
+  test('names the exports of a default foundation: the eight core ones, subnets and zones, the launch template and its version', () => {
     expect(FoundationExports.exportNames('dev')).toEqual([
       'ChronosTraining-dev-VPCId',
       'ChronosTraining-dev-PublicSubnetId',
@@ -14,6 +14,7 @@ describe('FoundationExports', () => {
       'ChronosTraining-dev-PublicSubnetIds',
       'ChronosTraining-dev-AvailabilityZones',
       'ChronosTraining-dev-LaunchTemplateId',
+      'ChronosTraining-dev-LaunchTemplateVersion',
     ]);
   });
 

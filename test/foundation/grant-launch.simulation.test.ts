@@ -14,7 +14,7 @@ import { App, CfnResource, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ChronosTrainingFoundation, ChronosTrainingStack } from '../../src';
-import { ACCOUNT, instanceArn as instance, LAUNCH_TEMPLATE_ID, REGION, resolver, simulate } from '../iam-simulation';
+import { ACCOUNT, instanceArn as instance, LAUNCH_TEMPLATE_ID, REGION, resolver, SECURITY_GROUP_ID, simulate, VPC_ID } from '../iam-simulation';
 
 const BUCKET = `chronos-training-dev-${ACCOUNT}-${REGION}`;
 const TEMPLATE = `arn:aws:ec2:${REGION}:${ACCOUNT}:launch-template/${LAUNCH_TEMPLATE_ID}`;
@@ -22,6 +22,13 @@ const OTHER_TEMPLATE = `arn:aws:ec2:${REGION}:${ACCOUNT}:launch-template/lt-0fff
 const object = (key: string) => `arn:aws:s3:::${BUCKET}/${key}`;
 const ec2 = (type: string, id: string) => `arn:aws:ec2:${REGION}:${ACCOUNT}:${type}/${id}`;
 const devTags = { Project: 'Chronos-Training', Environment: 'dev' };
+/** The tags the launcher sets on an instance and its volumes (src/cli/launch.ts, launchTags), as request tags. */
+const launchTags = (tags: Record<string, string> = {}) => Object.fromEntries(Object.entries({
+  ...devTags, ManagedBy: 'chronos-training', MaxLifetimeHours: '4.25', ...tags,
+}).filter(([, v]) => v !== '').map(([k, v]) => [`aws:RequestTag/${k}`, v]));
+const fromTemplate = { 'ec2:LaunchTemplate': TEMPLATE };
+const VPC = `arn:aws:ec2:${REGION}:${ACCOUNT}:vpc/${VPC_ID}`;
+const SPOT_ROLE = `arn:aws:iam::${ACCOUNT}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot`;
 /**
  * A public parameter. SSM reports those with no account (`arn:aws:ssm:us-east-1::parameter/aws/service/...`), which
  * the simulator cannot parse (no.resource.types), so the rows use the test account, and 'the grant matches a public
@@ -49,14 +56,24 @@ function rows(instanceRoleArn: string): Row[] {
     { request: 'upload a code blob', action: 's3:PutObject', resource: object('dev/code/blobs/ab12'), allowed: true },
     { request: 'check a code blob is there (HEAD)', action: 's3:GetObject', resource: object('dev/code/blobs/ab12'), allowed: true },
     { request: 'write a run spec', action: 's3:PutObject', resource: object('dev/runs/r1/spec.json'), allowed: true },
-    { request: 'launch an instance from the template', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
-    { request: 'use a subnet through the template', action: 'ec2:RunInstances', resource: ec2('subnet', 'subnet-0aaaaaaaaaaaaaaa1'), context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
+    // Tags required on the instance and volume resources: EC2 User Guide, "Example policies to control access the
+    // Amazon EC2 API", "Launch instances (RunInstances)"; the VPC: ec2:Vpc on subnet and network-interface (Service
+    // Authorization Reference, Amazon EC2).
+    { request: 'launch an instance from the template, with the launcher\'s tags', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: { ...fromTemplate, ...launchTags() }, allowed: true },
+    { request: 'create its root volume, with the launcher\'s tags', action: 'ec2:RunInstances', resource: ec2('volume', '*'), context: { ...fromTemplate, ...launchTags() }, allowed: true },
+    { request: 'use a subnet of the foundation\'s VPC through the template', action: 'ec2:RunInstances', resource: ec2('subnet', 'subnet-0aaaaaaaaaaaaaaa1'), context: { ...fromTemplate, 'ec2:Vpc': VPC }, allowed: true },
+    { request: 'create a network interface in the foundation\'s VPC', action: 'ec2:RunInstances', resource: ec2('network-interface', '*'), context: { ...fromTemplate, 'ec2:Vpc': VPC }, allowed: true },
+    { request: 'use the foundation\'s security group through the template', action: 'ec2:RunInstances', resource: ec2('security-group', SECURITY_GROUP_ID), context: fromTemplate, allowed: true },
     { request: 'use the template', action: 'ec2:RunInstances', resource: TEMPLATE, context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
     // The default image, `resolve:ssm:` of the DLAMI's public parameter: EC2 reads it with the caller's ssm:GetParameters.
     { request: 'resolve the Deep Learning AMI parameter at launch (resolve:ssm:)', action: 'ssm:GetParameters', resource: publicParameter(DLAMI_PARAMETER), allowed: true },
     { request: 'resolve the arm64 Deep Learning AMI parameter (g5g)', action: 'ssm:GetParameters', resource: publicParameter(DLAMI_PARAMETER.replace('x86_64', 'arm64')), allowed: true },
     { request: 'use an image (the DLAMI, --image-id) through the template', action: 'ec2:RunInstances', resource: IMAGE, context: { 'ec2:LaunchTemplate': TEMPLATE }, allowed: true },
     { request: 'request a spot instance', action: 'ec2:RunInstances', resource: ec2('spot-instances-request', '*'), allowed: true },
+    // EC2 User Guide, "Service-linked role for Spot Instance requests": an API caller must make sure the role exists.
+    { request: 'create the Spot service-linked role (first spot launch of the account)', action: 'iam:CreateServiceLinkedRole', resource: SPOT_ROLE, context: { 'iam:AWSServiceName': 'spot.amazonaws.com' }, allowed: true },
+    // A foundation deployed with ssmParameters: false is read from its exports (ListExports: no resource-level permissions).
+    { request: 'list the exports (a foundation without SSM parameters)', action: 'cloudformation:ListExports', resource: '*', allowed: true },
     { request: 'tag the instance at launch', action: 'ec2:CreateTags', resource: ec2('instance', '*'), context: { 'ec2:CreateAction': 'RunInstances' }, allowed: true },
     { request: 'pass the instance role to EC2', action: 'iam:PassRole', resource: instanceRoleArn, context: { 'iam:PassedToService': 'ec2.amazonaws.com' }, allowed: true },
     // logs, status, list, stop
@@ -69,7 +86,16 @@ function rows(instanceRoleArn: string): Row[] {
     { request: 'terminate a dev run\'s instance (stop --now)', action: 'ec2:TerminateInstances', resource: instance('i-0aaaaaaaaaaaaaaa1'), context: tagContext(devTags), allowed: true },
     // What it may not do
     { request: 'launch from another launch template', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: { 'ec2:LaunchTemplate': OTHER_TEMPLATE }, allowed: false },
-    { request: 'launch without a launch template', action: 'ec2:RunInstances', resource: ec2('instance', '*'), allowed: false },
+    { request: 'launch without a launch template', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: launchTags(), allowed: false },
+    { request: 'launch an instance without tags', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: fromTemplate, allowed: false },
+    { request: 'launch an instance tagged for prod', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: { ...fromTemplate, ...launchTags({ Environment: 'prod' }) }, allowed: false },
+    { request: 'launch an instance tagged as Batch\'s, which the reaper skips', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: { ...fromTemplate, ...launchTags({ ManagedBy: 'chronos-batch' }) }, allowed: false },
+    { request: 'launch an instance without a MaxLifetimeHours tag', action: 'ec2:RunInstances', resource: ec2('instance', '*'), context: { ...fromTemplate, ...launchTags({ MaxLifetimeHours: '' }) }, allowed: false },
+    { request: 'create an untagged volume', action: 'ec2:RunInstances', resource: ec2('volume', '*'), context: fromTemplate, allowed: false },
+    { request: 'use a subnet of another VPC', action: 'ec2:RunInstances', resource: ec2('subnet', 'subnet-0bbbbbbbbbbbbbbb2'), context: { ...fromTemplate, 'ec2:Vpc': ec2('vpc', 'vpc-0fffffffffffffff0') }, allowed: false },
+    { request: 'use another security group', action: 'ec2:RunInstances', resource: ec2('security-group', 'sg-0fffffffffffffff0'), context: fromTemplate, allowed: false },
+    { request: 'create another service\'s service-linked role', action: 'iam:CreateServiceLinkedRole', resource: `arn:aws:iam::${ACCOUNT}:role/aws-service-role/elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk`, context: { 'iam:AWSServiceName': 'elasticbeanstalk.amazonaws.com' }, allowed: false },
+    { request: 'create the Spot role\'s path for another service', action: 'iam:CreateServiceLinkedRole', resource: SPOT_ROLE, context: { 'iam:AWSServiceName': 'ecs.amazonaws.com' }, allowed: false },
     { request: 'use another launch template', action: 'ec2:RunInstances', resource: OTHER_TEMPLATE, context: { 'ec2:LaunchTemplate': OTHER_TEMPLATE }, allowed: false },
     { request: 'pass another role', action: 'iam:PassRole', resource: `arn:aws:iam::${ACCOUNT}:role/Admin`, context: { 'iam:PassedToService': 'ec2.amazonaws.com' }, allowed: false },
     { request: 'pass the instance role to Lambda', action: 'iam:PassRole', resource: instanceRoleArn, context: { 'iam:PassedToService': 'lambda.amazonaws.com' }, allowed: false },
@@ -124,7 +150,7 @@ function imported(instanceRoleArn: string) {
   foundation.grantLaunch(launcher);
   const parameters = Template.fromStack(stack).toJSON().Parameters ?? {};
   const values: Record<string, string> = {
-    S3BucketName: BUCKET, LaunchTemplateId: LAUNCH_TEMPLATE_ID, IAMRoleName: instanceRoleArn.split('/').pop()!,
+    S3BucketName: BUCKET, LaunchTemplateId: LAUNCH_TEMPLATE_ID, IAMRoleName: instanceRoleArn.split('/').pop()!, VPCId: VPC_ID, SecurityGroupId: SECURITY_GROUP_ID,
   };
   const refs: Record<string, string> = {};
   for (const [logicalId, p] of Object.entries<any>(parameters)) {

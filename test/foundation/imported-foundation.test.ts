@@ -7,6 +7,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { ChronosTrainingFoundation, FoundationExports, IChronosTrainingFoundation } from '../../src';
 import { agnosticStack, warnings } from '../helpers';
 
@@ -80,6 +81,23 @@ describe('ChronosTrainingFoundation.fromEnvironment', () => {
     expect(stack.resolve(foundation.launchTemplate?.launchTemplateId)).toEqual(parameterRef(template, FoundationExports.LAUNCH_TEMPLATE_ID));
     const without = ChronosTrainingFoundation.fromEnvironment(new Stack(new App(), 'Other'), 'Training', 'dev', { launchTemplate: false });
     expect(without.launchTemplate).toBeUndefined();
+  });
+
+  // "AWS::EC2::LaunchTemplate", CloudFormation reference, return values: LatestVersionNumber; the default version
+  // never moves (cloudformation-coverage-roadmap #1518). The version changes on each template change, so it is read
+  // from the SSM parameter, never imported (an imported export cannot be updated).
+  test('reads the launch template version from its parameter only when used, never through an import', () => {
+    const unused = consumer(() => undefined);
+    expect(JSON.stringify(unused.template.toJSON())).not.toContain(FoundationExports.LAUNCH_TEMPLATE_VERSION);
+    const { stack, template } = consumer((training, s) => {
+      new ssm.StringParameter(s, 'Pinned', { stringValue: training.launchTemplateVersion! });
+    });
+    const version = parameterRef(template, FoundationExports.LAUNCH_TEMPLATE_VERSION);
+    template.hasResourceProperties('AWS::SSM::Parameter', { Value: version });
+    expect(JSON.stringify(template.toJSON())).not.toContain('Fn::ImportValue');
+    expect(stack.resolve(version)).toEqual(version);
+    const without = ChronosTrainingFoundation.fromEnvironment(new Stack(new App(), 'Other'), 'Training', 'dev', { launchTemplate: false });
+    expect(without.launchTemplateVersion).toBeUndefined();
   });
 
   test('takes more zones from the comma-separated parameters', () => {

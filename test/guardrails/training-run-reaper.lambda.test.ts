@@ -73,7 +73,7 @@ describe('the run reaper handler', () => {
       instance('i-old', 5 * HOUR, '4'),
       instance('i-young', 3 * HOUR, '4'),
       instance('i-stopped', 5 * HOUR, '4', 'stopped'),
-      instance('i-long', 7 * HOUR, '8'),
+      instance('i-long', 5.5 * HOUR, '6'),
     ]);
     const result = await reap(client, config, NOW);
     expect(terminatedIds()).toEqual(['i-old', 'i-stopped']);
@@ -97,6 +97,28 @@ describe('the run reaper handler', () => {
     describing([instance('i-batch', 30 * HOUR, undefined, 'running', { ManagedBy: 'chronos-batch' })]);
     await reap(client, { ...config, excludeTags: {} }, NOW);
     expect(terminatedIds()).toEqual(['i-batch']);
+  });
+
+  // The ceiling (issue 27, item 18): a MaxLifetimeHours tag is set by whoever launches (EC2 User Guide, "Tag your
+  // resources": RunInstances TagSpecifications), and IAM cannot cap a tag's value numerically (aws:RequestTag is a
+  // String key: Service Authorization Reference, Amazon EC2, condition keys), so the reaper never trusts a tag above
+  // the foundation's lifetime plus the margin: it counts such an instance's lifetime as the ceiling.
+  test('never trusts a tag above the ceiling (the default lifetime): such an instance lives the ceiling', async () => {
+    describing([
+      instance('i-greedy-old', 6 * HOUR + 1000, '1000'),
+      instance('i-greedy-young', 5 * HOUR, '1000'),
+      instance('i-at-ceiling', 6 * HOUR, '6'),
+    ]);
+    const result = await reap(client, config, NOW);
+    expect(terminatedIds()).toEqual(['i-greedy-old']);
+    expect(result.expired).toEqual([expect.objectContaining({ instanceId: 'i-greedy-old', lifetimeSeconds: 6 * 3600, lifetimeFrom: 'ceiling (tag above it)' })]);
+  });
+
+  test('a tag equal to the ceiling is the tag, to the millisecond (0.54 h is 1944 s, not 1944.0000000000002)', async () => {
+    describing([instance('i-short', 1944 * 1000 + 1, '0.54'), instance('i-short-kept', 1944 * 1000, '0.54')]);
+    const result = await reap(client, { ...config, defaultLifetimeSeconds: 1944 }, NOW);
+    expect(terminatedIds()).toEqual(['i-short']);
+    expect(result.expired.map(e => [e.lifetimeSeconds, e.lifetimeFrom])).toEqual([[1944, 'tag']]);
   });
 
   test('accepts a fractional tag', async () => {

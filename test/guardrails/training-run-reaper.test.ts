@@ -57,7 +57,8 @@ describe('TrainingRunReaper', () => {
       FILTER_TAGS: '{"Project":"Chronos-Training","Environment":"dev"}',
       EXCLUDE_TAGS: '{"ManagedBy":"chronos-batch"}',
       LIFETIME_TAG_KEY: 'MaxLifetimeHours',
-      DEFAULT_LIFETIME_SECONDS: '21600',
+      // Its ceiling: the 6-hour lifetime plus the 900 s margin, the launch template's tag for it (issue 27, item 2).
+      DEFAULT_LIFETIME_SECONDS: String(21600 + 900),
       DRY_RUN: 'false',
     }));
   });
@@ -140,11 +141,11 @@ describe('TrainingRunReaper', () => {
     expect(() => build({ maxRunLifetime })).toThrow(message);
   });
 
-  test('without maxRunLifetime, untagged instances live 4 hours', () => {
+  test('without maxRunLifetime, untagged instances live 4 hours plus the 900 s margin', () => {
     const stack = new Stack(new App(), 'TestStack', { env: TEST_ENV });
     new TrainingRunReaper(stack, 'Reaper', { environmentName: 'dev' });
     const fn = onlyResource(Template.fromStack(stack), 'AWS::Lambda::Function');
-    expect(fn.Properties.Environment.Variables.DEFAULT_LIFETIME_SECONDS).toBe(String(4 * 3600));
+    expect(fn.Properties.Environment.Variables.DEFAULT_LIFETIME_SECONDS).toBe(String(4 * 3600 + 900));
   });
 
   test('rejects a bad environment name, naming the prop', () => {
