@@ -11,7 +11,9 @@
  *
  * What moto does not model: it leaves a resource whose properties only reference another's attribute un-updated, so
  * the `LaunchTemplateVersion` parameter keeps `1` after the update, where CloudFormation writes the new value. That
- * part is a canary: when a moto upgrade updates it, the test fails and should then expect `2`.
+ * part is a canary: when a moto upgrade updates it, the test fails and should then expect `2`. The stack's output of the
+ * same value is updated by moto; the second test writes it to the parameter, as CloudFormation does, and launches with
+ * the real launcher (`chronos-training run --detach`): the instance comes from version 2.
  *
  *   node --test --test-reporter=tap test-e2e/launch-template-version.test.js
  */
@@ -21,13 +23,17 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const moto = require('../scripts/local/moto');
+const { execFileSync } = require('node:child_process');
 const { clients } = require('../scripts/local/cdk');
+const { launcher } = require('../scripts/local/run-loop');
 const cfnc = require('@aws-sdk/client-cloudformation');
 const ec2c = require('@aws-sdk/client-ec2');
 const ssmc = require('@aws-sdk/client-ssm');
 
 const TEMPLATE = path.join(__dirname, '..', 'integ', 'integ.dev.ts.snapshot', 'ChronosTraining.template.json');
 const STACK = 'ChronosTraining-dev-Stack';
+const ROOT = path.join(__dirname, '..');
+const CLI = path.join(ROOT, 'assets', 'cli', 'chronos-training.js');
 let server;
 let c;
 
@@ -89,4 +95,30 @@ test('a deploy that changes the launch template adds version 2; the default stay
   // Canary: CloudFormation updates the parameter to 2 (its value is Fn::GetAtt LatestVersionNumber); moto does not.
   assert.equal(await parameter('LaunchTemplateVersion'), '1',
     'moto now updates LaunchTemplateVersion after the update: expect 2 here, the value CloudFormation writes');
+});
+
+test('the next launch after the update uses version 2: chronos-training run launches the version the foundation published', async () => {
+  // On AWS, CloudFormation writes the new LatestVersionNumber to the parameter in the update; moto updates the stack's
+  // output of it (below) but not the parameter (the canary above), so the test writes the output's value there.
+  const [stack] = (await c.cfn.send(new cfnc.DescribeStacksCommand({ StackName: STACK }))).Stacks;
+  const output = stack.Outputs.find((o) => o.ExportName === 'ChronosTraining-dev-LaunchTemplateVersion');
+  assert.equal(output?.OutputValue, '2', `the stack's LaunchTemplateVersion output after the update: ${JSON.stringify(stack.Outputs)}`);
+  await c.ssm.send(new ssmc.PutParameterCommand({ Name: '/chronos-training/dev/LaunchTemplateVersion', Value: output.OutputValue, Type: 'String', Overwrite: true }));
+
+  if (!fs.existsSync(CLI)) execFileSync('npx', ['projen', 'bundle:cli'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-lt-version-run-'));
+  const cwd = path.join(work, 'project');
+  fs.mkdirSync(cwd);
+  fs.writeFileSync(path.join(cwd, 'train.py'), 'print("hello")\n');
+  const r = await launcher(['run', '--detach', '--env', 'dev', '--instance-types', 'g5.xlarge', '--', 'python3', 'train.py'],
+    { endpoint: server.endpoint, cwd });
+  assert.equal(r.code, 0, r.stdout);
+  const runId = /run (\S+)/.exec(r.stdout.split('\n').find((l) => l.startsWith('[chronos] run ')) ?? '')?.[1];
+  assert.ok(runId, r.stdout);
+  const instances = (await c.ec2.send(new ec2c.DescribeInstancesCommand({ Filters: [{ Name: 'tag:ChronosRunId', Values: [runId] }] })))
+    .Reservations.flatMap((x) => x.Instances);
+  assert.equal(instances.length, 1, r.stdout);
+  // moto stamps the launch template version an instance was launched from, as EC2 does (aws:ec2launchtemplate:version).
+  const tags = Object.fromEntries(instances[0].Tags.map((t) => [t.Key, t.Value]));
+  assert.equal(tags['aws:ec2launchtemplate:version'], '2', JSON.stringify(tags));
 });
