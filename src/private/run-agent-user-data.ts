@@ -86,8 +86,8 @@ function tighten(code: string, depth: number): { text: string; depth: number } {
 
 /**
  * The agent as embedded: the same code without what only a reader needs (comment lines, trailing comments,
- * docstrings, blank lines, spaces next to punctuation, line breaks inside brackets), with one space per indentation
- * level and `self` as `o`, to save about 4 KB of user data. A line-based rewrite for the agent's own style (4-space
+ * docstrings, blank lines, spaces next to punctuation, line breaks inside brackets and before a block of one simple
+ * statement), with one space per indentation level and `self` as `o`, to save about 4 KB of user data. A line-based rewrite for the agent's own style (4-space
  * indents, double-quoted strings, no string over several lines); the agent's test suite checks that its result
  * parses to the same syntax tree as the file, docstrings aside and `self` renamed.
  */
@@ -120,7 +120,20 @@ export function compactPython(source: string): string {
     }
     depth = tight.depth;
   }
-  return out.join('\n') + '\n';
+  // A block of one simple statement goes on its header's line (`if x:return y`).
+  const indent = (l: string) => l.length - l.trimStart().length;
+  const merged: string[] = [];
+  for (let i = 0; i < out.length; i++) {
+    const [header, body, next] = [out[i], out[i + 1], out[i + 2]];
+    if (header.endsWith(':') && body !== undefined && indent(body) > indent(header) && (next === undefined || indent(next) <= indent(header)) &&
+      !/^(if|for|while|with|def|class|try|elif|else|except|finally|async)\b/.test(body.trimStart())) {
+      merged.push(header + body.trimStart());
+      i++;
+    } else {
+      merged.push(header);
+    }
+  }
+  return merged.join('\n') + '\n';
 }
 
 /**

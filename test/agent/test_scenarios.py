@@ -756,7 +756,7 @@ BIG = 30 << 20
 def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_first(make_run):
     """The uplink carries 1 MiB/s; a 30 MiB checkpoint file is being uploaded when the notice comes (its time 45 s
     later): the drain stops that upload, so the file the command saves on SIGTERM is what is uploaded, and the status
-    (`interrupted`, that checkpoint) is in S3 before the notice's time. Before, the upload in flight went on for 30 s,
+    (`interrupted`, that checkpoint) is in S3 before the notice's time, and before the artifacts. Before, the upload in flight went on for 30 s,
     then the final one for 30 s more: past the notice's time (EC2 User Guide, "Spot Instance interruption notices":
     the notice comes two minutes before)."""
     run = make_run()
@@ -770,24 +770,28 @@ def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_f
                 "    os.replace(os.path.join(d, 'big.bin.tmp'), os.path.join(d, 'big.bin'))\n"
                 "signal.signal(signal.SIGTERM, lambda *_: (save('final'), sys.exit(143)))\n"
                 "save('first')\n"
+                "with open(os.path.join(os.environ['CHRONOS_ARTIFACT_DIR'], 'model.bin'), 'wb') as f:\n"
+                "    f.write(b'm' * (3 << 20))\n"
                 "while True:\n"
                 "    time.sleep(0.1)\n" % BIG)
     proxy = S3Proxy(run.moto, rate=1 << 20)
     t0 = time.time()
     aemm = run.aemm(run_id=run.run_id, spot_delay=6, notice_time=t0 + 51)
-    interrupted_at = None
+    interrupted_at, artifact_then = None, None
     try:
         run.put_spec([sys.executable, script], checkpointIntervalSeconds=1, stopGraceSeconds=5)
         agent = run.start_agent(run.env(aemm, s3_endpoint=proxy.endpoint))
         while time.time() < t0 + 90 and interrupted_at is None:
             if run.keys("%s/runs/%s/status.json" % (ENV_NAME, run.run_id)) and run.status()["state"] == "interrupted":
                 interrupted_at = time.time()
+                artifact_then = run.keys("%s/artifacts/%s/" % (ENV_NAME, run.run_id))
             time.sleep(0.5)
         agent.send_signal(signal.SIGTERM)
         agent.wait(60)
     finally:
         proxy.close()
     assert interrupted_at and interrupted_at < t0 + 51, (interrupted_at and interrupted_at - t0, run.output(agent))
+    assert artifact_then == []  # the status before the artifacts
     status = run.status()
     m = run.get_json(status["lastCheckpoint"]["manifestKey"])
     (big,) = [f for f in m["files"] if f["path"] == "big.bin"]

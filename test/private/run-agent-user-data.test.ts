@@ -137,7 +137,7 @@ describe('runAgentUserData', () => {
 });
 
 describe('compactPython', () => {
-  test('drops comments, docstrings, blank lines and spaces next to punctuation, joins bracketed lines, indents one space a level, and calls self o', () => {
+  test('drops comments, docstrings, blank lines and spaces next to punctuation, joins bracketed lines and one-statement blocks, indents one space a level, and calls self o', () => {
     const source = [
       '#!/usr/bin/env python3',
       '# a comment',
@@ -153,12 +153,14 @@ describe('compactPython', () => {
       "    return '#' if x else -1",
       '',
     ].join('\n');
-    expect(compactPython(source)).toBe(['#!/usr/bin/env python3', 'def f(o,x):', ' y="a # b, c"', ' if x and o.y:', '  return(y+x)',
+    expect(compactPython(source)).toBe(['#!/usr/bin/env python3', 'def f(o,x):', ' y="a # b, c"', ' if x and o.y:return(y+x)',
       " return '#' if x else-1", ''].join('\n'));
   });
 
   test('refuses a source that uses the name it gives self', () => {
     expect(() => compactPython('def f(self):\n    o = 1\n')).toThrow(/uses the name 'o'/);
     expect(compactPython('x = 0o644\n')).toBe('x=0o644\n');
+    // a block of one compound statement stays on its own line
+    expect(compactPython('if a:\n    if b:\n        c()\n')).toBe('if a:\n if b:c()\n');
   });
 });
