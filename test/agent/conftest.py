@@ -350,7 +350,7 @@ class FlakyProxy:
 class FakeImds:
     """A tiny IMDSv2 for what AEMM cannot serve (a 401, a 5xx, a given `services/domain`): the token PUT answers
     `token_status`; a GET of meta-data/{path} answers `answers[path]`, a (status, body) or a list of them taken in turn
-    (the last one repeats), else 404. `seen` lists the paths asked."""
+    (the last one repeats), else 404; (None, seconds) answers nothing for that long. `seen` lists the paths asked."""
 
     def __init__(self, answers, token_status=200):
         self.answers, self.seen = {k: v if isinstance(v, list) else [v] for k, v in answers.items()}, []
@@ -371,7 +371,11 @@ class FakeImds:
                 path = self.path[len("/latest/meta-data/"):]
                 fake.seen.append(path)
                 queue = fake.answers.get(path, [(404, "")])
-                self.answer(*(queue.pop(0) if len(queue) > 1 else queue[0]))
+                status, body = queue.pop(0) if len(queue) > 1 else queue[0]
+                if status is None:  # no answer: the client times out
+                    time.sleep(body)
+                    return
+                self.answer(status, body)
 
             def log_message(self, *args):
                 pass

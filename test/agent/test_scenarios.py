@@ -592,12 +592,13 @@ def test_a_later_boot_says_so_and_powers_off(make_run):
         kill_by_cwd(os.path.join(home, "work", "code"))
 
 
-@pytest.mark.parametrize("failure", [(503, "Service Unavailable"), (401, "")])
+@pytest.mark.parametrize("failure", [(503, "Service Unavailable"), (401, ""), (None, 6)])
 def test_user_data_when_the_metadata_service_fails_starts_the_backstop(make_run, failure):
     """IMDS answers a 404 for an item that does not exist, and a 401 for a bad token (EC2 User Guide, "Use the Instance
     Metadata Service to access instance metadata": "If you request a metadata item that doesn't exist, you get 404
     Not Found"; "IMDSv2"). Only the 404 of tags/instance/ChronosRunId is "not a run": a tag read that keeps failing
-    (503, 401) is retried, then the boot script says so and starts the backstop alone: fail safe."""
+    (503, 401, no answer within curl's 5 s: HTTP 000) is retried, then the boot script says so and starts the backstop
+    alone: fail safe."""
     run = make_run()
     imds = FakeImds({"tags/instance/ChronosRunId": failure})
     console = os.path.join(str(run.tmp), "console.log")
@@ -611,7 +612,7 @@ def test_user_data_when_the_metadata_service_fails_starts_the_backstop(make_run,
         imds.close()
         kill_by_cwd(env["CHRONOS_HOME"])
     assert r.returncode == 1
-    assert "IMDS failed (HTTP %d): only the backstop starts" % failure[0] in open(console).read()
+    assert "IMDS failed (HTTP %03d): only the backstop starts" % (failure[0] or 0) in open(console).read()
     assert imds.seen.count("tags/instance/ChronosRunId") == 6
     assert_one_poweroff(run)  # the backstop's
     assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "agent.pid"))
