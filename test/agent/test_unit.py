@@ -132,9 +132,10 @@ def test_the_agent_in_the_user_data_is_the_file():
 
 def test_s3_addressing_takes_the_dns_suffix_and_goes_path_style_for_a_name_with_dots(monkeypatch):
     """Virtual-hosted-style requests to a bucket whose name has dots fail TLS: the wildcard certificate
-    *.s3.{region}.amazonaws.com matches one label only (S3 User Guide, "Virtual hosting of buckets": "When you use
-    virtual-hosted-style buckets with SSL, the SSL wildcard certificate only matches buckets that do not contain
-    dots"; "Bucket naming rules"). Such a name goes path-style; the others stay virtual-hosted. The DNS suffix is the
+    *.s3.{region}.amazonaws.com matches one label only (S3 User Guide, "Virtual hosting of general purpose buckets",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html: "When you're using virtual-hosted-style
+    buckets with SSL, the SSL wildcard certificate matches only buckets that don't contain dots (.)"; its path-style
+    form is https://s3.region-code.amazonaws.com/bucket-name/key-name). Such a name goes path-style; the others stay virtual-hosted. The DNS suffix is the
     partition's (amazonaws.com.cn in China), as IMDS `services/domain` gives it (EC2 User Guide, "Instance metadata
     categories": services/domain, "The domain for AWS resources for the Region")."""
     for k in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
