@@ -5,12 +5,15 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 VERSION = "0.1.0"
-USAGE = "usage: chronos_run_agent.py run | batch -- COMMAND... | backstop --deadline-seconds N | --version"
+USAGE = "usage: chronos_run_agent.py run|rebooted|batch -- COMMAND...|backstop --deadline-seconds N|--version"
 SCHEMA = 1
 RUNTIME = ("runtime/python-env/", "runtime/scripts/")
 INTERVALS = ("checkpointIntervalSeconds", "logFlushSeconds", "stopGraceSeconds", "controlPollSeconds")
 EMPTY_SHA = hashlib.sha256(b"").hexdigest()
 MiB = 1 << 20
+MAX_PUT = 5 << 30  # one PUT takes at most 5 GiB (S3 User Guide, Uploading objects)
+RECLAIM_SECONDS = 180  # after a spot drain, EC2 reclaims the instance; at the notice time + this, the power-off
+BATCH_STOP_SECONDS = 25  # a Batch drain ends within this: ECS sends SIGKILL 30 s after SIGTERM (stopTimeout)
 LOG = []  # the agent's log file, once open
 
 
@@ -20,6 +23,22 @@ class Fatal(Exception):  # the attempt cannot run: it ends `failed` with this re
 
 class Interrupted(Exception):
     pass
+
+
+class TooBig(Fatal):  # a checkpoint file one PUT cannot take: the attempt fails at once
+    pass
+
+
+class Aborted(OSError):  # an upload stopped: a drain began, or its deadline passed
+    pass
+
+
+def chunks(f, stop):
+    """A file body, read in MiB, that ends its upload when `stop()` says so."""
+    for b in iter(lambda: f.read(MiB), b""):
+        if stop():
+            raise Aborted("upload stopped")
+        yield b
 
 
 def iso(t=None):
@@ -163,24 +182,24 @@ class Credentials:
         else:
             role = self.imds.get("iam/security-credentials/", 3)
             if not role:
-                raise Fatal("no AWS credentials: no AWS_ACCESS_KEY_ID, no container credentials, no instance role")
+                raise Fatal("no AWS credentials (keys, container, instance role)")
             body = self.imds.get("iam/security-credentials/" + role.split()[0], 3) or "{}"
         d = json.loads(body)
         return (d["AccessKeyId"], d["SecretAccessKey"], d.get("Token")), d.get("Expiration") and parse_iso(d["Expiration"])
 
 
 class S3:
-    def __init__(self, bucket, region, creds):
+    def __init__(self, bucket, region, creds, domain="amazonaws.com"):
         self.bucket, self.region, self.creds = bucket, region, creds
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         if endpoint:  # path-style, as the SDKs with a custom endpoint
             u = urllib.parse.urlsplit(endpoint)
             self.base, self.host, self.root = u.scheme + "://" + u.netloc, u.netloc, "/" + bucket
-        else:
-            self.host = "%s.s3.%s.amazonaws.com" % (bucket, region)
-            self.base, self.root = "https://" + self.host, ""
+        else:  # a name with dots fails TLS virtual-hosted (*.s3...): path-style
+            self.host = "%ss3.%s.%s" % ("" if "." in bucket else bucket + ".", region, domain)
+            self.base, self.root = "https://" + self.host, "/" + bucket if "." in bucket else ""
 
-    def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None):
+    def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None, cancel=None):
         """(status, body), a GET's 404 included; network errors, 5xx, 429 and throttling are retried with backoff until
         `deadline` (default: 60 s). A file body is streamed, its payload unsigned (UNSIGNED-PAYLOAD)."""
         deadline = deadline or time.time() + 60
@@ -201,17 +220,20 @@ class S3:
                     sink.truncate()
                 signed = sigv4(method, self.host, path, query, headers, payload, self.creds.get(), self.region, "s3",
                                time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
-                status, data = http_call(method, url, signed, body, 60, sink)
+                status, data = http_call(method, url, signed, body if isinstance(body, (bytes, type(None))) else chunks(
+                    body, cancel.is_set if cancel else lambda: time.time() > deadline), max(2, min(60, deadline - time.time())), sink)
                 if status < 300 or (status == 404 and method == "GET"):
                     return status, data
                 code = (re.findall(rb"<Code>([^<]*)<", data) or [b""])[0].decode()
                 error = "%s s3://%s/%s: HTTP %d %s" % (method, self.bucket, key, status, code)
                 if status < 500 and status != 429 and code not in ("SlowDown", "RequestTimeout"):
                     raise Fatal(error)
+            except Aborted:
+                raise
             except (OSError, http.client.HTTPException) as e:
                 error = "%s s3://%s/%s: %s" % (method, self.bucket, key, e)
             pause = min(8.0, 0.25 * 2 ** min(tries, 6)) * random.uniform(0.5, 1)
-            if time.time() + pause > deadline:
+            if time.time() + pause > deadline or cancel and cancel.is_set():
                 raise OSError("%s (%d tries)" % (error, tries))
             if tries in (1, 4) or tries % 10 == 0:
                 log("S3 unavailable, retrying: " + error)
@@ -231,13 +253,13 @@ class S3:
     def put_json(self, key, doc, deadline=None):
         self.call("PUT", key, body=json.dumps(doc, indent=1).encode(), deadline=deadline)
 
-    def put_file(self, key, path, deadline=None):
+    def put_file(self, key, path, deadline=None, cancel=None):
         """Streams a file from disk (one PUT: at most 5 GiB); returns the (size, mtime) of what was sent."""
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
-            if st.st_size > 5 << 30:
-                raise OSError("%s is over 5 GiB, the most one PUT takes" % path)
-            self.call("PUT", key, body=f, size=st.st_size, deadline=deadline)
+            if st.st_size > MAX_PUT:
+                raise TooBig("%s is over 5 GiB, the most one PUT takes" % path)
+            self.call("PUT", key, body=f, size=st.st_size, deadline=deadline, cancel=cancel)
             return st.st_size, st.st_mtime_ns
 
     def get_file(self, key, path):
@@ -274,15 +296,17 @@ class Agent:
         self.imds, self.s3, self.spec, self.proc, self.drain = Imds(), None, None, None, None
         self.info = dict.fromkeys(("instanceId", "instanceType", "lifecycle", "availabilityZone"))
         self.state, self.exit_code, self.reason, self.ended_at, self.last_checkpoint = "running", None, None, None, None
-        self.exited, self.wake, self.stop, self.checkpoint_now = (threading.Event() for _ in range(4))
+        self.exited, self.wake, self.stop, self.checkpoint_now, self.draining, self.term = (threading.Event() for _ in range(6))
         self.ck_lock, self.log_lock, self.echo = threading.Lock(), threading.Lock(), queue.Queue(512)
         self.uploaded, self.committed, self.sequence, self.offsets, self.chunks = {}, {}, 1, {}, {}
-        self.rebalance = None
+        self.rebalance = self.reclaim_at = None
 
     def main(self):
+        rebooted, self.mode = self.mode == "rebooted", "batch" if self.mode == "batch" else "run"
         for d in self.dirs.values():
-            subprocess.run(["rm", "-rf", d])
-            os.makedirs(d)
+            if not rebooted:  # after a reboot, what the attempt left stays
+                subprocess.run(["rm", "-rf", d])
+            os.makedirs(d, exist_ok=True)
         LOG.append(open(os.path.join(self.dirs["logs"], "agent.log"), "ab"))
         log("chronos run agent %s, Python %s, %s" % (VERSION, sys.version.split()[0], self.mode))
         signal.signal(signal.SIGTERM, self.on_sigterm)
@@ -290,13 +314,16 @@ class Agent:
         try:
             is_run = self.identify()
             if not is_run:
-                log("no ChronosRunId tag and no CHRONOS_RUN_ID: not a run, nothing to do")
+                log("no ChronosRunId tag: not a run")
                 return 0
             self.setup()
+            if rebooted:
+                return self.after_reboot()
             self.start()
             rc = self.supervise()
         except Interrupted:
-            self.finish("interrupted", "the agent received SIGTERM before the command started", time.time() + 60)
+            self.finish("interrupted", "SIGTERM before the command started",
+                        time.time() + (BATCH_STOP_SECONDS if self.mode == "batch" else 60))
         except Exception as e:  # the attempt fails, with the reason
             reason = str(e) if isinstance(e, (Fatal, OSError)) else "agent error: %r" % (e,)
             log("the attempt failed: " + reason)
@@ -305,13 +332,35 @@ class Agent:
             self.finish("failed", reason, time.time() + 120)
         finally:
             if self.mode == "run" and is_run:
-                power_off()
+                self.end()
         return rc if self.mode == "batch" else 0
 
+    def end(self):
+        """Powers off; after a spot drain, not before EC2 reclaims the instance or RECLAIM_SECONDS past the notice's
+        time: EC2 bills no Spot Instance it interrupts in its first hour, but one you end yourself."""
+        if self.reclaim_at and self.state == "interrupted":
+            log("left for EC2 to reclaim; power-off at " + iso(self.reclaim_at))
+            if self.term.wait(self.reclaim_at - time.time()):
+                return
+        power_off()
+
+    def after_reboot(self):
+        """A later boot of a run instance (the per-boot hook): the attempt's agent and backstop are gone. If the status
+        still says this attempt runs, it becomes `interrupted`, saying why; then the power-off."""
+        try:
+            old = self.s3.get_json(self.run_prefix + "status.json") or {}
+            if old.get("attempt") == self.attempt and old.get("state") == "running":
+                self.state, self.ended_at, self.last_checkpoint = "interrupted", iso(), old.get("lastCheckpoint")
+                self.reason = "the instance rebooted"
+                self.write_status(time.time() + 60)
+        except (OSError, Fatal) as e:
+            log(str(e))
+
     def on_sigterm(self, *_):
+        self.term.set()
         if not self.proc:
             raise Interrupted()
-        # The OS shuts down (systemd's stop timeout is 90 s), or Batch stops the job.
+        # The OS shuts down (the agent unit stops within 100 s), or Batch stops the job (SIGKILL 30 s later).
         self.drain = self.drain or ("interrupted", "the agent received SIGTERM", 20, time.time() + 80)
         self.wake.set()
 
@@ -341,9 +390,8 @@ class Agent:
                 log("the ChronosBucket tag: %s" % err)
         if not self.bucket or not self.env:
             what = "no ChronosBucket instance tag and no CHRONOS_BUCKET" if not self.bucket else "no CHRONOS_ENVIRONMENT"
-            log("%s: the run's status cannot be written without its bucket and environment; powering off" % what)
-            raise SystemExit("chronos-agent: %s (CHRONOS_BUCKET, or the ChronosBucket tag, and CHRONOS_ENVIRONMENT "
-                             "are required)" % what)
+            log("%s: the run's status cannot be written; powering off" % what)
+            raise SystemExit("chronos-agent: " + what)
         self.run_prefix = "%s/runs/%s/" % (self.env, self.run_id)
         self.ck_prefix = "%s/checkpoints/%s/" % (self.env, self.run_id)
         if self.mode == "batch":  # on Fargate, or a bridged container past the hop limit: no IMDS
@@ -352,8 +400,8 @@ class Agent:
             except OSError:
                 log("no instance metadata: no spot notices (Batch sends SIGTERM)")
                 self.imds.off = True
-        region = e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or self.imds.get("placement/region", 3)
-        self.s3 = S3(self.bucket, region.strip(), Credentials(self.imds))
+        region = (e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or self.imds.get("placement/region", 3)).strip()
+        self.s3 = S3(self.bucket, region, Credentials(self.imds), s3_domain(self.imds, region))
         if not self.imds.off:
             for field, path in (("instanceId", "instance-id"), ("instanceType", "instance-type"),
                                 ("lifecycle", "instance-life-cycle"), ("availabilityZone", "placement/availability-zone")):
@@ -380,10 +428,10 @@ class Agent:
         self.lifetime = min(int(x) for x in limits) if limits else None
         if spec.get("code"):
             self.fetch_code(spec["code"]["manifestKey"])
-        for prefix in spec.get("runtime", []):
-            objects = self.s3.list(self.env + "/" + prefix)
+        for prefix in spec.get("runtime", []):  # at the bucket's root, as the foundation and the role have them
+            objects = self.s3.list(prefix)
             for key, _ in objects:
-                path = os.path.join(self.dirs["runtime"], safe_path(key[len(self.env) + 9:]))
+                path = os.path.join(self.dirs["runtime"], safe_path(key[8:]))
                 self.s3.get_file(key, path)
                 if prefix.endswith("scripts/"):
                     os.chmod(path, 0o755)
@@ -467,8 +515,9 @@ class Agent:
                     files[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
         return files
 
-    def checkpoint(self, deadline, why):
-        """New and changed files to data/{sequence}/, then the manifest, last: True if one was committed."""
+    def checkpoint(self, deadline, why, cancel=None):
+        """New and changed files to data/{sequence}/, then the manifest, last: True if one was committed. A file
+        that vanished before its upload aborts the checkpoint (no manifest: it would not be whole)."""
         with self.ck_lock:
             files = self.scan()
             if files == {p: v[:2] for p, v in self.committed.items()}:
@@ -478,10 +527,9 @@ class Agent:
                 if self.uploaded.get(rel, ())[:2] != stat:
                     key = "%sdata/%010d/%s" % (self.ck_prefix, seq, rel)
                     try:
-                        self.uploaded[rel] = self.s3.put_file(key, os.path.join(self.dirs["checkpoints"], rel), deadline) + (key,)
+                        self.uploaded[rel] = self.s3.put_file(key, os.path.join(self.dirs["checkpoints"], rel), deadline, cancel) + (key,)
                     except FileNotFoundError:
-                        del files[rel]
-                        continue
+                        raise OSError("%s vanished before its upload: checkpoint %d aborted" % (rel, seq))
                     sent += 1
             key, at = "%smanifests/%010d.json" % (self.ck_prefix, seq), iso()
             self.s3.put_json(key, {"schemaVersion": SCHEMA, "sequence": seq, "createdAt": at, "files": [
@@ -532,22 +580,23 @@ class Agent:
         keepers = [thread(self.keep_logs), thread(self.keep_checkpoints)]
         thread(self.echo_out)
         thread(self.wait_command)
-        next_imds = now = time.time()
-        next_control, end = now + self.control_seconds, self.t0 + self.lifetime if self.lifetime else float("inf")
+        if self.mode == "run":  # apart: a slow control.json GET never delays the notice
+            thread(self.keep_control)
+        next_imds, end = time.time(), self.t0 + self.lifetime if self.lifetime else float("inf")
         while not self.exited.is_set() and not self.drain:
             now = time.time()
             if now >= next_imds and not self.imds.off:  # AWS: check for the notice every 5 s
                 self.listen_imds()
                 next_imds = now + 5
-            if now >= next_control and self.mode == "run":
-                self.listen_control()
-                next_control = now + self.control_seconds
             if now >= end:
                 self.drain = ("timed-out", "run lifetime of %d s reached" % self.lifetime, self.grace, end + 270)
             self.wake.wait(max(0.05, min(1.0, next_imds - now, end - now)))  # no busy loop: sleeps, woken by events
             self.wake.clear()
         if self.drain:
+            self.draining.set()  # stops an upload in flight: the final checkpoint goes first
             state, reason, grace, deadline = self.drain
+            if self.mode == "batch" and not self.reclaim_at:  # not a spot notice: before the SIGKILL of ECS
+                grace, deadline = min(grace, 10), time.time() + BATCH_STOP_SECONDS
             log("drain: " + reason)
             self.kill_command(grace)
         else:
@@ -576,7 +625,7 @@ class Agent:
         if grace > 0 and not self.exited.is_set():
             self.signal_group(signal.SIGTERM)
             if not self.exited.wait(grace):
-                log("the command did not stop within %d s: SIGKILL" % grace)
+                log("SIGKILL after %d s" % grace)
         self.signal_group(signal.SIGKILL)
         self.exited.wait()
 
@@ -610,7 +659,7 @@ class Agent:
             try:
                 self.flush_logs(time.time() + min(10, self.flush_seconds))
             except (OSError, Fatal) as e:
-                log("logs kept locally, sent with the next flush: %s" % e)
+                log("logs not sent, retried: %s" % e)
 
     def keep_checkpoints(self):
         due = time.time() + self.interval
@@ -621,9 +670,12 @@ class Agent:
             early = self.checkpoint_now.is_set()
             self.checkpoint_now.clear()
             try:
-                if self.checkpoint(time.time() + 30, "rebalance recommendation" if early else "interval"):
+                if self.checkpoint(time.time() + 30, "rebalance recommendation" if early else "interval", self.draining):
                     self.write_status(time.time() + 30)
                 due = time.time() + self.interval
+            except TooBig as e:  # never uploadable: the attempt fails
+                self.drain = self.drain or ("failed", str(e), self.grace, time.time() + 120)
+                return self.wake.set()
             except (OSError, Fatal) as e:
                 log("checkpoint not uploaded, retried: %s" % e)
                 due = time.time() + min(self.interval, 10)
@@ -640,6 +692,7 @@ class Agent:
                 # SIGTERM, up to the grace but never past the notice's time less 30 s; uploads until 5 s before it.
                 self.drain = ("interrupted", "spot interruption notice: %s at %s" % (notice.get("action"), notice.get("time")),
                               min(self.grace, at - 30 - time.time()), at - 5)
+                self.reclaim_at = at + RECLAIM_SECONDS
                 return
             rebalance = self.imds.get("events/recommendations/rebalance")
             if rebalance and rebalance != self.rebalance:
@@ -649,6 +702,12 @@ class Agent:
         except (OSError, ValueError) as e:
             log(str(e))
 
+    def keep_control(self):
+        while not self.stop.wait(self.control_seconds):
+            self.listen_control()
+            if self.drain:
+                self.wake.set()
+
     def listen_control(self):
         try:
             doc = self.s3.get_json(self.run_prefix + "control.json", time.time() + 2)
@@ -657,7 +716,7 @@ class Agent:
         if doc and doc.get("schemaVersion", 0) > SCHEMA:
             log("control.json has schemaVersion %s; this agent knows %d: ignored" % (doc["schemaVersion"], SCHEMA))
         elif doc and doc.get("action") == "stop":
-            self.drain = ("stopped", "stop requested at %s" % doc.get("requestedAt"), self.grace, time.time() + self.grace + 600)
+            self.drain = self.drain or ("stopped", "stop requested at %s" % doc.get("requestedAt"), self.grace, time.time() + self.grace + 600)
 
     def finish(self, state, reason, deadline):
         """The final checkpoint, artifacts, logs, then the status: each as far as S3 allows by `deadline`."""
@@ -672,6 +731,8 @@ class Agent:
                 log("final %s not written: %s" % (what, e))
         if self.spec:
             final("checkpoint", lambda: self.checkpoint(deadline, "final"))
+            if self.drain:  # a drain may not reach the artifacts: the status first
+                final("status", lambda: self.write_status(deadline))
             final("artifacts", lambda: self.artifacts(deadline))
         log("attempt %d: %s (%s)" % (self.attempt, state, reason))
         final("logs", lambda: self.flush_logs(deadline))
@@ -691,6 +752,14 @@ def thread(target, *args):
     return t
 
 
+def s3_domain(imds, region):
+    """The DNS suffix of S3 in this partition: IMDS `services/domain` (amazonaws.com, amazonaws.com.cn, ...)."""
+    try:
+        return imds.get("services/domain", 3).strip()
+    except (OSError, AttributeError):  # no IMDS (Fargate): by the region
+        return "amazonaws.com" + ".cn" * region.startswith("cn-")
+
+
 def power_off():
     command = os.environ.get("CHRONOS_POWEROFF_COMMAND", "systemctl poweroff")
     log("powering off: " + command)
@@ -703,8 +772,8 @@ def power_off():
 def main(a):
     if a == ["--version"]:
         print("chronos-run-agent " + VERSION)
-    elif a == ["run"]:
-        return Agent("run").main()
+    elif a in (["run"], ["rebooted"]):
+        return Agent(a[0]).main()
     elif a[:2] == ["batch", "--"] and a[2:]:
         return Agent("batch", a[2:]).main()
     elif a[:2] == ["backstop", "--deadline-seconds"] and len(a) == 3 and a[2].isdigit():

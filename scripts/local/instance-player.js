@@ -6,7 +6,9 @@
  *   the instance's ID, type, zone, lifecycle and its `ChronosRunId`/`ChronosBucket` tags (AEMM serves two tags: the
  *   attempt, the instance's `ChronosAttempt` tag, goes to the agent as `CHRONOS_ATTEMPT`, which the boot script
  *   passes on and the agent prefers to the tag), and, where the scenario asks for it, a spot interruption notice
- *   after N seconds;
+ *   after N seconds, whose `time` is SPOT_RECLAIM_LEAD_SECONDS later: at that time the player reclaims the instance
+ *   as EC2 would (it terminates it in the emulator and ends its processes), since after a spot drain the agent
+ *   leaves the instance for EC2 to reclaim (EC2 does not bill an instance it interrupts in its first hour);
  * - its user data, as moto returns it (DescribeInstanceAttribute userData), gunzipped when gzip-compressed (as
  *   cloud-init does): each shell-script part of the MIME multipart document, in order, under bash, as cloud-init
  *   would run them;
@@ -22,6 +24,13 @@ const zlib = require('node:zlib');
 const { assertLoopback, freePort } = require('./moto');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Seconds from a spot interruption notice to the `time` it names, when EC2 reclaims the instance (two minutes on EC2:
+ * "Spot Instance interruption notices", EC2 User Guide). Shorter here, but more than the agent's 30 s before that
+ * time, which it keeps for the uploads after the command's SIGTERM.
+ */
+const SPOT_RECLAIM_LEAD_SECONDS = 45;
 
 /**
  * The shell-script parts of a user-data document (a Buffer or a string): a MIME multipart document, or one script,
@@ -48,7 +57,7 @@ function shellParts(userData) {
 }
 
 /** An amazon-ec2-metadata-mock for one instance: { endpoint, stop() }. */
-async function startMetadataMock({ bin, dir, instance, runId, bucket, lifecycle, spotNoticeAfterSeconds }) {
+async function startMetadataMock({ bin, dir, instance, runId, bucket, lifecycle, spotNoticeAfterSeconds, spotTime }) {
   const port = await freePort();
   const config = {
     metadata: {
@@ -72,7 +81,10 @@ async function startMetadataMock({ bin, dir, instance, runId, bucket, lifecycle,
   fs.writeFileSync(configFile, JSON.stringify(config));
   const args = ['-I', '-n', '127.0.0.1', '-p', String(port), '-c', configFile];
   // Without a subcommand AEMM serves every event at once; `spot -d N` serves the notice N seconds after it starts.
-  if (spotNoticeAfterSeconds !== undefined) args.push('spot', '-d', String(spotNoticeAfterSeconds));
+  if (spotNoticeAfterSeconds !== undefined) {
+    args.push('spot', '-d', String(spotNoticeAfterSeconds));
+    if (spotTime) args.push('-t', spotTime.toISOString().replace(/\.\d{3}Z$/, 'Z'));
+  }
   else args.push('events', '-d', '86400');
   const child = spawn(bin, args, { stdio: ['ignore', fs.openSync(path.join(dir, 'aemm.log'), 'a'), fs.openSync(path.join(dir, 'aemm.log'), 'a')] });
   const endpoint = `http://127.0.0.1:${port}`;
@@ -119,7 +131,7 @@ function killMarked(dir) {
  */
 function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotNoticeAfterSeconds = () => undefined,
   lifecycleOf = (instance) => (instance.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand'), log = () => {} }) {
-  const { EC2Client, DescribeInstancesCommand, DescribeInstanceAttributeCommand } = require('@aws-sdk/client-ec2');
+  const { EC2Client, DescribeInstancesCommand, DescribeInstanceAttributeCommand, TerminateInstancesCommand } = require('@aws-sdk/client-ec2');
   const ec2 = new EC2Client({ endpoint: assertLoopback(endpoint), region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
   const seen = new Map();
   const booted = [];
@@ -134,12 +146,17 @@ function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotN
     const notice = spotNoticeAfterSeconds(runId, attempt);
     const lifecycle = lifecycleOf(instance);
     if (!tags.ChronosBucket) throw new Error(`instance ${instance.InstanceId} has no ChronosBucket tag: the launcher sets it`);
-    const imds = await startMetadataMock({ bin: aemmBin, dir: home, instance, runId, bucket: tags.ChronosBucket, lifecycle, spotNoticeAfterSeconds: notice });
+    const reclaimAt = notice === undefined ? undefined : Date.now() + (notice + SPOT_RECLAIM_LEAD_SECONDS) * 1000;
+    const imds = await startMetadataMock({ bin: aemmBin, dir: home, instance, runId, bucket: tags.ChronosBucket, lifecycle,
+      spotNoticeAfterSeconds: notice, spotTime: reclaimAt && new Date(reclaimAt) });
     const entry = { instanceId: instance.InstanceId, runId, attempt, home, imds, children: [] };
     seen.set(instance.InstanceId, entry);
     booted.push(entry);
     log(`instance ${instance.InstanceId} (${runId} attempt ${attempt}, ${lifecycle}) boots`
-      + (notice === undefined ? '' : `; a spot interruption notice comes ${notice} s after boot`));
+      + (notice === undefined ? '' : `; a spot interruption notice comes ${notice} s after boot, EC2 reclaims it ${SPOT_RECLAIM_LEAD_SECONDS} s later`));
+    if (reclaimAt !== undefined) {
+      entry.reclaim = setTimeout(() => reclaim(entry), reclaimAt - Date.now());
+    }
     const attr = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.InstanceId, Attribute: 'userData' }));
     const userData = Buffer.from(attr.UserData?.Value ?? '', 'base64');
     entry.userDataGzipped = userData[0] === 0x1f && userData[1] === 0x8b;
@@ -155,6 +172,7 @@ function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotN
       CHRONOS_HOME: home,
       CHRONOS_POWEROFF_COMMAND: poweroff,
       CHRONOS_ATTEMPT: String(attempt),
+      CHRONOS_PER_BOOT_DIR: path.join(home, 'per-boot'),
     };
     // The instance role's credentials come from the metadata mock, as on EC2.
     for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_EC2_METADATA_DISABLED', 'CHRONOS_BUCKET']) delete env[k];
@@ -167,7 +185,20 @@ function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotN
     });
   }
 
+  /** EC2 reclaims a spot instance at its notice's time: it terminates it (moto sets no spot state reason). */
+  async function reclaim(entry) {
+    if (entry.done) return;
+    try {
+      await ec2.send(new TerminateInstancesCommand({ InstanceIds: [entry.instanceId] }));
+    } catch (e) {
+      log(`instance player: ${e.message}`);
+    }
+    await shutDown(entry, 'reclaimed by EC2 at the spot notice\'s time (terminated)');
+  }
+
   async function shutDown(entry, why) {
+    if (entry.done) return;
+    clearTimeout(entry.reclaim);
     entry.imds.stop();
     killMarked(entry.home);
     entry.done = true;
@@ -205,4 +236,4 @@ function playInstances({ endpoint, region = 'us-east-1', aemmBin, workDir, spotN
   };
 }
 
-module.exports = { playInstances, shellParts, startMetadataMock, processesUnder };
+module.exports = { playInstances, shellParts, startMetadataMock, processesUnder, SPOT_RECLAIM_LEAD_SECONDS };

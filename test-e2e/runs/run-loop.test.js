@@ -64,7 +64,16 @@ test('a spot-interrupted run resumes on its second attempt from the checkpoint s
       assert.ok(logKeys.some((k) => k.startsWith(`dev/logs/${runId}/001/stdout/`)));
       assert.ok(logKeys.some((k) => k.startsWith(`dev/logs/${runId}/002/stdout/`)));
 
-      // Each instance powered itself off: the template's shutdown behaviour terminated it.
+      // Attempt 1 was left for EC2 to reclaim at the notice's time (EC2 does not bill a Spot Instance it interrupts in
+      // its first hour, but one you terminate yourself: EC2 User Guide, "Billing for interrupted Spot Instances"); the
+      // player reclaimed it as EC2 would. Attempt 2 powered itself off: the shutdown behaviour terminated it.
+      const reclaimed = `instance ${booted[0].instanceId} reclaimed by EC2 at the spot notice's time`;
+      for (let i = 0; i < 120 && !lines.some((l) => l.includes(reclaimed)); i++) await new Promise((r) => setTimeout(r, 1000));
+      const agentLog = (b) => fs.readFileSync(path.join(b.home, 'work', 'logs', 'agent.log'), 'utf8');
+      assert.match(agentLog(booted[0]), /left for EC2 to reclaim; power-off at /);
+      assert.doesNotMatch(agentLog(booted[0]), /powering off/);
+      assert.ok(lines.some((l) => l.includes(reclaimed)), lines.join('\n'));
+      assert.match(agentLog(booted[1]), /powering off/);
       const instances = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: booted.map((b) => b.instanceId) })))
         .Reservations.flatMap((r) => r.Instances);
       assert.deepEqual(instances.map((i) => i.State.Name), ['terminated', 'terminated']);

@@ -10,9 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 
 import glob
+import http.client
+import http.server
 
 import boto3
 import pytest
@@ -101,7 +104,8 @@ class Aemm:
     serves spot and rebalance events to the first `-x` (default 2) distinct client IPs only: every client here is
     127.0.0.1, and each test has its own AEMM."""
 
-    def __init__(self, tmp, run_id=None, attempt=1, lifecycle="spot", spot_delay=None, rebalance_delay=None, tags=None):
+    def __init__(self, tmp, run_id=None, attempt=1, lifecycle="spot", spot_delay=None, rebalance_delay=None, tags=None,
+                 notice_time=None):
         self.port = free_port()
         paths, values = {}, {"instance-life-cycle": lifecycle}
         if tags is None and run_id:
@@ -118,6 +122,8 @@ class Aemm:
         args = [os.environ.get("AEMM", os.path.expanduser("~/go/bin/ec2-metadata-mock")), "-c", config, "-I",
                 "-n", "127.0.0.1", "-p", str(self.port), "spot", "-d", str(spot_delay or 86400),
                 "--rebalance-delay-sec", str(rebalance_delay if rebalance_delay is not None else 86400)]
+        if notice_time is not None:  # the notice's `time` (epoch seconds); AEMM's default is each request's + 2 min
+            args += ["-t", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(notice_time))]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      cwd=str(tmp))
         wait_port(self.port, self.proc, "ec2-metadata-mock")
@@ -212,11 +218,12 @@ class Run:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CHRONOS_"))}
         env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1",
                    AWS_ENDPOINT_URL_S3=s3_endpoint or self.moto, CHRONOS_HOME=os.path.join(str(self.tmp), home),
+                   CHRONOS_PER_BOOT_DIR=os.path.join(str(self.tmp), home + "-per-boot"),
                    CHRONOS_BUCKET=self.bucket, CHRONOS_ENVIRONMENT=ENV_NAME,
                    CHRONOS_POWEROFF_COMMAND="%s %s" % (sys.executable, os.path.join(FIXTURES, "poweroff.py")),
                    POWEROFF_FILE=self.poweroff_file, TOY_STEPS_FILE=self.steps_file)
         if aemm:
-            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = aemm.endpoint
+            env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = aemm.endpoint  # an Aemm or a FakeImds
         else:
             env["AWS_EC2_METADATA_DISABLED"] = "true"
         env.update(extra)
@@ -340,6 +347,98 @@ class FlakyProxy:
         self.set_down(True)
 
 
+class FakeImds:
+    """A tiny IMDSv2 for what AEMM cannot serve (a 401, a 5xx, a given `services/domain`): the token PUT answers
+    `token_status`; a GET of meta-data/{path} answers `answers[path]`, a (status, body) or a list of them taken in turn
+    (the last one repeats), else 404; (None, seconds) answers nothing for that long. `seen` lists the paths asked."""
+
+    def __init__(self, answers, token_status=200):
+        self.answers, self.seen = {k: v if isinstance(v, list) else [v] for k, v in answers.items()}, []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self, status, body):
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self):
+                self.answer(token_status, "token" if token_status == 200 else "")
+
+            def do_GET(self):
+                path = self.path[len("/latest/meta-data/"):]
+                fake.seen.append(path)
+                queue = fake.answers.get(path, [(404, "")])
+                status, body = queue.pop(0) if len(queue) > 1 else queue[0]
+                if status is None:  # no answer: the client times out
+                    time.sleep(body)
+                    return
+                self.answer(status, body)
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.endpoint = "http://127.0.0.1:%d" % self.server.server_port
+
+    def close(self):
+        self.server.shutdown()
+
+
+class S3Proxy:
+    """An HTTP proxy in front of moto that can hold back the requests whose path contains `stall` for
+    `stall_seconds` (a slow S3), and read request bodies at `rate` bytes per second (a slow uplink)."""
+
+    def __init__(self, moto, stall=None, stall_seconds=0, rate=None):
+        target = urllib.parse.urlsplit(moto)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self):
+                size = int(self.headers.get("Content-Length") or 0)
+                body = b""
+                while len(body) < size:
+                    chunk = self.rfile.read(min(65536, size - len(body)))
+                    if not chunk:
+                        return
+                    body += chunk
+                    if proxy.rate:
+                        time.sleep(len(chunk) / proxy.rate)
+                if proxy.stall and proxy.stall in self.path:
+                    time.sleep(proxy.stall_seconds)
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                conn.request(self.command, self.path, body=body or None,
+                             headers={k: v for k, v in self.headers.items() if k.lower() != "connection"})
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+                self.close_connection = True
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+            def log_message(self, *args):
+                pass
+        self.stall, self.stall_seconds, self.rate = stall, stall_seconds, rate
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.endpoint = "http://127.0.0.1:%d" % self.server.server_port
+
+    def close(self):
+        self.server.shutdown()
+
+
 def kill_group_of(pid_file):
     if os.path.exists(pid_file):
         try:
@@ -348,4 +447,5 @@ def kill_group_of(pid_file):
             pass
 
 
-__all__ = ["AGENT_PYTHON", "find_python", "toy", "expected_stdout", "FlakyProxy", "ENV_NAME", "AGENT", "ROOT", "FIXTURES", "kill_group_of", "shutil"]
+__all__ = ["AGENT_PYTHON", "find_python", "toy", "expected_stdout", "FlakyProxy", "FakeImds", "S3Proxy", "ENV_NAME", "AGENT",
+           "ROOT", "FIXTURES", "kill_group_of", "shutil"]

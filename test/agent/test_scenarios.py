@@ -13,7 +13,8 @@ import http.server
 import threading
 
 import pytest
-from conftest import AGENT_PYTHON, ENV_NAME, ROOT, FlakyProxy, expected_stdout, find_python, kill_group_of, toy
+from conftest import (AGENT_PYTHON, ENV_NAME, ROOT, FakeImds, FlakyProxy, S3Proxy, expected_stdout, find_python, kill_group_of,
+                      toy)
 
 
 def assert_one_poweroff(run):
@@ -74,20 +75,32 @@ def test_spot_notice_then_resume(make_run):
     {"action": "terminate", "time": ...} two minutes ahead, to be polled every 5 s (EC2 User Guide, "Spot Instance
     interruption notices", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/spot-instance-termination-notices.html).
 
-    2. A spot notice mid-run: the command gets SIGTERM, the checkpoint it saves in its handler is in S3 before the
-    power-off, `interrupted`. 3. The next attempt restores it and continues from its step: across both attempts no
-    step runs twice after the last checkpoint and none is skipped."""
+    2. A spot notice mid-run: the command gets SIGTERM, the checkpoint it saves in its handler is in S3,
+    `interrupted`. 3. The next attempt restores it and continues from its step: across both attempts no step runs
+    twice after the last checkpoint and none is skipped.
+
+    EC2 does not charge for a Spot Instance it interrupts in its first hour, and does charge for one you stop or
+    terminate yourself (EC2 User Guide, "Billing for interrupted Spot Instances",
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/billing-for-interrupted-spot-instances.html): after the drain
+    the agent does not power off; it waits for EC2, whose reclaim shuts the OS down (here: SIGTERM to the agent)."""
     run = make_run()
-    aemm = run.aemm(run_id=run.run_id, attempt=1, spot_delay=3)
+    t0 = time.time()
+    aemm = run.aemm(run_id=run.run_id, attempt=1, spot_delay=3, notice_time=t0 + 60)
     # Checkpoints every 7 steps, so the handler's save (not a periodic one) is what the next attempt needs.
     run.put_spec(toy(400, every=7, pause=0.05), checkpointIntervalSeconds=3)
-    env = run.env(aemm, POWEROFF_S3_PREFIX="%s/checkpoints/%s/" % (ENV_NAME, run.run_id),
-                  POWEROFF_S3_ENDPOINT=run.moto)
-    p = run.agent(env)
-    assert p.returncode == 0, run.output(p)
+    agent = run.start_agent(run.env(aemm))
+    deadline = time.time() + 60
+    while time.time() < deadline and "left for EC2 to reclaim" not in run.output(agent):
+        time.sleep(0.5)
+    time.sleep(3)
     status = run.status()
     assert status["state"] == "interrupted" and status["reason"].startswith("spot interruption notice"), status
     assert status["exitCode"] == 143  # the toy exits 143 from its SIGTERM handler
+    assert agent.poll() is None and run.poweroffs() == [], run.output(agent)  # left for EC2 to reclaim
+    assert "left for EC2 to reclaim; power-off at %s" % time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + 60 + 180)) \
+        in run.output(agent)
+    agent.send_signal(signal.SIGTERM)  # EC2 reclaims the instance: the OS shuts down
+    assert agent.wait(10) == 0 and run.poweroffs() == [], run.output(agent)
     out = run.log(1, "stdout")
     assert b"saved on SIGTERM at step" in out
     first = run.steps()
@@ -95,8 +108,6 @@ def test_spot_notice_then_resume(make_run):
     assert 0 < last_step < 400
     manifest = status["lastCheckpoint"]["manifestKey"]
     assert run.checkpoint_state(manifest) == last_step  # the handler's save, not an older periodic one
-    (poweroff,) = run.poweroffs()
-    assert manifest in poweroff["keys"] and run.get_json(manifest)["files"][0]["key"] in poweroff["keys"]
 
     aemm2 = run.aemm(run_id=run.run_id, attempt=2, lifecycle="on-demand")
     p = run.agent(run.env(aemm2, home="home2"))
@@ -108,7 +119,21 @@ def test_spot_notice_then_resume(make_run):
     assert second[0] == last_step + 1  # resumed from the handler's checkpoint: nothing lost, nothing repeated
     assert [s for _, s in steps] == list(range(1, 401))
     assert run.log(2, "stdout").startswith(b"resumed=1 from step %d, attempt 2\n" % last_step)
-    assert len(run.poweroffs()) == 2
+    assert len(run.poweroffs()) == 1  # attempt 2's: it succeeded
+
+
+def test_after_a_spot_drain_the_agent_powers_off_180_s_after_the_notice_time_at_the_latest(make_run):
+    """The bound of a spot drain's wait for EC2 (see the test above): a notice whose time is 172 s past, EC2 has not
+    reclaimed the instance: the agent powers it off RECLAIM_SECONDS (180) after the notice's time, here about 8 s
+    after it saw the notice, once."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id, spot_delay=2, notice_time=time.time() - 170)
+    run.put_spec(toy(2000, pause=0.05))
+    t = time.time()
+    p = run.agent(run.env(aemm), timeout=60)
+    assert p.returncode == 0 and run.status()["state"] == "interrupted", run.output(p)
+    (poweroff,) = run.poweroffs()
+    assert t + 8 < poweroff["t"] < t + 30, (poweroff["t"] - t, run.output(p))
 
 
 def test_lifetime_reached_times_out(make_run):
@@ -155,7 +180,7 @@ def test_backstop_powers_off_when_the_agent_is_killed(make_run):
     try:
         t = time.time()
         subprocess.run(["bash", script], env=env, check=True, timeout=30)
-        pid_file = os.path.join(home, "run-agent.pid")
+        pid_file = os.path.join(home, "agent.pid")
         deadline = time.time() + 15
         while not run.steps() and time.time() < deadline:
             time.sleep(0.2)
@@ -172,12 +197,19 @@ def test_backstop_powers_off_when_the_agent_is_killed(make_run):
         kill_group_of(os.path.join(str(run.tmp), "toy.pid"))
 
 
-def python3_on_path(run, interpreter):
-    """A PATH whose `python3` is `interpreter` (as /usr/bin/python3 is 3.9 on Amazon Linux 2023)."""
-    bindir = os.path.join(str(run.tmp), "bin-" + os.path.basename(interpreter))
+NO_SYSTEMD = "#!/bin/sh\necho 'System has not been booted with systemd as init system (PID 1).' >&2\nexit 1\n"
+
+
+def python3_on_path(run, interpreter, systemd_run=NO_SYSTEMD):
+    """A PATH whose `python3` is `interpreter` (as /usr/bin/python3 is 3.9 on Amazon Linux 2023) and whose
+    `systemd-run` is the script `systemd_run` (by default, one that fails as on a host without systemd)."""
+    bindir = os.path.join(str(run.tmp), "bin-%s-%d" % (os.path.basename(interpreter), hash(systemd_run) % 1000))
     os.makedirs(bindir, exist_ok=True)
     if not os.path.exists(os.path.join(bindir, "python3")):
         os.symlink(interpreter, os.path.join(bindir, "python3"))
+    with open(os.path.join(bindir, "systemd-run"), "w") as f:
+        f.write(systemd_run)
+    os.chmod(os.path.join(bindir, "systemd-run"), 0o755)
     return bindir + os.pathsep + os.environ["PATH"]
 
 
@@ -194,7 +226,7 @@ def test_user_data_with_python_older_than_3_9_powers_off(make_run):
     assert r.returncode == 1
     assert "cannot run the agent (it needs python3 3.9 or later, found: Python 3.8" in open(console).read()
     assert len(run.poweroffs()) == 1
-    assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "run-agent.pid"))
+    assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "agent.pid"))
 
 
 def test_user_data_without_a_run_tag_does_nothing(make_run):
@@ -202,11 +234,12 @@ def test_user_data_without_a_run_tag_does_nothing(make_run):
     run = make_run()
     aemm = run.aemm()  # no tags
     script = render_user_data(run)
-    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="1", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"))
+    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="1", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"),
+                  PATH=python3_on_path(run, AGENT_PYTHON))
     subprocess.run(["bash", script], env=env, check=True, timeout=30)
     time.sleep(2)
     assert run.poweroffs() == []
-    assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "run-agent.pid"))
+    assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "agent.pid"))
 
 
 def kill_by_cwd(home):
@@ -470,11 +503,13 @@ def test_agent_runs_under_python_3_9():
 
 def test_runtime_prefixes_and_the_command_environment(make_run):
     """The spec's `runtime` prefixes are fetched (scripts made executable, CHRONOS_RUNTIME_DIR), the spec's `env` is
-    added, and the contract's CHRONOS_* variables win over it."""
+    added, and the contract's CHRONOS_* variables win over it. The prefixes are at the bucket's root, where the
+    foundation, the instance role and docs/IAM.md have them (`{bucket}/runtime/scripts/...`), not under `{env}/`."""
     run = make_run()
     aemm = run.aemm(run_id=run.run_id)
-    run.s3.put_object(Bucket=run.bucket, Key=ENV_NAME + "/runtime/scripts/hello.sh", Body=b"#!/bin/sh\necho hello\n")
-    run.s3.put_object(Bucket=run.bucket, Key=ENV_NAME + "/runtime/python-env/lib/a.txt", Body=b"a")
+    run.s3.put_object(Bucket=run.bucket, Key="runtime/scripts/hello.sh", Body=b"#!/bin/sh\necho hello\n")
+    run.s3.put_object(Bucket=run.bucket, Key="runtime/python-env/lib/a.txt", Body=b"a")
+    run.s3.put_object(Bucket=run.bucket, Key=ENV_NAME + "/runtime/scripts/hello.sh", Body=b"#!/bin/sh\necho wrong\n")
     script = ('"$CHRONOS_RUNTIME_DIR/scripts/hello.sh" && cat "$CHRONOS_RUNTIME_DIR/python-env/lib/a.txt" && '
               'echo " $MY_VAR $CHRONOS_RESUMED $CHRONOS_ATTEMPT $CHRONOS_RUN_ID" && '
               'test "$CHRONOS_CHECKPOINT_DIR" != /elsewhere && pwd')
@@ -501,3 +536,265 @@ def test_a_process_that_left_the_group_does_not_hold_the_agent(make_run):
         assert run.log(1, "stdout") == b"parent done\n"
     finally:
         kill_group_of(pid_file)
+
+
+def test_a_checkpoint_file_over_5_gib_fails_the_attempt_at_once(make_run):
+    """One PUT takes at most 5 GiB (S3 User Guide, "Uploading objects": "Upload an object in a single operation by
+    using the AWS SDKs, REST API, or AWS CLI – With a single PUT operation, you can upload a single object up to 5 GB
+    in size", https://docs.aws.amazon.com/AmazonS3/latest/userguide/upload-objects.html), and the agent has no
+    multipart upload yet: a checkpoint file over 5 GiB (sparse: nothing is written) fails the attempt at once, saying
+    why, instead of failing every checkpoint until the lifetime."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(["bash", "-c", 'echo "{}" > "$CHRONOS_CHECKPOINT_DIR/state.json"; '
+                  'truncate -s %d "$CHRONOS_CHECKPOINT_DIR/big.pt"; exec sleep 100' % ((5 << 30) + 1)])
+    t = time.time()
+    p = run.agent(run.env(aemm), timeout=60)
+    assert p.returncode == 0, run.output(p)
+    assert time.time() - t < 30
+    status = run.status()
+    assert status["state"] == "failed" and status["reason"].endswith("big.pt is over 5 GiB, the most one PUT takes"), status
+    assert not [k for k in run.keys("") if k.endswith("big.pt")]
+    assert_one_poweroff(run)
+
+
+def test_a_later_boot_says_so_and_powers_off(make_run):
+    """User-data scripts run once per instance; cloud-init runs /var/lib/cloud/scripts/per-boot on every boot, before
+    the user data's scripts (cloud-init, "Run per-boot scripts"; config/cloud.cfg.tmpl, cloud_final_modules:
+    scripts-per-boot before scripts-user). The boot script installs itself there: on a later boot (run here as
+    cloud-init would, with the agent and the backstop of the first boot gone), it writes that the attempt ended,
+    keeping its last checkpoint, and powers off; the first boot does neither."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(2000, every=5, pause=0.05), checkpointIntervalSeconds=1)
+    home = os.path.join(str(run.tmp), "home")
+    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="600", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"),
+                  PATH=python3_on_path(run, AGENT_PYTHON))
+    try:
+        subprocess.run(["bash", render_user_data(run)], env=env, check=True, timeout=30)
+        hook = os.path.join(env["CHRONOS_PER_BOOT_DIR"], "chronos-run-agent.sh")
+        assert os.access(hook, os.X_OK)
+        deadline = time.time() + 30
+        while time.time() < deadline and not (run.manifests() and run.status()["lastCheckpoint"]):
+            time.sleep(0.5)
+        kill_by_cwd(home)  # the reboot: no agent, no backstop, no command
+        kill_by_cwd(os.path.join(home, "work", "code"))
+        before = run.status()
+        assert before["state"] == "running" and before["lastCheckpoint"] and run.poweroffs() == []
+        subprocess.run(["bash", hook], env=env, check=True, timeout=60)  # the second boot
+        status = run.status()
+        assert status["state"] == "interrupted" and status["reason"] == "the instance rebooted", status
+        assert status["lastCheckpoint"] == before["lastCheckpoint"] and status["attempt"] == 1
+        assert run.status(1) == status
+        assert_one_poweroff(run)
+    finally:
+        kill_by_cwd(home)
+        kill_by_cwd(os.path.join(home, "work", "code"))
+
+
+@pytest.mark.parametrize("failure", [(503, "Service Unavailable"), (401, ""), (None, 6)])
+def test_user_data_when_the_metadata_service_fails_starts_the_backstop(make_run, failure):
+    """IMDS answers a 404 for an item that does not exist, and a 401 for a bad token (EC2 User Guide, "Use the Instance
+    Metadata Service to access instance metadata": "If you request a metadata item that doesn't exist, you get 404
+    Not Found"; "IMDSv2"). Only the 404 of tags/instance/ChronosRunId is "not a run": a tag read that keeps failing
+    (503, 401, no answer within curl's 5 s: HTTP 000) is retried, then the boot script says so and starts the backstop
+    alone: fail safe."""
+    run = make_run()
+    imds = FakeImds({"tags/instance/ChronosRunId": failure})
+    console = os.path.join(str(run.tmp), "console.log")
+    env = run.env(imds, CHRONOS_BACKSTOP_SECONDS="1", CHRONOS_CONSOLE=console, PATH=python3_on_path(run, AGENT_PYTHON))
+    try:
+        r = subprocess.run(["bash", render_user_data(run)], env=env, timeout=90)
+        deadline = time.time() + 20
+        while not run.poweroffs() and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        imds.close()
+        kill_by_cwd(env["CHRONOS_HOME"])
+    assert r.returncode == 1
+    assert "IMDS failed (HTTP %03d): only the backstop starts" % (failure[0] or 0) in open(console).read()
+    assert imds.seen.count("tags/instance/ChronosRunId") == 6
+    assert_one_poweroff(run)  # the backstop's
+    assert not os.path.exists(os.path.join(env["CHRONOS_HOME"], "agent.pid"))
+
+
+def boot_until_powered_off(run, env, timeout=60):
+    """Runs the real boot script under `env`, then waits for a power-off; returns the console's text."""
+    subprocess.run(["bash", render_user_data(run)], env=env, check=True, timeout=60)
+    deadline = time.time() + timeout
+    while not run.poweroffs() and time.time() < deadline:
+        time.sleep(0.2)
+    return open(env["CHRONOS_CONSOLE"]).read()
+
+
+def test_user_data_retries_a_metadata_failure_and_starts_the_run(make_run):
+    """A 503 and then a 401 for the tag, then the tag: the boot script retries and the run starts and succeeds."""
+    run = make_run()
+    run.put_spec(toy(20, pause=0.01))
+    imds = FakeImds({"tags/instance/ChronosRunId": [(503, ""), (401, ""), (200, run.run_id)]})
+    home = os.path.join(str(run.tmp), "home")
+    env = run.env(imds, CHRONOS_RUN_ID=run.run_id, CHRONOS_BACKSTOP_SECONDS="600",
+                  CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"), PATH=python3_on_path(run, AGENT_PYTHON))
+    try:
+        console = boot_until_powered_off(run, env)
+        assert run.status()["state"] == "succeeded", console
+        assert imds.seen.count("tags/instance/ChronosRunId") == 3
+        assert_one_poweroff(run)
+    finally:
+        imds.close()
+        kill_by_cwd(home)
+
+
+# A systemd-run that records its arguments and runs the command as systemd would (its -E variables, -d: the caller's
+# directory), detached; it answers as systemd-run does once the unit started.
+FAKE_SYSTEMD_RUN = r"""#!/usr/bin/env python3
+import json, os, subprocess, sys
+a = sys.argv[1:]
+with open(os.environ["SYSTEMD_RUN_LOG"], "a") as f:
+    f.write(json.dumps(a) + "\n")
+env = {"PATH": os.environ["PATH"]}
+i = 0
+while not a[i].startswith("/"):
+    if a[i] in ("-p", "-E"):
+        if a[i] == "-E":
+            k = a[i + 1].split("=", 1)[0]
+            env[k] = a[i + 1].split("=", 1)[1] if "=" in a[i + 1] else os.environ[k]
+        i += 2
+    else:
+        i += 1
+# what the tests' hosts need beside the unit's environment (on EC2, their defaults)
+for k in ("CHRONOS_HOME", "CHRONOS_BUCKET", "CHRONOS_BACKSTOP_SECONDS", "CHRONOS_POWEROFF_COMMAND", "POWEROFF_FILE",
+          "TOY_STEPS_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_REGION",
+          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    if k in os.environ:
+        env[k] = os.environ[k]
+subprocess.Popen(a[i:], env=env, cwd=os.getcwd(), start_new_session=True, stdin=subprocess.DEVNULL,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+"""
+
+
+def test_user_data_starts_the_agent_and_the_backstop_as_systemd_units(make_run):
+    """Where systemd-run works, the boot script starts the backstop and the agent as transient units (chronos-backstop,
+    chronos-agent) ordered after network-online.target, KillMode=mixed, TimeoutStopSec=100 (systemd-run(1),
+    systemd.kill(5), systemd.unit(5)), with the environment and the lifetime (-E) and the agent's directory (-d);
+    the agent then runs the attempt. (The tests' hosts have no systemd: a stand-in records the call.)"""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(20, pause=0.01))
+    home = os.path.join(str(run.tmp), "home")
+    calls = os.path.join(str(run.tmp), "systemd-run.jsonl")
+    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="600", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"),
+                  PATH=python3_on_path(run, AGENT_PYTHON, FAKE_SYSTEMD_RUN), SYSTEMD_RUN_LOG=calls)
+    del env["CHRONOS_ENVIRONMENT"]  # the unit gets it from -E, as the boot script exports it
+    try:
+        console = boot_until_powered_off(run, env)
+        assert run.status()["state"] == "succeeded", console
+        with open(calls) as f:
+            backstop, agent = [json.loads(line) for line in f]
+        properties = ["-p", "After=network-online.target", "-p", "Wants=network-online.target", "-p", "KillMode=mixed",
+                      "-p", "TimeoutStopSec=100", "-p", "StandardOutput=journal+console", "-d",
+                      "-E", "CHRONOS_ENVIRONMENT", "-E", "CHRONOS_MAX_RUN_LIFETIME_SECONDS"]
+        assert backstop[:2] == ["-q", "--unit=chronos-backstop"] and backstop[2:17] == properties, backstop
+        assert backstop[18:] == ["chronos_run_agent.py", "backstop", "--deadline-seconds", "600"]
+        assert agent[:2] == ["-q", "--unit=chronos-agent"] and agent[2:17] == properties
+        assert agent[18:] == ["chronos_run_agent.py", "run"] and os.path.basename(agent[17]).startswith("python")
+        assert not os.path.exists(os.path.join(home, "agent.pid"))  # not the setsid path
+    finally:
+        kill_by_cwd(home)
+
+
+def test_batch_drain_fits_ecs_30_second_stop_timeout(make_run):
+    """ECS stops a container with SIGTERM and, 30 s later by default, SIGKILL (Amazon ECS API Reference,
+    ContainerDefinition, stopTimeout: "Time duration (in seconds) to wait before the container is forcefully killed
+    if it doesn't exit normally on its own"; the default, ECS_CONTAINER_STOP_TIMEOUT, is 30 s): a Batch timeout or
+    TerminateJob. With S3 unreachable, the agent's drain still ends within 25 s of the SIGTERM."""
+    job_id = str(uuid.uuid4())
+    run = make_run(job_id)
+    proxy = FlakyProxy(urllib.parse.urlsplit(run.moto).port)
+    try:
+        env = run.env(s3_endpoint="http://127.0.0.1:%d" % proxy.port, AWS_BATCH_JOB_ID=job_id, AWS_BATCH_JOB_ATTEMPT="1")
+        agent = run.start_agent(env, ["batch", "--"] + toy(2000, every=10, pause=0.05))
+        deadline = time.time() + 15
+        while len(run.steps()) < 20 and time.time() < deadline:
+            time.sleep(0.1)
+        proxy.set_down(True)
+        t = time.time()
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
+        took = time.time() - t
+    finally:
+        proxy.close()
+    assert agent.returncode == 143, run.output(agent)
+    assert took < 27, (took, run.output(agent))
+
+
+def test_a_slow_control_read_does_not_delay_the_spot_notice(make_run):
+    """AWS: check for the notice every 5 s (EC2 User Guide, "Spot Instance interruption notices"). control.json is read
+    apart from that poll: here S3 holds every control.json GET for 70 s, and the notice still drains the attempt at
+    once."""
+    run = make_run()
+    t0 = time.time()
+    aemm = run.aemm(run_id=run.run_id, spot_delay=4, notice_time=t0 + 60)
+    proxy = S3Proxy(run.moto, stall="control.json", stall_seconds=70)
+    try:
+        run.put_spec(toy(2000, pause=0.05), controlPollSeconds=1)
+        agent = run.start_agent(run.env(aemm, s3_endpoint=proxy.endpoint))
+        deadline = t0 + 40
+        while time.time() < deadline and "left for EC2 to reclaim" not in run.output(agent):
+            time.sleep(0.5)
+        seen = time.time() - t0
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(30)
+    finally:
+        proxy.close()
+    assert seen < 25, run.output(agent)
+    assert run.status()["state"] == "interrupted", run.output(agent)
+
+
+BIG = 30 << 20
+
+
+def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_first(make_run):
+    """The uplink carries 1 MiB/s; a 30 MiB checkpoint file is being uploaded when the notice comes (its time 45 s
+    later): the drain stops that upload, so the file the command saves on SIGTERM is what is uploaded, and the status
+    (`interrupted`, that checkpoint) is in S3 before the notice's time, and before the artifacts. Before, the upload in flight went on for 30 s,
+    then the final one for 30 s more: past the notice's time (EC2 User Guide, "Spot Instance interruption notices":
+    the notice comes two minutes before)."""
+    run = make_run()
+    script = os.path.join(str(run.tmp), "big.py")
+    with open(script, "w") as f:
+        f.write("import os, signal, sys, time\n"
+                "d = os.environ['CHRONOS_CHECKPOINT_DIR']\n"
+                "def save(tag):\n"
+                "    with open(os.path.join(d, 'big.bin.tmp'), 'wb') as f:\n"
+                "        f.write(tag.ljust(16).encode() + b'x' * (%d - 16))\n"
+                "    os.replace(os.path.join(d, 'big.bin.tmp'), os.path.join(d, 'big.bin'))\n"
+                "signal.signal(signal.SIGTERM, lambda *_: (save('final'), sys.exit(143)))\n"
+                "save('first')\n"
+                "with open(os.path.join(os.environ['CHRONOS_ARTIFACT_DIR'], 'model.bin'), 'wb') as f:\n"
+                "    f.write(b'm' * (3 << 20))\n"
+                "while True:\n"
+                "    time.sleep(0.1)\n" % BIG)
+    proxy = S3Proxy(run.moto, rate=1 << 20)
+    t0 = time.time()
+    aemm = run.aemm(run_id=run.run_id, spot_delay=6, notice_time=t0 + 51)
+    interrupted_at, artifact_then = None, None
+    try:
+        run.put_spec([sys.executable, script], checkpointIntervalSeconds=1, stopGraceSeconds=5)
+        agent = run.start_agent(run.env(aemm, s3_endpoint=proxy.endpoint))
+        while time.time() < t0 + 90 and interrupted_at is None:
+            if run.keys("%s/runs/%s/status.json" % (ENV_NAME, run.run_id)) and run.status()["state"] == "interrupted":
+                interrupted_at = time.time()
+                artifact_then = run.keys("%s/artifacts/%s/" % (ENV_NAME, run.run_id))
+            time.sleep(0.5)
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(60)
+    finally:
+        proxy.close()
+    assert interrupted_at and interrupted_at < t0 + 51, (interrupted_at and interrupted_at - t0, run.output(agent))
+    assert artifact_then == []  # the status before the artifacts
+    status = run.status()
+    m = run.get_json(status["lastCheckpoint"]["manifestKey"])
+    (big,) = [f for f in m["files"] if f["path"] == "big.bin"]
+    assert run.s3.get_object(Bucket=run.bucket, Key=big["key"], Range="bytes=0-15")["Body"].read().strip() == b"final"
+    assert b"upload stopped" in run.log(1, "agent")

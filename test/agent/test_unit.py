@@ -95,18 +95,24 @@ def test_version():
 
 
 def _without_docstrings(source):
+    """The syntax tree without docstrings, `self` called `o` (as compactPython calls it)."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and body and isinstance(body[0], ast.Expr) \
                 and isinstance(getattr(body[0].value, "value", None), str):
             node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.Name) and node.id == "self":
+            node.id = "o"
+        if isinstance(node, ast.arg) and node.arg == "self":
+            node.arg = "o"
     return ast.dump(tree)
 
 
 def test_the_agent_in_the_user_data_is_the_file():
-    """The user data carries the agent compacted (src/private/run-agent-user-data.ts, compactPython): decoded from the
-    real script, it parses (as Python 3.9) to the same syntax tree as agent/chronos_run_agent.py, docstrings aside."""
+    """The user data carries the agent compacted (src/private/run-agent-user-data.ts, compactPython): taken from the
+    real script (the gzip-base64 one carries the raw one, gzipped), it parses (as Python 3.9) to the same syntax tree
+    as agent/chronos_run_agent.py, docstrings aside and `self` called `o`."""
     import base64
     import gzip
     from test_scenarios import render_user_data  # noqa: E402
@@ -115,8 +121,90 @@ def test_the_agent_in_the_user_data_is_the_file():
         bucket, tmp = "b", os.environ.get("TMPDIR", "/tmp")
     with open(render_user_data(R())) as f:
         lines = f.read().split("\n")
-    start = [i for i, line in enumerate(lines) if line.startswith("base64 -d <<'EOF'")][0]
-    embedded = gzip.decompress(base64.b64decode(lines[start + 1])).decode()
+    start = [i for i, line in enumerate(lines) if "base64 -d <<'EOF'" in line][0]
+    lines = gzip.decompress(base64.b64decode(lines[start + 1])).decode().split("\n")
+    start = lines.index("cat > chronos_run_agent.py.tmp <<'CHRONOS_RUN_AGENT_EOF' && mv chronos_run_agent.py.tmp chronos_run_agent.py")
+    embedded = "\n".join(lines[start + 1:lines.index("CHRONOS_RUN_AGENT_EOF")]) + "\n"
     ast.parse(embedded, feature_version=(3, 9))
     with open(AGENT) as f:
         assert _without_docstrings(embedded) == _without_docstrings(f.read())
+
+
+def test_s3_addressing_takes_the_dns_suffix_and_goes_path_style_for_a_name_with_dots(monkeypatch):
+    """Virtual-hosted-style requests to a bucket whose name has dots fail TLS: the wildcard certificate
+    *.s3.{region}.amazonaws.com matches one label only (S3 User Guide, "Virtual hosting of general purpose buckets",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html: "When you're using virtual-hosted-style
+    buckets with SSL, the SSL wildcard certificate matches only buckets that don't contain dots (.)"; its path-style
+    form is https://s3.region-code.amazonaws.com/bucket-name/key-name). Such a name goes path-style; the others stay virtual-hosted. The DNS suffix is the
+    partition's (amazonaws.com.cn in China), as IMDS `services/domain` gives it (EC2 User Guide, "Instance metadata
+    categories": services/domain, "The domain for AWS resources for the Region")."""
+    for k in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(k, raising=False)
+    dotted = agent.S3("data.example.com", "eu-west-1", None, "amazonaws.com")
+    assert (dotted.host, dotted.base, dotted.root) == ("s3.eu-west-1.amazonaws.com", "https://s3.eu-west-1.amazonaws.com",
+                                                       "/data.example.com")
+    plain = agent.S3("training-dev", "cn-north-1", None, "amazonaws.com.cn")
+    assert (plain.host, plain.root) == ("training-dev.s3.cn-north-1.amazonaws.com.cn", "")
+    # the signed path is the path sent: /{bucket}/{key} path-style
+    h = agent.sigv4("GET", dotted.host, dotted.root + "/k", [], {}, agent.EMPTY_SHA, EXAMPLE_CREDS, "eu-west-1", "s3",
+                    "20130524T000000Z")
+    assert h["host"] == "s3.eu-west-1.amazonaws.com"
+
+
+def test_the_dns_suffix_comes_from_imds_services_domain():
+    from conftest import FakeImds
+    imds = FakeImds({"services/domain": (200, "amazonaws.com.cn")})
+    try:
+        os.environ["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = imds.endpoint
+        assert agent.s3_domain(agent.Imds(), "cn-north-1") == "amazonaws.com.cn"
+        assert imds.seen == ["services/domain"]
+    finally:
+        del os.environ["AWS_EC2_METADATA_SERVICE_ENDPOINT"]
+        imds.close()
+    off = agent.Imds()
+    off.off = True  # no IMDS (Fargate): by the region
+    assert agent.s3_domain(off, "cn-northwest-1") == "amazonaws.com.cn"
+    assert agent.s3_domain(off, "us-east-1") == "amazonaws.com"
+
+
+class RecordingS3:
+    """Stands in for the agent's S3 client: records the keys written; `on_put` runs before each file upload (here, the
+    training script deleting a file between the scan and its upload)."""
+
+    def __init__(self, on_put=lambda key: None):
+        self.files, self.docs, self.on_put = [], [], on_put
+
+    def put_file(self, key, path, deadline=None, cancel=None):
+        self.on_put(key)
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+        self.files.append(key)
+        return st.st_size, st.st_mtime_ns
+
+    def put_json(self, key, doc, deadline=None):
+        self.docs.append((key, doc))
+
+
+def test_a_file_that_vanishes_before_its_upload_aborts_the_checkpoint(tmp_path, monkeypatch):
+    """Checkpoints are whole or absent (docs/RUNS.md): a file of the scan that is gone when its turn to upload comes
+    (the script replaced or removed it) aborts that checkpoint: no manifest, so no partial checkpoint is ever
+    committed; the next one, soon after, commits what is there."""
+    monkeypatch.setenv("CHRONOS_HOME", str(tmp_path))
+    a = agent.Agent("run")
+    os.makedirs(a.dirs["checkpoints"])
+    a.ck_prefix = "dev/checkpoints/r/"
+    for name in ("a.pt", "b.pt"):
+        with open(os.path.join(a.dirs["checkpoints"], name), "w") as f:
+            f.write(name)
+    a.s3 = RecordingS3(lambda key: key.endswith("a.pt") and os.remove(os.path.join(a.dirs["checkpoints"], "b.pt")))
+    try:
+        a.checkpoint(0, "interval")
+        raise AssertionError("the checkpoint was committed without b.pt")
+    except OSError as e:
+        assert "b.pt vanished before its upload: checkpoint 1 aborted" in str(e)
+    assert a.s3.docs == [] and a.committed == {} and a.last_checkpoint is None
+    a.s3.on_put = lambda key: None
+    assert a.checkpoint(0, "interval") is True
+    ((key, manifest),) = a.s3.docs
+    assert key == "dev/checkpoints/r/manifests/0000000001.json" and [f["path"] for f in manifest["files"]] == ["a.pt"]
+    assert a.s3.files == ["dev/checkpoints/r/data/0000000001/a.pt"]  # a.pt was not sent twice
