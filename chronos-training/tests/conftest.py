@@ -62,7 +62,7 @@ class Fake:
             raise AttributeError(operation)
 
         def call(**kwargs: Any) -> Any:
-            self.calls.append((operation, copy.deepcopy(kwargs)))
+            self.calls.append((operation, {k: v if k == "Body" else copy.deepcopy(v) for k, v in kwargs.items()}))
             if operation not in self.answers:
                 raise AssertionError("unexpected call %s" % operation)
             return self.answers[operation](**kwargs)
