@@ -22,7 +22,9 @@ class Clients:
     def _new(self, service: str, **config: Any) -> Any:
         if self._session is None:
             import boto3  # lazily: the import costs a few hundred milliseconds
-            self._session = boto3.session.Session(profile_name=self._profile, region_name=self._region)
+            # AWS_REGION as the other AWS SDKs read it (botocore itself reads AWS_DEFAULT_REGION and the profile).
+            region = self._region or os.environ.get("AWS_REGION") or None
+            self._session = boto3.session.Session(profile_name=self._profile, region_name=region)
         from botocore.config import Config
         return self._session.client(service, config=Config(**config) if config else None)
 
