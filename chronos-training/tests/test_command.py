@@ -1,6 +1,11 @@
 """The installed `chronos-training` command as a user runs it: a process of its own, against a moto server on loopback
 (AWS_ENDPOINT_URL, which botocore honours: "Service-specific endpoints" in the AWS SDKs and Tools Reference Guide).
-The TypeScript launcher's "bundled command" tests, for the console script of the Python package."""
+The TypeScript launcher's "bundled command" tests, for the console script of the Python package.
+
+The region is given as AWS_REGION, as the TypeScript launcher (the AWS SDK for JavaScript) read it. boto3 reads only
+AWS_DEFAULT_REGION (Boto3 documentation, "Configuration", "Using environment variables"; boto/boto3 #3620, "Support
+AWS_REGION environment variable in addition to AWS_DEFAULT_REGION"), so the package's Clients reads AWS_REGION itself:
+without it, these commands end with "no AWS region"."""
 import json
 import os
 import re

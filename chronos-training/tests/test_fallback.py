@@ -14,7 +14,7 @@ from typing import Callable, List, Optional
 import pytest
 
 from chronos_training.errors import ChronosError
-from chronos_training.launch import LaunchRequest, launch_with_fallback, quota_for, quota_message
+from chronos_training.ec2launch import LaunchRequest, launch_with_fallback, quota_for, quota_message
 from conftest import Fake, aws_error, raises, two_zone_foundation
 
 FOUNDATION = two_zone_foundation("3")

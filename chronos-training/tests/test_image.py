@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chronos_training import launch
+from chronos_training import ec2launch as launch
 from chronos_training.errors import ChronosError
 from chronos_training.foundation import resolve_foundation
 from conftest import Fake, aws_error, raises

@@ -16,7 +16,7 @@ import pytest
 
 from chronos_training.clients import Clients
 from chronos_training.errors import ChronosError
-from chronos_training.launch import LaunchRequest, launch_with_fallback
+from chronos_training.ec2launch import LaunchRequest, launch_with_fallback
 from conftest import two_zone_foundation
 
 RECEIVED: List[str] = []

@@ -9,7 +9,7 @@ from .clients import Clients
 from .commands import Follower, RunOptions, Started, list_rows, logs_command, start_run, stop_run
 from .context import Io
 from .foundation import resolve_foundation
-from .runs import get_json
+from .store import get_json
 
 
 class Run:

@@ -8,7 +8,7 @@ class Clients:
 
     `ec2_launch` is the EC2 client of RunInstances: no SDK retries. botocore's retry modes repeat server errors, and
     EC2's capacity errors (InsufficientInstanceCapacity...) are 5xx, so each fallback step would be sent several times;
-    the launcher moves on instead, and repeats only a throttled request (launch.py, send_run_instances).
+    the launcher moves on instead, and repeats only a throttled request (ec2launch.py, send_run_instances).
 
     A test or a Lambda passes its own clients as keyword arguments.
     """

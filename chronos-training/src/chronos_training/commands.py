@@ -14,9 +14,9 @@ from .context import Io, format_age, format_bytes, format_number, parse_iso
 from .contract import LIFETIME_MARGIN_SECONDS, RUN_OVER, SCHEMA_VERSION, lifetime_tag_hours
 from .errors import ChronosError
 from .foundation import Foundation, check_env_name, resolve_foundation
-from .launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback
+from .ec2launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback
 from .logs import LogPrinter
-from .runs import get_json, list_run_ids, put_json, run_exists, run_instances, tag_of
+from .store import get_json, list_run_ids, put_json, run_exists, run_instances, tag_of
 from .watchdog import InstanceWatchdog
 
 

@@ -3,7 +3,7 @@ import re
 from typing import Any, Callable, Dict, List, Tuple
 
 from .contract import STREAMS, log_stream_prefix, logs_prefix
-from .runs import get_text, list_keys
+from .store import get_text, list_keys
 
 
 class LogPrinter:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Dict, Optional
 
-from .runs import tag_of
+from .store import tag_of
 
 ENDED = frozenset(["terminated", "shutting-down", "stopped", "stopping"])
 WATCHDOG_SECONDS = 60
