@@ -1,9 +1,11 @@
 """Helpers of the run package's tests: an Io that records, fake AWS clients that answer from Python functions (as
 aws-sdk-client-mock did for the TypeScript launcher), and AWS clients on moto in process that count every request."""
+import contextlib
 import copy
+import os
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 from botocore.exceptions import ClientError
@@ -95,3 +97,24 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@contextlib.contextmanager
+def moto_environment(cache_dir: str) -> Iterator[None]:
+    """Testing credentials, us-east-1, no endpoint or profile from the machine, and the hash cache in `cache_dir`, for
+    a module's moto; the environment as it was afterwards."""
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "CHRONOS_CACHE_DIR", "AWS_ENDPOINT_URL",
+             "AWS_PROFILE")
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION,
+                      CHRONOS_CACHE_DIR=cache_dir)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.pop("AWS_PROFILE", None)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -1,33 +1,22 @@
 """The Python API (chronos_training.launch, Run, runs) against moto in process: the same operations as the CLI,
 without a terminal."""
 import json
-import os
 import re
 
 import pytest
 from moto import mock_aws
 
 import chronos_training
+from conftest import moto_environment
 from moto_world import BUCKET, Recorded, make_foundation
 
 
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory):
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                                            "CHRONOS_CACHE_DIR", "AWS_ENDPOINT_URL", "AWS_PROFILE")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-                      CHRONOS_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.pop("AWS_PROFILE", None)
-    with mock_aws():
+    with moto_environment(str(tmp_path_factory.mktemp("cache"))), mock_aws():
         clients = Recorded()
         make_foundation(clients)
         yield clients
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 @pytest.fixture

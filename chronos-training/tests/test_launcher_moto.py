@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from chronos_training.cli import main_with
-from conftest import Recording, aws_error
+from conftest import Recording, aws_error, moto_environment
 from moto_world import BUCKET, Recorded, make_foundation
 
 # The tests' clock starts now (moto stamps objects with the real time, which the upload compares with it).
@@ -31,24 +31,13 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                                            "CHRONOS_CACHE_DIR", "AWS_ENDPOINT_URL", "AWS_PROFILE")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.pop("AWS_PROFILE", None)
     w = World()
     w.tmp = str(tmp_path_factory.mktemp("chronos-cli"))
-    os.environ["CHRONOS_CACHE_DIR"] = os.path.join(w.tmp, "cache")
-    with mock_aws():
+    with moto_environment(os.path.join(w.tmp, "cache")), mock_aws():
         w.clients = Recorded()
         made = make_foundation(w.clients)
         w.subnets, w.template, w.images = made["subnets"], made["template"], made["images"]
         yield w
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
 
 
 _counter = [0]
