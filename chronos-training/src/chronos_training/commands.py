@@ -4,14 +4,15 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Optional
 
 from . import contract
 from .code import snapshot, upload_snapshot
 from .context import Io, format_age, format_bytes, format_number, parse_iso
-from .contract import LIFETIME_MARGIN_SECONDS, RUN_OVER, SCHEMA_VERSION, lifetime_tag_hours
+from .contract import LIFETIME_MARGIN_SECONDS, RUN_OVER, lifetime_tag_hours
 from .errors import ChronosError
 from .foundation import Foundation, check_env_name, resolve_foundation
 from .ec2launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback
@@ -429,14 +430,24 @@ def status_lines(spec: Optional[Dict[str, Any]], status: Optional[Dict[str, Any]
     return lines
 
 
+def _together(*calls: Callable[[], Any], clients: Any) -> List[Any]:
+    """The results of `calls`, made at once (as the TypeScript launcher's Promise.all): the AWS requests overlap. The
+    clients are made first, in this thread (a botocore session is not safe to make clients from in several)."""
+    _ = (clients.s3, clients.ec2)
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
+
+
 def status_command(clients: Any, io: Io, env: str, run_id: str) -> int:
     """`status RUN`: the run's status file and its instances in EC2."""
     check_env_name(env)
     check_run_id(run_id)
     f = resolve_foundation(clients, env)
-    spec = get_json(clients.s3, f.bucket, contract.spec_key(env, run_id))
-    status = get_json(clients.s3, f.bucket, contract.status_key(env, run_id))
-    instances = run_instances(clients, env, run_id, True)
+    spec, status, instances = _together(
+        lambda: get_json(clients.s3, f.bucket, contract.spec_key(env, run_id)),
+        lambda: get_json(clients.s3, f.bucket, contract.status_key(env, run_id)),
+        lambda: run_instances(clients, env, run_id, True), clients=clients)
     if not spec and not status and not instances:
         raise ChronosError("no run %s in environment %s" % (run_id, env))
     for line in status_lines(spec, status, instances, run_id, io.now()):
@@ -448,8 +459,8 @@ def list_rows(clients: Any, env: str, now: datetime, limit: Optional[int] = None
     """The rows of `list` (the first is the header): the runs of an environment, newest first."""
     check_env_name(env)
     f = resolve_foundation(clients, env)
-    ids = list_run_ids(clients.s3, f.bucket, env)
-    instances = run_instances(clients, env)
+    ids, instances = _together(lambda: list_run_ids(clients.s3, f.bucket, env), lambda: run_instances(clients, env),
+                               clients=clients)
     # Run IDs end in -yyyymmdd-hhmmss-hex: newest first (a stable sort, as JavaScript's).
     chosen = sorted(ids, key=lambda i: _Desc(i[-22:]))[: 20 if limit is None else limit]
     rows = [["RUN", "STATE", "ATTEMPT", "INSTANCE", "TYPE", "LIFECYCLE", "ZONE", "AGE"]]

@@ -6,7 +6,7 @@ them alike; `log` receives one line per step.
 import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Set
 
 from .context import format_number
