@@ -3,13 +3,33 @@ import json
 from typing import Any, Dict, List, Optional
 
 from .contract import SCHEMA_VERSION, newer_schema, runs_prefix
-from .errors import ChronosError, is_not_found
+from .errors import ChronosError, error_code, http_status, is_not_found
 
 
 def put_json(s3: Any, bucket: str, key: str, doc: Any) -> None:
     """Writes a contract document (indented JSON, as the TypeScript launcher wrote it)."""
     body = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType="application/json")
+
+
+def create_json(s3: Any, bucket: str, key: str, doc: Any, conflict_retries: int = 3) -> bool:
+    """Writes a contract document only if its key does not exist yet (S3 conditional write, `If-None-Match: *`):
+    True when this call created it, False when it was there already (S3 answers 412 Precondition Failed). Of several
+    writers of one key, exactly one gets True: the way to claim a run's next attempt (issue 29). A 409
+    ConditionalRequestConflict (another write of the key in flight) is sent again, as S3 asks (S3 API Reference,
+    PutObject, If-None-Match); the next answer is a success or a 412."""
+    body = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    for attempt in range(conflict_retries + 1):
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*")
+            return True
+        except Exception as e:  # noqa: BLE001
+            code = error_code(e)
+            if code == "PreconditionFailed" or http_status(e) == 412:
+                return False
+            if code != "ConditionalRequestConflict" or attempt == conflict_retries:
+                raise
+    return False
 
 
 def get_text(s3: Any, bucket: str, key: str) -> Optional[str]:
