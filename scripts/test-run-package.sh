@@ -4,8 +4,9 @@
 #
 # 1. The test dependencies (chronos-training/requirements-test.txt, constrained by scripts/local/requirements-moto.txt)
 #    come from a pinned venv in the machine's tool cache (scripts/python-env.sh), made once, bytecode compiled.
-# 2. The package is built as a wheel by its own build backend (uv build) and installed, without its dependencies, into
-#    a fresh venv of this run, which sees the pinned venv's packages through a .pth file: the tests run the wheel as a
+# 2. The package is built by its own build backend (uv build: an sdist, then the wheel from the sdist, as an installer
+#    that gets the sdist from PyPI would build it) and the wheel installed, without its dependencies, into a fresh venv
+#    of this run, which sees the pinned venv's packages through a .pth file: the tests run the wheel as a
 #    user installs it (its console script, the agent it carries), never the source tree.
 # Usage: bash scripts/test-run-package.sh [PYTEST ARGS...]
 set -euo pipefail
@@ -21,7 +22,7 @@ deps="$root/.venv-run-package-deps"
 
 work="$root/.tools/run-package"
 rm -rf "$work" && mkdir -p "$work"
-UV_PYTHON_DOWNLOADS=never "$uv" build --quiet --wheel --out-dir "$work/dist" chronos-training
+UV_PYTHON_DOWNLOADS=never "$uv" build --quiet --out-dir "$work/dist" chronos-training
 wheel="$(ls "$work"/dist/chronos_training-*.whl)"
 UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --python "$deps/bin/python" "$work/venv"
 "$uv" pip install --quiet --no-deps --python "$work/venv/bin/python" "$wheel"
