@@ -274,7 +274,7 @@ class Follower:
                 printer.print_new(n)
             # An instance that ended without the agent's final status: the attempt is over all the same, and only a
             # spot reclaim is worth another attempt.
-            state_now = status.get("state") if status and status.get("attempt") == attempt else "pending"
+            state_now = str(status.get("state")) if status and status.get("attempt") == attempt else "pending"
             gone = watchdog.gone(current.instance_id, state_now)
             if gone:
                 what = "attempt %d: %s is %s but the run's status says %s: %s" % (
