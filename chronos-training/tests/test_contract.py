@@ -77,3 +77,14 @@ def test_run_ids_and_the_pending_status():
     assert (status["state"], status["attempt"], status["startedAt"]) == ("pending", 2, "2026-12-01T12:00:00.000Z")
     assert contract.newer_schema({"schemaVersion": 2}) == 2 and contract.newer_schema({"schemaVersion": 1}) is None
     assert contract.lifetime_tag_hours(3601) == 1.26 and contract.lifetime_tag_hours(14400) == 4.25
+
+
+# How the agent can carry the contract and stay one file: contract.py imports only the standard library and nothing of
+# the package, so its text runs on its own (and, pasted between two markers of the agent by a build step, there).
+def test_the_contract_module_runs_on_its_own_for_the_agent_to_carry_a_copy():
+    source = open(contract.__file__, encoding="utf-8").read()
+    assert not re.search(r"^\s*from \.|^\s*import chronos_training|^\s*from chronos_training", source, re.M)
+    namespace = {}
+    exec(compile(source, "contract_copy", "exec"), namespace)
+    assert namespace["SCHEMA_VERSION"] == contract.SCHEMA_VERSION
+    assert namespace["log_key"]("dev", "r", 1, "agent", 2) == contract.log_key("dev", "r", 1, "agent", 2)
