@@ -125,9 +125,10 @@ project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/nod
 // Batch images copy it. Never its bytecode.
 project.addPackageIgnore('/agent/__pycache__/');
 
-// Keep the sample app, scripts, Python tests, the docs, release records and rosetta's inputs and outputs out of the npm tarball.
+// Keep the sample app, scripts, Python tests, the docs, release records, rosetta's inputs and outputs and the Python run
+// package (chronos-training/, published to PyPI on its own) out of the npm tarball.
 for (const p of ['/integ/', '/scripts/', '/docs/', '/test-python/', '/test-e2e/', '/.ci/', '/release/', '/tsconfig.dev.json', '/.tools/', '/.venv*',
-  '/rosetta/', '/.jsii.tabl.json']) {
+  '/rosetta/', '/.jsii.tabl.json', '/chronos-training/']) {
   project.addPackageIgnore(p);
 }
 

@@ -27,7 +27,7 @@ REQUIRED = ["package/package.json", "package/.jsii", "package/README.md", "packa
             "package/lib/index.js", "package/lib/index.d.ts",
             # The launcher (the package's bin, docs/RUNS.md) and the run agent the launch template embeds at synthesis.
             "package/assets/cli/chronos-training.js", "package/agent/chronos_run_agent.py"]
-FORBIDDEN = re.compile(r"^package/(src|test|test-python|test-e2e|integ|scripts|docs|release|\.ci|\.github|\.projen|\.tools|"
+FORBIDDEN = re.compile(r"^package/(src|test|test-python|test-e2e|integ|scripts|docs|release|chronos-training|\.ci|\.github|\.projen|\.tools|"
                        r"\.venv[^/]*|node_modules|coverage|dist)/|\.snapshot/|\.snap$|/tsconfig[^/]*\.json$|\.projenrc|\.tgz$|\.whl$")
 
 # The project bundles Lambda handlers (src/**/*.lambda.ts, projen's `bundle` task, into assets/): then the shipped

@@ -1,0 +1,265 @@
+"""The `chronos-training` command: a thin layer over the operations of commands.py, with the commands, options,
+output and exit codes of the TypeScript launcher it replaces. boto3 is imported only when a command calls AWS, so
+that `--help` starts at once."""
+import os
+import re
+import signal
+import sys
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .context import Io
+from .errors import ChronosError, error_code, error_message
+
+#: name → (takes a value, may repeat)
+GLOBAL: Dict[str, Tuple[bool, bool]] = {
+    "--profile": (True, False), "--region": (True, False), "--env": (True, False), "--help": (False, False),
+}
+
+COMMANDS: Dict[str, Dict[str, Any]] = {
+    "run": {
+        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--detach": (False, False), "--dir": (True, False)},
+        "usage": """usage: chronos-training run --env ENV [options] -- COMMAND [ARG...]
+
+Uploads the working directory (honouring .gitignore; content-addressed, so unchanged files are not sent again),
+writes the run spec, launches an instance from the foundation's launch template and follows the run's logs.
+Ctrl-C detaches (the run goes on); the run ID is printed on stdout.
+
+options:
+  --env ENV                           the foundation's environment (or CHRONOS_ENV)
+  --instance-types a,b,c              instance types in order of preference (default: the template's)
+  --image-id ami-…|resolve:ssm:NAME   the image: an AMI ID, or a Systems Manager parameter holding one, resolved by
+                                      EC2 at launch; used instead of the template's image when it has one. Default:
+                                      the template's image; when it has none, the AWS Deep Learning Base OSS Nvidia
+                                      Driver GPU AMI (Amazon Linux 2023): resolve:ssm:/aws/service/deeplearning/ami/
+                                      {x86_64|arm64}/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id
+                                      (arm64 for Graviton types such as g5g)
+  --spot | --on-demand | --spot-fallback
+                                      spot only, on-demand only, or spot then on-demand (the default)
+  --max-run-lifetime 2h|90m|1h30m     each attempt's lifetime, at most the foundation's (the default)
+  --env-var KEY=VALUE                 an environment variable of the command (repeatable)
+  --name NAME                         a human name, also the run ID's prefix
+  --max-attempts N                    attempts after spot interruptions, while attached (default 3)
+  --on-demand-after-interruptions N   switch to on-demand after N spot interruptions (default 2; needs on-demand allowed)
+  --detach                            return once launched
+  --dir DIR                           the working directory to upload (default: the current one)
+  --profile, --region                 as in the AWS CLI""",
+    },
+    "logs": {
+        "options": {"--follow": (False, False), "-f": (False, False)},
+        "usage": """usage: chronos-training logs RUN --env ENV [--follow]
+
+Prints every attempt's logs (stdout on stdout; stderr and the agent's lines on stderr). --follow waits for more
+until the run is over.""",
+    },
+    "status": {
+        "options": {},
+        "usage": """usage: chronos-training status [RUN] --env ENV
+
+The run's state, attempt, instance, lifecycle, zone and age, from its status file and EC2. Without RUN: as list.""",
+    },
+    "list": {
+        "options": {"--limit": (True, False)},
+        "usage": """usage: chronos-training list --env ENV [--limit N]
+
+The environment's runs, newest first (default 20).""",
+    },
+    "stop": {
+        "options": {"--now": (False, False)},
+        "usage": """usage: chronos-training stop RUN --env ENV [--now]
+
+Asks the run's agent to stop (control.json): it drains, keeps its final checkpoint and logs, and ends as stopped.
+--now also terminates the run's instances at once (no drain).""",
+    },
+    "agent-path": {
+        "options": {"--copy": (True, False)},
+        "usage": """usage: chronos-training agent-path [--copy DEST]
+
+Prints the path of the run agent (chronos_run_agent.py) shipped in this package, for a container image.
+--copy DEST copies it to DEST (a file or a directory) and prints the copy's path: from the Python package's
+console script, the printed path is in a temporary directory that is removed when the command exits.""",
+    },
+}
+
+USAGE = """usage: chronos-training COMMAND [options]
+
+commands:
+  run -- COMMAND...   launch a training run and follow it
+  logs RUN            print a run's logs (--follow)
+  status [RUN]        a run's state and instances
+  list                the environment's runs
+  stop RUN            stop a run (--now: terminate)
+  agent-path          the path of the packaged run agent
+
+Run chronos-training COMMAND --help for a command's options. --version prints the version.
+Credentials and region: the standard AWS chain, --profile and --region as in the AWS CLI; AWS_ENDPOINT_URL is honoured."""
+
+
+class Parsed:
+    def __init__(self) -> None:
+        self.options: Dict[str, List[str]] = {}
+        self.positionals: List[str] = []
+        self.rest: Optional[List[str]] = None
+
+    def first(self, name: str) -> Optional[str]:
+        values = self.options.get(name)
+        return values[0] if values else None
+
+
+def _parse(args: List[str], specs: Dict[str, Tuple[bool, bool]], command: str) -> Parsed:
+    parsed = Parsed()
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            parsed.rest = args[i + 1:]
+            return parsed
+        if arg.startswith("-") and arg != "-":
+            eq = arg.find("=")
+            name = arg[:eq] if eq > 0 else arg
+            spec = specs.get(name)
+            if spec is None:
+                raise ChronosError("%s: unknown option %s (see chronos-training %s --help)" % (command, name, command), 2)
+            takes_value, repeat = spec
+            value = "true"
+            if takes_value:
+                if eq > 0:
+                    value = arg[eq + 1:]
+                elif i + 1 < len(args):
+                    i += 1
+                    value = args[i]
+                else:
+                    raise ChronosError("%s: %s needs a value" % (command, name), 2)
+            elif eq > 0:
+                raise ChronosError("%s: %s takes no value" % (command, name), 2)
+            if name in parsed.options and not repeat and takes_value:
+                raise ChronosError("%s: %s is given twice" % (command, name), 2)
+            parsed.options.setdefault(name, []).append(value)
+        else:
+            parsed.positionals.append(arg)
+        i += 1
+    return parsed
+
+
+def _integer(parsed: Parsed, name: str) -> Optional[int]:
+    v = parsed.first(name)
+    if v is None:
+        return None
+    if not re.match(r"^\d+$", v):
+        raise ChronosError("%s '%s' is not a whole number" % (name, v), 2)
+    return int(v)
+
+
+def _describe_error(e: BaseException) -> str:
+    code = error_code(e)
+    message = error_message(e)
+    if code in ("NoCredentialsError", "PartialCredentialsError", "ProfileNotFound") or "Unable to locate credentials" in message:
+        return ("no AWS credentials: %s (set a profile with --profile or AWS_PROFILE, or "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)" % message)
+    if code == "NoRegionError" or re.search("must specify a region", message, re.I):
+        return "no AWS region: pass --region or set AWS_REGION"
+    return "%s: %s" % (code, message) if code and code != "Exception" and not message.startswith(code) else message
+
+
+def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str], Optional[str]], Any]] = None,
+              poll_seconds: Optional[float] = None) -> int:
+    """Runs the command line `argv` (without the program's name); returns the exit code. Never raises."""
+    try:
+        if not argv or argv[0] in ("--help", "-h", "help"):
+            io.out(USAGE + "\n")
+            return 2 if not argv else 0
+        command, args = argv[0], argv[1:]
+        if command in ("--version", "version"):
+            from .commands import package_version
+            io.out("chronos-training %s\n" % package_version())
+            return 0
+        definition = COMMANDS.get(command)
+        if definition is None:
+            raise ChronosError("unknown command '%s' (commands: %s)" % (command, ", ".join(COMMANDS)), 2)
+        parsed = _parse(args, dict(GLOBAL, **definition["options"]), command)
+        if parsed.options.get("--help"):
+            io.out(definition["usage"] + "\n")
+            return 0
+        from . import commands
+        if command == "agent-path":
+            return commands.agent_path_command(io, parsed.first("--copy"))
+        env = parsed.first("--env") or os.environ.get("CHRONOS_ENV")
+        if not env:
+            raise ChronosError("%s: --env ENV is needed (or CHRONOS_ENV)" % command, 2)
+        if clients is None:
+            from .clients import Clients
+            aws = Clients(profile=parsed.first("--profile"), region=parsed.first("--region"))
+        else:
+            aws = clients(parsed.first("--profile"), parsed.first("--region"))
+
+        def run_arg() -> str:
+            if len(parsed.positionals) != 1:
+                raise ChronosError("%s: give one run ID (see chronos-training %s --help)" % (command, command), 2)
+            return parsed.positionals[0]
+
+        if poll_seconds is None:
+            poll = float(os.environ["CHRONOS_POLL_SECONDS"]) if os.environ.get("CHRONOS_POLL_SECONDS") else 5.0
+        else:
+            poll = poll_seconds
+        o = parsed.options
+        if command == "run":
+            markets = [m for m in ("--spot", "--on-demand", "--spot-fallback") if o.get(m)]
+            if len(markets) > 1:
+                raise ChronosError("run: %s contradict each other; choose one" % " and ".join(markets), 2)
+            if parsed.rest is not None and parsed.positionals:
+                raise ChronosError("run: unexpected %s before --" % parsed.positionals[0], 2)
+            types = parsed.first("--instance-types")
+            options = commands.RunOptions(
+                env=env,
+                command=parsed.rest if parsed.rest is not None else parsed.positionals,
+                instance_types=[s.strip() for s in types.split(",") if s.strip()] if types is not None else None,
+                image_id=parsed.first("--image-id"),
+                market=markets[0][2:] if markets else None,
+                max_run_lifetime=parsed.first("--max-run-lifetime"),
+                env_vars=o.get("--env-var"),
+                name=parsed.first("--name"),
+                max_attempts=_integer(parsed, "--max-attempts"),
+                on_demand_after_interruptions=_integer(parsed, "--on-demand-after-interruptions"),
+                directory=parsed.first("--dir"),
+            )
+            return commands.run_command(aws, io, options, detach=bool(o.get("--detach")), poll_seconds=poll)
+        if command == "logs":
+            return commands.logs_command(aws, io, env, run_arg(), follow=bool(o.get("--follow") or o.get("-f")),
+                                         poll_seconds=poll)
+        if command == "status":
+            if not parsed.positionals:
+                return commands.list_command(aws, io, env)
+            return commands.status_command(aws, io, env, run_arg())
+        if command == "list":
+            return commands.list_command(aws, io, env, _integer(parsed, "--limit"))
+        if command == "stop":
+            return commands.stop_command(aws, io, env, run_arg(), now=bool(o.get("--now")))
+        raise ChronosError("unknown command '%s'" % command, 2)
+    except Exception as e:  # noqa: BLE001
+        message = e.message if isinstance(e, ChronosError) else _describe_error(e)
+        io.err("chronos-training: error: %s\n" % re.sub(r"\s*\n\s*", " ", message))
+        return e.exit_code if isinstance(e, ChronosError) else 1
+
+
+def process_io() -> Io:
+    """The process's Io: stdout, stderr, real time, and Ctrl-C as a detach (a second Ctrl-C quits, exit 130)."""
+    interrupted = threading.Event()
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if interrupted.is_set():
+            os._exit(130)
+        interrupted.set()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return Io(interrupted=interrupted)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The console script `chronos-training`."""
+    code = main_with(sys.argv[1:] if argv is None else argv, process_io())
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The AWS clients of the launcher, made on first use (boto3 is imported only then, so that `--help` starts fast)."""
+import os
+from typing import Any, Optional
+
+
+class Clients:
+    """The AWS clients the launch code uses: `ec2`, `ec2_launch`, `s3`, `ssm`, `cfn`, each made on first use.
+
+    `ec2_launch` is the EC2 client of RunInstances: no SDK retries. botocore's retry modes repeat server errors, and
+    EC2's capacity errors (InsufficientInstanceCapacity...) are 5xx, so each fallback step would be sent several times;
+    the launcher moves on instead, and repeats only a throttled request (ec2launch.py, send_run_instances).
+
+    A test or a Lambda passes its own clients as keyword arguments.
+    """
+
+    def __init__(self, profile: Optional[str] = None, region: Optional[str] = None, **given: Any) -> None:
+        self._profile = profile
+        self._region = region
+        self._session: Any = None
+        self._made = dict(given)
+
+    def _new(self, service: str, **config: Any) -> Any:
+        if self._session is None:
+            import boto3  # lazily: the import costs a few hundred milliseconds
+            # AWS_REGION as the other AWS SDKs read it (botocore itself reads AWS_DEFAULT_REGION and the profile).
+            region = self._region or os.environ.get("AWS_REGION") or None
+            self._session = boto3.session.Session(profile_name=self._profile, region_name=region)
+        from botocore.config import Config
+        return self._session.client(service, config=Config(**config) if config else None)
+
+    def _get(self, name: str) -> Any:
+        client = self._made.get(name)
+        if client is None:
+            if name == "ec2":
+                client = self._new("ec2")
+            elif name == "ec2_launch":
+                client = self._new("ec2", retries={"total_max_attempts": 1, "mode": "standard"})
+            elif name == "s3":
+                # An endpoint URL (a local emulator, a VPC endpoint) is used path-style, as the AWS CLI does with one.
+                path_style = bool(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+                client = self._new("s3", **({"s3": {"addressing_style": "path"}} if path_style else {}))
+            elif name == "ssm":
+                client = self._new("ssm")
+            elif name == "cfn":
+                client = self._new("cloudformation")
+            else:
+                raise AttributeError(name)
+            self._made[name] = client
+        return client
+
+    @property
+    def ec2(self) -> Any:
+        return self._get("ec2")
+
+    @property
+    def ec2_launch(self) -> Any:
+        return self._get("ec2_launch")
+
+    @property
+    def s3(self) -> Any:
+        return self._get("s3")
+
+    @property
+    def ssm(self) -> Any:
+        return self._get("ssm")
+
+    @property
+    def cfn(self) -> Any:
+        return self._get("cfn")

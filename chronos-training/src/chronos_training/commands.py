@@ -1,0 +1,563 @@
+"""The launcher's operations: start a run (upload, spec, first attempt), follow it (logs, status, next attempts),
+and logs, status, list, stop, agent-path. The CLI (cli.py) and the Python API (api.py) are thin layers over them."""
+import os
+import re
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Dict, List, Optional
+
+from . import contract
+from .code import snapshot, upload_snapshot
+from .context import Io, format_age, format_bytes, format_number, parse_iso
+from .contract import LIFETIME_MARGIN_SECONDS, RUN_OVER, lifetime_tag_hours
+from .errors import ChronosError
+from .foundation import Foundation, check_env_name, resolve_foundation
+from .ec2launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback
+from .logs import LogPrinter
+from .store import get_json, list_run_ids, put_json, run_exists, run_instances, tag_of
+from .watchdog import InstanceWatchdog
+
+
+def package_version() -> str:
+    """The version of the installed chronos-training distribution (kept equal to the construct package's)."""
+    try:
+        from importlib.metadata import version
+        return version("chronos-training")
+    except Exception:  # noqa: BLE001
+        return "0.0.0"
+
+
+def parse_duration(text: str) -> int:
+    """`2h`, `90m`, `1h30m`, `45s` → seconds."""
+    m = re.match(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+)m)?(?:(\d+)s)?$", text.strip())
+    if not m or text.strip() == "" or not any(m.groups()):
+        raise ChronosError("--max-run-lifetime '%s' is not a duration such as 2h, 90m or 1h30m" % text, 2)
+    seconds = float(m.group(1) or 0) * 3600 + int(m.group(2) or 0) * 60 + int(m.group(3) or 0)
+    if not seconds > 0:
+        raise ChronosError("--max-run-lifetime '%s' must be positive" % text, 2)
+    return int(round(seconds))
+
+
+def parse_env_vars(pairs: Optional[List[str]]) -> Optional[Dict[str, str]]:
+    """`KEY=VALUE` pairs → a dict; CHRONOS_* names are the agent's."""
+    if not pairs:
+        return None
+    env: Dict[str, str] = {}
+    for pair in pairs:
+        eq = pair.find("=")
+        key = pair[:eq] if eq > 0 else ""
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise ChronosError("--env-var '%s' is not KEY=VALUE" % pair, 2)
+        if key.startswith("CHRONOS_"):
+            raise ChronosError("--env-var %s: CHRONOS_* variables are the agent's" % key, 2)
+        env[key] = pair[eq + 1:]
+    return env
+
+
+def markets_of(choice: Optional[str], foundation: Foundation) -> List[str]:
+    """The markets to try: `spot`, `on-demand` or `spot-fallback` (the default: spot, then on-demand)."""
+    markets = ["spot"] if choice == "spot" else ["on-demand"] if choice == "on-demand" else ["spot", "on-demand"]
+    if foundation.template_is_spot:
+        if choice == "on-demand":
+            raise ChronosError("the launch template of '%s' asks for spot instances (launchTemplateProps.spot), and a "
+                               "launch cannot override it to on-demand: use --spot, or a template without spot"
+                               % foundation.environment)
+        return ["spot"]
+    return markets
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `run` is asked to do (the CLI's flags; the Python API's arguments)."""
+
+    env: str
+    command: List[str]
+    instance_types: Optional[List[str]] = None
+    #: An AMI ID or `resolve:ssm:NAME`; wins over the launch template's image (default: choose_image).
+    image_id: Optional[str] = None
+    #: `spot`, `on-demand` or `spot-fallback` (the default).
+    market: Optional[str] = None
+    #: `2h`, `90m`, `1h30m`; default: the foundation's.
+    max_run_lifetime: Optional[str] = None
+    env_vars: Optional[List[str]] = None
+    name: Optional[str] = None
+    max_attempts: Optional[int] = None
+    on_demand_after_interruptions: Optional[int] = None
+    #: The working directory to upload (default: the current one).
+    directory: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """How a run's attempts are launched: the same for the first and every next one."""
+
+    instance_types: List[str]
+    markets: List[str]
+    max_attempts: int
+    on_demand_after_interruptions: int
+    max_lifetime_hours: float
+    image_id: Optional[str] = None
+    name: Optional[str] = None
+
+
+@dataclass
+class Started:
+    """A run whose first attempt was launched."""
+
+    foundation: Foundation
+    run_id: str
+    spec: Dict[str, Any]
+    policy: RunPolicy
+    launched: Launched
+    image: ImageChoice
+
+
+def launch_attempt(clients: Any, foundation: Foundation, run_id: str, attempt: int, policy: RunPolicy,
+                   markets: List[str], log: Callable[[str], None], now: Callable[[], datetime]) -> Launched:
+    """Writes the attempt's `pending` status and launches it; when no launch succeeds, the run's status ends `failed`
+    (no instance, so no agent will ever write) and the error is raised."""
+    key = contract.status_key(foundation.environment, run_id)
+    pending = contract.pending_status(run_id, attempt, now())
+    put_json(clients.s3, foundation.bucket, key, pending)
+    try:
+        launched = launch_with_fallback(clients, foundation, LaunchRequest(
+            run_id=run_id, attempt=attempt, name=policy.name, instance_types=policy.instance_types, markets=markets,
+            max_lifetime_hours=policy.max_lifetime_hours, image_id=policy.image_id), log)
+    except Exception as e:
+        at = contract.iso(now())
+        put_json(clients.s3, foundation.bucket, key, dict(pending, state="failed", updatedAt=at, endedAt=at,
+                                                          reason="launch failed: %s" % e))
+        log("run %s: attempt %d could not be launched" % (run_id, attempt))
+        raise
+    log("attempt %d: %s (%s %s in %s) won after %d %s" % (
+        attempt, launched.instance_id, launched.market, launched.instance_type, launched.zone, launched.tries,
+        "try" if launched.tries == 1 else "tries"))
+    return launched
+
+
+def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now: Callable[[], datetime],
+              interrupted: Callable[[], bool] = lambda: False) -> Started:
+    """Uploads the code, writes the spec and the `pending` status, and launches the first attempt. No terminal I/O:
+    `log` gets one line per step."""
+    check_env_name(options.env)
+    if not options.command:
+        raise ChronosError("run needs a command after --, for example: -- python train.py", 2)
+    max_attempts = 3 if options.max_attempts is None else options.max_attempts
+    on_demand_after = 2 if options.on_demand_after_interruptions is None else options.on_demand_after_interruptions
+    if not (isinstance(max_attempts, int) and max_attempts >= 1):
+        raise ChronosError("--max-attempts must be a whole number of at least 1", 2)
+    if not (isinstance(on_demand_after, int) and on_demand_after >= 0):
+        raise ChronosError("--on-demand-after-interruptions must be a whole number", 2)
+    env_vars = parse_env_vars(options.env_vars)
+
+    foundation = resolve_foundation(clients, options.env)
+    log("foundation %s: bucket %s, template %s version %s, zones %s (from %s)" % (
+        foundation.environment, foundation.bucket, foundation.launch_template_id, foundation.launch_template_version,
+        ", ".join(s.zone for s in foundation.subnets), foundation.source))
+    lifetime = parse_duration(options.max_run_lifetime) if options.max_run_lifetime else foundation.max_lifetime_seconds
+    if lifetime > foundation.max_lifetime_seconds:
+        raise ChronosError("--max-run-lifetime %s is longer than the foundation's %s h (the MaxLifetimeHours tag of its "
+                           "launch template, less the %s h drain margin)" % (
+                               options.max_run_lifetime, format_number(foundation.max_lifetime_seconds / 3600),
+                               format_number(LIFETIME_MARGIN_SECONDS / 3600)), 2)
+    instance_types = list(options.instance_types or []) or (
+        [foundation.template_instance_type] if foundation.template_instance_type else [])
+    if not instance_types:
+        raise ChronosError("--instance-types is needed: the launch template has no instance type", 2)
+    markets = markets_of(options.market, foundation)
+    image = choose_image(foundation, instance_types, options.image_id)
+    log("image: %s" % image.description)
+
+    started_at = now()
+    run_id = contract.new_run_id(options.name, started_at)
+    root = os.path.abspath(options.directory or os.getcwd())
+    if not os.path.isdir(root):
+        raise ChronosError("%s is not a directory" % root, 2)
+    t0 = time.monotonic()
+    snap = snapshot(root)
+    t1 = time.monotonic()
+    upload = upload_snapshot(clients.s3, foundation.bucket, foundation.environment, snap, started_at)
+    log("code: %d files, %s; uploaded %d of %d blobs (%s), manifest %s (hashed in %.1f s, checked and uploaded in "
+        "%.1f s)" % (upload.files, format_bytes(upload.total_bytes), upload.uploaded_blobs, upload.blobs,
+                     format_bytes(upload.uploaded_bytes), upload.manifest_key, t1 - t0, time.monotonic() - t1))
+
+    spec = contract.run_spec(run_id, foundation.environment, options.command, upload.manifest_key, lifetime, started_at,
+                             "chronos-training/%s" % package_version(), name=options.name, env=env_vars)
+    put_json(clients.s3, foundation.bucket, contract.spec_key(foundation.environment, run_id), spec)
+    log("run %s" % run_id)
+    # Always the lifetime plus the drain margin: the reaper counts from LaunchTime, the agent from its own start.
+    policy = RunPolicy(instance_types=instance_types, markets=markets, max_attempts=max_attempts,
+                       on_demand_after_interruptions=on_demand_after, max_lifetime_hours=lifetime_tag_hours(lifetime),
+                       image_id=image.image_id, name=options.name)
+    # Ctrl-C before the launch cancels (nothing runs; the uploaded code stays for the next run); after it, it detaches.
+    if interrupted():
+        raise ChronosError("interrupted before the launch: run %s was not launched" % run_id, 130)
+    launched = launch_attempt(clients, foundation, run_id, 1, policy, markets, log, now)
+    return Started(foundation, run_id, spec, policy, launched, image)
+
+
+def describe_status(s: Dict[str, Any]) -> str:
+    where = ", ".join(str(s[k]) for k in ("instanceId", "instanceType", "lifecycle", "availabilityZone") if s.get(k))
+    return "attempt %s: %s%s%s" % (s.get("attempt"), s.get("state"), (" on %s" % where) if where else "",
+                                  (" (%s)" % s["reason"]) if s.get("reason") else "")
+
+
+def exit_code_of(s: Dict[str, Any]) -> int:
+    """The exit code of the launcher for a run that is over."""
+    state = s.get("state")
+    if state == "succeeded":
+        return 0
+    if state == "failed":
+        code = s.get("exitCode")
+        return code if isinstance(code, int) and 0 < code < 256 else 1
+    if state == "timed-out":
+        return 124
+    return 1
+
+
+class Follower:
+    """Follows a started run while attached: its logs and status changes, and its next attempts after a spot reclaim
+    (the agent's `interrupted`, or an instance EC2 reclaimed without a final status) when no stop was asked for; any
+    other end of an instance without a final status ends the run, with its reason."""
+
+    def __init__(self, clients: Any, io: Io, started: Started, poll_seconds: float = 5) -> None:
+        self.clients, self.io, self.started = clients, io, started
+        self.poll_seconds = poll_seconds
+
+    def _log(self, line: str) -> None:
+        self.io.err("[chronos] %s\n" % line)
+
+    def _sleep(self) -> None:
+        if not self.io.interrupted.is_set():
+            self.io.sleep(self.poll_seconds)
+
+    def _stop_requested(self) -> Optional[Dict[str, Any]]:
+        f = self.started.foundation
+        control = get_json(self.clients.s3, f.bucket, contract.control_key(f.environment, self.started.run_id))
+        return control if control and control.get("action") == "stop" else None
+
+    def _end_run(self, status: Optional[Dict[str, Any]], attempt: int, state: str, reason: str) -> int:
+        """Ends a run from the launcher (no agent will write again): its final status, the reason, exit code 1."""
+        f, run_id = self.started.foundation, self.started.run_id
+        at = contract.iso(self.io.now())
+        base = status if status and status.get("attempt") == attempt else contract.pending_status(run_id, attempt,
+                                                                                                  self.io.now())
+        put_json(self.clients.s3, f.bucket, contract.status_key(f.environment, run_id),
+                 dict(base, state=state, updatedAt=at, endedAt=at, reason=reason))
+        self._log("run %s %s: %s" % (run_id, state, reason))
+        self.io.out("%s\n" % run_id)
+        return 1
+
+    def follow(self) -> int:
+        """Follows the run; returns the launcher's exit code."""
+        clients, io, f, run_id = self.clients, self.io, self.started.foundation, self.started.run_id
+        policy = self.started.policy
+        env = f.environment
+        printer = LogPrinter(clients.s3, f.bucket, env, run_id, io.out, io.err)
+        attempt = 1
+        last_seen = ""
+        spot_interruptions = 0
+        current = self.started.launched
+        current_market = current.market
+        watchdog = InstanceWatchdog(clients, io.now)
+        while True:
+            if io.interrupted.is_set():
+                self._log("detached; the run goes on (no further attempt is launched while detached). Follow it with: "
+                          "chronos-training logs %s --follow --env %s" % (run_id, env))
+                io.out("%s\n" % run_id)
+                return 0
+            status = get_json(clients.s3, f.bucket, contract.status_key(env, run_id))
+            for n in range(1, attempt + 1):
+                printer.print_new(n)
+            # An instance that ended without the agent's final status: the attempt is over all the same, and only a
+            # spot reclaim is worth another attempt.
+            state_now = str(status.get("state")) if status and status.get("attempt") == attempt else "pending"
+            gone = watchdog.gone(current.instance_id, state_now)
+            if gone:
+                what = "attempt %d: %s is %s but the run's status says %s: %s" % (
+                    attempt, current.instance_id, gone.state, state_now, gone.reason)
+                printer.print_new(attempt)
+                if not gone.resumable:
+                    if self._stop_requested():
+                        return self._end_run(status, attempt, "stopped", "stopped on request; %s" % what)
+                    return self._end_run(status, attempt, "failed", what)
+                self._log("%s; the agent wrote no final status: the attempt counts as interrupted" % what)
+                status = dict(status or contract.pending_status(run_id, attempt, io.now()), attempt=attempt,
+                              state="interrupted", lifecycle=current_market,
+                              reason="instance %s without a final status: %s" % (gone.state, gone.reason))
+            if status and status.get("attempt") == attempt:
+                line = describe_status(status)
+                if line != last_seen:
+                    self._log(line)
+                    last_seen = line
+                if status.get("lifecycle") in ("spot", "on-demand"):
+                    current_market = status["lifecycle"]
+                if status.get("state") in RUN_OVER:
+                    printer.print_new(attempt)
+                    self._log("run %s %s" % (run_id, status["state"]))
+                    io.out("%s\n" % run_id)
+                    return exit_code_of(status)
+                if status.get("state") == "interrupted":
+                    printer.print_new(attempt)
+                    # The agent reads control.json only while its command runs: a stop asked for since is honoured.
+                    stop = self._stop_requested()
+                    if stop:
+                        return self._end_run(status, attempt, "stopped", "stopped on request (chronos-training stop%s); "
+                                             "attempt %d was interrupted (%s) and no next attempt is launched" % (
+                                                 (", %s" % stop["requestedAt"]) if stop.get("requestedAt") else "",
+                                                 attempt, status.get("reason") or "no reason given"))
+                    # The agent drains on SIGTERM and says `interrupted` whoever ends the instance: the reaper's kill
+                    # ends the run.
+                    end = gone or watchdog.look(current.instance_id)
+                    if end and end.reaper:
+                        return self._end_run(status, attempt, "failed", "attempt %d: %s: %s" % (
+                            attempt, current.instance_id, end.reason))
+                    if current_market == "spot":
+                        spot_interruptions += 1
+                    if attempt >= policy.max_attempts:
+                        self._log("attempt %d was interrupted and --max-attempts %d is reached; the run's last "
+                                  "checkpoint stays in S3" % (attempt, policy.max_attempts))
+                        io.out("%s\n" % run_id)
+                        return 1
+                    markets = policy.markets
+                    if ("on-demand" in markets and "spot" in markets
+                            and spot_interruptions >= policy.on_demand_after_interruptions):
+                        markets = ["on-demand"]
+                        self._log("%d spot interruption(s): the next attempts are on-demand" % spot_interruptions)
+                    attempt += 1
+                    self._log("resuming: attempt %d of %d" % (attempt, policy.max_attempts))
+                    current = launch_attempt(clients, f, run_id, attempt, policy, markets, self._log, io.now)
+                    current_market = current.market
+                    continue
+            self._sleep()
+
+
+def run_command(clients: Any, io: Io, options: RunOptions, detach: bool = False, poll_seconds: float = 5) -> int:
+    """`run`: upload the code, write the spec and `pending`, launch, then follow (or return with `detach`)."""
+    started = start_run(clients, options, lambda line: io.err("[chronos] %s\n" % line), io.now,
+                        io.interrupted.is_set)
+    if detach:
+        io.err("[chronos] detached: follow with chronos-training logs %s --follow --env %s\n"
+               % (started.run_id, started.foundation.environment))
+        io.out("%s\n" % started.run_id)
+        return 0
+    return Follower(clients, io, started, poll_seconds).follow()
+
+
+def check_run_id(run_id: str) -> str:
+    if not contract.is_run_id(run_id):
+        raise ChronosError("'%s' is not a run ID (%s)" % (run_id, contract.RUN_ID_PATTERN), 2)
+    return run_id
+
+
+def logs_command(clients: Any, io: Io, env: str, run_id: str, follow: bool = False, poll_seconds: float = 5) -> int:
+    """`logs RUN`: every attempt's logs, in order; with `follow`, until the run is over."""
+    check_env_name(env)
+    check_run_id(run_id)
+    f = resolve_foundation(clients, env)
+    printer = LogPrinter(clients.s3, f.bucket, env, run_id, io.out, io.err)
+    # A Batch job's run has a status and logs but no spec (the job definition is its spec).
+    if not run_exists(clients.s3, f.bucket, env, run_id):
+        raise ChronosError("no run %s in environment %s" % (run_id, env))
+    printed = set()
+    quiet_since: Optional[float] = None
+    while True:
+        status = get_json(clients.s3, f.bucket, contract.status_key(env, run_id))
+        attempts = set(printer.attempts())
+        if status:
+            attempts.add(status["attempt"])
+        for n in sorted(attempts):
+            if n not in printed:
+                io.err("[chronos] --- attempt %d ---\n" % n)
+                printed.add(n)
+            printer.print_new(n)
+        if not follow or io.interrupted.is_set():
+            return 0
+        if status and status.get("state") in RUN_OVER:
+            io.err("[chronos] run %s %s\n" % (run_id, status["state"]))
+            return exit_code_of(status)
+        # An interrupted attempt is the end unless an attached launcher starts the next one within two minutes.
+        if status and status.get("state") == "interrupted":
+            now = io.now().timestamp()
+            quiet_since = now if quiet_since is None else quiet_since
+            if now - quiet_since > 120:
+                io.err("[chronos] attempt %s was interrupted and no next attempt started\n" % status["attempt"])
+                return 1
+        else:
+            quiet_since = None
+        if not io.interrupted.is_set():
+            io.sleep(poll_seconds)
+
+
+def status_lines(spec: Optional[Dict[str, Any]], status: Optional[Dict[str, Any]], instances: List[Dict[str, Any]],
+                 run_id: str, now: datetime) -> List[str]:
+    """The lines `status RUN` prints."""
+    s = status or {}
+    started = s.get("startedAt")
+    checkpoint = s.get("lastCheckpoint")
+    exit_code = s.get("exitCode")
+    rows = [
+        ("run", run_id),
+        ("name", (spec or {}).get("name") or ""),
+        ("command", " ".join(spec["command"]) if spec else ""),
+        ("state", s.get("state") if status else "unknown (no status.json)"),
+        ("attempt", str(s.get("attempt")) if s.get("attempt") is not None else ""),
+        ("instance", s.get("instanceId") or ""),
+        ("type", s.get("instanceType") or ""),
+        ("lifecycle", s.get("lifecycle") or ""),
+        ("zone", s.get("availabilityZone") or ""),
+        ("started", "%s (%s ago)" % (started, format_age(now.timestamp() - parse_iso(started))) if started else ""),
+        ("updated", s.get("updatedAt") or ""),
+        ("ended", s.get("endedAt") or ""),
+        ("exit code", "" if exit_code is None else str(exit_code)),
+        ("checkpoint", "#%s at %s" % (checkpoint["sequence"], checkpoint["at"]) if checkpoint else ""),
+        ("reason", s.get("reason") or ""),
+    ]
+    lines = ["%s%s" % (("%s:" % k).ljust(12), v) for k, v in rows if v != ""]
+    for i in instances:
+        state = (i.get("State") or {}).get("Name") or "?"
+        ended = bool(status) and (s.get("state") in RUN_OVER or s.get("state") == "interrupted")
+        live = state in ("pending", "running", "stopping", "shutting-down")
+        lines.append("%s%s attempt %s %s %s %s %s%s" % (
+            "instance:".ljust(12), i.get("InstanceId"), tag_of(i, "ChronosAttempt") or "?", state, i.get("InstanceType"),
+            "spot" if i.get("InstanceLifecycle") == "spot" else "on-demand",
+            (i.get("Placement") or {}).get("AvailabilityZone") or "",
+            (" (still %s although the status says %s)" % (state, s.get("state")))
+            if ended and live and state != "shutting-down" else ""))
+    return lines
+
+
+def _together(*calls: Callable[[], Any], clients: Any) -> List[Any]:
+    """The results of `calls`, made at once (as the TypeScript launcher's Promise.all): the AWS requests overlap. The
+    clients are made first, in this thread (a botocore session is not safe to make clients from in several)."""
+    _ = (clients.s3, clients.ec2)
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.result() for f in futures]
+
+
+def status_command(clients: Any, io: Io, env: str, run_id: str) -> int:
+    """`status RUN`: the run's status file and its instances in EC2."""
+    check_env_name(env)
+    check_run_id(run_id)
+    f = resolve_foundation(clients, env)
+    spec, status, instances = _together(
+        lambda: get_json(clients.s3, f.bucket, contract.spec_key(env, run_id)),
+        lambda: get_json(clients.s3, f.bucket, contract.status_key(env, run_id)),
+        lambda: run_instances(clients, env, run_id, True), clients=clients)
+    if not spec and not status and not instances:
+        raise ChronosError("no run %s in environment %s" % (run_id, env))
+    for line in status_lines(spec, status, instances, run_id, io.now()):
+        io.out(line + "\n")
+    return 0
+
+
+def list_rows(clients: Any, env: str, now: datetime, limit: Optional[int] = None) -> List[List[str]]:
+    """The rows of `list` (the first is the header): the runs of an environment, newest first."""
+    check_env_name(env)
+    f = resolve_foundation(clients, env)
+    ids, instances = _together(lambda: list_run_ids(clients.s3, f.bucket, env), lambda: run_instances(clients, env),
+                               clients=clients)
+    # Run IDs end in -yyyymmdd-hhmmss-hex: newest first (a stable sort, as JavaScript's).
+    chosen = sorted(ids, key=lambda i: _Desc(i[-22:]))[: 20 if limit is None else limit]
+    rows = [["RUN", "STATE", "ATTEMPT", "INSTANCE", "TYPE", "LIFECYCLE", "ZONE", "AGE"]]
+    for run_id in chosen:
+        # One unreadable status (a newer schemaVersion, a broken file) spoils its row, not the list.
+        unreadable = None
+        try:
+            s = get_json(clients.s3, f.bucket, contract.status_key(env, run_id))
+        except Exception as e:  # noqa: BLE001
+            s = None
+            unreadable = ("newer status (upgrade)" if isinstance(e, ChronosError) and "schemaVersion" in e.message
+                          else "unreadable status")
+        live = [i for i in instances if tag_of(i, "ChronosRunId") == run_id]
+        state = (s or {}).get("state") or unreadable or "?"
+        if s and (s.get("state") in RUN_OVER or s.get("state") == "interrupted") and any(
+                (i.get("State") or {}).get("Name") in ("pending", "running") for i in live):
+            state = "%s (instance still running)" % s["state"]
+        inst = live[0] if live else {}
+        s = s or {}
+        rows.append([
+            run_id, state, str(s["attempt"]) if s.get("attempt") is not None else "",
+            s.get("instanceId") or inst.get("InstanceId") or "", s.get("instanceType") or inst.get("InstanceType") or "",
+            s.get("lifecycle") or "", s.get("availabilityZone") or (inst.get("Placement") or {}).get("AvailabilityZone")
+            or "", format_age(now.timestamp() - parse_iso(s["startedAt"])) if s.get("startedAt") else "",
+        ])
+    return rows
+
+
+class _Desc:
+    """A sort key in reverse order that keeps equal keys in their order (JavaScript's stable sort of `list`)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __lt__(self, other: "_Desc") -> bool:
+        return self.value > other.value
+
+
+def list_command(clients: Any, io: Io, env: str, limit: Optional[int] = None) -> int:
+    """`list`: the runs of an environment, newest first, from their status files and EC2."""
+    rows = list_rows(clients, env, io.now(), limit)
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        io.out("  ".join(v.ljust(widths[c]) for c, v in enumerate(r)).rstrip() + "\n")
+    return 0
+
+
+def stop_run(clients: Any, env: str, run_id: str, now: datetime, terminate: bool = False) -> List[str]:
+    """Asks the run's agent to drain (control.json); with `terminate`, terminates the run's instances. Returns the IDs
+    of the instances terminated."""
+    check_env_name(env)
+    check_run_id(run_id)
+    f = resolve_foundation(clients, env)
+    if not run_exists(clients.s3, f.bucket, env, run_id):
+        raise ChronosError("no run %s in environment %s" % (run_id, env))
+    put_json(clients.s3, f.bucket, contract.control_key(env, run_id), contract.control_stop(now))
+    if not terminate:
+        return []
+    live = [i for i in run_instances(clients, env, run_id) if (i.get("State") or {}).get("Name") != "shutting-down"]
+    ids = [i["InstanceId"] for i in live]
+    if ids:
+        clients.ec2.terminate_instances(InstanceIds=ids)
+    return ids
+
+
+def stop_command(clients: Any, io: Io, env: str, run_id: str, now: bool = False) -> int:
+    """`stop RUN`: asks the agent to drain (control.json); with `now`, terminates the run's instances."""
+    ids = stop_run(clients, env, run_id, io.now(), terminate=now)
+    io.err("[chronos] asked run %s to stop: the agent drains (final checkpoint, logs) at its next read of control.json\n"
+           % run_id)
+    if now:
+        if not ids:
+            io.err("[chronos] no instance of the run is running\n")
+        else:
+            io.err("[chronos] terminated %s (no drain: what was not checkpointed is lost)\n" % ", ".join(ids))
+    io.out("%s\n" % run_id)
+    return 0
+
+
+def agent_file() -> str:
+    """The path of the run agent shipped in this package (the wheel carries it as chronos_training/agent/); from a
+    source checkout, the repository's agent/chronos_run_agent.py."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    packaged = os.path.join(here, "agent", "chronos_run_agent.py")
+    checkout = os.path.normpath(os.path.join(here, "..", "..", "..", "agent", "chronos_run_agent.py"))
+    return packaged if os.path.exists(packaged) or not os.path.exists(checkout) else checkout
+
+
+def agent_path_command(io: Io, copy_to: Optional[str] = None) -> int:
+    """`agent-path`: the run agent file shipped in the package; with `copy_to`, a copy of it there."""
+    path = agent_file()
+    if not os.path.exists(path):
+        raise ChronosError("the run agent is not in this package (looked for %s)" % path)
+    if copy_to is None:
+        io.out("%s\n" % path)
+        return 0
+    target = os.path.join(copy_to, os.path.basename(path)) if os.path.isdir(copy_to) else copy_to
+    shutil.copyfile(path, target)
+    io.out("%s\n" % os.path.abspath(target))
+    return 0

@@ -1,0 +1,183 @@
+"""The contract between the launcher and the run agent (docs/RUNS.md): the bucket's key layout, the spec and status
+documents, the run states and the schema version.
+
+This module is the single source of the contract on the Python side. It imports nothing but the standard library and
+holds no I/O, so that the run agent, which must stay one standard-library file, can carry a generated copy of it
+(the build would paste this module's body between two markers of the agent, and a test would compare them).
+"""
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Any, Dict, FrozenSet, List, Optional
+
+#: The contract version this package knows (docs/RUNS.md, "Contract version"). A reader refuses a higher one.
+SCHEMA_VERSION = 1
+
+#: A run ID (docs/RUNS.md, "The run ID and the attempt").
+RUN_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,62}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+
+#: Every state of status.json.
+STATES = ("pending", "running", "succeeded", "failed", "interrupted", "timed-out", "stopped")
+#: The states that end the run (`interrupted` ends only the attempt).
+RUN_OVER: FrozenSet[str] = frozenset(["succeeded", "failed", "timed-out", "stopped"])
+
+#: The log streams of an attempt, in the order their chunks of one number are printed.
+STREAMS = ("stdout", "stderr", "agent")
+
+#: The margin between a run's lifetime and its `MaxLifetimeHours` tag, which the run reaper enforces from the
+#: instance's `LaunchTime`: the boot before the agent starts counting, its drain and its backstop (docs/RUNS.md).
+LIFETIME_MARGIN_SECONDS = 900
+
+#: The environment name rule of the library: lower case letters, digits and '-'.
+ENV_PATTERN = r"^[a-z]([a-z0-9-]*[a-z0-9])?$"
+
+
+def pad(n: int, width: int) -> str:
+    """`n` zero-padded to `width` digits (attempts: 3, sequences and chunks: 10)."""
+    return str(n).rjust(width, "0")
+
+
+def spec_key(env: str, run_id: str) -> str:
+    return "%s/runs/%s/spec.json" % (env, run_id)
+
+
+def status_key(env: str, run_id: str) -> str:
+    return "%s/runs/%s/status.json" % (env, run_id)
+
+
+def attempt_key(env: str, run_id: str, attempt: int) -> str:
+    return "%s/runs/%s/attempts/%s.json" % (env, run_id, pad(attempt, 3))
+
+
+def control_key(env: str, run_id: str) -> str:
+    return "%s/runs/%s/control.json" % (env, run_id)
+
+
+def runs_prefix(env: str) -> str:
+    return "%s/runs/" % env
+
+
+def run_prefix(env: str, run_id: str) -> str:
+    return "%s/runs/%s/" % (env, run_id)
+
+
+def logs_prefix(env: str, run_id: str) -> str:
+    return "%s/logs/%s/" % (env, run_id)
+
+
+def log_stream_prefix(env: str, run_id: str, attempt: int, stream: str) -> str:
+    return "%s%s/%s/" % (logs_prefix(env, run_id), pad(attempt, 3), stream)
+
+
+def log_key(env: str, run_id: str, attempt: int, stream: str, chunk: int) -> str:
+    return "%s%s.log" % (log_stream_prefix(env, run_id, attempt, stream), pad(chunk, 10))
+
+
+def blobs_prefix(env: str) -> str:
+    return "%s/code/blobs/" % env
+
+
+def blob_key(env: str, sha256: str) -> str:
+    return "%s%s" % (blobs_prefix(env), sha256)
+
+
+def code_manifest_key(env: str, sha256: str) -> str:
+    return "%s/code/manifests/%s.json" % (env, sha256)
+
+
+def checkpoint_data_key(env: str, run_id: str, sequence: int, path: str) -> str:
+    return "%s/checkpoints/%s/data/%s/%s" % (env, run_id, pad(sequence, 10), path)
+
+
+def checkpoint_manifest_key(env: str, run_id: str, sequence: int) -> str:
+    return "%s/checkpoints/%s/manifests/%s.json" % (env, run_id, pad(sequence, 10))
+
+
+def artifact_key(env: str, run_id: str, path: str) -> str:
+    return "%s/artifacts/%s/%s" % (env, run_id, path)
+
+
+def is_run_id(run_id: str) -> bool:
+    """Whether `run_id` matches RUN_ID_PATTERN."""
+    return bool(_RUN_ID.match(run_id))
+
+
+def iso(at: datetime) -> str:
+    """A time as the contract writes it: UTC, milliseconds, `Z` (`2026-12-01T12:00:00.000Z`)."""
+    at = at.astimezone(timezone.utc)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (at.microsecond // 1000)
+
+
+def new_run_id(name: Optional[str], now: datetime) -> str:
+    """`{name}-{yyyymmdd}-{hhmmss}-{6 hex}`, or `run-...` without a name; the name is lower-cased and cut to fit."""
+    now = now.astimezone(timezone.utc)
+    stamp = "%s-%s" % (now.strftime("%Y%m%d-%H%M%S"), secrets.token_hex(3))
+    prefix = re.sub(r"[^a-z0-9-]+", "-", (name or "run").lower())
+    prefix = re.sub(r"-{2,}", "-", re.sub(r"^-+|-+$", "", prefix))
+    if prefix == "":
+        prefix = "run"
+    prefix = prefix[: 63 - len(stamp) - 1].rstrip("-")
+    run_id = "%s-%s" % (prefix, stamp)
+    if not is_run_id(run_id):
+        raise ValueError("made an invalid run ID %s" % run_id)
+    return run_id
+
+
+def pending_status(run_id: str, attempt: int, now: datetime) -> Dict[str, Any]:
+    """The `pending` status.json (version 1) the launcher writes before an attempt's agent runs."""
+    at = iso(now)
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "runId": run_id,
+        "state": "pending",
+        "attempt": attempt,
+        "instanceId": None,
+        "instanceType": None,
+        "lifecycle": None,
+        "availabilityZone": None,
+        "startedAt": at,
+        "updatedAt": at,
+        "endedAt": None,
+        "exitCode": None,
+        "lastCheckpoint": None,
+        "reason": None,
+        "agentVersion": None,
+    }
+
+
+def run_spec(run_id: str, environment: str, command: List[str], manifest_key: str, max_run_lifetime_seconds: int,
+             created_at: datetime, created_by: str, name: Optional[str] = None,
+             env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """spec.json, version 1, with its fields in the contract's order (optional ones only when given)."""
+    spec: Dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "runId": run_id}
+    if name:
+        spec["name"] = name
+    spec["environment"] = environment
+    spec["command"] = list(command)
+    if env:
+        spec["env"] = dict(env)
+    spec["code"] = {"manifestKey": manifest_key}
+    spec["maxRunLifetimeSeconds"] = max_run_lifetime_seconds
+    spec["createdAt"] = iso(created_at)
+    spec["createdBy"] = created_by
+    return spec
+
+
+def control_stop(requested_at: datetime) -> Dict[str, Any]:
+    """control.json asking the running attempt to stop."""
+    return {"schemaVersion": SCHEMA_VERSION, "action": "stop", "requestedAt": iso(requested_at)}
+
+
+def newer_schema(doc: Any) -> Optional[int]:
+    """The document's `schemaVersion` when it is higher than SCHEMA_VERSION, else None."""
+    version = doc.get("schemaVersion") if isinstance(doc, dict) else None
+    if isinstance(version, (int, float)) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        return int(version)
+    return None
+
+
+def lifetime_tag_hours(lifetime_seconds: float) -> float:
+    """The `MaxLifetimeHours` tag of a run of `lifetime_seconds`: the lifetime plus the margin, rounded up to 0.01 h."""
+    import math
+    return math.ceil((lifetime_seconds + LIFETIME_MARGIN_SECONDS) / 36) / 100
