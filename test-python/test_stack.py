@@ -1,7 +1,7 @@
 """ChronosTrainingStack from Python: the stack for environment=stage, from context."""
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 
 from chronos_training_infra import ChronosTrainingStack
 from support import bucket_name_join, export_names, only, template_exports
@@ -28,8 +28,11 @@ def test_exports(stage):
     _, template = stage
     assert template_exports(template.to_json()) == export_names("stage")
     outputs = template.find_outputs("*")
-    assert len(outputs) == 11
+    assert len(outputs) == 12
     template.has_output("*", {"Export": {"Name": "ChronosTraining-stage-LaunchTemplateId"}})
+    # The version chronos-training launches (a deploy that changes the template adds one; the default stays 1).
+    template.has_output("*", {"Export": {"Name": "ChronosTraining-stage-LaunchTemplateVersion"},
+                              "Value": {"Fn::GetAtt": [Match.any_value(), "LatestVersionNumber"]}})
     template.has_output("*", {"Export": {"Name": "ChronosTraining-stage-Environment"}, "Value": "stage"})
     template.has_output("*", {"Export": {"Name": "ChronosTraining-stage-CostCenter"}, "Value": "train"})
 

@@ -755,11 +755,12 @@ BIG = 30 << 20
 
 
 def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_first(make_run):
-    """The uplink carries 1 MiB/s; a 30 MiB checkpoint file is being uploaded when the notice comes (its time 45 s
+    """The uplink carries 1 MiB/s; a 30 MiB checkpoint file is being uploaded when the notice comes (its time 55 s
     later): the drain stops that upload, so the file the command saves on SIGTERM is what is uploaded, and the status
-    (`interrupted`, that checkpoint) is in S3 before the notice's time, and before the artifacts. Before, the upload in flight went on for 30 s,
-    then the final one for 30 s more: past the notice's time (EC2 User Guide, "Spot Instance interruption notices":
-    the notice comes two minutes before)."""
+    (`interrupted`, that checkpoint) is in S3 before the notice's time, and before the artifacts. Before, the upload in
+    flight went on for about 25 s more, then the final one for 30 s: past the notice's time (EC2 User Guide, "Spot
+    Instance interruption notices": the notice comes two minutes before). The window leaves the drain 20 s to spare
+    on a loaded machine; the old order cannot fit it however fast the machine."""
     run = make_run()
     script = os.path.join(str(run.tmp), "big.py")
     with open(script, "w") as f:
@@ -777,12 +778,12 @@ def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_f
                 "    time.sleep(0.1)\n" % BIG)
     proxy = S3Proxy(run.moto, rate=1 << 20)
     t0 = time.time()
-    aemm = run.aemm(run_id=run.run_id, spot_delay=6, notice_time=t0 + 51)
+    aemm = run.aemm(run_id=run.run_id, spot_delay=6, notice_time=t0 + 61)
     interrupted_at, artifact_then = None, None
     try:
         run.put_spec([sys.executable, script], checkpointIntervalSeconds=1, stopGraceSeconds=5)
         agent = run.start_agent(run.env(aemm, s3_endpoint=proxy.endpoint))
-        while time.time() < t0 + 90 and interrupted_at is None:
+        while time.time() < t0 + 100 and interrupted_at is None:
             if run.keys("%s/runs/%s/status.json" % (ENV_NAME, run.run_id)) and run.status()["state"] == "interrupted":
                 interrupted_at = time.time()
                 artifact_then = run.keys("%s/artifacts/%s/" % (ENV_NAME, run.run_id))
@@ -791,7 +792,7 @@ def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_f
         agent.wait(60)
     finally:
         proxy.close()
-    assert interrupted_at and interrupted_at < t0 + 51, (interrupted_at and interrupted_at - t0, run.output(agent))
+    assert interrupted_at and interrupted_at < t0 + 61, (interrupted_at and interrupted_at - t0, run.output(agent))
     assert artifact_then == []  # the status before the artifacts
     status = run.status()
     m = run.get_json(status["lastCheckpoint"]["manifestKey"])
