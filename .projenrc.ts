@@ -271,6 +271,14 @@ project.addTask('test:agent', {
   receiveArgs: true,
 });
 
+// Mutation testing of the run agent's drain, checkpoint, restore and lifetime code (mutmut, pinned): a task, not a CI
+// leg (minutes of CPU); docs/DEVELOPMENT.md, "Mutation testing".
+project.addTask('mutation', {
+  description: 'mutmut over the run agent\'s drain, checkpoint, restore and lifetime functions (test/agent/test_core.py); the score per group',
+  exec: 'bash scripts/mutation/run.sh',
+  receiveArgs: true,
+});
+
 // Compliance scanners (pinned, from PyPI) over every template the integ app synthesizes.
 const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
