@@ -26,13 +26,14 @@ class FakeS3:
     """The agent's S3 interface over a dict {key: bytes}; `down` makes every call raise OSError (S3 unreachable)."""
 
     def __init__(self):
-        self.objects, self.down, self.puts = {}, False, []
+        self.objects, self.down, self.puts, self.gets, self.deadlines = {}, False, [], [], {}
 
     def _check(self):
         if self.down:
             raise OSError("PUT s3://b/k: connection refused (3 tries)")
 
     def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None):
+        self.deadlines[key] = deadline
         self._check()
         assert method == "PUT"
         self.objects[key] = body
@@ -40,6 +41,8 @@ class FakeS3:
         return 200, b""
 
     def get(self, key, deadline=None):
+        self.deadlines[key] = deadline
+        self.gets.append(key)
         self._check()
         return self.objects.get(key)
 
@@ -57,7 +60,7 @@ class FakeS3:
         with open(path, "rb") as f:
             data = f.read()
         st = os.stat(path)
-        self.call("PUT", key, body=data, deadline=deadline)
+        self.call("PUT", key, body=data, deadline=deadline)  # (a missing deadline: the S3 class's default, 60 s)
         return st.st_size, st.st_mtime_ns
 
     def get_file(self, key, path):
@@ -553,3 +556,255 @@ def test_finish_without_a_spec_writes_only_logs_and_status(make_agent):
     a.finish("failed", "no run spec", time.time() + 30)
     assert not any("/checkpoints/" in k for k in a.s3.objects)
     assert a.s3.get_json(a.run_prefix + "status.json")["reason"] == "no run spec"
+
+
+# --- what the mutation run showed untested (docs/DEVELOPMENT.md, "Mutation testing") --------------------------------
+
+def near(value, expected, within=0.5):
+    return value is not None and abs(value - expected) <= within
+
+
+def test_finish_gives_every_final_upload_the_drain_deadline_and_names_what_failed(make_agent):
+    a = make_agent()
+    a.spec = {"command": ["x"]}
+    write(a, "state.json", b"s")
+    write(a, "out.bin", b"m", where="artifacts")
+    write(a, "stdout.log", b"x\n", where="logs")
+    deadline = time.time() + 77
+    a.finish("interrupted", "spot", deadline)
+    assert "checkpoint 1 (final): 1 files, 1 uploaded" in a.lines
+    for key in (CK + "data/0000000001/state.json", CK + "manifests/0000000001.json", a.run_prefix + "status.json",
+                "%s/artifacts/%s/out.bin" % (ENV, RUN), "%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)):
+        assert a.s3.deadlines[key] == deadline, key
+    b = make_agent()
+    b.spec = {"command": ["x"]}
+    write(b, "state.json", b"s2")
+    write(b, "out2.bin", b"m", where="artifacts")
+    b.s3.down = True
+    b.finish("failed", "why", time.time() + 1)
+    for what in ("checkpoint", "artifacts", "logs", "status"):
+        assert any(line.startswith("final %s not written: " % what) for line in b.lines), (what, b.lines)
+
+
+def test_keep_checkpoints_waits_the_interval_and_retries_within_ten_seconds(make_agent):
+    a = make_agent()
+    a.interval = 0.6
+    write(a, "a.pt", b"a")
+    t = threading.Thread(target=a.keep_checkpoints, daemon=True)
+    start = time.time()
+    t.start()
+    time.sleep(0.3)
+    assert CK + "manifests/0000000001.json" not in a.s3.objects  # not before the interval
+    while CK + "manifests/0000000001.json" not in a.s3.objects and time.time() < start + 5:
+        time.sleep(0.02)
+    took = time.time()
+    assert took - start >= 0.55 and near(a.s3.deadlines[CK + "manifests/0000000001.json"], took + 30, 1)
+    assert near(a.s3.deadlines[a.run_prefix + "status.json"], took + 30, 1)
+    assert "checkpoint 1 (interval): 1 files, 1 uploaded" in a.lines
+    write(a, "a.pt", b"changed")
+    time.sleep(0.3)
+    assert CK + "manifests/0000000002.json" not in a.s3.objects  # the next one an interval later, not at once
+    # S3 down: retried after min(interval, 10 s), not in a loop.
+    a.s3.down = True
+    time.sleep(1.5)
+    failures = [line for line in a.lines if line.startswith("checkpoint not uploaded, retried")]
+    assert 1 <= len(failures) <= 6, failures
+    a.s3.down = False
+    a.stop.set()
+    a.checkpoint_now.set()
+    t.join(5)
+
+
+def test_keep_logs_flushes_with_a_deadline_of_its_period(make_agent):
+    a = make_agent()
+    a.flush_seconds = 1.0
+    write(a, "stdout.log", b"one\n", where="logs")
+    t = threading.Thread(target=a.keep_logs, daemon=True)
+    t.start()
+    key = "%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)
+    while key not in a.s3.objects:
+        time.sleep(0.02)
+    assert near(a.s3.deadlines[key], time.time() + 1.0, 0.5)
+    a.stop.set()
+    t.join(5)
+
+
+def test_control_is_read_with_a_two_second_deadline_and_without_a_schema_version(make_agent):
+    a = make_agent()
+    a.grace = 5
+    a.s3.put_json(a.run_prefix + "control.json", {"action": "stop", "requestedAt": "T"})  # no schemaVersion: 0
+    t = time.time()
+    a.listen_control()
+    assert near(a.s3.deadlines[a.run_prefix + "control.json"], t + 2, 0.2)
+    assert a.drain[0] == "stopped"
+
+
+def test_a_notice_grace_ends_thirty_seconds_before_its_time(make_agent):
+    at = time.time() + 50
+    t = time.time()
+    grace = noticed(make_agent, 90, {"action": "terminate", "time": agent.iso(at)}).drain[2]
+    assert near(grace, int(at) - 30 - t, 0.2)
+
+
+def test_kill_command_without_a_grace_sends_sigkill_only(make_agent):
+    import subprocess
+    a = make_agent()
+    a.proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, start_new_session=True)
+    a.proc.stdout.readline()
+    threading.Thread(target=a.wait_command, daemon=True).start()
+    a.kill_command(0)
+    assert a.exit_code == 137 and not any("did not stop" in line for line in a.lines)
+
+
+def test_start_in_batch_mode_runs_the_command_given_without_a_spec_or_a_lifetime(make_agent):
+    a = make_agent("batch")
+    a.command = ["python3", "train.py"]
+    a.start()
+    assert a.spec == {"command": ["python3", "train.py"]} and a.lifetime is None
+    assert (a.interval, a.flush_seconds, a.grace, a.control_seconds) == (60, 15, 60, 30)
+    assert not any(k.endswith("spec.json") for k in a.s3.gets)
+
+
+def test_restore_says_which_file_or_version_made_a_checkpoint_unusable(make_agent):
+    a = make_agent()
+    put_checkpoint(a.s3, 1, {"weights/w.pt": b"w"}, sizes={"weights/w.pt": 5})
+    key2 = put_checkpoint(a.s3, 2, {"state.json": b"s"})
+    doc = json.loads(a.s3.objects[key2])
+    doc["schemaVersion"] = 3
+    a.s3.objects[key2] = json.dumps(doc).encode()
+    key3 = "%smanifests/%010d.json" % (CK, 3)
+    a.s3.objects[key3] = b"{"
+    a.restore()
+    assert "checkpoint %smanifests/0000000001.json skipped: 1 of its files are missing or unreadable (weights/w.pt)" % CK \
+        in a.lines
+    assert "checkpoint %s skipped: 1 of its files are missing or unreadable (schemaVersion 3)" % key2 in a.lines
+    assert any(line.startswith("checkpoint %s skipped: 1 of its files are missing or unreadable (Fatal(" % key3)
+               for line in a.lines), a.lines
+
+
+def supervised(make_agent, script, **settings):
+    """An agent that ran `script` (Python) as its command through supervise(), IMDS off unless given."""
+    a = make_agent()
+    a.spec = {"command": [sys.executable, "-c", script], "env": settings.pop("env", {})}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 10, 3600, None
+    a.imds.off = True
+    for k, v in settings.items():
+        setattr(a, k, v)
+    a.t0 = time.time()
+    a.rc = a.supervise()
+    return a
+
+
+def test_supervise_gives_the_command_its_contract(make_agent, monkeypatch, capfd):
+    """docs/RUNS.md, "The command's environment": the agent's environment without CHRONOS_* variables, the spec's
+    `env`, then the contract's CHRONOS_* variables; the code directory as the working directory; stdout and stderr to
+    their logs (and the console); `succeeded` for exit 0, with the final uploads' deadline ten minutes ahead."""
+    monkeypatch.setenv("CHRONOS_LEAK", "agent-only")
+    monkeypatch.setenv("OTHER_VAR", "inherited")
+    script = ("import os, sys\n"
+              "e = os.environ\n"
+              "print(e.get('CHRONOS_LEAK'), e['OTHER_VAR'], e['MY'], e['CHRONOS_RUN_ID'], e['CHRONOS_ATTEMPT'],"
+              " e['CHRONOS_RESUMED'], os.getcwd() == e['CODE'], sep='|')\n"
+              "print(e['CHRONOS_CHECKPOINT_DIR'], e['CHRONOS_ARTIFACT_DIR'], e['CHRONOS_RUNTIME_DIR'], sep='|')\n"
+              "print('to stderr', file=sys.stderr)\n")
+    code_dir = make_agent().dirs["code"]
+    a = supervised(make_agent, script, env={"MY": "from-spec", "CODE": code_dir}, last_checkpoint={"sequence": 1})
+    assert a.rc == 0 and a.state == "succeeded" and a.reason == "the command exited with code 0"
+    out = a.s3.objects["%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)].decode().splitlines()
+    assert out[0] == "None|inherited|from-spec|%s|1|1|True" % RUN
+    assert out[1] == "|".join(a.dirs[d] for d in ("checkpoints", "artifacts", "runtime"))
+    assert a.s3.objects["%s/logs/%s/001/stderr/0000000000.log" % (ENV, RUN)] == b"to stderr\n"
+    assert near(a.s3.deadlines[a.run_prefix + "status.json"], time.time() + 600, 5)
+    assert a.lines[0] == "starting %s -c %s" % (sys.executable, agent.shlex.quote(script))
+    assert "the command ended with code 0" in a.lines
+    assert a.s3.get_json(a.run_prefix + "status.json")["state"] == "succeeded"
+    captured = capfd.readouterr()
+    assert "inherited" in captured.out and "to stderr" in captured.err  # the console echo
+
+
+def test_supervise_a_fresh_attempt_says_it_is_not_resumed(make_agent):
+    a = supervised(make_agent, "import os; print(os.environ['CHRONOS_RESUMED'])")
+    assert a.s3.objects["%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)] == b"0\n"
+
+
+def test_supervise_a_command_that_cannot_start_is_127(make_agent):
+    a = make_agent()
+    a.spec = {"command": ["/nonexistent/chronos-command"]}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 10, 3600, None
+    with pytest.raises(agent.Fatal, match=r"^cannot start the command: \[Errno 2\] No such file or directory"):
+        a.supervise()
+    assert a.exit_code == 127
+
+
+def test_supervise_streams_and_checkpoints_while_the_command_runs(make_agent):
+    script = ("import os, time\n"
+              "for i in range(8):\n"
+              "    print('line', i, flush=True)\n"
+              "    open(os.path.join(os.environ['CHRONOS_CHECKPOINT_DIR'], 'state.json'), 'w').write(str(i))\n"
+              "    time.sleep(0.15)\n")
+    a = supervised(make_agent, script, interval=0.3, flush_seconds=0.2)
+    assert a.rc == 0
+    chunks = [k for k in a.s3.objects if "/logs/%s/001/stdout/" % RUN in k]
+    assert len(chunks) >= 2, chunks  # streamed, not only the final flush
+    assert any("(interval)" in line for line in a.lines), a.lines
+
+
+def test_supervise_reads_control_every_poll_and_drains_on_stop(make_agent):
+    script = "import time\nfor _ in range(60):\n    time.sleep(0.1)\n"
+    a = make_agent()
+    a.s3.put_json(a.run_prefix + "control.json", {"schemaVersion": 1, "action": "stop", "requestedAt": "T"})
+    a.spec = {"command": [sys.executable, "-c", script]}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 5, 0.5, None
+    a.imds.off = True
+    t = time.time()
+    a.t0 = t
+    a.supervise()
+    reads = [k for k in a.s3.gets if k.endswith("control.json")]
+    assert a.state == "stopped" and len(reads) == 1 and 0.45 <= time.time() - t < 3
+    b = make_agent()
+    b.spec = {"command": [sys.executable, "-c", "import time; time.sleep(1.3)"]}
+    b.interval, b.flush_seconds, b.grace, b.control_seconds, b.lifetime = 3600, 3600, 5, 0.5, None
+    b.imds.off = True
+    b.supervise()
+    reads = [k for k in b.s3.gets if k.endswith("control.json")]
+    assert b.state == "succeeded" and 1 <= len(reads) <= 3, reads
+
+
+def test_supervise_in_batch_mode_never_reads_control(make_agent):
+    a = make_agent("batch")
+    a.spec = {"command": [sys.executable, "-c", "import time; time.sleep(0.6)"]}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 5, 0.1, None
+    a.imds.off = True
+    a.supervise()
+    assert not any(k.endswith("control.json") for k in a.s3.gets)
+
+
+def test_supervise_looks_for_a_spot_notice_every_five_seconds(make_agent):
+    class CountingImds(FakeImds):
+        def get(self, path, tries=1):
+            self.calls.append(path)
+            return FakeImds.get(self, path, tries)
+    imds = CountingImds({})
+    imds.calls = []
+    a = supervised(make_agent, "import time; time.sleep(1.5)", imds=imds)
+    assert a.state == "succeeded" and imds.calls == ["spot/instance-action", "events/recommendations/rebalance"]
+    off = CountingImds({})
+    off.calls, off.off = [], True
+    supervised(make_agent, "import time; time.sleep(0.3)", imds=off)
+    assert off.calls == []
+    at = time.time() + 120
+    notice = CountingImds({"spot/instance-action": json.dumps({"action": "terminate", "time": agent.iso(at)})})
+    notice.calls = []
+    b = supervised(make_agent, "import time; time.sleep(30)", imds=notice, grace=1)
+    assert b.state == "interrupted" and b.rc in (143, 137)
+    assert near(b.s3.deadlines[b.run_prefix + "status.json"], int(at) - 5, 1.01)
+
+
+def test_the_lifetime_drain_has_its_deadline_and_comes_at_the_lifetime(make_agent):
+    script = "import time; print('up', flush=True); time.sleep(30)"
+    t = time.time()
+    a = supervised(make_agent, script, lifetime=1, grace=1)
+    assert a.state == "timed-out" and 0.9 <= time.time() - t < 6
+    assert a.s3.objects["%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)] == b"up\n"
+    assert near(a.s3.deadlines[a.run_prefix + "status.json"], a.t0 + 1 + 270, 0.5)
