@@ -24,9 +24,9 @@ def test_the_spec_lifetime_wins_when_it_is_the_smaller(make_run):
 
 
 def test_a_torn_checkpoint_file_is_not_restored(make_run):
-    """S3 User Guide, "Uploading objects": an object is written whole or not at all, so a short data file is one
-    that was uploaded short (the writer's file was torn); the manifest records each file's size (docs/RUNS.md,
-    "Checkpoints"). A manifest whose data file is there but shorter than the manifest says is not whole: the
+    """S3 User Guide, "Amazon S3 data consistency model": updates to a single key are atomic, so a short data file
+    is one that was uploaded short (the file was torn as it was read); the manifest records each file's size
+    (docs/RUNS.md, "Checkpoints"). A manifest whose data file is there but shorter than the manifest says is not whole: the
     previous whole checkpoint is restored. Bug caught: a restore that checks that each file exists, not its size."""
     run = make_run()
     aemm = run.aemm(run_id=run.run_id)
