@@ -272,6 +272,14 @@ project.addTask('test:agent', {
   receiveArgs: true,
 });
 
+// Mutation testing of the run agent's drain, checkpoint, restore and lifetime code (mutmut, pinned): a task, not a CI
+// leg (minutes of CPU); docs/DEVELOPMENT.md, "Mutation testing".
+project.addTask('mutation', {
+  description: 'mutmut over the run agent\'s drain, checkpoint, restore and lifetime functions (test/agent/test_core.py); the score per group',
+  exec: 'bash scripts/mutation/run.sh',
+  receiveArgs: true,
+});
+
 // Compliance scanners (pinned, from PyPI) over every template the integ app synthesizes.
 const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
@@ -343,7 +351,10 @@ const integLeg = take('integ', transpileOnly);
 const jestLeg = take('jest');
 const cliLeg = take(cliTest.name);
 const packageLane: Array<[string, string]> = [take('post-compile'), take('compat'), take('package'),
-  [packagePython.name, `projen ${packagePython.name}`], [artifacts.name, `projen ${artifacts.name}`]];
+  [packagePython.name, `projen ${packagePython.name}`], [artifacts.name, `projen ${artifacts.name}`],
+  // The Python suite against this build's wheel, a leg of its own (the rehearsal runs it again against the package
+  // installed by name): if the rehearsal stops running it, CI still does (test/release/ci-legs.test.ts).
+  ['test:python', 'projen test:python']];
 // Any other step of build or test, in its order, before the lanes.
 for (const [name, command] of buildLegs) leg(name, command);
 // Four lanes on 2 cores: the unit tests and the integ snapshots; beside them the
@@ -359,7 +370,8 @@ const niced = ([name, command]: string[]): [string, string] =>
 lanes(
   [jestLeg, integLeg].map(niced),
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], niced(typecheck)],
-  [['test:agent', 'projen test:agent'], cliLeg, [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
+  // CI=true: the agent's scenarios must run under Python 3.9 (scripts/test-agent.sh installs it with uv).
+  [['test:agent', 'CI=true projen test:agent'], cliLeg, [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
   [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]].map(niced),
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');

@@ -14,6 +14,17 @@ ensure_venv "$root/.venv-agent-test" -- -r "$root/test/agent/requirements.txt" -
 wait "$moto_pid"
 AEMM="$(bash scripts/agent/aemm.sh)"
 export AEMM
+# The agent runs under Python 3.9, its oldest (Amazon Linux 2023's python3): uv installs one if the machine has none.
+# In CI (CI=true) the scenarios must run under it: without one this fails here, and test_agent_runs_under_python_3_9
+# fails if they ran under another.
+if AGENT_PYTHON="$(bash scripts/agent/python39.sh)"; then
+  export AGENT_PYTHON
+elif [ "${CI:-}" = true ]; then
+  echo "test-agent: no Python 3.9 (scripts/agent/python39.sh), and CI=true requires the agent's scenarios under it" >&2
+  exit 1
+else
+  echo "test-agent: no Python 3.9 here: the scenarios run the agent under the test venv's Python" >&2
+fi
 # The user-data scenario runs the real script from src/private/run-agent-user-data.ts.
 PATH="$(bash scripts/node-path.sh):$PATH"
 export PATH

@@ -789,3 +789,37 @@ describe('run --image-id', () => {
     expect(result.stdout()).toMatch(/instead of the template's/);
   });
 });
+
+describe('issue 32 regressions', () => {
+  // EC2 API Reference, TerminateInstances: every ID given is terminated. `stop --now RUN` must name only the
+  // instances tagged with that ChronosRunId (docs/RUNS.md, "The run ID and the attempt"), never another run's.
+  test('stop --now terminates this run\'s instance and leaves another run\'s of the same environment running', async () => {
+    const start = async () => (await cli(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--on-demand',
+      '--detach', '--', 'true'])).stdout().trim();
+    const mine = await start();
+    const other = await start();
+    const r = await cli(['stop', mine, '--env', 'dev', '--now']);
+    expect(r.code).toBe(0);
+    expect((await instancesOf(mine)).map(i => i.State?.Name)).toEqual([expect.stringMatching(/shutting-down|terminated/)]);
+    expect((await instancesOf(other)).map(i => i.State?.Name)).toEqual(['running']);
+    const terminated = calls.filter(c => c.command === 'TerminateInstancesCommand').slice(-1)[0].input.InstanceIds;
+    expect(terminated).toEqual((await instancesOf(mine)).map(i => i.InstanceId));
+  });
+
+  // docs/RUNS.md: `timed-out` and `stopped` are terminal states; the attached launcher exits 124 for `timed-out`
+  // (as timeout(1) does: man timeout, "Exit status: 124 if COMMAND times out, and --preserve-status is not
+  // specified") and 1 for `stopped`, whatever exit code the drained command had.
+  test.each([
+    ['timed-out', 124],
+    ['stopped', 1],
+  ])('the attached launcher exits with the code of a %s run', async (state, expected) => {
+    const since = calls.length;
+    const script = async () => {
+      const runId = runRequests(since)[0].TagSpecifications[0].Tags.find((t: any) => t.Key === 'ChronosRunId').Value;
+      await put(`dev/runs/${runId}/status.json`, status(runId, state as string, 1, { exitCode: 143, reason: 'drained' }));
+    };
+    const result = await cli(['run', '--env', 'dev', '--dir', workdir(), '--instance-types', 't3.micro', '--', 'true'], script);
+    expect(result.stderr()).toContain(` ${state}\n`);
+    expect(result.code).toBe(expected);
+  });
+});

@@ -118,3 +118,27 @@ test('the hash cache spares reading unchanged files, and a file whose size, time
   fs.rmSync(file);
   fs.rmSync(cacheDir, { recursive: true, force: true });
 });
+
+// S3 User Guide, "Lifecycle configuration elements" (Expiration, Days): objects expire counted from their creation,
+// and a PUT of the same key creates it again; ListObjectsV2's Contents carry each object's LastModified (S3 API
+// Reference, ListObjectsV2, "Object"). So a blob that the listing shows older than 30 days is uploaded again, as on
+// the HEAD path, and a younger one is not.
+test('a blob the listing shows older than 30 days is uploaded again; a younger one is not', async () => {
+  const snap = await snapshot(dir);
+  const a = snap.files.find(f => f.path === 'a.py')!.sha256;
+  const b = snap.files.find(f => f.path === 'b.py')!.sha256;
+  s3mock.on(HeadObjectCommand).callsFake(input => {
+    if (input.Key.includes('/manifests/')) throw notFound();
+    throw new Error(`a blob was HEADed although the listing answered: ${input.Key}`);
+  });
+  s3mock.on(ListObjectsV2Command).resolves({
+    Contents: [
+      { Key: `dev/code/blobs/${a}`, LastModified: new Date(NOW.getTime() - 31 * DAY) },
+      { Key: `dev/code/blobs/${b}`, LastModified: new Date(NOW.getTime() - 29 * DAY) },
+    ],
+    IsTruncated: false,
+  });
+  const r = await uploadSnapshot(s3, 'b', 'dev', snap, NOW);
+  expect(r).toMatchObject({ uploadedBlobs: 1, uploadedBytes: 1, blobs: 2 });
+  expect(s3mock.commandCalls(PutObjectCommand).map(c => c.args[0].input.Key)).toEqual([`dev/code/blobs/${a}`, `dev/code/manifests/${snap.manifestSha256}.json`]);
+});

@@ -229,3 +229,14 @@ describe('the handler configuration', () => {
     expect(() => configFromEnvironment({ ...env, ...change })).toThrow(message);
   });
 });
+
+// Pinned literally (issue 32): EC2 API Reference, TerminateInstances, InstanceIds: "Up to 1000 instance IDs. We recommend
+// breaking up this request into smaller batches", and "If you specify multiple instances and the request fails (for
+// example, because of a single incorrect instance ID), none of the instances are terminated": batches of 50 keep one
+// bad ID from holding back more than 49 others. A test that read the product's constant would follow any change of it.
+test('the reaper terminates 53 expired instances in two calls, of 50 and 3 IDs', async () => {
+  describing(Array.from({ length: 53 }, (_, i) => instance(`i-${i}`, 9 * HOUR, '4')));
+  const result = await reap(client, config, NOW);
+  expect(ec2.commandCalls(TerminateInstancesCommand).map(c => c.args[0].input.InstanceIds!.length)).toEqual([50, 3]);
+  expect(result.terminated).toHaveLength(53);
+});

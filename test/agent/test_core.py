@@ -1,0 +1,810 @@
+"""The run agent's drain, checkpoint, restore and lifetime code in process, against an in-memory S3 (FakeS3 below, the
+interface of the agent's S3 class): fast enough for mutation testing (`npm run mutation`, scripts/mutation/run.sh),
+which runs these tests against each mutant of those functions. The behaviour is docs/RUNS.md's; the scenarios
+(test_scenarios.py, test_regressions.py) check the same against moto and amazon-ec2-metadata-mock."""
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import AGENT
+
+# Named as its path from the repository's root: mutmut's trampolines pick the mutant by the module's name.
+spec = importlib.util.spec_from_file_location("agent.chronos_run_agent", AGENT)
+agent = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(agent)
+
+ENV, RUN = "dev", "run-20261201-000000-abcdef"
+CK = "%s/checkpoints/%s/" % (ENV, RUN)
+
+
+class FakeS3:
+    """The agent's S3 interface over a dict {key: bytes}; `down` makes every call raise OSError (S3 unreachable)."""
+
+    def __init__(self):
+        self.objects, self.down, self.puts, self.gets, self.deadlines = {}, False, [], [], {}
+
+    def _check(self):
+        if self.down:
+            raise OSError("PUT s3://b/k: connection refused (3 tries)")
+
+    def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None):
+        self.deadlines[key] = deadline
+        self._check()
+        assert method == "PUT"
+        self.objects[key] = body
+        self.puts.append(key)
+        return 200, b""
+
+    def get(self, key, deadline=None):
+        self.deadlines[key] = deadline
+        self.gets.append(key)
+        self._check()
+        return self.objects.get(key)
+
+    def get_json(self, key, deadline=None):
+        data = self.get(key, deadline)
+        try:
+            return None if data is None else json.loads(data.decode())
+        except ValueError as e:  # as the agent's S3.get_json
+            raise agent.Fatal("s3://b/%s is not valid JSON: %s" % (key, e))
+
+    def put_json(self, key, doc, deadline=None):
+        self.call("PUT", key, body=json.dumps(doc).encode(), deadline=deadline)
+
+    def put_file(self, key, path, deadline=None):
+        with open(path, "rb") as f:
+            data = f.read()
+        st = os.stat(path)
+        self.call("PUT", key, body=data, deadline=deadline)  # (a missing deadline: the S3 class's default, 60 s)
+        return st.st_size, st.st_mtime_ns
+
+    def get_file(self, key, path):
+        self._check()
+        if key not in self.objects:
+            raise agent.Fatal("s3://b/%s is missing" % key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(self.objects[key])
+
+    def list(self, prefix):
+        self._check()
+        return sorted((k, len(v)) for k, v in self.objects.items() if k.startswith(prefix))
+
+
+@pytest.fixture
+def make_agent(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHRONOS_HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("CHRONOS_MAX_RUN_LIFETIME_SECONDS", raising=False)
+    monkeypatch.setattr(agent, "LOG", [])
+    lines = []
+    monkeypatch.setattr(agent, "log", lines.append)
+
+    def make(mode="run"):
+        a = agent.Agent(mode)
+        for d in a.dirs.values():
+            os.makedirs(d, exist_ok=True)
+        a.s3, a.env, a.run_id, a.attempt, a.bucket = FakeS3(), ENV, RUN, 1, "b"
+        a.run_prefix, a.ck_prefix = "%s/runs/%s/" % (ENV, RUN), CK
+        lines.clear()  # the log of the agent made last
+        a.lines = lines
+        return a
+    return make
+
+
+def write(a, rel, data, where="checkpoints"):
+    path = os.path.join(a.dirs[where], rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def put_checkpoint(s3, seq, files, sizes=None):
+    """A checkpoint as the agent writes it: data/{seq}/{path}, then manifests/{seq}.json with each file's size."""
+    entries = []
+    for path, data in sorted(files.items()):
+        key = "%sdata/%010d/%s" % (CK, seq, path)
+        s3.objects[key] = data
+        entries.append({"path": path, "key": key, "size": (sizes or {}).get(path, len(data))})
+    key = "%smanifests/%010d.json" % (CK, seq)
+    s3.objects[key] = json.dumps({"schemaVersion": 1, "sequence": seq, "createdAt": "2026-12-01T00:00:0%dZ" % seq,
+                                  "files": entries}).encode()
+    return key
+
+
+def spec_doc(**fields):
+    doc = {"schemaVersion": 1, "runId": RUN, "environment": ENV, "command": ["true"], "maxRunLifetimeSeconds": 3600,
+           "createdAt": "2026-12-01T00:00:00Z"}
+    doc.update(fields)
+    return doc
+
+
+# --- lifetime (docs/RUNS.md, "The run spec": the smaller of the spec's and the foundation's) -------------------------
+
+@pytest.mark.parametrize("spec_seconds, env_seconds, expected", [
+    (30, "60", 30), (60, "30", 30), (45, None, 45), (45, "", 45), (100, "100", 100)])
+def test_the_lifetime_is_the_smaller_of_the_spec_and_the_foundation(make_agent, monkeypatch, spec_seconds, env_seconds,
+                                                                     expected):
+    if env_seconds is not None:
+        monkeypatch.setenv("CHRONOS_MAX_RUN_LIFETIME_SECONDS", env_seconds)
+    a = make_agent()
+    a.s3.put_json(a.run_prefix + "spec.json", spec_doc(maxRunLifetimeSeconds=spec_seconds))
+    a.start()
+    assert a.lifetime == expected
+
+
+def test_start_reads_the_intervals_with_their_defaults_and_caps_the_grace(make_agent):
+    a = make_agent()
+    a.s3.put_json(a.run_prefix + "spec.json", spec_doc(stopGraceSeconds=500, logFlushSeconds=7))
+    a.start()
+    assert (a.interval, a.flush_seconds, a.grace, a.control_seconds) == (60, 7, 90, 30)
+    assert a.spec["command"] == ["true"]
+    b = make_agent()
+    b.s3.put_json(b.run_prefix + "spec.json", spec_doc(stopGraceSeconds=12, checkpointIntervalSeconds=5,
+                                                       controlPollSeconds=3))
+    b.start()
+    assert (b.interval, b.flush_seconds, b.grace, b.control_seconds) == (5, 15, 12, 3)
+    status = b.s3.get_json(b.run_prefix + "status.json")
+    assert status["state"] == "running" and status["runId"] == RUN and status["lastCheckpoint"] is None
+
+
+def test_start_without_a_spec_fails_with_its_key(make_agent):
+    a = make_agent()
+    with pytest.raises(agent.Fatal, match=r"^no run spec at s3://b/dev/runs/%s/spec.json$" % RUN):
+        a.start()
+
+
+def test_start_fetches_the_code_and_the_runtime_then_restores(make_agent):
+    import hashlib
+    a = make_agent()
+    blob = b"print('hi')\n"
+    sha = hashlib.sha256(blob).hexdigest()
+    a.s3.objects["%s/code/blobs/%s" % (ENV, sha)] = blob
+    manifest = json.dumps({"schemaVersion": 1, "files": [{"path": "lib/t.py", "sha256": sha, "size": len(blob),
+                                                           "mode": 0o755}]}).encode()
+    mkey = "%s/code/manifests/%s.json" % (ENV, hashlib.sha256(manifest).hexdigest())
+    a.s3.objects[mkey] = manifest
+    a.s3.objects[ENV + "/runtime/scripts/go.sh"] = b"#!/bin/sh\n"
+    a.s3.objects[ENV + "/runtime/python-env/lib/x.txt"] = b"x"
+    put_checkpoint(a.s3, 4, {"state.json": b'{"step": 4}'})
+    a.s3.put_json(a.run_prefix + "spec.json", spec_doc(code={"manifestKey": mkey},
+                                                       runtime=["runtime/scripts/", "runtime/python-env/"]))
+    a.start()
+    code = os.path.join(a.dirs["code"], "lib", "t.py")
+    assert open(code, "rb").read() == blob and os.stat(code).st_mode & 0o777 == 0o755
+    script = os.path.join(a.dirs["runtime"], "scripts", "go.sh")
+    assert os.stat(script).st_mode & 0o777 == 0o755
+    assert open(os.path.join(a.dirs["runtime"], "python-env", "lib", "x.txt")).read() == "x"
+    assert os.stat(os.path.join(a.dirs["runtime"], "python-env", "lib", "x.txt")).st_mode & 0o111 == 0
+    assert a.last_checkpoint["sequence"] == 4
+    assert "runtime: 1 files from runtime/scripts/" in a.lines and "runtime: 1 files from runtime/python-env/" in a.lines
+
+
+def test_the_lifetime_drains_the_command_then_times_out(make_agent, monkeypatch):
+    """supervise: at t0 + lifetime the drain (SIGTERM, up to the grace), then `timed-out`, the final checkpoint of what
+    the command saved in its handler."""
+    a = make_agent()
+    script = ("import os, signal, sys, time\n"
+              "def term(*_):\n"
+              "    open(os.path.join(os.environ['CHRONOS_CHECKPOINT_DIR'], 'state.json'), 'w').write('saved')\n"
+              "    sys.exit(143)\n"
+              "signal.signal(signal.SIGTERM, term)\n"
+              "print('up', flush=True)\n"
+              "time.sleep(60)\n")
+    a.spec = {"command": [sys.executable, "-c", script], "env": {"MY": "1"}}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 10, 3600, 1
+    a.imds.off = True
+    t = time.time()
+    rc = a.supervise()
+    assert rc == 143 and time.time() - t < 8
+    assert a.state == "timed-out" and a.reason == "run lifetime of 1 s reached"
+    status = a.s3.get_json(a.run_prefix + "status.json")
+    assert status["state"] == "timed-out" and status["exitCode"] == 143
+    manifest = a.s3.get_json(status["lastCheckpoint"]["manifestKey"])
+    assert a.s3.objects[manifest["files"][0]["key"]] == b"saved"
+    assert "drain: run lifetime of 1 s reached" in a.lines
+
+
+def test_without_a_lifetime_the_command_ends_the_attempt(make_agent):
+    a = make_agent()
+    a.spec = {"command": [sys.executable, "-c", "import sys; print('out'); sys.exit(3)"]}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 10, 3600, None
+    a.imds.off = True
+    assert a.supervise() == 3
+    assert a.state == "failed" and a.reason == "the command exited with code 3"
+    assert a.s3.objects["%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)] == b"out\n"
+
+
+# --- checkpoints (docs/RUNS.md, "Checkpoints") ----------------------------------------------------------------------
+
+def test_a_checkpoint_uploads_new_and_changed_files_then_the_manifest(make_agent):
+    a = make_agent()
+    write(a, "a.pt", b"aaaa")
+    write(a, "sub/b.pt", b"bb")
+    assert a.checkpoint(time.time() + 30, "interval") is True
+    m1 = a.s3.get_json(CK + "manifests/0000000001.json")
+    assert m1["schemaVersion"] == 1 and m1["sequence"] == 1 and m1["createdAt"].endswith("Z")
+    assert m1["files"] == [{"path": "a.pt", "key": CK + "data/0000000001/a.pt", "size": 4},
+                           {"path": "sub/b.pt", "key": CK + "data/0000000001/sub/b.pt", "size": 2}]
+    assert a.s3.puts[-1] == CK + "manifests/0000000001.json"  # the manifest last
+    assert a.last_checkpoint == {"sequence": 1, "manifestKey": CK + "manifests/0000000001.json", "at": m1["createdAt"]}
+    assert a.sequence == 2
+    assert "checkpoint 1 (interval): 2 files, 2 uploaded" in a.lines
+    # Nothing changed: no checkpoint.
+    puts = len(a.s3.puts)
+    assert a.checkpoint(time.time() + 30, "interval") is False
+    assert len(a.s3.puts) == puts and a.sequence == 2
+    # One file changed (size and time): only it is uploaded; the other keeps its key.
+    time.sleep(0.01)
+    write(a, "a.pt", b"aaaaaa")
+    assert a.checkpoint(time.time() + 30, "final") is True
+    m2 = a.s3.get_json(CK + "manifests/0000000002.json")
+    assert m2["files"] == [{"path": "a.pt", "key": CK + "data/0000000002/a.pt", "size": 6},
+                           {"path": "sub/b.pt", "key": CK + "data/0000000001/sub/b.pt", "size": 2}]
+    assert a.s3.puts[puts:] == [CK + "data/0000000002/a.pt", CK + "manifests/0000000002.json"]
+    assert "checkpoint 2 (final): 2 files, 1 uploaded" in a.lines
+    # A file removed: the next manifest no longer lists it.
+    os.remove(os.path.join(a.dirs["checkpoints"], "sub", "b.pt"))
+    assert a.checkpoint(time.time() + 30, "interval") is True
+    assert [f["path"] for f in a.s3.get_json(CK + "manifests/0000000003.json")["files"]] == ["a.pt"]
+
+
+def test_files_being_written_are_never_in_a_checkpoint(make_agent):
+    a = make_agent()
+    for rel in ("x.tmp", "x.partial", "x~", ".hidden", ".dir/y.pt", "ok.pt", "d/ok2.pt"):
+        write(a, rel, b"1")
+    assert sorted(a.scan()) == ["d/ok2.pt", "ok.pt"]
+    assert a.scan()["ok.pt"][0] == 1
+
+
+def test_a_file_that_vanishes_during_a_checkpoint_is_left_out(make_agent, monkeypatch):
+    a = make_agent()
+    write(a, "a.pt", b"a")
+    write(a, "b.pt", b"b")
+    real = a.s3.put_file
+
+    def put_file(key, path, deadline=None):
+        if path.endswith("a.pt"):
+            raise FileNotFoundError(path)
+        return real(key, path, deadline)
+    monkeypatch.setattr(a.s3, "put_file", put_file)
+    assert a.checkpoint(time.time() + 30, "interval") is True
+    assert [f["path"] for f in a.s3.get_json(CK + "manifests/0000000001.json")["files"]] == ["b.pt"]
+    assert "checkpoint 1 (interval): 1 files, 1 uploaded" in a.lines
+
+
+def test_a_failed_upload_commits_nothing_and_the_next_checkpoint_sends_it(make_agent):
+    a = make_agent()
+    write(a, "a.pt", b"a")
+    a.s3.down = True
+    with pytest.raises(OSError):
+        a.checkpoint(time.time() + 1, "interval")
+    assert a.committed == {} and a.sequence == 1 and a.last_checkpoint is None
+    a.s3.down = False
+    assert a.checkpoint(time.time() + 30, "interval") is True
+    assert a.s3.get_json(CK + "manifests/0000000001.json")["files"][0]["size"] == 1
+
+
+def test_keep_checkpoints_retries_after_an_outage_and_takes_early_ones(make_agent):
+    a = make_agent()
+    a.interval = 0.2
+    write(a, "a.pt", b"a")
+    a.s3.down = True
+    t = threading.Thread(target=a.keep_checkpoints, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    assert any(line.startswith("checkpoint not uploaded, retried: ") for line in a.lines)
+    a.s3.down = False
+    deadline = time.time() + 5
+    while CK + "manifests/0000000001.json" not in a.s3.objects and time.time() < deadline:
+        time.sleep(0.05)
+    assert a.s3.get_json(a.run_prefix + "status.json")["lastCheckpoint"]["sequence"] == 1
+    # An early checkpoint (a rebalance recommendation): before the interval, with its reason.
+    a.interval = 3600
+    time.sleep(0.4)
+    write(a, "a.pt", b"aa")
+    a.checkpoint_now.set()
+    deadline = time.time() + 5
+    while CK + "manifests/0000000002.json" not in a.s3.objects and time.time() < deadline:
+        time.sleep(0.05)
+    assert any(line.startswith("checkpoint 2 (rebalance recommendation)") for line in a.lines), a.lines
+    a.stop.set()
+    a.checkpoint_now.set()
+    t.join(5)
+    assert not t.is_alive()
+
+
+def test_keep_logs_survives_an_outage(make_agent):
+    a = make_agent()
+    a.flush_seconds = 0.1
+    write(a, "stdout.log", b"one\n", where="logs")
+    a.s3.down = True
+    t = threading.Thread(target=a.keep_logs, daemon=True)
+    t.start()
+    time.sleep(0.35)
+    a.s3.down = False
+    deadline = time.time() + 5
+    key = "%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)
+    while key not in a.s3.objects and time.time() < deadline:
+        time.sleep(0.05)
+    assert a.s3.objects[key] == b"one\n"
+    assert any(line.startswith("logs kept locally, sent with the next flush: ") for line in a.lines)
+    a.stop.set()
+    t.join(5)
+
+
+# --- restore (docs/RUNS.md, "Checkpoints": the highest whole manifest) -----------------------------------------------
+
+def test_restore_takes_the_highest_whole_checkpoint(make_agent):
+    a = make_agent()
+    put_checkpoint(a.s3, 1, {"state.json": b"1"})
+    put_checkpoint(a.s3, 2, {"state.json": b"22", "sub/w.pt": b"www"})
+    a.restore()
+    assert open(os.path.join(a.dirs["checkpoints"], "state.json"), "rb").read() == b"22"
+    assert open(os.path.join(a.dirs["checkpoints"], "sub", "w.pt"), "rb").read() == b"www"
+    assert a.last_checkpoint == {"sequence": 2, "manifestKey": CK + "manifests/0000000002.json",
+                                 "at": "2026-12-01T00:00:02Z"}
+    assert a.sequence == 3
+    assert a.committed["state.json"][0] == 2 and a.committed["state.json"][2] == CK + "data/0000000002/state.json"
+    assert a.uploaded == a.committed
+    assert "restored checkpoint 2 (2 files)" in a.lines
+    # Restored files are not uploaded again.
+    assert a.checkpoint(time.time() + 30, "interval") is False
+
+
+@pytest.mark.parametrize("torn", ["missing", "short", "long", "newer schema", "not json"])
+def test_restore_skips_a_checkpoint_that_is_not_whole(make_agent, torn):
+    a = make_agent()
+    put_checkpoint(a.s3, 1, {"state.json": b"one"})
+    key = put_checkpoint(a.s3, 2, {"state.json": b"two!"}, sizes={"state.json": {"short": 9, "long": 2}.get(torn, 4)})
+    if torn == "missing":
+        del a.s3.objects[CK + "data/0000000002/state.json"]
+    if torn == "newer schema":
+        doc = json.loads(a.s3.objects[key])
+        doc["schemaVersion"] = 2
+        a.s3.objects[key] = json.dumps(doc).encode()
+    if torn == "not json":
+        a.s3.objects[key] = b'{"files": ['
+    a.restore()
+    assert open(os.path.join(a.dirs["checkpoints"], "state.json"), "rb").read() == b"one"
+    assert a.last_checkpoint["sequence"] == 1 and a.sequence == 3
+    assert any(line.startswith("checkpoint %s skipped: 1 of its files are missing or unreadable" % key)
+               for line in a.lines), a.lines
+
+
+def test_restore_places_new_checkpoints_above_everything_left_behind(make_agent):
+    a = make_agent()
+    put_checkpoint(a.s3, 3, {"state.json": b"3"})
+    a.s3.objects[CK + "data/0000000007/state.json"] = b"partial"  # an upload cut before its manifest
+    a.s3.objects[CK + "manifests/notes.txt"] = b"not a manifest"
+    a.restore()
+    assert a.last_checkpoint["sequence"] == 3 and a.sequence == 8
+
+
+def test_restore_without_a_checkpoint(make_agent):
+    a = make_agent()
+    a.restore()
+    assert a.last_checkpoint is None and a.sequence == 1 and a.committed == {}
+    assert "no whole checkpoint to restore" in a.lines
+
+
+# --- the drain (docs/RUNS.md, "Spot interruptions", "Control") -------------------------------------------------------
+
+class FakeImds:
+    def __init__(self, answers):
+        self.answers, self.off = answers, False
+
+    def get(self, path, tries=1):
+        value = self.answers.get(path)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def noticed(make_agent, grace, notice):
+    """An agent of that grace after one look at IMDS, which serves the spot notice `notice`."""
+    a = make_agent()
+    a.grace = grace
+    a.imds = FakeImds({"spot/instance-action": json.dumps(notice)})
+    a.listen_imds()
+    return a
+
+
+def test_a_spot_notice_drains_within_its_two_minutes(make_agent):
+    at = time.time() + 120
+    state, reason, grace, deadline = noticed(make_agent, 90, {"action": "terminate", "time": agent.iso(at)}).drain
+    assert state == "interrupted" and reason == "spot interruption notice: terminate at %s" % agent.iso(at)
+    assert 88 <= grace <= 90.5 and abs(deadline - (int(at) - 5)) < 1.01
+    assert noticed(make_agent, 10, {"action": "stop", "time": agent.iso(at)}).drain[2] == 10
+    t = time.time()
+    c = noticed(make_agent, 60, {"action": "terminate"})
+    assert c.drain[2] == 60 and t + 115 <= c.drain[3] <= time.time() + 115  # no time: two minutes from now
+
+
+def test_a_notice_close_to_its_time_shortens_the_grace(make_agent):
+    assert 18 <= noticed(make_agent, 90, {"action": "terminate", "time": agent.iso(time.time() + 50)}).drain[2] <= 20.5
+
+
+def test_a_rebalance_recommendation_asks_for_one_early_checkpoint(make_agent):
+    a = make_agent()
+    a.imds = FakeImds({"events/recommendations/rebalance": '{"noticeTime": "2026-12-01T00:00:00Z"}'})
+    a.listen_imds()
+    assert a.checkpoint_now.is_set() and a.drain is None
+    assert "rebalance recommendation: an early checkpoint" in a.lines
+    a.checkpoint_now.clear()
+    a.listen_imds()
+    assert not a.checkpoint_now.is_set()  # the same recommendation again
+    a.imds.answers["events/recommendations/rebalance"] = '{"noticeTime": "2026-12-01T01:00:00Z"}'
+    a.listen_imds()
+    assert a.checkpoint_now.is_set()
+
+
+def test_an_unreachable_imds_is_logged_not_fatal(make_agent):
+    a = make_agent()
+    a.imds = FakeImds({"spot/instance-action": OSError("instance metadata spot/instance-action: timed out")})
+    a.listen_imds()
+    assert a.drain is None and "instance metadata spot/instance-action: timed out" in a.lines
+
+
+def test_control_stop_drains_with_the_grace(make_agent):
+    a = make_agent()
+    a.grace = 30
+    a.s3.put_json(a.run_prefix + "control.json", {"schemaVersion": 1, "action": "stop", "requestedAt": "T"})
+    t = time.time()
+    a.listen_control()
+    state, reason, grace, deadline = a.drain
+    assert (state, reason, grace) == ("stopped", "stop requested at T", 30)
+    assert t + 630 <= deadline <= time.time() + 630
+
+
+@pytest.mark.parametrize("doc", [None, {"schemaVersion": 1, "action": "pause"}, {"schemaVersion": 2, "action": "stop"}])
+def test_control_without_a_stop_is_ignored(make_agent, doc):
+    a = make_agent()
+    a.grace = 30
+    if doc is not None:
+        a.s3.put_json(a.run_prefix + "control.json", doc)
+    a.listen_control()
+    assert a.drain is None
+    if doc and doc["schemaVersion"] == 2:
+        assert "control.json has schemaVersion 2; this agent knows 1: ignored" in a.lines
+
+
+def test_control_unreadable_is_logged(make_agent):
+    a = make_agent()
+    a.s3.down = True
+    a.listen_control()
+    assert a.drain is None and a.lines[-1].startswith("control.json: ")
+
+
+def test_sigterm_before_the_command_interrupts_and_after_it_drains(make_agent):
+    a = make_agent()
+    with pytest.raises(agent.Interrupted):
+        a.on_sigterm()
+    a.proc = object()
+    t = time.time()
+    a.on_sigterm()
+    state, reason, grace, deadline = a.drain
+    assert (state, reason, grace) == ("interrupted", "the agent received SIGTERM", 20)
+    assert t + 80 <= deadline <= time.time() + 80 and a.wake.is_set()
+    first = a.drain
+    a.on_sigterm()
+    assert a.drain is first  # a second SIGTERM does not restart the drain
+    b = make_agent()
+    b.proc, b.drain = object(), ("stopped", "stop requested at T", 30, 1.0)
+    b.on_sigterm()
+    assert b.drain == ("stopped", "stop requested at T", 30, 1.0)
+
+
+def test_kill_command_sigterm_then_sigkill_after_the_grace(make_agent):
+    import subprocess
+    a = make_agent()
+    a.proc = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+                               " print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE,
+                              start_new_session=True)
+    a.proc.stdout.readline()
+    threading.Thread(target=a.wait_command, daemon=True).start()
+    t = time.time()
+    a.kill_command(1)
+    assert 0.9 <= time.time() - t < 5 and a.exit_code == 137
+    assert "the command did not stop within 1 s: SIGKILL" in a.lines
+    b = make_agent()
+    b.proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, start_new_session=True)
+    b.proc.stdout.readline()
+    threading.Thread(target=b.wait_command, daemon=True).start()
+    t = time.time()
+    b.kill_command(10)
+    assert time.time() - t < 5 and b.exit_code == 143 and not any("SIGKILL" in line for line in b.lines)
+
+
+def test_finish_writes_the_final_checkpoint_artifacts_logs_and_status(make_agent):
+    a = make_agent()
+    a.spec, a.exit_code = {"command": ["x"]}, 143
+    write(a, "state.json", b"s")
+    write(a, "model/out.bin", b"m", where="artifacts")
+    write(a, "stdout.log", b"hello\n", where="logs")
+    a.finish("stopped", "stop requested at T", time.time() + 30)
+    status = a.s3.get_json(a.run_prefix + "status.json")
+    assert status["state"] == "stopped" and status["reason"] == "stop requested at T" and status["endedAt"]
+    assert status["exitCode"] == 143 and status["lastCheckpoint"]["sequence"] == 1
+    assert a.s3.get_json(a.run_prefix + "attempts/001.json") == status
+    assert a.s3.objects["%s/artifacts/%s/model/out.bin" % (ENV, RUN)] == b"m"
+    assert a.s3.objects["%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)] == b"hello\n"
+    assert a.s3.puts[-2:] == [a.run_prefix + "status.json", a.run_prefix + "attempts/001.json"]
+    assert "attempt 1: stopped (stop requested at T)" in a.lines
+
+
+def test_finish_goes_on_when_a_step_fails(make_agent, monkeypatch):
+    a = make_agent()
+    a.spec = {"command": ["x"]}
+    write(a, "state.json", b"s")
+    monkeypatch.setattr(a, "checkpoint", lambda *_: (_ for _ in ()).throw(OSError("S3 down")))
+    a.finish("failed", "why", time.time() + 30)
+    assert "final checkpoint not written: S3 down" in a.lines
+    assert a.s3.get_json(a.run_prefix + "status.json")["state"] == "failed"
+
+
+def test_finish_without_a_spec_writes_only_logs_and_status(make_agent):
+    a = make_agent()
+    write(a, "state.json", b"s")
+    a.finish("failed", "no run spec", time.time() + 30)
+    assert not any("/checkpoints/" in k for k in a.s3.objects)
+    assert a.s3.get_json(a.run_prefix + "status.json")["reason"] == "no run spec"
+
+
+# --- what the mutation run showed untested (docs/DEVELOPMENT.md, "Mutation testing") --------------------------------
+
+def near(value, expected, within=0.5):
+    return value is not None and abs(value - expected) <= within
+
+
+def test_finish_gives_every_final_upload_the_drain_deadline_and_names_what_failed(make_agent):
+    a = make_agent()
+    a.spec = {"command": ["x"]}
+    write(a, "state.json", b"s")
+    write(a, "out.bin", b"m", where="artifacts")
+    write(a, "stdout.log", b"x\n", where="logs")
+    deadline = time.time() + 77
+    a.finish("interrupted", "spot", deadline)
+    assert "checkpoint 1 (final): 1 files, 1 uploaded" in a.lines
+    for key in (CK + "data/0000000001/state.json", CK + "manifests/0000000001.json", a.run_prefix + "status.json",
+                "%s/artifacts/%s/out.bin" % (ENV, RUN), "%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)):
+        assert a.s3.deadlines[key] == deadline, key
+    b = make_agent()
+    b.spec = {"command": ["x"]}
+    write(b, "state.json", b"s2")
+    write(b, "out2.bin", b"m", where="artifacts")
+    b.s3.down = True
+    b.finish("failed", "why", time.time() + 1)
+    for what in ("checkpoint", "artifacts", "logs", "status"):
+        assert any(line.startswith("final %s not written: " % what) for line in b.lines), (what, b.lines)
+
+
+def test_keep_checkpoints_waits_the_interval_and_retries_within_ten_seconds(make_agent):
+    a = make_agent()
+    a.interval = 0.6
+    write(a, "a.pt", b"a")
+    t = threading.Thread(target=a.keep_checkpoints, daemon=True)
+    start = time.time()
+    t.start()
+    time.sleep(0.3)
+    assert CK + "manifests/0000000001.json" not in a.s3.objects  # not before the interval
+    while CK + "manifests/0000000001.json" not in a.s3.objects and time.time() < start + 5:
+        time.sleep(0.02)
+    took = time.time()
+    assert took - start >= 0.55 and near(a.s3.deadlines[CK + "manifests/0000000001.json"], took + 30, 1)
+    assert near(a.s3.deadlines[a.run_prefix + "status.json"], took + 30, 1)
+    assert "checkpoint 1 (interval): 1 files, 1 uploaded" in a.lines
+    write(a, "a.pt", b"changed")
+    time.sleep(0.3)
+    assert CK + "manifests/0000000002.json" not in a.s3.objects  # the next one an interval later, not at once
+    # S3 down: retried after min(interval, 10 s), not in a loop.
+    a.s3.down = True
+    time.sleep(1.5)
+    failures = [line for line in a.lines if line.startswith("checkpoint not uploaded, retried")]
+    assert 1 <= len(failures) <= 6, failures
+    a.s3.down = False
+    a.stop.set()
+    a.checkpoint_now.set()
+    t.join(5)
+
+
+def test_keep_logs_flushes_with_a_deadline_of_its_period(make_agent):
+    a = make_agent()
+    a.flush_seconds = 1.0
+    write(a, "stdout.log", b"one\n", where="logs")
+    t = threading.Thread(target=a.keep_logs, daemon=True)
+    t.start()
+    key = "%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)
+    while key not in a.s3.objects:
+        time.sleep(0.02)
+    assert near(a.s3.deadlines[key], time.time() + 1.0, 0.5)
+    a.stop.set()
+    t.join(5)
+
+
+def test_control_is_read_with_a_two_second_deadline_and_without_a_schema_version(make_agent):
+    a = make_agent()
+    a.grace = 5
+    a.s3.put_json(a.run_prefix + "control.json", {"action": "stop", "requestedAt": "T"})  # no schemaVersion: 0
+    t = time.time()
+    a.listen_control()
+    assert near(a.s3.deadlines[a.run_prefix + "control.json"], t + 2, 0.2)
+    assert a.drain[0] == "stopped"
+
+
+def test_a_notice_grace_ends_thirty_seconds_before_its_time(make_agent):
+    at = time.time() + 50
+    t = time.time()
+    grace = noticed(make_agent, 90, {"action": "terminate", "time": agent.iso(at)}).drain[2]
+    assert near(grace, int(at) - 30 - t, 0.2)
+
+
+def test_kill_command_without_a_grace_sends_sigkill_only(make_agent):
+    import subprocess
+    a = make_agent()
+    a.proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, start_new_session=True)
+    a.proc.stdout.readline()
+    threading.Thread(target=a.wait_command, daemon=True).start()
+    a.kill_command(0)
+    assert a.exit_code == 137 and not any("did not stop" in line for line in a.lines)
+
+
+def test_start_in_batch_mode_runs_the_command_given_without_a_spec_or_a_lifetime(make_agent):
+    a = make_agent("batch")
+    a.command = ["python3", "train.py"]
+    a.start()
+    assert a.spec == {"command": ["python3", "train.py"]} and a.lifetime is None
+    assert (a.interval, a.flush_seconds, a.grace, a.control_seconds) == (60, 15, 60, 30)
+    assert not any(k.endswith("spec.json") for k in a.s3.gets)
+
+
+def test_restore_says_which_file_or_version_made_a_checkpoint_unusable(make_agent):
+    a = make_agent()
+    put_checkpoint(a.s3, 1, {"weights/w.pt": b"w"}, sizes={"weights/w.pt": 5})
+    key2 = put_checkpoint(a.s3, 2, {"state.json": b"s"})
+    doc = json.loads(a.s3.objects[key2])
+    doc["schemaVersion"] = 3
+    a.s3.objects[key2] = json.dumps(doc).encode()
+    key3 = "%smanifests/%010d.json" % (CK, 3)
+    a.s3.objects[key3] = b"{"
+    a.restore()
+    assert "checkpoint %smanifests/0000000001.json skipped: 1 of its files are missing or unreadable (weights/w.pt)" % CK \
+        in a.lines
+    assert "checkpoint %s skipped: 1 of its files are missing or unreadable (schemaVersion 3)" % key2 in a.lines
+    assert any(line.startswith("checkpoint %s skipped: 1 of its files are missing or unreadable (Fatal(" % key3)
+               for line in a.lines), a.lines
+
+
+def supervised(make_agent, script, **settings):
+    """An agent that ran `script` (Python) as its command through supervise(), IMDS off unless given."""
+    a = make_agent()
+    a.spec = {"command": [sys.executable, "-c", script], "env": settings.pop("env", {})}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 10, 3600, None
+    a.imds.off = True
+    for k, v in settings.items():
+        setattr(a, k, v)
+    a.t0 = time.time()
+    a.rc = a.supervise()
+    return a
+
+
+def test_supervise_gives_the_command_its_contract(make_agent, monkeypatch, capfd):
+    """docs/RUNS.md, "The command's environment": the agent's environment without CHRONOS_* variables, the spec's
+    `env`, then the contract's CHRONOS_* variables; the code directory as the working directory; stdout and stderr to
+    their logs (and the console); `succeeded` for exit 0, with the final uploads' deadline ten minutes ahead."""
+    monkeypatch.setenv("CHRONOS_LEAK", "agent-only")
+    monkeypatch.setenv("OTHER_VAR", "inherited")
+    script = ("import os, sys\n"
+              "e = os.environ\n"
+              "print(e.get('CHRONOS_LEAK'), e['OTHER_VAR'], e['MY'], e['CHRONOS_RUN_ID'], e['CHRONOS_ATTEMPT'],"
+              " e['CHRONOS_RESUMED'], os.getcwd() == e['CODE'], sep='|')\n"
+              "print(e['CHRONOS_CHECKPOINT_DIR'], e['CHRONOS_ARTIFACT_DIR'], e['CHRONOS_RUNTIME_DIR'], sep='|')\n"
+              "print('to stderr', file=sys.stderr)\n")
+    code_dir = make_agent().dirs["code"]
+    a = supervised(make_agent, script, env={"MY": "from-spec", "CODE": code_dir}, last_checkpoint={"sequence": 1})
+    assert a.rc == 0 and a.state == "succeeded" and a.reason == "the command exited with code 0"
+    out = a.s3.objects["%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)].decode().splitlines()
+    assert out[0] == "None|inherited|from-spec|%s|1|1|True" % RUN
+    assert out[1] == "|".join(a.dirs[d] for d in ("checkpoints", "artifacts", "runtime"))
+    assert a.s3.objects["%s/logs/%s/001/stderr/0000000000.log" % (ENV, RUN)] == b"to stderr\n"
+    assert near(a.s3.deadlines[a.run_prefix + "status.json"], time.time() + 600, 5)
+    assert a.lines[0] == "starting %s -c %s" % (sys.executable, agent.shlex.quote(script))
+    assert "the command ended with code 0" in a.lines
+    assert a.s3.get_json(a.run_prefix + "status.json")["state"] == "succeeded"
+    captured = capfd.readouterr()
+    assert "inherited" in captured.out and "to stderr" in captured.err  # the console echo
+
+
+def test_supervise_a_fresh_attempt_says_it_is_not_resumed(make_agent):
+    a = supervised(make_agent, "import os; print(os.environ['CHRONOS_RESUMED'])")
+    assert a.s3.objects["%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)] == b"0\n"
+
+
+def test_supervise_a_command_that_cannot_start_is_127(make_agent):
+    a = make_agent()
+    a.spec = {"command": ["/nonexistent/chronos-command"]}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 10, 3600, None
+    with pytest.raises(agent.Fatal, match=r"^cannot start the command: \[Errno 2\] No such file or directory"):
+        a.supervise()
+    assert a.exit_code == 127
+
+
+def test_supervise_streams_and_checkpoints_while_the_command_runs(make_agent):
+    script = ("import os, time\n"
+              "for i in range(8):\n"
+              "    print('line', i, flush=True)\n"
+              "    open(os.path.join(os.environ['CHRONOS_CHECKPOINT_DIR'], 'state.json'), 'w').write(str(i))\n"
+              "    time.sleep(0.15)\n")
+    a = supervised(make_agent, script, interval=0.3, flush_seconds=0.2)
+    assert a.rc == 0
+    chunks = [k for k in a.s3.objects if "/logs/%s/001/stdout/" % RUN in k]
+    assert len(chunks) >= 2, chunks  # streamed, not only the final flush
+    assert any("(interval)" in line for line in a.lines), a.lines
+
+
+def test_supervise_reads_control_every_poll_and_drains_on_stop(make_agent):
+    script = "import time\nfor _ in range(60):\n    time.sleep(0.1)\n"
+    a = make_agent()
+    a.s3.put_json(a.run_prefix + "control.json", {"schemaVersion": 1, "action": "stop", "requestedAt": "T"})
+    a.spec = {"command": [sys.executable, "-c", script]}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 5, 0.5, None
+    a.imds.off = True
+    t = time.time()
+    a.t0 = t
+    a.supervise()
+    reads = [k for k in a.s3.gets if k.endswith("control.json")]
+    assert a.state == "stopped" and len(reads) == 1 and 0.45 <= time.time() - t < 3
+    b = make_agent()
+    b.spec = {"command": [sys.executable, "-c", "import time; time.sleep(1.3)"]}
+    b.interval, b.flush_seconds, b.grace, b.control_seconds, b.lifetime = 3600, 3600, 5, 0.5, None
+    b.imds.off = True
+    b.supervise()
+    reads = [k for k in b.s3.gets if k.endswith("control.json")]
+    assert b.state == "succeeded" and 1 <= len(reads) <= 3, reads
+
+
+def test_supervise_in_batch_mode_never_reads_control(make_agent):
+    a = make_agent("batch")
+    a.spec = {"command": [sys.executable, "-c", "import time; time.sleep(0.6)"]}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 5, 0.1, None
+    a.imds.off = True
+    a.supervise()
+    assert not any(k.endswith("control.json") for k in a.s3.gets)
+
+
+def test_supervise_looks_for_a_spot_notice_every_five_seconds(make_agent):
+    class CountingImds(FakeImds):
+        def get(self, path, tries=1):
+            self.calls.append(path)
+            return FakeImds.get(self, path, tries)
+    imds = CountingImds({})
+    imds.calls = []
+    a = supervised(make_agent, "import time; time.sleep(1.5)", imds=imds)
+    assert a.state == "succeeded" and imds.calls == ["spot/instance-action", "events/recommendations/rebalance"]
+    off = CountingImds({})
+    off.calls, off.off = [], True
+    supervised(make_agent, "import time; time.sleep(0.3)", imds=off)
+    assert off.calls == []
+    at = time.time() + 120
+    notice = CountingImds({"spot/instance-action": json.dumps({"action": "terminate", "time": agent.iso(at)})})
+    notice.calls = []
+    b = supervised(make_agent, "import time; time.sleep(30)", imds=notice, grace=1)
+    assert b.state == "interrupted" and b.rc in (143, 137)
+    assert near(b.s3.deadlines[b.run_prefix + "status.json"], int(at) - 5, 1.01)
+
+
+def test_the_lifetime_drain_has_its_deadline_and_comes_at_the_lifetime(make_agent):
+    script = "import time; print('up', flush=True); time.sleep(30)"
+    t = time.time()
+    a = supervised(make_agent, script, lifetime=1, grace=1)
+    assert a.state == "timed-out" and 0.9 <= time.time() - t < 6
+    assert a.s3.objects["%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)] == b"up\n"
+    assert near(a.s3.deadlines[a.run_prefix + "status.json"], a.t0 + 1 + 270, 0.5)
