@@ -4,8 +4,9 @@
 Run by scripts/release/check-artifacts.sh (`npx projen release:artifacts`) with the release
 venv's Python (it has twine). Prints what it checked and the sizes; exits 1 on any failure.
 
-`python check_artifacts.py --assets-only TGZ_OR_WHL ...` runs only the synthesis-asset check (the
-rehearsal runs it on what it publishes). Its test: scripts/release/test_check_artifacts.py.
+`python check_artifacts.py --assets-only TGZ_OR_WHL ...` runs only the synthesis-asset check, and
+`python check_artifacts.py --run-wheel WHL NPM_VERSION` only the run package's wheel check (the rehearsal runs both on
+what it publishes). Their tests: scripts/release/test_check_artifacts.py.
 """
 import io
 import json
@@ -197,6 +198,10 @@ def main(argv):
             refs = check_assets_of(path, check)
             check(bool(refs) or not HAS_LAMBDA_SOURCES, f"{Path(path).name}: lib/ loads {len(refs)} asset path(s) at synthesis")
         print(f"release:artifacts (synthesis assets): {len(failures)} failed")
+        return 1 if failures else 0
+    if argv[:1] == ["--run-wheel"]:
+        check_run_wheel(argv[1], argv[2], check, agent_source())
+        print(f"release:artifacts (run wheel): {len(failures)} failed")
         return 1 if failures else 0
     # --- npm tarball ----------------------------------------------------------------
     tgz = only("js/*.tgz")
