@@ -23,9 +23,9 @@
 #   4. a fresh venv: `pip install chronos-training-infra==X` by name from pypiserver, where the Python
 #      test suite (test-python/) runs;
 #   5. a fresh venv with no Node.js on PATH (`command -v node` fails there): `pip install chronos-training==X` by
-#      name from pypiserver, then `chronos-training --version` (X), `--help` and `run --detach` against the moto
-#      server, where a foundation is deployed (scripts/release/rehearsal_foundation.py): the run must launch an
-#      instance from the foundation's launch template version;
+#      name from pypiserver, then `chronos-training --version` (X), `--help`, `run --detach`, `list` and `status`
+#      against the moto server, where a foundation is deployed (scripts/release/rehearsal_foundation.py): the run
+#      must launch an instance from the foundation's launch template version;
 #   6. a compatible next version (version changed only) passes the API guard and is published; a
 #      next version with a public property removed is refused by the guard (jsii-diff against the
 #      last version published in verdaccio) and never reaches the registry.
@@ -303,6 +303,14 @@ env -i HOME="$work/home" TMPDIR="$work/tmp" PATH="$work/run-venv/bin:$work/no-no
     CHRONOS_CACHE_DIR="$W/run-cache" chronos-training run --env dev --detach --dir "$W/code" --instance-types t3.micro \
     -- python3 train.py > "$W/run-id" 2> "$W/run.log" || { cat "$W/run.log" >&2; exit 1; }
   sed "s/^/  chronos-training run | /" "$W/run.log"
+  # The run, as the other commands see it: in the list, and its status with the instance it launched.
+  export AWS_ENDPOINT_URL="$ENDPOINT" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+  run_id="$(< "$W/run-id")"
+  chronos-training list --env dev > "$W/run-list.txt"
+  grep -q "^$run_id .* i-" "$W/run-list.txt" || { cat "$W/run-list.txt"; exit 1; }
+  chronos-training status "$run_id" --env dev > "$W/run-status.txt"
+  grep -q "^instance: *i-" "$W/run-status.txt" || { cat "$W/run-status.txt"; exit 1; }
+  say "chronos-training list and status show $run_id: $(grep "^state:" "$W/run-status.txt" | sed "s/  */ /g")"
 ' || die "the run package without Node.js"
 installed_alone "$work/run-venv/bin/python" "$work/run-pip-report.json" "$RUN_DIST_NAME"
 # The version the command prints is the installed distribution's, which installed_alone compared with the npm package's.
@@ -311,7 +319,7 @@ run_version="$("$work/run-venv/bin/python" -c 'import json, sys; print(json.load
 run_id="$(cat "$work/run-id")"
 [[ "$run_id" =~ ^run-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$ ]] || die "chronos-training run printed ${run_id@Q}, not a run ID"
 .venv-moto/bin/python scripts/release/rehearsal_foundation.py launched "$ENDPOINT" dev "$run_id" || die "the run launched no instance"
-step "pip install chronos-training by name, no Node.js: --version, --help, run --detach on moto (python)"
+step "pip install chronos-training by name, no Node.js: --version, --help, run --detach, list, status on moto (python)"
 
 # --- 6. the next versions: a compatible one is published, a breaking one is refused -----------------------
 # next_version NAME NEXT MUTATION: the published tarball repacked as version NEXT after MUTATION (on the .jsii).
