@@ -128,6 +128,14 @@ def wheel_metadata(z):
     return meta, scripts
 
 
+def check_jsii_commands(wheel_files, bin_, check):
+    """jsii-pacmak turns each npm bin into a setup.py script, which pip puts on PATH: the jsii wheel installs exactly the
+    bins of package.json (BIN_), so none once the launcher has left the construct package (issue 28), and never a
+    second chronos-training beside the run package's console script."""
+    scripts = sorted(n.rsplit("/", 1)[1] for n in wheel_files if re.search(r"\.data/scripts/[^/]+$", n))
+    check(scripts == sorted(bin_), f"wheel installs the commands of package.json's bin {sorted(bin_)}: {scripts}")
+
+
 def pep440(version):
     """The npm version as a wheel spells it (PEP 440 normal form: 1.2.0-rc.1 is 1.2.0rc1)."""
     from packaging.version import Version  # twine's dependency, in the release venv
@@ -251,10 +259,7 @@ def main(argv):
     check(any(r.startswith("aws-cdk-lib") for r in requires) and any(r.startswith("constructs") for r in requires),
           f"wheel requires aws-cdk-lib and constructs ({len(requires)} Requires-Dist)")
     check(not [n for n in wheel_files if re.search(r"(^|/)(test|tests|integ)/", n)], "wheel ships no tests")
-    # jsii-pacmak turns each npm bin into a setup.py script, which pip puts on PATH: the wheel installs exactly the
-    # bins of package.json (after issue 28 none, and never a second chronos-training beside the run package's).
-    scripts = sorted(n.rsplit("/", 1)[1] for n in wheel_files if re.search(r"\.data/scripts/[^/]+$", n))
-    check(scripts == sorted(BIN), f"wheel installs the commands of package.json's bin {sorted(BIN)}: {scripts}")
+    check_jsii_commands(wheel_files, BIN, check)
     wheel_refs = check_assets_of(whl, check)
     check(bool(wheel_refs) or not HAS_LAMBDA_SOURCES, f"wheel's tarball lib/ loads {len(wheel_refs)} asset path(s) at synthesis")
     print(f"     wheel {whl.name}: {whl.stat().st_size} bytes ({whl.stat().st_size / 1024:.1f} KB), {len(wheel_files)} files")

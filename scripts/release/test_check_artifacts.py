@@ -200,5 +200,27 @@ class RunWheel(unittest.TestCase):
                 self.assertFailsOn(run_wheel(extra={name: ""}), "ships no tests")
 
 
+class JsiiCommands(unittest.TestCase):
+    """The jsii wheel's commands follow package.json's bin (jsii-pacmak writes each as a script of the wheel's
+    .data/scripts/, which the wheel specification, "Binary distribution format", installs into the scripts directory)."""
+
+    SCRIPT = ["chronos_training_infra-1.2.0.data/scripts/chronos-training", "chronos_training_infra/__init__.py"]
+
+    def failures(self, files, bin_):
+        failures = []
+        with contextlib.redirect_stdout(io.StringIO()):
+            ca.check_jsii_commands(files, bin_, ca.make_check(failures))
+        return failures
+
+    def test_the_bin_while_package_json_has_it(self):
+        bin_ = {"chronos-training": "assets/cli/chronos-training.js"}
+        self.assertEqual(self.failures(self.SCRIPT, bin_), [])
+        self.assertEqual(len(self.failures(self.SCRIPT[1:], bin_)), 1)
+
+    def test_no_second_chronos_training_once_the_bin_is_gone(self):
+        self.assertEqual(self.failures(self.SCRIPT[1:], {}), [])
+        self.assertEqual(len(self.failures(self.SCRIPT, {})), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
