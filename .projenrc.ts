@@ -213,8 +213,16 @@ releaseTag.spawn(baselineTask);
 releaseTag.exec('git add release');
 releaseTag.spawn(publishGit);
 project.tasks.tryFind('release')!.spawn(releaseTag);
+// The second package, the run package chronos-training/ (PyPI `chronos-training`, the launcher CLI and Python API): its
+// sdist and wheel at the construct package's version, built with uv into dist/python/ by package:python, so beside the
+// jsii wheel in every build that packs Python and in the hosted release_pypi job, whose publib-pypi uploads them all.
+const packageRun = project.addTask('package:run-package', {
+  description: 'Build the run package (chronos-training/, PyPI chronos-training) at the construct package\'s version: sdist and wheel with uv into dist/python/',
+  exec: 'bash scripts/release/package-run.sh',
+});
+project.tasks.tryFind('package:python')!.spawn(packageRun);
 const artifacts = project.addTask('release:artifacts', {
-  description: 'Check the packed npm tarball and wheel as a user meets them (contents, size, metadata, twine check)',
+  description: 'Check the packed npm tarball and both wheels (jsii, run package) as a user meets them (contents, size, metadata, twine check)',
   exec: 'bash scripts/release/check-artifacts.sh',
 });
 const rehearsal = project.addTask('release:local', {

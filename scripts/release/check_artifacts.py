@@ -1,10 +1,12 @@
-"""The package as a user meets it: checks the packed npm tarball and wheel in dist/.
+"""The packages as a user meets them: checks the packed npm tarball and the jsii wheel in dist/, and the run package
+(chronos-training/, PyPI `chronos-training`: its wheel and sdist in dist/python/, scripts/release/package-run.sh).
 
 Run by scripts/release/check-artifacts.sh (`npx projen release:artifacts`) with the release
 venv's Python (it has twine). Prints what it checked and the sizes; exits 1 on any failure.
 
-`python check_artifacts.py --assets-only TGZ_OR_WHL ...` runs only the synthesis-asset check (the
-rehearsal runs it on what it publishes). Its test: scripts/release/test_check_artifacts.py.
+`python check_artifacts.py --assets-only TGZ_OR_WHL ...` runs only the synthesis-asset check, and
+`python check_artifacts.py --run-wheel WHL NPM_VERSION` only the run package's wheel check (the rehearsal runs both on
+what it publishes). Their tests: scripts/release/test_check_artifacts.py.
 """
 import io
 import json
@@ -22,11 +24,21 @@ PKG = json.loads((ROOT / "package.json").read_text())
 DIST_NAME = PKG["jsii"]["targets"]["python"]["distName"]
 REPOSITORY = PKG["repository"]["url"].removeprefix("git+").removesuffix(".git")
 
-# What a user needs in the npm tarball, and what must never reach it.
+# What a user needs in the npm tarball, and what must never reach it. What lib/ loads at synthesis (the run agent the
+# launch template embeds, the reaper's handler) is checked below, wherever it lives.
 REQUIRED = ["package/package.json", "package/.jsii", "package/README.md", "package/LICENSE", "package/API.md",
-            "package/lib/index.js", "package/lib/index.d.ts",
-            # The launcher (the package's bin, docs/RUNS.md) and the run agent the launch template embeds at synthesis.
-            "package/assets/cli/chronos-training.js", "package/agent/chronos_run_agent.py"]
+            "package/lib/index.js", "package/lib/index.d.ts"]
+# The construct package's bin (the launcher bundled with Node.js), while package.json has one: the run package's
+# console script replaces it (issue 28), and then neither the tarball nor the jsii wheel may carry a chronos-training.
+BIN = PKG.get("bin") or {}
+
+# The run package: its distribution and import names, its console script and the run agent it ships.
+RUN_DIST_NAME = "chronos-training"
+RUN_MODULE = "chronos_training"
+RUN_COMMAND = "chronos-training"
+RUN_AGENT = f"{RUN_MODULE}/agent/chronos_run_agent.py"
+# The agent's source: in the run package after the move (issue 28), at the repository's root before it.
+AGENT_SOURCES = [ROOT / "chronos-training" / "src" / RUN_AGENT, ROOT / "agent" / "chronos_run_agent.py"]
 FORBIDDEN = re.compile(r"^package/(src|test|test-python|test-e2e|integ|scripts|docs|release|chronos-training|\.ci|\.github|\.projen|\.tools|"
                        r"\.venv[^/]*|node_modules|coverage|dist)/|\.snapshot/|\.snap$|/tsconfig[^/]*\.json$|\.projenrc|\.tgz$|\.whl$")
 
@@ -99,6 +111,78 @@ def check_assets_of(path, check):
         return check_synth_assets(f"tarball {path.name}", tar, check)
 
 
+def wheel_metadata(z):
+    """(METADATA headers, {console script: entry point}) of an open wheel."""
+    names = z.namelist()
+    meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    meta = HeaderParser().parsestr(z.read(meta_name).decode())
+    scripts, section = {}, None
+    for name in [n for n in names if n.endswith(".dist-info/entry_points.txt")]:
+        for line in z.read(name).decode().splitlines():
+            line = line.strip()
+            if line.startswith("["):
+                section = line.strip("[]").strip()
+            elif "=" in line and section == "console_scripts":
+                key, value = line.split("=", 1)
+                scripts[key.strip()] = value.strip()
+    return meta, scripts
+
+
+def check_jsii_commands(wheel_files, bin_, check):
+    """jsii-pacmak turns each npm bin into a setup.py script, which pip puts on PATH: the jsii wheel installs exactly the
+    bins of package.json (BIN_), so none once the launcher has left the construct package (issue 28), and never a
+    second chronos-training beside the run package's console script."""
+    scripts = sorted(n.rsplit("/", 1)[1] for n in wheel_files if re.search(r"\.data/scripts/[^/]+$", n))
+    check(scripts == sorted(bin_), f"wheel installs the commands of package.json's bin {sorted(bin_)}: {scripts}")
+
+
+def pep440(version):
+    """The npm version as a wheel spells it (PEP 440 normal form: 1.2.0-rc.1 is 1.2.0rc1)."""
+    from packaging.version import Version  # twine's dependency, in the release venv
+    return str(Version(version))
+
+
+def agent_source():
+    return next((p for p in AGENT_SOURCES if p.is_file()), None)
+
+
+def check_run_wheel(whl, npm_version, check, agent=None):
+    """The run package's wheel: name, the construct package's version, Python >= 3.9 and boto3 only (no Node.js, no
+    CDK), the console script and the module it names, py.typed, the run agent (the same bytes as AGENT when given)
+    and no tests."""
+    whl = Path(whl)
+    with zipfile.ZipFile(whl) as z:
+        meta, scripts = wheel_metadata(z)
+        files = z.namelist()
+        shipped_agent = z.read(RUN_AGENT) if RUN_AGENT in files else None
+    label = f"run wheel {whl.name}:"
+    check(meta["Name"] == RUN_DIST_NAME, f"{label} Name {meta['Name']}")
+    check(meta["Version"] == pep440(npm_version), f"{label} Version {meta['Version']} (npm {npm_version})")
+    requires_python = meta.get("Requires-Python") or ""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    try:
+        spec = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        spec = None
+    # 3.9 is the oldest Python the package supports (pyproject.toml): it must install there, and not on 3.8.
+    check(bool(requires_python) and spec is not None and spec.contains("3.9.0") and not spec.contains("3.8.20"),
+          f"{label} Requires-Python {requires_python!r} (3.9 or later)")
+    requires = meta.get_all("Requires-Dist") or []
+    names = sorted({re.split(r"[\s;<>=!~\[(]", r, 1)[0].lower() for r in requires})
+    check(names == ["boto3"], f"{label} requires boto3 and nothing else (no Node.js, no CDK) {requires}")
+    target = scripts.get(RUN_COMMAND, "")
+    module = target.split(":", 1)[0]
+    check(bool(module) and f"{module.replace('.', '/')}.py" in files,
+          f"{label} installs the {RUN_COMMAND} command ({RUN_COMMAND} = {target or 'missing'}) and ships its module")
+    check(f"{RUN_MODULE}/py.typed" in files, f"{label} ships {RUN_MODULE}/py.typed (PEP 561: its type hints)")
+    check(shipped_agent is not None, f"{label} ships the run agent {RUN_AGENT}")
+    if agent is not None and shipped_agent is not None:
+        check(shipped_agent == Path(agent).read_bytes(), f"{label} its run agent is the repository's ({agent})")
+    tests = [n for n in files if re.search(r"(^|/)(tests?|integ)/|(^|/)(test_[^/]*|[^/]*_test|conftest)\.py$", n)]
+    check(not tests, f"{label} ships no tests {tests[:5]}")
+    return files
+
+
 def make_check(failures):
     def check(ok, message):
         print(f"{'ok  ' if ok else 'FAIL'} {message}")
@@ -123,6 +207,10 @@ def main(argv):
             check(bool(refs) or not HAS_LAMBDA_SOURCES, f"{Path(path).name}: lib/ loads {len(refs)} asset path(s) at synthesis")
         print(f"release:artifacts (synthesis assets): {len(failures)} failed")
         return 1 if failures else 0
+    if argv[:1] == ["--run-wheel"]:
+        check_run_wheel(argv[1], argv[2], check, agent_source())
+        print(f"release:artifacts (run wheel): {len(failures)} failed")
+        return 1 if failures else 0
     # --- npm tarball ----------------------------------------------------------------
     tgz = only("js/*.tgz")
     with tarfile.open(tgz) as tar:
@@ -141,21 +229,21 @@ def main(argv):
           f"tarball package.json is {packed_pkg['name']}@{packed_pkg['version']} (the .jsii's version)")
     check(set(packed_pkg.get("peerDependencies", {})) == {"aws-cdk-lib", "constructs"} and not packed_pkg.get("dependencies"),
           f"tarball depends only on its peers {packed_pkg.get('peerDependencies')}")
-    check(packed_pkg.get("bin") == {"chronos-training": "assets/cli/chronos-training.js"},
-          f"tarball package.json has the chronos-training bin {packed_pkg.get('bin')}")
+    check((packed_pkg.get("bin") or {}) == BIN, f"tarball package.json has the bin of package.json {packed_pkg.get('bin')}")
     with tarfile.open(tgz) as t:
-        cli = t.getmember("package/assets/cli/chronos-training.js")
-        check(bool(cli.mode & 0o111), f"the chronos-training bin is executable ({oct(cli.mode)})")
+        for command, target in BIN.items():
+            cli = next((m for m in t.getmembers() if m.name == f"package/{target}"), None)
+            check(cli is not None and bool(cli.mode & 0o111),
+                  f"the {command} bin {target} is shipped and executable ({oct(cli.mode) if cli else 'missing'})")
     refs = check_assets_of(tgz, check)
     check(bool(refs) or not HAS_LAMBDA_SOURCES, f"tarball lib/ loads {len(refs)} asset path(s) at synthesis (src/ has *.lambda.ts)")
     print(f"     tarball {tgz.name}: {tgz.stat().st_size} bytes packed ({tgz.stat().st_size / 1024:.1f} KB), "
           f"{len(names)} files, {unpacked} bytes unpacked")
 
     # --- wheel ------------------------------------------------------------------------
-    whl = only("python/*.whl")
+    whl = only(f"python/{DIST_NAME.replace('-', '_')}-[0-9]*.whl")
     with zipfile.ZipFile(whl) as z:
-        metadata_name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-        meta = HeaderParser().parsestr(z.read(metadata_name).decode())
+        meta, _ = wheel_metadata(z)
         wheel_files = z.namelist()
     urls = meta.get_all("Project-URL") or []
     version = jsii["version"]
@@ -171,16 +259,23 @@ def main(argv):
     check(any(r.startswith("aws-cdk-lib") for r in requires) and any(r.startswith("constructs") for r in requires),
           f"wheel requires aws-cdk-lib and constructs ({len(requires)} Requires-Dist)")
     check(not [n for n in wheel_files if re.search(r"(^|/)(test|tests|integ)/", n)], "wheel ships no tests")
-    # jsii-pacmak turns each npm bin into a setup.py script: pip puts `chronos-training` on PATH.
-    scripts = [n for n in wheel_files if re.search(r"\.data/scripts/chronos-training$", n)]
-    check(bool(scripts), f"wheel installs the chronos-training command ({scripts})")
+    check_jsii_commands(wheel_files, BIN, check)
     wheel_refs = check_assets_of(whl, check)
     check(bool(wheel_refs) or not HAS_LAMBDA_SOURCES, f"wheel's tarball lib/ loads {len(wheel_refs)} asset path(s) at synthesis")
     print(f"     wheel {whl.name}: {whl.stat().st_size} bytes ({whl.stat().st_size / 1024:.1f} KB), {len(wheel_files)} files")
 
-    twine = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", str(whl)], capture_output=True, text=True)
+    # --- the run package (chronos-training: its wheel and sdist, at the npm package's version) ----------------------
+    run_whl = only(f"python/{RUN_MODULE}-[0-9]*.whl")
+    run_sdist = only(f"python/{RUN_MODULE}-[0-9]*.tar.gz")
+    run_files = check_run_wheel(run_whl, version, check, agent_source())
+    check(run_sdist.name == f"{RUN_MODULE}-{pep440(version)}.tar.gz", f"run sdist {run_sdist.name} (npm {version})")
+    print(f"     run wheel {run_whl.name}: {run_whl.stat().st_size} bytes ({run_whl.stat().st_size / 1024:.1f} KB), "
+          f"{len(run_files)} files; sdist {run_sdist.stat().st_size} bytes")
+
+    twine = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", str(whl), str(run_whl), str(run_sdist)],
+                           capture_output=True, text=True)
     print(twine.stdout.strip())
-    check(twine.returncode == 0, "twine check --strict passes (the README renders on PyPI)")
+    check(twine.returncode == 0, "twine check --strict passes on both wheels and the run sdist (the READMEs render on PyPI)")
 
     print(f"release:artifacts: {len(failures)} failed")
     return 1 if failures else 0

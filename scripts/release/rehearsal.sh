@@ -8,18 +8,25 @@
 #                                              the bundle and every test, unbump, release:tag: the new
 #                                              baseline and CHANGELOG.md committed and tagged there),
 #                                              then the publish jobs' package:js and package:python
-#                                              on a checkout with the release tarball extracted
+#                                              (the jsii wheel and the run package chronos-training's
+#                                              sdist and wheel) on a checkout with the release tarball
+#                                              extracted
 #   bash scripts/release/rehearsal.sh --fast   this build's dist/ as it is (CI)
 #
 # Then, in both modes:
-#   1. verdaccio and pypiserver (pinned, scripts/release/tools.sh) on 127.0.0.1;
-#   2. the tarball published with publib-npm and the wheel with the twine upload publib-pypi runs;
+#   1. verdaccio and pypiserver (pinned, scripts/release/tools.sh) on 127.0.0.1, and a moto server (scripts/local);
+#   2. the tarball published with publib-npm, and every file of dist/python/ (both wheels, both sdists) with the twine
+#      upload publib-pypi runs;
 #   3. a fresh CDK app: `npm install @chronos/training-infra aws-cdk-lib constructs` by name from
 #      verdaccio, where the README's TypeScript examples run (scripts/consumer-check.js --app): the
 #      stack for dev, stage and prod, each with its eight exports;
 #   4. a fresh venv: `pip install chronos-training-infra==X` by name from pypiserver, where the Python
 #      test suite (test-python/) runs;
-#   5. a compatible next version (version changed only) passes the API guard and is published; a
+#   5. a fresh venv with no Node.js on PATH (`command -v node` fails there): `pip install chronos-training==X` by
+#      name from pypiserver, then `chronos-training --version` (X), `--help`, `run --detach`, `list` and `status`
+#      against the moto server, where a foundation is deployed (scripts/release/rehearsal_foundation.py): the run
+#      must launch an instance from the foundation's launch template version;
+#   6. a compatible next version (version changed only) passes the API guard and is published; a
 #      next version with a public property removed is refused by the guard (jsii-diff against the
 #      last version published in verdaccio) and never reaches the registry.
 set -euo pipefail
@@ -36,6 +43,7 @@ mode=full
 [ "${1:-}" = "--fast" ] && mode=fast
 PKG_NAME="$(node -p "require('./package.json').name")"
 DIST_NAME="$(node -p "require('./package.json').jsii.targets.python.distName")"
+RUN_DIST_NAME=chronos-training   # the run package, chronos-training/pyproject.toml
 CDK_VERSION="$(node -p "require('./package.json').devDependencies['aws-cdk-lib']")"
 CONSTRUCTS_VERSION="$(node -p "require('./package.json').devDependencies.constructs")"
 
@@ -107,17 +115,23 @@ else
   step "full: release_npm + release_pypi checkout: tarball extracted, package:js, package:python"
 fi
 tgz="$(ls "$dist"/js/*.tgz)"
-whl="$(ls "$dist"/python/*.whl)"
+whl="$(ls "$dist"/python/"${DIST_NAME//-/_}"-[0-9]*.whl)"
+run_whl="$(ls "$dist"/python/"${RUN_DIST_NAME//-/_}"-[0-9]*.whl)"
 VERSION="$(tar xzOf "$tgz" package/package.json | node -p "JSON.parse(require('fs').readFileSync(0, 'utf8')).version")"
-say "artifacts: $(basename "$tgz"), $(basename "$whl") (version $VERSION)"
-# What is published must ship every file its lib/ loads at synthesis (the reaper's bundled handler, ...).
+say "artifacts: $(basename "$tgz"), $(basename "$whl"), $(basename "$run_whl") (version $VERSION)"
+# What is published must ship every file its lib/ loads at synthesis (the reaper's bundled handler, ...), and the run
+# package's wheel what release:artifacts checks (its version the npm package's, its command, its agent, ...).
 "$RELEASE_VENV/bin/python" scripts/release/check_artifacts.py --assets-only "$tgz" "$whl" || die "an asset is missing from what would be published"
+"$RELEASE_VENV/bin/python" scripts/release/check_artifacts.py --run-wheel "$run_whl" "$VERSION" || die "the run package's wheel is not what would be published"
 
 # --- 1. the registries ---------------------------------------------------------------------------
 free_port() { node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })"; }
-NPM_PORT="$(free_port)"; PYPI_PORT="$(free_port)"
+NPM_PORT="$(free_port)"; PYPI_PORT="$(free_port)"; MOTO_PORT="$(free_port)"
 REGISTRY="http://127.0.0.1:$NPM_PORT/"
 INDEX="http://127.0.0.1:$PYPI_PORT/"
+# moto as scripts/local/moto.js starts it (localhost: moto parses path-style S3 URLs with that host only); started here
+# so that it is up by step 5.
+ENDPOINT="http://localhost:$MOTO_PORT"
 mkdir -p "$work/verdaccio/storage" "$work/pypi" "$work/home" "$work/tmp"
 cat > "$work/verdaccio/config.yaml" <<YAML
 storage: ./storage
@@ -138,6 +152,10 @@ YAML
 "$VERDACCIO_DIR/node_modules/.bin/verdaccio" --config "$work/verdaccio/config.yaml" > "$work/verdaccio.log" 2>&1 &
 pids+=("$!")
 "$RELEASE_VENV/bin/pypi-server" run -p "$PYPI_PORT" -i 127.0.0.1 -a . -P . --disable-fallback "$work/pypi" > "$work/pypiserver.log" 2>&1 &
+pids+=("$!")
+bash scripts/local/moto-venv.sh
+env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN AWS_EC2_METADATA_DISABLED=true \
+  .venv-moto/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$work/moto.log" 2>&1 &
 pids+=("$!")
 wait_for() {
   for _ in $(seq 1 100); do
@@ -184,16 +202,22 @@ guarded_publish() {
   HOME="$work/home" NPM_REGISTRY="127.0.0.1:$NPM_PORT" DISABLE_HTTPS=1 NPM_TOKEN="$NPM_TOKEN" NPM_DIST_TAG=latest \
     "$VERDACCIO_DIR/node_modules/.bin/publib-npm" "$dir/js" | sed 's/^/  publib-npm | /'
   [ "${PIPESTATUS[0]}" -eq 0 ] || die "publib-npm failed"
+  # publib-pypi uploads every file in dist/python/ (`twine upload --verbose --skip-existing *`): the jsii wheel and
+  # sdist, and the run package's.
   if compgen -G "$dir/python/*.whl" > /dev/null; then
     (cd "$dir/python" && TWINE_USERNAME=rehearsal TWINE_PASSWORD=rehearsal TWINE_REPOSITORY_URL="$INDEX" \
-      "$RELEASE_VENV/bin/python" -m twine upload --verbose --skip-existing --disable-progress-bar ./*.whl) 2>&1 \
+      "$RELEASE_VENV/bin/python" -m twine upload --verbose --skip-existing --disable-progress-bar ./*) 2>&1 \
       | grep -E "Uploading|View at|ERROR|HTTPError" | sed 's/^/  twine | /' || true
   fi
 }
 guarded_publish "$dist"
 [ "$(published_versions)" != "[]" ] || die "nothing was published to verdaccio"
-curl_simple="$(node -e "fetch(process.argv[1]).then(r => r.text()).then(t => console.log(t))" "${INDEX}simple/$DIST_NAME/")"
-echo "$curl_simple" | grep -q "$(basename "$whl")" || die "the wheel is not on pypiserver"
+simple_page() { node -e "fetch(process.argv[1]).then(r => r.text()).then(t => console.log(t))" "${INDEX}simple/$1/"; }
+simple_page "$DIST_NAME" | grep -q "$(basename "$whl")" || die "the wheel is not on pypiserver"
+run_page="$(simple_page "$RUN_DIST_NAME")"
+for f in "$run_whl" "${run_whl%%-py3-*}.tar.gz"; do
+  echo "$run_page" | grep -q "$(basename "$f")" || die "$(basename "$f") is not on pypiserver"
+done
 step "guard + publish $VERSION (publib-npm, twine upload)"
 
 # --- 3. a new CDK app, by name from verdaccio ------------------------------------------------------
@@ -226,23 +250,78 @@ site_of() { "$1" -c 'import sysconfig; print(sysconfig.get_path("purelib"))'; }
 site_of "$work/peers/bin/python" > "$(site_of "$work/venv/bin/python")/chronos-rehearsal-peers.pth"
 "$work/venv/bin/python" -m pip install --disable-pip-version-check --no-input -q --report "$work/pip-report.json" \
   --extra-index-url "${INDEX}simple/" "$DIST_NAME==$VERSION" "aws-cdk-lib==$CDK_VERSION" "constructs==$CONSTRUCTS_VERSION"
-"$work/venv/bin/python" - "$work/pip-report.json" "$DIST_NAME" "$INDEX" <<'PY'
+# installed_alone PYTHON REPORT NAME: pip's report lists NAME alone, at VERSION (PEP 440), from pypiserver.
+installed_alone() {
+  "$1" - "$2" "$3" "$INDEX" "$VERSION" <<'PY'
 import json, sys
-report, name, index = sys.argv[1:]
+from pip._vendor.packaging.version import Version
+report, name, index, npm_version = sys.argv[1:]
 installed = json.load(open(report))["install"]
 assert [i["metadata"]["name"] for i in installed] == [name], [i["metadata"]["name"] for i in installed]
 item = installed[0]
 url = item["download_info"]["url"]
 assert url.startswith(index), url
+assert Version(item["metadata"]["version"]) == Version(npm_version), (item["metadata"]["version"], npm_version)
 print(f"release:local: pip installed {name}=={item['metadata']['version']} from {url}")
 PY
+}
+installed_alone "$work/venv/bin/python" "$work/pip-report.json" "$DIST_NAME"
 say "pip: venv + install $(awk -v a="$t_py" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s"
 # The Python test suite (test-python/: the README's Python example and the translations of its TypeScript ones,
 # the stack for stage and prod, each construct) runs against the package pip installed by name.
 PYTHONDONTWRITEBYTECODE=1 "$work/venv/bin/python" -m pytest "$built/test-python" -ra -p no:cacheprovider
 step "pip install by name + the Python test suite (python)"
 
-# --- 5. the next versions: a compatible one is published, a breaking one is refused -----------------------
+# --- 5. the run package, by name from pypiserver, in a venv with no Node.js on PATH ---------------------------------
+# A user's machine with Python only: the venv's bin/ and four shell tools are the whole PATH of step 5's commands
+# (`command -v node` must fail there), and no other variable of this shell reaches them (env -i). boto3, the package's one dependency, at the
+# version the moto venv pins, comes from a venv of the tool cache through a .pth file, as the peers of step 4 do, so pip
+# installs chronos-training alone, from pypiserver only (--index-url: it cannot reach PyPI for that name).
+wait_for "$ENDPOINT/moto-api/"
+.venv-moto/bin/python scripts/release/rehearsal_foundation.py deploy "$ENDPOINT" dev
+ensure_venv "$work/run-peers" -- "$(grep -E '^boto3==' scripts/local/requirements-moto.txt)"
+UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --seed --python "$(command -v python3)" "$work/run-venv"
+site_of "$work/run-peers/bin/python" > "$(site_of "$work/run-venv/bin/python")/chronos-rehearsal-peers.pth"
+mkdir -p "$work/code" "$work/no-node-bin" && echo 'print("rehearsal")' > "$work/code/train.py"
+# The few shell tools the step itself uses, each by a link of its own (never a whole system directory: /usr/bin may
+# hold a node).
+for tool in cat grep sed wc; do ln -s "$(command -v "$tool")" "$work/no-node-bin/$tool"; done
+# shellcheck disable=SC2016 # expanded by the inner bash
+env -i HOME="$work/home" TMPDIR="$work/tmp" PATH="$work/run-venv/bin:$work/no-node-bin" W="$work" INDEX="$INDEX" NAME="$RUN_DIST_NAME" \
+  VERSION="$VERSION" ENDPOINT="$ENDPOINT" /bin/bash -euo pipefail -c '
+  say() { echo "release:local: $*"; }
+  if command -v node; then echo "release:local: FAILED: node is on PATH ($PATH)" >&2; exit 1; fi
+  say "no Node.js on PATH ($PATH): command -v node fails"
+  python -m pip install --disable-pip-version-check --no-input -q --report "$W/run-pip-report.json" \
+    --index-url "${INDEX}simple/" "$NAME==$VERSION"
+  chronos-training --version > "$W/run-version"
+  say "chronos-training --version: $(cat "$W/run-version")"
+  chronos-training --help > "$W/run-help.txt"
+  grep -qE "^ *run " "$W/run-help.txt" || { cat "$W/run-help.txt"; exit 1; }
+  say "chronos-training --help: $(wc -l < "$W/run-help.txt") lines"
+  AWS_ENDPOINT_URL="$ENDPOINT" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+    CHRONOS_CACHE_DIR="$W/run-cache" chronos-training run --env dev --detach --dir "$W/code" --instance-types t3.micro \
+    -- python3 train.py > "$W/run-id" 2> "$W/run.log" || { cat "$W/run.log" >&2; exit 1; }
+  sed "s/^/  chronos-training run | /" "$W/run.log"
+  # The run, as the other commands see it: in the list, and its status with the instance it launched.
+  export AWS_ENDPOINT_URL="$ENDPOINT" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+  run_id="$(< "$W/run-id")"
+  chronos-training list --env dev > "$W/run-list.txt"
+  grep -q "^$run_id .* i-" "$W/run-list.txt" || { cat "$W/run-list.txt"; exit 1; }
+  chronos-training status "$run_id" --env dev > "$W/run-status.txt"
+  grep -q "^instance: *i-" "$W/run-status.txt" || { cat "$W/run-status.txt"; exit 1; }
+  say "chronos-training list and status show $run_id: $(grep "^state:" "$W/run-status.txt" | sed "s/  */ /g")"
+' || die "the run package without Node.js"
+installed_alone "$work/run-venv/bin/python" "$work/run-pip-report.json" "$RUN_DIST_NAME"
+# The version the command prints is the installed distribution's, which installed_alone compared with the npm package's.
+run_version="$("$work/run-venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["install"][0]["metadata"]["version"])' "$work/run-pip-report.json")"
+[ "$(cat "$work/run-version")" = "$RUN_DIST_NAME $run_version" ] || die "chronos-training --version printed $(cat "$work/run-version"), not $run_version"
+run_id="$(cat "$work/run-id")"
+[[ "$run_id" =~ ^run-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$ ]] || die "chronos-training run printed ${run_id@Q}, not a run ID"
+.venv-moto/bin/python scripts/release/rehearsal_foundation.py launched "$ENDPOINT" dev "$run_id" || die "the run launched no instance"
+step "pip install chronos-training by name, no Node.js: --version, --help, run --detach, list, status on moto (python)"
+
+# --- 6. the next versions: a compatible one is published, a breaking one is refused -----------------------
 # next_version NAME NEXT MUTATION: the published tarball repacked as version NEXT after MUTATION (on the .jsii).
 patch_plus() { node -p "'$VERSION'.replace(/\\d+$/, n => +n + $1)"; }
 next_version() {

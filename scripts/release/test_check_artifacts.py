@@ -1,6 +1,7 @@
-"""Tests of check_artifacts.py's synthesis-asset check (stdlib unittest; run by release:artifacts):
+"""Tests of check_artifacts.py (stdlib unittest; run by release:artifacts with the release venv, which has packaging):
     python3 -m unittest discover -s scripts/release -p 'test_check_artifacts.py'
-It must fail on a tarball, and on a wheel embedding a tarball, whose lib/ loads an asset the package lacks."""
+The synthesis-asset check must fail on a tarball, and on a wheel embedding a tarball, whose lib/ loads an asset the
+package lacks; the run package's check must fail on a wheel that lacks, or gets wrong, any one thing it checks."""
 import contextlib
 import io
 import sys
@@ -112,6 +113,113 @@ class SynthAssets(unittest.TestCase):
                                                "assets/fn.lambda/index.js": ""}))
         with contextlib.redirect_stdout(io.StringIO()):
             self.assertEqual(ca.main(["--assets-only", str(good)]), 0)
+
+
+AGENT = b"#!/usr/bin/env python3\n# the run agent\n"
+
+
+def run_wheel(version="1.2.0", requires_python=">=3.9", requires=("boto3>=1.35.2",),
+              entry_points="[console_scripts]\nchronos-training = chronos_training.cli:main\n", drop=(), extra=None):
+    """A chronos-training wheel (bytes) as hatchling builds it; `drop` leaves files out, `extra` adds {path: text}."""
+    dist_info = f"chronos_training-{version}.dist-info"
+    meta = ["Metadata-Version: 2.4", "Name: chronos-training", f"Version: {version}"]
+    meta += [f"Requires-Python: {requires_python}"] if requires_python is not None else []
+    meta += [f"Requires-Dist: {r}" for r in requires]
+    files = {"chronos_training/__init__.py": "", "chronos_training/cli.py": "def main(): pass\n",
+             "chronos_training/py.typed": "", ca.RUN_AGENT: AGENT,
+             f"{dist_info}/METADATA": "\n".join(meta) + "\n\n# chronos-training\n",
+             f"{dist_info}/entry_points.txt": entry_points, f"{dist_info}/WHEEL": "Wheel-Version: 1.0\n"}
+    files.update(extra or {})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            if name not in drop:
+                z.writestr(name, data)
+    return buf.getvalue()
+
+
+class RunWheel(unittest.TestCase):
+    """check_run_wheel on the run package's wheel (chronos-training). References: the PyPA "Core metadata
+    specifications" (Name, Version, Requires-Python, Requires-Dist), "Entry points specification" (a console_scripts
+    entry point in .dist-info/entry_points.txt becomes a command when pip installs the wheel), PEP 561 "Packaging Type
+    Information" (a package that ships its type hints has a py.typed marker), and publib's publib-pypi (`twine upload *`
+    in dist/python/: every wheel and sdist there is published)."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp())
+        self.agent = self.tmp / "chronos_run_agent.py"
+        self.agent.write_bytes(AGENT)
+
+    def failures(self, data, npm_version="1.2.0"):
+        path = self.tmp / "chronos_training-1.2.0-py3-none-any.whl"
+        path.write_bytes(data)
+        failures = []
+        with contextlib.redirect_stdout(io.StringIO()):
+            ca.check_run_wheel(path, npm_version, ca.make_check(failures), self.agent)
+        return failures
+
+    def assertFailsOn(self, data, words, npm_version="1.2.0"):
+        failures = self.failures(data, npm_version)
+        self.assertEqual(len(failures), 1, failures)
+        self.assertIn(words, failures[0])
+
+    def test_passes_on_the_wheel_hatchling_builds(self):
+        self.assertEqual(self.failures(run_wheel()), [])
+        # An npm pre-release is the wheel's PEP 440 spelling of it.
+        self.assertEqual(self.failures(run_wheel(version="1.2.0rc1"), npm_version="1.2.0-rc.1"), [])
+
+    def test_fails_on_a_version_other_than_the_npm_packages(self):
+        self.assertFailsOn(run_wheel(version="1.1.0"), "Version 1.1.0 (npm 1.2.0)")
+
+    def test_fails_unless_it_installs_on_python_3_9_and_not_before(self):
+        for spec in (">=3.10", ">=3.8", None, "~=3.11"):
+            with self.subTest(spec=spec):
+                self.assertFailsOn(run_wheel(requires_python=spec), "Requires-Python")
+
+    def test_fails_without_boto3_or_with_a_node_or_cdk_dependency(self):
+        self.assertFailsOn(run_wheel(requires=()), "requires boto3 and nothing else")
+        self.assertFailsOn(run_wheel(requires=("boto3>=1.35.2", "aws-cdk-lib==2.257.0")), "requires boto3 and nothing else")
+        self.assertFailsOn(run_wheel(requires=("boto3>=1.35.2", "jsii>=1.0; python_version>='3.9'")), "nothing else")
+
+    def test_fails_without_the_console_script_or_its_module(self):
+        self.assertFailsOn(run_wheel(entry_points=""), "installs the chronos-training command")
+        self.assertFailsOn(run_wheel(entry_points="[gui_scripts]\nchronos-training = chronos_training.cli:main\n"),
+                           "installs the chronos-training command")
+        self.assertFailsOn(run_wheel(drop=("chronos_training/cli.py",)), "ships its module")
+
+    def test_fails_without_py_typed(self):
+        self.assertFailsOn(run_wheel(drop=("chronos_training/py.typed",)), "py.typed")
+
+    def test_fails_without_the_agent_or_with_another_agent(self):
+        self.assertFailsOn(run_wheel(drop=(ca.RUN_AGENT,)), "ships the run agent")
+        self.assertFailsOn(run_wheel(extra={ca.RUN_AGENT: b"# an older agent\n"}), "its run agent is the repository's")
+
+    def test_fails_on_shipped_tests(self):
+        for name in ("chronos_training/tests/test_api.py", "tests/conftest.py", "chronos_training/test_cli.py"):
+            with self.subTest(name=name):
+                self.assertFailsOn(run_wheel(extra={name: ""}), "ships no tests")
+
+
+class JsiiCommands(unittest.TestCase):
+    """The jsii wheel's commands follow package.json's bin (jsii-pacmak writes each as a script of the wheel's
+    .data/scripts/, which the wheel specification, "Binary distribution format", installs into the scripts directory)."""
+
+    SCRIPT = ["chronos_training_infra-1.2.0.data/scripts/chronos-training", "chronos_training_infra/__init__.py"]
+
+    def failures(self, files, bin_):
+        failures = []
+        with contextlib.redirect_stdout(io.StringIO()):
+            ca.check_jsii_commands(files, bin_, ca.make_check(failures))
+        return failures
+
+    def test_the_bin_while_package_json_has_it(self):
+        bin_ = {"chronos-training": "assets/cli/chronos-training.js"}
+        self.assertEqual(self.failures(self.SCRIPT, bin_), [])
+        self.assertEqual(len(self.failures(self.SCRIPT[1:], bin_)), 1)
+
+    def test_no_second_chronos_training_once_the_bin_is_gone(self):
+        self.assertEqual(self.failures(self.SCRIPT[1:], {}), [])
+        self.assertEqual(len(self.failures(self.SCRIPT, {})), 1)
 
 
 if __name__ == "__main__":

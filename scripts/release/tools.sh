@@ -32,10 +32,13 @@ ensure_python_tools() {
   ensure_venv "$RELEASE_VENV" -- "pypiserver==$PYPISERVER_VERSION" "twine==$TWINE_VERSION"
 }
 
-# This build's wheel in dist/python/ (with CI=true, projen's build packs only the npm tarball).
+# This build's wheels in dist/python/ (with CI=true, projen's build packs only the npm tarball): the jsii wheel and the
+# run package's (package:python spawns package:run-package, scripts/release/package-run.sh).
 ensure_wheel() {
-  if ! compgen -G "$release_root/dist/python/*.whl" > /dev/null; then
+  if ! compgen -G "$release_root/dist/python/chronos_training_infra-*.whl" > /dev/null; then
     (cd "$release_root" && npx projen package:python >&2)
+  elif ! compgen -G "$release_root/dist/python/chronos_training-[0-9]*.whl" > /dev/null; then
+    (cd "$release_root" && npx projen package:run-package >&2)
   fi
 }
 
