@@ -121,9 +121,15 @@ project.gitignore.addPatterns('/integ/cdk.context.json');
 // The last release's assembly is committed (docs/DEVELOPMENT.md, "Releasing"); the node_modules link the API guard lends it is not.
 project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/node_modules');
 
-// agent/chronos_run_agent.py ships in the npm tarball (hence in the wheel's): the user data embeds it at synth, and
-// Batch images copy it. Never its bytecode.
-project.addPackageIgnore('/agent/__pycache__/');
+// The run agent's source is the Python run package's (chronos-training/src/chronos_training/agent/); the construct
+// package embeds it at synthesis from its own copy, assets/agent/chronos_run_agent.py, which `bundle` makes before
+// compile and tests (git-ignored as the rest of assets/, shipped in the npm tarball, hence in the wheel's). Never its bytecode.
+const bundleAgent = project.addTask('bundle:agent', {
+  description: "Copy the run agent from the Python run package into assets/agent/ (the launch template's user data embeds it)",
+  exec: 'bash scripts/agent/embed.sh',
+});
+project.tasks.tryFind('bundle')!.spawn(bundleAgent);
+project.addPackageIgnore('/assets/agent/__pycache__/');
 
 // Keep the sample app, scripts, Python tests, the docs, release records, rosetta's inputs and outputs and the Python run
 // package (chronos-training/, published to PyPI on its own) out of the npm tarball.

@@ -14,7 +14,8 @@ ensure_venv "$root/.venv-agent-test" -- -r "$root/test/agent/requirements.txt" -
 wait "$moto_pid"
 AEMM="$(bash scripts/agent/aemm.sh)"
 export AEMM
-# The user-data scenario runs the real script from src/private/run-agent-user-data.ts.
+# The user-data scenario runs the real script from src/private/run-agent-user-data.ts, which embeds the copy in assets/.
+bash scripts/agent/embed.sh
 PATH="$(bash scripts/node-path.sh):$PATH"
 export PATH
 export MOTO_SERVER="$root/.venv-moto/bin/moto_server"

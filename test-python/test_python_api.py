@@ -169,10 +169,10 @@ def test_bundled_npm_package_holds_only_the_library():
     with tarfile.open(bundles[0]) as tgz:
         members = [m for m in tgz.getmembers() if m.isfile()]
     # assets/: the run reaper's bundled Lambda handler (one index.js per function) and the bundled launcher (the
-    # chronos-training console script); agent/: the run agent the launch template embeds at synthesis; CHANGELOG.md:
+    # chronos-training console script); assets/agent/: the run agent the launch template embeds at synthesis; CHANGELOG.md:
     # the release notes, for users.
     allowed = re.compile(r"^package/(package\.json|\.jsii|README\.md|API\.md|CHANGELOG\.md|LICENSE|lib/[\w./-]+\.(js|d\.ts)"
-                         r"|assets/[\w./-]+/index\.js|assets/cli/chronos-training\.js|agent/chronos_run_agent\.py)$")
+                         r"|assets/[\w./-]+/index\.js|assets/cli/chronos-training\.js|assets/agent/chronos_run_agent\.py)$")
     unexpected = sorted({m.name.split("/")[1] for m in members if not allowed.match(m.name)})
     assert not unexpected, f"{bundles[0].name} holds files outside the library: {unexpected}"
     size = sum(m.size for m in members)

@@ -15,7 +15,7 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 @pytest.fixture(scope="module")
 def agent():
-    with open(os.path.join(ROOT, "agent", "chronos_run_agent.py"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "chronos-training", "src", "chronos_training", "agent", "chronos_run_agent.py"), encoding="utf-8") as f:
         return f.read()
 
 

@@ -21,7 +21,7 @@ import boto3
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-AGENT = os.path.join(ROOT, "agent", "chronos_run_agent.py")
+AGENT = os.path.join(ROOT, "chronos-training", "src", "chronos_training", "agent", "chronos_run_agent.py")
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 TOY = os.path.join(FIXTURES, "toy_train.py")
 ENV_NAME = "dev"
