@@ -101,9 +101,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
       // No coverage report by default (nothing reads it, and it costs jest about a third of its CPU):
       // `npx jest --coverage` makes one.
       collectCoverage: false,
-      // The launcher against moto (a server and the bundled command as child processes; mostly waiting): its own
-      // task, test:cli, which test runs after jest and CI runs in the lane of the other emulator tests.
-      testPathIgnorePatterns: ['/node_modules/', '\\.moto\\.test\\.ts$'],
       // release/baseline/package.json has the package's name; the rehearsal works in .tools/.
       modulePathIgnorePatterns: ['<rootDir>/release/', '<rootDir>/.tools/'],
     },
@@ -158,29 +155,6 @@ project.addTask('integ:update', {
   exec: `${integRunner} --update-on-failed --dry-run --force`,
 });
 project.testTask.spawn(integ);
-// The launcher, `chronos-training` (src/cli/, docs/RUNS.md): one esbuild bundle with the AWS SDK inlined (the SDK is a dev
-// dependency only), shipped in assets/ as the package's bin; jsii-pacmak makes it a console script of the Python
-// package too. The library's index never imports src/cli/, whose SDK imports are therefore dev dependencies.
-project.addBins({ 'chronos-training': 'assets/cli/chronos-training.js' });
-project.eslint?.allowDevDeps('src/cli/**');
-const bundleCli = project.addTask('bundle:cli', {
-  description: 'Bundle the chronos-training launcher (src/cli/main.ts) into assets/cli/chronos-training.js',
-  execArgs: ['esbuild', '--bundle', 'src/cli/main.ts', '--target=node22', '--platform=node', '--minify', '--legal-comments=none',
-    '--outfile=assets/cli/chronos-training.js', '--tsconfig=tsconfig.dev.json', '--banner:js=#!/usr/bin/env node', '--log-level=warning'],
-});
-bundleCli.exec('chmod +x assets/cli/chronos-training.js');
-project.tasks.tryFind('bundle')!.spawn(bundleCli);
-// The launcher's tests alone (they start one moto server themselves, as the default jest run does), with a fresh bundle.
-const cliTest = project.addTask('test:cli', {
-  description: 'Bundle the launcher and run its tests against moto on loopback (test/cli/*.moto.test.ts; jest runs the others)',
-  steps: [{ spawn: bundleCli.name }, {
-    exec: "jest --maxWorkers=1 --coverage=false --testPathIgnorePatterns /node_modules/ --testPathPatterns 'test/cli/.*\\.moto\\.test\\.ts$'",
-    receiveArgs: true,
-  }],
-});
-project.testTask.spawn(cliTest);
-// jsii compiles src/cli/ into lib/cli/ too; the bundle is what runs, so the compiled copy stays out of the tarball.
-project.addPackageIgnore('/lib/cli/');
 // The reaper's construct points at its bundled handler: bundle before jest, so `npx projen test` works on a fresh clone.
 project.testTask.prependSpawn(project.tasks.tryFind('bundle')!);
 // API.md from this build's assembly only (jsii-docgen would also find release/baseline/.jsii: see the script).
@@ -252,11 +226,11 @@ project.addTask('deploy:local', {
 // interruption and the resume (scripts/local/run-loop.js; test-e2e/run-loop.test.js checks it).
 project.addTask('run:local', {
   description: 'Deploy to the local emulator, chronos-training run a toy script through a spot interruption and its resume, print logs and timings',
-  steps: [{ spawn: 'bundle:cli' }, { exec: 'node scripts/local/run-loop.js' }],
+  steps: [{ spawn: bundleAgent.name }, { exec: 'node scripts/local/run-loop.js' }],
 });
 const runLoopTest = project.addTask('test:run-loop', {
   description: 'The whole run loop as a test (test-e2e/runs/): emulator, launcher, instances played against the metadata mock, spot notice, resume',
-  steps: [{ spawn: 'bundle:cli' }, { exec: "node --test --test-reporter=tap 'test-e2e/runs/*.test.js'" }],
+  steps: [{ spawn: bundleAgent.name }, { exec: "node --test --test-reporter=tap 'test-e2e/runs/*.test.js'" }],
 });
 const e2e = project.addTask('test:e2e', {
   description: 'cdk bootstrap, cdk deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, cdk destroy',
@@ -283,6 +257,9 @@ const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
   exec: 'bash scripts/scan/run.sh',
 });
+// Every task that synthesizes the sample app or the integ cases outside `build` and `test` (whose `bundle` makes it)
+// first copies the run agent the user data embeds into assets/agent/ (a copy: a second or less).
+for (const name of ['integ', 'synth', 'deploy:local', 'test:e2e', 'scan']) project.tasks.tryFind(name)!.prependSpawn(bundleAgent);
 // ---------------------------------------------------------------------------
 // `ci`: every leg of `build` and `test` (read from those tasks here, so a step added to either becomes a leg
 // too), the Python package, the artifact checks, the publish rehearsal, the scanners and the end-to-end tests.
@@ -347,7 +324,6 @@ const typecheck: [string, string] = ['typecheck', 'tsc --noEmit -p scripts/ci/ts
 // release:artifacts and release:local --fast check and publish as they are.
 const integLeg = take('integ', transpileOnly);
 const jestLeg = take('jest');
-const cliLeg = take(cliTest.name);
 const packageLane: Array<[string, string]> = [take('post-compile'), take('compat'), take('package'),
   [packagePython.name, `projen ${packagePython.name}`], [artifacts.name, `projen ${artifacts.name}`]];
 // Any other step of build or test, in its order, before the lanes.
@@ -365,7 +341,7 @@ const niced = ([name, command]: string[]): [string, string] =>
 lanes(
   [jestLeg, integLeg].map(niced),
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], niced(typecheck)],
-  [['test:agent', 'projen test:agent'], cliLeg, [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
+  [['test:agent', 'projen test:agent'], [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
   [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]].map(niced),
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
