@@ -244,11 +244,19 @@ project.addTask('test:python', {
   exec: 'bash scripts/test-python.sh',
 });
 
-// The run agent (agent/chronos_run_agent.py, docs/RUNS.md) as real processes against moto server (S3) and AWS's
-// amazon-ec2-metadata-mock (IMDSv2) on loopback, side by side with pytest-xdist. Not a `ci` leg yet.
+// The run agent (chronos-training/src/chronos_training/agent/chronos_run_agent.py, docs/RUNS.md) as real processes
+// against moto server (S3) and AWS's amazon-ec2-metadata-mock (IMDSv2) on loopback, side by side with pytest-xdist.
 project.addTask('test:agent', {
   description: "The run agent's scenarios (test/agent/): moto server + amazon-ec2-metadata-mock v1.13.0 on 127.0.0.1, offline",
   exec: 'bash scripts/test-agent.sh',
+  receiveArgs: true,
+});
+
+// The Python run package (chronos-training/: the launcher CLI and API, docs/RUNS.md): its pytest suite against moto,
+// on the wheel built from its sdist and installed into a fresh venv (scripts/test-run-package.sh).
+const runPackageTest = project.addTask('test:run-package', {
+  description: 'Build the chronos-training wheel (uv build), install it in a fresh venv, run its pytest suite against moto (chronos-training/tests/)',
+  exec: 'bash scripts/test-run-package.sh',
   receiveArgs: true,
 });
 
@@ -332,7 +340,7 @@ for (const [name, command] of buildLegs) leg(name, command);
 // package, built once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to
 // loopback registries and installed by name, where the README's TypeScript examples and the Python test suite run;
 // a breaking version refused); and, in two lanes, the tests of processes on the local emulator, which mostly wait
-// on timers, servers and child processes: the run agent's scenarios and the launcher, then the scanners; the whole
+// on timers, servers and child processes: the run agent's scenarios and the run package's suite (the launcher), then the scanners; the whole
 // run loop and the deploy e2e. The typecheck ends the package lane, the shortest since its venvs and translations
 // come from the tool cache. The package lane is a chain of CPU-bound steps that the rehearsal waits for, so the
 // other lanes run at a lower CPU priority (nice 5, as the typecheck does) and take the CPU whenever it waits.
@@ -341,7 +349,8 @@ const niced = ([name, command]: string[]): [string, string] =>
 lanes(
   [jestLeg, integLeg].map(niced),
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], niced(typecheck)],
-  [['test:agent', 'projen test:agent'], [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
+  [['test:agent', 'projen test:agent'], [runPackageTest.name, `projen ${runPackageTest.name}`],
+    [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
   [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]].map(niced),
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
