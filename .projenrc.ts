@@ -101,9 +101,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
       // No coverage report by default (nothing reads it, and it costs jest about a third of its CPU):
       // `npx jest --coverage` makes one.
       collectCoverage: false,
-      // The launcher against moto (a server and the bundled command as child processes; mostly waiting): its own
-      // task, test:cli, which test runs after jest and CI runs in the lane of the other emulator tests.
-      testPathIgnorePatterns: ['/node_modules/', '\\.moto\\.test\\.ts$'],
       // release/baseline/package.json has the package's name; the rehearsal works in .tools/.
       modulePathIgnorePatterns: ['<rootDir>/release/', '<rootDir>/.tools/'],
     },
@@ -121,9 +118,15 @@ project.gitignore.addPatterns('/integ/cdk.context.json');
 // The last release's assembly is committed (docs/DEVELOPMENT.md, "Releasing"); the node_modules link the API guard lends it is not.
 project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/node_modules');
 
-// agent/chronos_run_agent.py ships in the npm tarball (hence in the wheel's): the user data embeds it at synth, and
-// Batch images copy it. Never its bytecode.
-project.addPackageIgnore('/agent/__pycache__/');
+// The run agent's source is the Python run package's (chronos-training/src/chronos_training/agent/); the construct
+// package embeds it at synthesis from its own copy, assets/agent/chronos_run_agent.py, which `bundle` makes before
+// compile and tests (git-ignored as the rest of assets/, shipped in the npm tarball, hence in the wheel's). Never its bytecode.
+const bundleAgent = project.addTask('bundle:agent', {
+  description: "Copy the run agent from the Python run package into assets/agent/ (the launch template's user data embeds it)",
+  exec: 'bash scripts/agent/embed.sh',
+});
+project.tasks.tryFind('bundle')!.spawn(bundleAgent);
+project.addPackageIgnore('/assets/agent/__pycache__/');
 
 // Keep the sample app, scripts, Python tests, the docs, release records, rosetta's inputs and outputs and the Python run
 // package (chronos-training/, published to PyPI on its own) out of the npm tarball.
@@ -152,29 +155,6 @@ project.addTask('integ:update', {
   exec: `${integRunner} --update-on-failed --dry-run --force`,
 });
 project.testTask.spawn(integ);
-// The launcher, `chronos-training` (src/cli/, docs/RUNS.md): one esbuild bundle with the AWS SDK inlined (the SDK is a dev
-// dependency only), shipped in assets/ as the package's bin; jsii-pacmak makes it a console script of the Python
-// package too. The library's index never imports src/cli/, whose SDK imports are therefore dev dependencies.
-project.addBins({ 'chronos-training': 'assets/cli/chronos-training.js' });
-project.eslint?.allowDevDeps('src/cli/**');
-const bundleCli = project.addTask('bundle:cli', {
-  description: 'Bundle the chronos-training launcher (src/cli/main.ts) into assets/cli/chronos-training.js',
-  execArgs: ['esbuild', '--bundle', 'src/cli/main.ts', '--target=node22', '--platform=node', '--minify', '--legal-comments=none',
-    '--outfile=assets/cli/chronos-training.js', '--tsconfig=tsconfig.dev.json', '--banner:js=#!/usr/bin/env node', '--log-level=warning'],
-});
-bundleCli.exec('chmod +x assets/cli/chronos-training.js');
-project.tasks.tryFind('bundle')!.spawn(bundleCli);
-// The launcher's tests alone (they start one moto server themselves, as the default jest run does), with a fresh bundle.
-const cliTest = project.addTask('test:cli', {
-  description: 'Bundle the launcher and run its tests against moto on loopback (test/cli/*.moto.test.ts; jest runs the others)',
-  steps: [{ spawn: bundleCli.name }, {
-    exec: "jest --maxWorkers=1 --coverage=false --testPathIgnorePatterns /node_modules/ --testPathPatterns 'test/cli/.*\\.moto\\.test\\.ts$'",
-    receiveArgs: true,
-  }],
-});
-project.testTask.spawn(cliTest);
-// jsii compiles src/cli/ into lib/cli/ too; the bundle is what runs, so the compiled copy stays out of the tarball.
-project.addPackageIgnore('/lib/cli/');
 // The reaper's construct points at its bundled handler: bundle before jest, so `npx projen test` works on a fresh clone.
 project.testTask.prependSpawn(project.tasks.tryFind('bundle')!);
 // API.md from this build's assembly only (jsii-docgen would also find release/baseline/.jsii: see the script).
@@ -254,11 +234,11 @@ project.addTask('deploy:local', {
 // interruption and the resume (scripts/local/run-loop.js; test-e2e/run-loop.test.js checks it).
 project.addTask('run:local', {
   description: 'Deploy to the local emulator, chronos-training run a toy script through a spot interruption and its resume, print logs and timings',
-  steps: [{ spawn: 'bundle:cli' }, { exec: 'node scripts/local/run-loop.js' }],
+  steps: [{ spawn: bundleAgent.name }, { exec: 'node scripts/local/run-loop.js' }],
 });
 const runLoopTest = project.addTask('test:run-loop', {
   description: 'The whole run loop as a test (test-e2e/runs/): emulator, launcher, instances played against the metadata mock, spot notice, resume',
-  steps: [{ spawn: 'bundle:cli' }, { exec: "node --test --test-reporter=tap 'test-e2e/runs/*.test.js'" }],
+  steps: [{ spawn: bundleAgent.name }, { exec: "node --test --test-reporter=tap 'test-e2e/runs/*.test.js'" }],
 });
 const e2e = project.addTask('test:e2e', {
   description: 'cdk bootstrap, cdk deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, cdk destroy',
@@ -272,8 +252,8 @@ project.addTask('test:python', {
   exec: 'bash scripts/test-python.sh',
 });
 
-// The run agent (agent/chronos_run_agent.py, docs/RUNS.md) as real processes against moto server (S3) and AWS's
-// amazon-ec2-metadata-mock (IMDSv2) on loopback, side by side with pytest-xdist. Not a `ci` leg yet.
+// The run agent (chronos-training/src/chronos_training/agent/chronos_run_agent.py, docs/RUNS.md) as real processes
+// against moto server (S3) and AWS's amazon-ec2-metadata-mock (IMDSv2) on loopback, side by side with pytest-xdist.
 project.addTask('test:agent', {
   description: "The run agent's scenarios (test/agent/): moto server + amazon-ec2-metadata-mock v1.13.0 on 127.0.0.1, offline",
   exec: 'bash scripts/test-agent.sh',
@@ -288,11 +268,22 @@ project.addTask('mutation', {
   receiveArgs: true,
 });
 
+// The Python run package (chronos-training/: the launcher CLI and API, docs/RUNS.md): its pytest suite against moto,
+// on the wheel built from its sdist and installed into a fresh venv (scripts/test-run-package.sh).
+const runPackageTest = project.addTask('test:run-package', {
+  description: 'Build the chronos-training wheel (uv build), install it in a fresh venv, run its pytest suite against moto (chronos-training/tests/)',
+  exec: 'bash scripts/test-run-package.sh',
+  receiveArgs: true,
+});
+
 // Compliance scanners (pinned, from PyPI) over every template the integ app synthesizes.
 const scan = project.addTask('scan', {
   description: 'cfn-lint and checkov over the sample app (dev, stage, prod) and the integ test-case templates',
   exec: 'bash scripts/scan/run.sh',
 });
+// Every task that synthesizes the sample app or the integ cases outside `build` and `test` (whose `bundle` makes it)
+// first copies the run agent the user data embeds into assets/agent/ (a copy: a second or less).
+for (const name of ['integ', 'synth', 'deploy:local', 'test:e2e', 'scan']) project.tasks.tryFind(name)!.prependSpawn(bundleAgent);
 // ---------------------------------------------------------------------------
 // `ci`: every leg of `build` and `test` (read from those tasks here, so a step added to either becomes a leg
 // too), the Python package, the artifact checks, the publish rehearsal, the scanners and the end-to-end tests.
@@ -357,7 +348,6 @@ const typecheck: [string, string] = ['typecheck', 'tsc --noEmit -p scripts/ci/ts
 // release:artifacts and release:local --fast check and publish as they are.
 const integLeg = take('integ', transpileOnly);
 const jestLeg = take('jest');
-const cliLeg = take(cliTest.name);
 const packageLane: Array<[string, string]> = [take('post-compile'), take('compat'), take('package'),
   [packagePython.name, `projen ${packagePython.name}`], [artifacts.name, `projen ${artifacts.name}`],
   // The Python suite against this build's wheel, a leg of its own (the rehearsal runs it again against the package
@@ -369,7 +359,7 @@ for (const [name, command] of buildLegs) leg(name, command);
 // package, built once, and as soon as it exists the fast publish rehearsal (this build's dist/ published to
 // loopback registries and installed by name, where the README's TypeScript examples and the Python test suite run;
 // a breaking version refused); and, in two lanes, the tests of processes on the local emulator, which mostly wait
-// on timers, servers and child processes: the run agent's scenarios and the launcher, then the scanners; the whole
+// on timers, servers and child processes: the run agent's scenarios and the run package's suite (the launcher), then the scanners; the whole
 // run loop and the deploy e2e. The typecheck ends the package lane, the shortest since its venvs and translations
 // come from the tool cache. The package lane is a chain of CPU-bound steps that the rehearsal waits for, so the
 // other lanes run at a lower CPU priority (nice 5, as the typecheck does) and take the CPU whenever it waits.
@@ -379,7 +369,8 @@ lanes(
   [jestLeg, integLeg].map(niced),
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], niced(typecheck)],
   // CI=true: the agent's scenarios must run under Python 3.9 (scripts/test-agent.sh installs it with uv).
-  [['test:agent', 'CI=true projen test:agent'], cliLeg, [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
+  [['test:agent', 'CI=true projen test:agent'], [runPackageTest.name, `projen ${runPackageTest.name}`],
+    [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
   [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]].map(niced),
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');

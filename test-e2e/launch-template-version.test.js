@@ -23,17 +23,14 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const moto = require('../scripts/local/moto');
-const { execFileSync } = require('node:child_process');
 const { clients } = require('../scripts/local/cdk');
-const { launcher } = require('../scripts/local/run-loop');
+const { launcher, launcherCommand } = require('../scripts/local/run-loop');
 const cfnc = require('@aws-sdk/client-cloudformation');
 const ec2c = require('@aws-sdk/client-ec2');
 const ssmc = require('@aws-sdk/client-ssm');
 
 const TEMPLATE = path.join(__dirname, '..', 'integ', 'integ.dev.ts.snapshot', 'ChronosTraining.template.json');
 const STACK = 'ChronosTraining-dev-Stack';
-const ROOT = path.join(__dirname, '..');
-const CLI = path.join(ROOT, 'assets', 'cli', 'chronos-training.js');
 let server;
 let c;
 
@@ -105,12 +102,13 @@ test('the next launch after the update uses version 2: chronos-training run laun
   assert.equal(output?.OutputValue, '2', `the stack's LaunchTemplateVersion output after the update: ${JSON.stringify(stack.Outputs)}`);
   await c.ssm.send(new ssmc.PutParameterCommand({ Name: '/chronos-training/dev/LaunchTemplateVersion', Value: output.OutputValue, Type: 'String', Overwrite: true }));
 
-  if (!fs.existsSync(CLI)) execFileSync('npx', ['projen', 'bundle:cli'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  // The Python run package's command, installed from its wheel (scripts/run-package-venv.sh).
+  const command = launcherCommand();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-lt-version-run-'));
   const cwd = path.join(work, 'project');
   fs.mkdirSync(cwd);
   fs.writeFileSync(path.join(cwd, 'train.py'), 'print("hello")\n');
-  const r = await launcher(['run', '--detach', '--env', 'dev', '--instance-types', 'g5.xlarge', '--', 'python3', 'train.py'],
+  const r = await launcher(command, ['run', '--detach', '--env', 'dev', '--instance-types', 'g5.xlarge', '--', 'python3', 'train.py'],
     { endpoint: server.endpoint, cwd });
   assert.equal(r.code, 0, r.stdout);
   const runId = /run (\S+)/.exec(r.stdout.split('\n').find((l) => l.startsWith('[chronos] run ')) ?? '')?.[1];

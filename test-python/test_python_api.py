@@ -168,45 +168,24 @@ def test_bundled_npm_package_holds_only_the_library():
     assert len(bundles) == 1, bundles
     with tarfile.open(bundles[0]) as tgz:
         members = [m for m in tgz.getmembers() if m.isfile()]
-    # assets/: the run reaper's bundled Lambda handler (one index.js per function) and the bundled launcher (the
-    # chronos-training console script); agent/: the run agent the launch template embeds at synthesis; CHANGELOG.md:
-    # the release notes, for users.
+    # assets/: the run reaper's bundled Lambda handler (one index.js per function) and the run agent the launch template
+    # embeds at synthesis (assets/agent/); CHANGELOG.md: the release notes, for users. No launcher: that is the
+    # chronos-training package's (issue 28).
     allowed = re.compile(r"^package/(package\.json|\.jsii|README\.md|API\.md|CHANGELOG\.md|LICENSE|lib/[\w./-]+\.(js|d\.ts)"
-                         r"|assets/[\w./-]+/index\.js|assets/cli/chronos-training\.js|agent/chronos_run_agent\.py)$")
+                         r"|assets/[\w./-]+/index\.js|assets/agent/chronos_run_agent\.py)$")
     unexpected = sorted({m.name.split("/")[1] for m in members if not allowed.match(m.name)})
     assert not unexpected, f"{bundles[0].name} holds files outside the library: {unexpected}"
     size = sum(m.size for m in members)
-    # About 4 MB: the launcher's bundle is 2 MB of it (the AWS SDK clients inlined, so it needs no npm dependency).
-    assert size < 5_000_000, f"{bundles[0].name} unpacks to {size} bytes"
+    # About 2 MB: the library, its assembly and docs (the 2 MB launcher bundle went to the chronos-training package).
+    assert size < 3_000_000, f"{bundles[0].name} unpacks to {size} bytes"
 
 
-def test_pip_installs_the_chronos_training_command(tmp_path, monkeypatch, capfd):
-    # jsii-pacmak makes the npm package's bin a setup.py script: `pip install chronos-training-infra` puts the
-    # launcher on PATH, run by the jsii runtime's node (docs/RUNS.md; README "Run training").
-    import runpy
+def test_the_construct_wheel_installs_no_launcher():
+    # The launcher is the chronos-training package's console script (issue 28): the construct package has no npm
+    # `bin`, from which jsii-pacmak would write a setup.py script (jsii-pacmak, lib/targets/python.ts: package.json `bin` entries become setup.py `scripts`).
     import shutil
     import sys
-    command = shutil.which("chronos-training", path=str(Path(sys.executable).parent))
-    assert command, "the wheel installed no chronos-training script beside this interpreter"
-    script = Path(command).read_text()
-    assert script.startswith(f"#!{sys.executable}"), script.splitlines()[0]
-    assert 'invokeBinScript(\n    "@chronos/training-infra", "chronos-training", sys.argv[1:]' in script, script
-    # The installed script itself runs here, in this interpreter, whose jsii runtime has started already: a new
-    # interpreter pays a new one (imports aws_cdk, about 12 s of CPU), which proves nothing more about the package.
-    # It copies the run agent for a container image out of the package (whose directory is temporary under jsii):
-    # the command runs with its arguments, and its exit code is the script's.
-    dest = tmp_path / "chronos_run_agent.py"
-    monkeypatch.setattr(sys, "argv", [command, "agent-path", "--copy", str(dest)])
-    with pytest.raises(SystemExit) as exited:
-        runpy.run_path(command, run_name="__main__")
-    out, err = capfd.readouterr()
-    assert exited.value.code == 0, err
-    assert out.strip() == str(dest), out
-    assert dest.read_text().startswith("#!") and "def main" in dest.read_text()
-    # A bad argument: the launcher's error and its non-zero exit reach the caller.
-    monkeypatch.setattr(sys, "argv", [command, "agent-path", "--no-such-option"])
-    with pytest.raises(SystemExit) as refused:
-        runpy.run_path(command, run_name="__main__")
-    out, err = capfd.readouterr()
-    assert refused.value.code != 0
-    assert "--no-such-option" in err, err
+    dist = importlib.metadata.distribution("chronos-training-infra")
+    assert [f for f in (dist.files or []) if f.name == "chronos-training"] == []
+    assert not [e for e in dist.entry_points if e.group == "console_scripts"]
+    assert shutil.which("chronos-training", path=str(Path(sys.executable).parent)) is None

@@ -76,11 +76,12 @@ def test_a_real_ctrl_c_sigint_of_the_attached_command_detaches_exit_0_the_run_id
 
 
 def test_agent_path_prints_the_packaged_agents_path_or_copies_it(tmp_path):
-    agent = os.path.join(ROOT, "agent", "chronos_run_agent.py")
+    agent = os.path.join(ROOT, "chronos-training", "src", "chronos_training", "agent", "chronos_run_agent.py")
     printed = subprocess.run([command(), "agent-path"], capture_output=True, text=True)
     assert printed.returncode == 0
     path = printed.stdout.strip()
-    assert path.endswith(os.path.join("chronos_training", "agent", "chronos_run_agent.py")) or path == agent
+    # The installed wheel's copy (site-packages), never the source tree's.
+    assert path.endswith(os.path.join("chronos_training", "agent", "chronos_run_agent.py")) and path != agent
     with open(path, "rb") as f, open(agent, "rb") as g:
         assert f.read() == g.read()
     copied = subprocess.run([command(), "agent-path", "--copy", str(tmp_path)], capture_output=True, text=True)

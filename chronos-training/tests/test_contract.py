@@ -1,7 +1,9 @@
-"""The contract module (chronos_training.contract) against docs/RUNS.md and against the run agent, which still
-carries its own copy of the key layout (agent/chronos_run_agent.py stays one standard-library file). Each key of the
-agent is built with the agent's own format string, read from its source, and compared with the contract's: a change
-on either side that the other did not follow fails here."""
+"""The contract module (chronos_training.contract) against docs/RUNS.md and against the run agent, which cannot import
+it (chronos_training/agent/chronos_run_agent.py stays one standard-library file in the user data, with no room left
+for a copy of the contract's constants): the check goes the other way round. The agent's key formats, schema version
+and states are read from its source and compared with the contract's, in both directions: a change on either side
+that the other did not follow fails here."""
+import ast
 import os
 import re
 from datetime import datetime, timezone
@@ -15,33 +17,41 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 @pytest.fixture(scope="module")
 def agent():
-    with open(os.path.join(ROOT, "agent", "chronos_run_agent.py"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "chronos-training", "src", "chronos_training", "agent", "chronos_run_agent.py"), encoding="utf-8") as f:
         return f.read()
 
 
-def agent_format(source: str, pattern: str) -> str:
-    """The agent's format string literal that matches `pattern` (a regular expression of the literal's text)."""
-    m = re.search(r'"(%s)"' % pattern, source)
-    assert m, "the agent has no key format like %s" % pattern
-    return m.group(1)
+# A literal of the agent that is a key of the bucket layout, whole or after a prefix: `%s` then one of the layout's
+# folders (docs/RUNS.md, "The bucket layout"), or an attempt's record or a checkpoint's part after a prefix.
+KEY_LITERAL = re.compile(r"^%s(/(runs|logs|code|checkpoints|artifacts)/|(attempts|data|manifests)/)")
+
+
+def literals(source: str):
+    """Every string constant of the agent's syntax tree (docstrings too: none looks like a key)."""
+    return [n.value for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
 
 
 def test_the_agent_knows_the_contracts_schema_version(agent):
     assert int(re.search(r"^SCHEMA = (\d+)$", agent, re.M).group(1)) == contract.SCHEMA_VERSION
 
 
-def test_the_agents_keys_are_the_contracts(agent):
+def test_the_agents_key_formats_are_the_contracts_and_the_contract_has_no_other(agent):
+    used = {v for v in literals(agent) if KEY_LITERAL.match(v)}
+    assert used == set(contract.AGENT_KEY_FORMATS), "agent only: %s; contract only: %s" % (
+        sorted(used - set(contract.AGENT_KEY_FORMATS)), sorted(set(contract.AGENT_KEY_FORMATS) - used))
+    # The run's documents, which the agent reads and writes after its run prefix.
+    assert {contract.SPEC, contract.STATUS, contract.CONTROL} <= set(literals(agent))
+
+
+def test_the_contracts_key_formats_make_the_documented_keys():
     env, run, attempt, chunk, seq = "dev", "my-run-20261201-120000-abcdef", 2, 17, 3
-    assert agent_format(agent, r"%s/logs/%s/%03d/%s/%010d\.log") % (env, run, attempt, "stderr", chunk) == \
-        contract.log_key(env, run, attempt, "stderr", chunk)
-    assert agent_format(agent, r"%s/runs/%s/") % (env, run) == contract.run_prefix(env, run)
-    ck_prefix = agent_format(agent, r"%s/checkpoints/%s/") % (env, run)
-    assert agent_format(agent, r"%smanifests/%010d\.json") % (ck_prefix, seq) == \
-        contract.checkpoint_manifest_key(env, run, seq)
-    assert agent_format(agent, r"%sdata/%010d/%s") % (ck_prefix, seq, "model/a.pt") == \
-        contract.checkpoint_data_key(env, run, seq, "model/a.pt")
-    assert agent_format(agent, r"%s/code/blobs/%s") % (env, "ab" * 32) == contract.blob_key(env, "ab" * 32)
-    assert agent_format(agent, r"%s/artifacts/%s/%s") % (env, run, "out.txt") == contract.artifact_key(env, run, "out.txt")
+    assert contract.log_key(env, run, attempt, "stderr", chunk) == "dev/logs/%s/002/stderr/0000000017.log" % run
+    assert contract.log_key(env, run, attempt, "stderr", chunk).startswith(contract.log_stream_prefix(env, run, attempt, "stderr"))
+    assert contract.attempt_key(env, run, attempt) == "dev/runs/%s/attempts/002.json" % run
+    assert contract.checkpoint_manifest_key(env, run, seq) == "dev/checkpoints/%s/manifests/0000000003.json" % run
+    assert contract.checkpoint_data_key(env, run, seq, "model/a.pt") == "dev/checkpoints/%s/data/0000000003/model/a.pt" % run
+    assert contract.blob_key(env, "ab" * 32).startswith(contract.blobs_prefix(env))
+    assert contract.artifact_key(env, run, "out.txt") == "dev/artifacts/%s/out.txt" % run
 
 
 def test_the_agent_writes_only_the_contracts_states(agent):
@@ -79,8 +89,8 @@ def test_run_ids_and_the_pending_status():
     assert contract.lifetime_tag_hours(3601) == 1.26 and contract.lifetime_tag_hours(14400) == 4.25
 
 
-# How the agent can carry the contract and stay one file: contract.py imports only the standard library and nothing of
-# the package, so its text runs on its own (and, pasted between two markers of the agent by a build step, there).
+# contract.py imports only the standard library and nothing of the package, so its text runs on its own: should the
+# user data have room one day, a build step could paste it into the agent (between two markers) instead of the check above.
 def test_the_contract_module_runs_on_its_own_for_the_agent_to_carry_a_copy():
     source = open(contract.__file__, encoding="utf-8").read()
     assert not re.search(r"^\s*from \.|^\s*import chronos_training|^\s*from chronos_training", source, re.M)

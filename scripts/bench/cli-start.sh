@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The start of the launcher command: the Python package's `chronos-training` (installed from its wheel into a fresh
-# venv, as pip installs it, bytecode compiled) beside the TypeScript bundle `node assets/cli/chronos-training.js`,
-# for `--help` (no AWS) and `status --env dev` (the foundation's SSM parameters and the environment's runs, from a
-# moto server on loopback with a foundation of two runs).
+# venv, as pip installs it, bytecode compiled), for `--help` (no AWS) and `status --env dev` (the foundation's SSM
+# parameters and the environment's runs, from a moto server on loopback with a foundation of two runs); beside the
+# old TypeScript launcher when OLD_CLI names its bundle (`chronos-training.js`, built with `npx projen bundle:cli` in a
+# checkout before issue 28 removed it; docs/DEVELOPMENT.md has the figures of both).
 #
-# Usage: bash scripts/bench/cli-start.sh [RUNS]    (default 7; the bundle is built first when it is missing)
+# Usage: [OLD_CLI=path/to/chronos-training.js] bash scripts/bench/cli-start.sh [RUNS]    (default 7)
 #        bash scripts/bench/cli-start.sh --serve   (sets up, prints the environment and the two commands, and keeps
 #                                                   the moto server up until Ctrl-C: to time them with another tool)
 # It prints, per command, the median and the range of the wall and CPU (user + sys) seconds of whole processes
@@ -19,7 +20,6 @@ uv="$(bash scripts/uv.sh)"
 PATH="$(bash scripts/node-path.sh):$PATH"
 export PATH
 bash scripts/local/moto-venv.sh
-[ -f assets/cli/chronos-training.js ] || ./scripts/dev npx projen bundle:cli
 
 work="$root/.tools/bench-cli"
 rm -rf "$work" && mkdir -p "$work"
@@ -52,11 +52,11 @@ for _ in 1 2; do
 done
 
 py="$work/venv/bin/chronos-training"
-node_cmd="node $root/assets/cli/chronos-training.js"
+node_cmd="${OLD_CLI:+node $OLD_CLI}"
 if [ "${1:-}" = "--serve" ]; then
   echo "export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
   echo "python: $py --help | $py status --env dev"
-  echo "node:   $node_cmd --help | $node_cmd status --env dev"
+  [ -z "$node_cmd" ] || echo "node:   $node_cmd --help | $node_cmd status --env dev"
   echo "moto server up (pid $moto); Ctrl-C ends it"
   wait "$moto"
   exit 0
@@ -84,6 +84,8 @@ for name, argv in [("python chronos-training --help", [py, "--help"]),
                    ("node chronos-training.js --help", node + ["--help"]),
                    ("python chronos-training status --env dev", [py, "status", "--env", "dev"]),
                    ("node chronos-training.js status --env dev", node + ["status", "--env", "dev"])]:
+    if name.startswith("node") and not node:  # no OLD_CLI
+        continue
     w, c = measure(argv)
     print("%-44s %8.3f (%.3f-%.3f) %8.3f (%.3f-%.3f)" % (name, statistics.median(w), min(w), max(w),
                                                          statistics.median(c), min(c), max(c)))

@@ -18,8 +18,6 @@ const os = require('node:os');
 const path = require('node:path');
 const moto = require('../local/moto');
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'assets', 'cli', 'chronos-training.js');
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
@@ -54,7 +52,7 @@ function time(label, command, args, env) {
 }
 
 async function main() {
-  if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run npx projen bundle:cli first`);
+  const BIN = require('../local/run-loop').launcherCommand();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-bench-'));
   const server = await moto.start({ logFile: path.join(tmp, 'moto.log') });
   try {
@@ -87,7 +85,7 @@ async function main() {
     console.log(`moto ${server.endpoint}; node ${process.version}; ${os.cpus().length} CPUs`);
     const rows = [];
     const launcher = (label) => {
-      const r = time(label, process.execPath, [BIN, 'run', '--env', ENV, '--dir', dir, '--instance-types', 't3.micro', '--detach', '--', 'true'], env);
+      const r = time(label, BIN, ['run', '--env', ENV, '--dir', dir, '--instance-types', 't3.micro', '--detach', '--', 'true'], env);
       const line = r.stderr.split('\n').find(l => l.includes('[chronos] code:')) ?? '';
       rows.push([label, r.seconds, line.replace(/^\[chronos\] code: /, '').replace(/, manifest \S+/, '')]);
     };

@@ -21,14 +21,22 @@ const cdk = require('./cdk');
 const { playInstances } = require('./instance-player');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'assets', 'cli', 'chronos-training.js');
 const TOY = path.join(ROOT, 'test', 'agent', 'fixtures', 'toy_train.py');
 const REGION = 'us-east-1';
 /** The toy script's steps: 0.25 s each, a checkpoint every 5, so the notice comes mid-run. */
 const STEPS = 60;
 
-/** The launcher as a user runs it, against the emulator: resolves { code, stdout }. */
-function launcher(args, { endpoint, cwd, onLine = () => {} }) {
+/**
+ * The `chronos-training` command of the Python run package, installed from its wheel (scripts/run-package-venv.sh:
+ * a venv of the tool cache, made once per change of the package): the path of the command.
+ */
+function launcherCommand() {
+  const venv = execFileSync('bash', [path.join(ROOT, 'scripts', 'run-package-venv.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 2] }).trim();
+  return path.join(venv, 'bin', 'chronos-training');
+}
+
+/** The launcher as a user runs it (`command`, launcherCommand()), against the emulator: resolves { code, stdout }. */
+function launcher(command, args, { endpoint, cwd, onLine = () => {} }) {
   return new Promise((resolve, reject) => {
     const env = {
       ...moto.withoutAws().env,
@@ -37,7 +45,7 @@ function launcher(args, { endpoint, cwd, onLine = () => {} }) {
       // The launcher's upload-hash cache beside the toy project, not in the user's ~/.cache.
       CHRONOS_CACHE_DIR: path.join(path.dirname(cwd), 'launcher-cache'),
     };
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let partial = '';
     const take = (chunk) => {
@@ -77,8 +85,8 @@ async function latestCheckpoint(endpoint, runId) {
 
 /**
  * Runs the loop. options: log(line); workDir; spotNoticeAfterSeconds (after the first attempt's boot);
- * inspect(result), called with the emulator still up: { runId, endpoint, booted, launcherOutput, logs, status,
- * checkpoint }.
+ * inspect(result), called with the emulator still up: { runId, command (the launcher's path), endpoint, booted,
+ * launcherOutput, logs, status, checkpoint }.
  */
 async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-run-loop-')), spotNoticeAfterSeconds = 6,
   inspect = async () => {} } = {}) {
@@ -87,9 +95,7 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
     const t0 = Date.now();
     try { return await fn(); } finally { legs.push([name, (Date.now() - t0) / 1000]); }
   };
-  if (!fs.existsSync(CLI)) {
-    await leg('bundle the launcher', () => execFileSync('npx', ['projen', 'bundle:cli'], { cwd: ROOT, stdio: ['ignore', 2, 2] }));
-  }
+  const command = await leg('chronos-training from its wheel (a venv, made once per change of the package)', launcherCommand);
   const aemmBin = await leg('metadata mock (build once, then cached)', () =>
     execFileSync('bash', [path.join(ROOT, 'scripts', 'agent', 'aemm.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 2] }).trim());
   const server = await leg('start the emulator', () => moto.start({ logFile: path.join(workDir, 'moto.log') }));
@@ -111,15 +117,15 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
       lifecycleOf: () => 'spot',
       log: (line) => log(`  [instances] ${line}`),
     });
-    const run = await leg('chronos-training run (attempt 1 interrupted, attempt 2 resumes)', () => launcher(
+    const run = await leg('chronos-training run (attempt 1 interrupted, attempt 2 resumes)', () => launcher(command,
       ['run', '--env', 'dev', '--spot', '--instance-types', 'g6.xlarge,g5.xlarge', '--max-attempts', '3',
         '--name', 'toy', '--env-var', 'TOY_STEPS_FILE=steps.txt', '--', 'python3', 'train.py', String(STEPS), '5', '0.25'],
       { endpoint, cwd: code, onLine: (line) => log(`  [chronos-training] ${line}`) }));
     if (run.code !== 0) throw new Error(`chronos-training run exited ${run.code}`);
     const runId = /\b(toy-\d{8}-\d{6}-[0-9a-f]{6})\b/.exec(run.stdout)?.[1];
     if (!runId) throw new Error('chronos-training run printed no run ID');
-    const logs = await leg('chronos-training logs', () => launcher(['logs', runId, '--env', 'dev'], { endpoint, cwd: code }));
-    const status = await leg('chronos-training status', () => launcher(['status', runId, '--env', 'dev'], { endpoint, cwd: code }));
+    const logs = await leg('chronos-training logs', () => launcher(command, ['logs', runId, '--env', 'dev'], { endpoint, cwd: code }));
+    const status = await leg('chronos-training status', () => launcher(command, ['status', runId, '--env', 'dev'], { endpoint, cwd: code }));
     log('\nLogs of every attempt, from the emulator\'s bucket:');
     log(logs.stdout.trimEnd());
     log('\nStatus:');
@@ -128,7 +134,7 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
     log('\nThe last whole checkpoint, from the emulator\'s bucket:');
     log(`  ${checkpoint.manifestKey} (sequence ${checkpoint.sequence}, ${checkpoint.createdAt})`);
     for (const f of checkpoint.files) log(`  ${f.path}  ${f.size} bytes  ${f.key}: ${JSON.stringify(f.content)}`);
-    const result = { runId, launcherOutput: run.stdout, logs: logs.stdout, status: status.stdout, checkpoint, endpoint, booted: player.booted, legs };
+    const result = { runId, command, launcherOutput: run.stdout, logs: logs.stdout, status: status.stdout, checkpoint, endpoint, booted: player.booted, legs };
     await inspect(result);
     return result;
   } finally {
@@ -139,7 +145,7 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
   }
 }
 
-module.exports = { runLoop, launcher, STEPS, REGION };
+module.exports = { runLoop, launcher, launcherCommand, STEPS, REGION };
 
 if (require.main === module) {
   runLoop().catch((e) => { console.error(`run-loop: ${e.message}`); process.exit(1); });

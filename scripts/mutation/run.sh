@@ -25,7 +25,9 @@ done
 work="$root/.tools/mutation"
 rm -rf "$work"
 mkdir -p "$work/agent" "$work/test/agent"
-cp agent/chronos_run_agent.py "$work/agent/"
+cp chronos-training/src/chronos_training/agent/chronos_run_agent.py "$work/agent/"
+# test/agent/conftest.py finds the agent at this path from the copy's root (mutmut's mutants/ folder included).
+export CHRONOS_TEST_AGENT_RELPATH=agent/chronos_run_agent.py
 cp test/agent/conftest.py test/agent/test_core.py "$work/test/agent/"
 cat > "$work/setup.cfg" <<'CFG'
 [mutmut]

@@ -3,10 +3,13 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 
 /**
- * The run agent's source, `agent/chronos_run_agent.py` at the package root: the same path from `src/private`
- * (ts-jest) and `lib/private` (compiled), and shipped in the npm tarball (hence in the Python wheel's).
+ * The run agent, as the package ships it: `assets/agent/chronos_run_agent.py` at the package root (the same path from
+ * `src/private` (ts-jest) and `lib/private` (compiled)), in the npm tarball (hence in the Python wheel's). Its source
+ * is the Python run package's `chronos-training/src/chronos_training/agent/chronos_run_agent.py`, outside this
+ * package: projen's `bundle` task copies it here before compile and tests (`bundle:agent`, scripts/agent/embed.sh),
+ * so synthesis never reads a path outside the package.
  */
-export const RUN_AGENT_SOURCE = path.join(__dirname, '..', '..', 'agent', 'chronos_run_agent.py');
+export const RUN_AGENT_SOURCE = path.join(__dirname, '..', '..', 'assets', 'agent', 'chronos_run_agent.py');
 
 /** Seconds the backstop waits beyond the run lifetime before it powers the instance off (docs/RUNS.md). */
 export const BACKSTOP_MARGIN_SECONDS = 300;

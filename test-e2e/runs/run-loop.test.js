@@ -20,7 +20,12 @@ test('a spot-interrupted run resumes on its second attempt from the checkpoint s
   await runLoop({
     workDir,
     log: (line) => lines.push(line),
-    inspect: async ({ runId, endpoint, booted, launcherOutput, checkpoint }) => {
+    inspect: async ({ runId, command, endpoint, booted, launcherOutput, checkpoint }) => {
+      // The launcher is the Python run package's console script, installed from its wheel into a venv (issue 28), not
+      // a Node.js bundle: for a console_scripts entry point the installer "will create a command-line wrapper"
+      // (Python Packaging User Guide, "Entry points specification"), which runs the venv's interpreter.
+      assert.equal(path.basename(command), 'chronos-training');
+      assert.match(fs.readFileSync(command, 'utf8').split('\n')[0], /^#!\/.*\/bin\/python[\d.]*$/);
       const { S3Client, ListBucketsCommand, GetObjectCommand, ListObjectsV2Command } = require('@aws-sdk/client-s3');
       const { EC2Client, DescribeInstancesCommand } = require('@aws-sdk/client-ec2');
       const s3 = new S3Client({ endpoint, region: REGION, credentials, forcePathStyle: true });

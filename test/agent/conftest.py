@@ -21,7 +21,10 @@ import boto3
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-AGENT = os.path.join(ROOT, "agent", "chronos_run_agent.py")
+# The agent's path from the repository's root; the mutation task (scripts/mutation/run.sh) runs these tests in a copy
+# whose layout is its own, and names the mutated file there.
+AGENT = os.path.join(ROOT, os.environ.get("CHRONOS_TEST_AGENT_RELPATH",
+                                          os.path.join("chronos-training", "src", "chronos_training", "agent", "chronos_run_agent.py")))
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 TOY = os.path.join(FIXTURES, "toy_train.py")
 ENV_NAME = "dev"

@@ -22,7 +22,7 @@ const OTHER_TEMPLATE = `arn:aws:ec2:${REGION}:${ACCOUNT}:launch-template/lt-0fff
 const object = (key: string) => `arn:aws:s3:::${BUCKET}/${key}`;
 const ec2 = (type: string, id: string) => `arn:aws:ec2:${REGION}:${ACCOUNT}:${type}/${id}`;
 const devTags = { Project: 'Chronos-Training', Environment: 'dev' };
-/** The tags the launcher sets on an instance and its volumes (src/cli/launch.ts, launchTags), as request tags. */
+/** The tags the launcher sets on an instance and its volumes (chronos-training/src/chronos_training/ec2launch.py, launch_tags), as request tags. */
 const launchTags = (tags: Record<string, string> = {}) => Object.fromEntries(Object.entries({
   ...devTags, ManagedBy: 'chronos-training', MaxLifetimeHours: '4.25', ...tags,
 }).filter(([, v]) => v !== '').map(([k, v]) => [`aws:RequestTag/${k}`, v]));

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as path from 'path';
 import * as zlib from 'zlib';
 import { Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -23,6 +24,20 @@ function rawAgent(script: string): string {
 }
 
 describe('runAgentUserData', () => {
+  // The construct package must not read a path outside its npm tarball at synthesis (issue 28): the agent it embeds
+  // is its copy in assets/, which .npmignore keeps in the tarball ("!/assets/"; npm-packlist's rules: with a
+  // .npmignore and no `files` list, every file it does not ignore is packed), and which the `bundle` task refreshes
+  // from the Python run package's source (scripts/agent/embed.sh): the copy must be that source, byte for byte.
+  test('embeds the agent from the package\'s own assets/, a current copy of the Python run package\'s agent', () => {
+    const root = path.resolve(__dirname, '..', '..');
+    expect(path.relative(root, RUN_AGENT_SOURCE)).toBe(path.join('assets', 'agent', 'chronos_run_agent.py'));
+    const npmignore = fs.readFileSync(path.join(root, '.npmignore'), 'utf-8').split('\n');
+    expect(npmignore).toContain('!/assets/');
+    expect(npmignore.filter(l => /^\/?assets(\/agent(\/chronos_run_agent\.py)?)?\/?$/.test(l))).toEqual([]);
+    const source = path.join(root, 'chronos-training', 'src', 'chronos_training', 'agent', 'chronos_run_agent.py');
+    expect(fs.readFileSync(RUN_AGENT_SOURCE, 'utf-8')).toBe(fs.readFileSync(source, 'utf-8'));
+  });
+
   // EC2 takes at most 16 KB of user data, "in raw form, before it is base64-encoded" (EC2 User Guide, "Run commands
   // when you launch an EC2 instance with user data input", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html).
   // The agent's part shares it with the user's own part and the MIME headers: 14.25 KB at most leaves them 1.75 KB

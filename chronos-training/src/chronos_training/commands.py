@@ -541,12 +541,8 @@ def stop_command(clients: Any, io: Io, env: str, run_id: str, now: bool = False)
 
 
 def agent_file() -> str:
-    """The path of the run agent shipped in this package (the wheel carries it as chronos_training/agent/); from a
-    source checkout, the repository's agent/chronos_run_agent.py."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    packaged = os.path.join(here, "agent", "chronos_run_agent.py")
-    checkout = os.path.normpath(os.path.join(here, "..", "..", "..", "agent", "chronos_run_agent.py"))
-    return packaged if os.path.exists(packaged) or not os.path.exists(checkout) else checkout
+    """The path of the run agent shipped in this package: chronos_training/agent/chronos_run_agent.py, its source."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent", "chronos_run_agent.py")
 
 
 def agent_path_command(io: Io, copy_to: Optional[str] = None) -> int:

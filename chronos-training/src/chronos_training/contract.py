@@ -2,8 +2,11 @@
 documents, the run states and the schema version.
 
 This module is the single source of the contract on the Python side. It imports nothing but the standard library and
-holds no I/O, so that the run agent, which must stay one standard-library file, can carry a generated copy of it
-(the build would paste this module's body between two markers of the agent, and a test would compare them).
+holds no I/O. The run agent (chronos_training/agent/chronos_run_agent.py) stays one standard-library file inside the
+launch template's user data, and cannot import it; a generated copy of the key formats below as constants would cost
+the user data about 80 bytes compressed, more than its budget has left. So the agent writes the same literals, and
+tests/test_contract.py checks it the other way round: every key format of the agent is one of AGENT_KEY_FORMATS, each
+of those is in the agent, its SCHEMA is SCHEMA_VERSION and it writes only STATES.
 """
 import re
 import secrets
@@ -33,33 +36,52 @@ LIFETIME_MARGIN_SECONDS = 900
 ENV_PATTERN = r"^[a-z]([a-z0-9-]*[a-z0-9])?$"
 
 
+#: The key formats (`%` templates) of the bucket layout (docs/RUNS.md, "The bucket layout"): `{attempt}` zero-padded to
+#: three digits, `{sequence}` and `{chunk}` to ten. A run's documents are under RUN_PREFIX; an attempt's record
+#: (ATTEMPT_RECORD) after it, and a checkpoint's data and manifest after CHECKPOINTS_PREFIX.
+RUN_PREFIX = "%s/runs/%s/"
+ATTEMPT_RECORD = "%sattempts/%03d.json"
+LOG_KEY = "%s/logs/%s/%03d/%s/%010d.log"
+CODE_MANIFEST_KEY = "%s/code/manifests/%s.json"
+BLOB_KEY = "%s/code/blobs/%s"
+CHECKPOINTS_PREFIX = "%s/checkpoints/%s/"
+CHECKPOINT_DATA = "%sdata/%010d/%s"
+CHECKPOINT_MANIFEST = "%smanifests/%010d.json"
+ARTIFACT_KEY = "%s/artifacts/%s/%s"
+#: The formats the run agent writes as literals (tests/test_contract.py checks them against its source).
+AGENT_KEY_FORMATS = (RUN_PREFIX, ATTEMPT_RECORD, LOG_KEY, CODE_MANIFEST_KEY, BLOB_KEY, CHECKPOINTS_PREFIX,
+                     CHECKPOINT_DATA, CHECKPOINT_MANIFEST, ARTIFACT_KEY)
+#: The run's documents under RUN_PREFIX.
+SPEC, STATUS, CONTROL = "spec.json", "status.json", "control.json"
+
+
 def pad(n: int, width: int) -> str:
     """`n` zero-padded to `width` digits (attempts: 3, sequences and chunks: 10)."""
     return str(n).rjust(width, "0")
 
 
+def run_prefix(env: str, run_id: str) -> str:
+    return RUN_PREFIX % (env, run_id)
+
+
 def spec_key(env: str, run_id: str) -> str:
-    return "%s/runs/%s/spec.json" % (env, run_id)
+    return run_prefix(env, run_id) + SPEC
 
 
 def status_key(env: str, run_id: str) -> str:
-    return "%s/runs/%s/status.json" % (env, run_id)
+    return run_prefix(env, run_id) + STATUS
 
 
 def attempt_key(env: str, run_id: str, attempt: int) -> str:
-    return "%s/runs/%s/attempts/%s.json" % (env, run_id, pad(attempt, 3))
+    return ATTEMPT_RECORD % (run_prefix(env, run_id), attempt)
 
 
 def control_key(env: str, run_id: str) -> str:
-    return "%s/runs/%s/control.json" % (env, run_id)
+    return run_prefix(env, run_id) + CONTROL
 
 
 def runs_prefix(env: str) -> str:
     return "%s/runs/" % env
-
-
-def run_prefix(env: str, run_id: str) -> str:
-    return "%s/runs/%s/" % (env, run_id)
 
 
 def logs_prefix(env: str, run_id: str) -> str:
@@ -71,7 +93,7 @@ def log_stream_prefix(env: str, run_id: str, attempt: int, stream: str) -> str:
 
 
 def log_key(env: str, run_id: str, attempt: int, stream: str, chunk: int) -> str:
-    return "%s%s.log" % (log_stream_prefix(env, run_id, attempt, stream), pad(chunk, 10))
+    return LOG_KEY % (env, run_id, attempt, stream, chunk)
 
 
 def blobs_prefix(env: str) -> str:
@@ -79,23 +101,23 @@ def blobs_prefix(env: str) -> str:
 
 
 def blob_key(env: str, sha256: str) -> str:
-    return "%s%s" % (blobs_prefix(env), sha256)
+    return BLOB_KEY % (env, sha256)
 
 
 def code_manifest_key(env: str, sha256: str) -> str:
-    return "%s/code/manifests/%s.json" % (env, sha256)
+    return CODE_MANIFEST_KEY % (env, sha256)
 
 
 def checkpoint_data_key(env: str, run_id: str, sequence: int, path: str) -> str:
-    return "%s/checkpoints/%s/data/%s/%s" % (env, run_id, pad(sequence, 10), path)
+    return CHECKPOINT_DATA % (CHECKPOINTS_PREFIX % (env, run_id), sequence, path)
 
 
 def checkpoint_manifest_key(env: str, run_id: str, sequence: int) -> str:
-    return "%s/checkpoints/%s/manifests/%s.json" % (env, run_id, pad(sequence, 10))
+    return CHECKPOINT_MANIFEST % (CHECKPOINTS_PREFIX % (env, run_id), sequence)
 
 
 def artifact_key(env: str, run_id: str, path: str) -> str:
-    return "%s/artifacts/%s/%s" % (env, run_id, path)
+    return ARTIFACT_KEY % (env, run_id, path)
 
 
 def is_run_id(run_id: str) -> bool:
