@@ -22,11 +22,18 @@ function ciLegs(): Map<string, string> {
   return legs;
 }
 
-test('the Python suite, the agent\'s scenarios and the launcher\'s moto tests are legs of their own', () => {
+test('the Python suite, the agent\'s scenarios and the run package\'s suite (the launcher) are legs of their own', () => {
   const legs = ciLegs();
   expect(legs.get('test:python')).toBe('projen test:python');
-  expect(legs.get('test:cli')).toMatch(/projen test:cli$/);
+  expect(legs.get('test:run-package')).toMatch(/projen test:run-package$/);
   expect(legs.get('scan')).toMatch(/projen scan$/);
+});
+
+// Issue 28: the launcher is the Python run package's (scripts/test-run-package.sh runs its suite); nothing of the
+// TypeScript launcher is left to run.
+test('the run package\'s leg runs its suite, and no TypeScript launcher task is left', () => {
+  expect(tasks['test:run-package'].steps).toEqual([{ exec: 'bash scripts/test-run-package.sh', receiveArgs: true }]);
+  expect(JSON.stringify(tasks)).not.toMatch(/bundle:cli|test:cli|assets\/cli/);
 });
 
 test('the agent\'s leg runs with CI=true, which requires its scenarios under Python 3.9', () => {
