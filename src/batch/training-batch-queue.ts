@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { grantBatchSubmit, jobDefinitionArnWithoutRevision, jobDefinitionResources } from './batch-grants';
 import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from './batch-roles';
 import { skipCheckov } from '../private/compliance';
+import { assertPrincipalGranted } from '../private/grants';
 import { gpuInstanceShape, hasNoNvidiaGpu, wholeInstanceMemoryMiB } from '../private/gpu-instance-types';
 import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
 import { awsBatch, awsEcs, awsLogs } from '../private/lazy';
@@ -614,9 +615,10 @@ export class TrainingBatchQueue extends Construct {
    * the findings and why each wildcard is needed.
    *
    * @param grantee the principal, for example a CI role or a researcher's role
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal): these resources have no resource policy to hold the grant instead
    */
   public grantSubmit(grantee: iam.IGrantable): iam.Grant {
-    return grantBatchSubmit(this, grantee, this.jobQueues.map(q => q.jobQueueArn), this.jobDefinitionNames);
+    return grantBatchSubmit('grantSubmit', this, grantee, this.jobQueues.map(q => q.jobQueueArn), this.jobDefinitionNames);
   }
 
   /**
@@ -625,16 +627,17 @@ export class TrainingBatchQueue extends Construct {
    * acknowledges no cdk-nag finding on the grantee's policy (docs/COMPLIANCE.md).
    *
    * @param grantee the principal, for example a CI role that publishes new images
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal): these resources have no resource policy to hold the grant instead
    */
   public grantRegisterJobDefinition(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({
+    return assertPrincipalGranted('grantRegisterJobDefinition', grantee, iam.Grant.addToPrincipal({
       grantee,
       actions: ['batch:RegisterJobDefinition', 'batch:TagResource'],
       resourceArns: jobDefinitionResources(this.jobDefinitionNames),
       conditions: inRegion(this),
     }).combine(iam.Grant.addToPrincipal({
       grantee, actions: ['iam:PassRole'], resourceArns: [this.jobRole.roleArn, this.executionRole.roleArn],
-    }));
+    })), 'AWS Batch job definitions and IAM roles');
   }
 }
 
