@@ -11,7 +11,7 @@ import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from
 import { skipCheckov } from '../private/compliance';
 import { assertPrincipalGranted } from '../private/grants';
 import { gpuInstanceShape, hasNoNvidiaGpu, wholeInstanceMemoryMiB } from '../private/gpu-instance-types';
-import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
+import { encryptedRootVolume, rootVolumeGiB, tagLaunchedResources } from '../private/launch-templates';
 import { awsBatch, awsEcs, awsLogs } from '../private/lazy';
 import {
   BATCH_MANAGED_BY, MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT,
@@ -233,12 +233,12 @@ export interface TrainingBatchQueueOptions {
   readonly onDemandFallback?: boolean;
 
   /**
-   * Size of the encrypted gp3 root volume of Batch's instances, in GiB (images
-   * and their layers are stored there), at least 30.
+   * Size of the encrypted gp3 root volume of Batch's instances (images and their
+   * layers are stored there): a whole number of GiB from 30 to 16384.
    *
-   * @default 100
+   * @default Size.gibibytes(100)
    */
-  readonly rootVolumeSize?: number;
+  readonly rootVolumeSize?: Size;
 
   /**
    * More security groups for the compute environments, besides `securityGroup`
@@ -722,10 +722,7 @@ function validate(props: TrainingBatchQueueProps): Settings {
     throw new Error(`maxRunnableTime is ${maxRunnableTime.toHumanString()}; it must be a whole number of seconds from 10 minutes to ` +
       '24 hours (the limits of jobStateTimeLimitActions)');
   }
-  const rootVolumeSize = wholeNumber('rootVolumeSize', props.rootVolumeSize ?? 100, MIN_ROOT_VOLUME_GIB);
-  if (rootVolumeSize > 16384) {
-    throw new Error(`rootVolumeSize is ${rootVolumeSize}; gp3 volumes hold at most 16384 GiB`);
-  }
+  const rootVolumeSize = rootVolumeGiB('rootVolumeSize', props.rootVolumeSize ?? Size.gibibytes(100), MIN_ROOT_VOLUME_GIB);
   if (!props.spot && props.onDemandFallback === false) {
     throw new Error('onDemandFallback is false without spot: the queue would have no compute environment; set spot: true for a spot-only queue');
   }

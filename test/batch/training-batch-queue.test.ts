@@ -380,7 +380,7 @@ describe('TrainingBatchQueue options', () => {
       retryAttempts: 5,
       maxRunnableTime: Duration.hours(1),
       logRetention: logs.RetentionDays.ONE_MONTH,
-      rootVolumeSize: 200,
+      rootVolumeSize: Size.gibibytes(200),
       command: ['python', 'train.py'],
       containerEnvironment: { EPOCHS: '3' },
     });
@@ -571,7 +571,10 @@ describe('TrainingBatchQueue validation', () => {
     ['0 attempts', { retryAttempts: 0 }, /retryAttempts is 0/],
     ['a runnable limit under 10 minutes', { maxRunnableTime: Duration.minutes(5) }, /maxRunnableTime is 5 minutes.*10 minutes to 24 hours/],
     ['a runnable limit over a day', { maxRunnableTime: Duration.hours(25) }, /maxRunnableTime is 1 day 1 hour/],
-    ['a root volume under 30 GiB', { rootVolumeSize: 20 }, /rootVolumeSize is 20/],
+    ['a root volume under 30 GiB', { rootVolumeSize: Size.gibibytes(20) }, /rootVolumeSize is 20 GiB; .* from 30 to 16384/],
+    // Issue 31: a Size, as memory is; a launch template's volume size is whole GiB (LaunchTemplateEbsBlockDeviceRequest, Amazon EC2 API Reference).
+    ['a root volume not whole in GiB', { rootVolumeSize: Size.mebibytes(40 * 1024 + 512) }, /rootVolumeSize is 40.5 GiB/],
+    ['a root volume over 16384 GiB', { rootVolumeSize: Size.tebibytes(20) }, /rootVolumeSize is 20480 GiB/],
     ['no capacity at all', { onDemandFallback: false }, /onDemandFallback is false without spot/],
     ['multi-node on a spot-only queue', { spot: true, onDemandFallback: false, multiNode: MULTI_NODE }, /multiNode is set on a spot-only queue/],
     ['a one-node multi-node job', { multiNode: { ...MULTI_NODE, numNodes: 1 } }, /multiNode.numNodes is 1/],
