@@ -21,13 +21,9 @@ import { validateCostCenter, validateEnvironment } from '../private/validation';
 /**
  * The single-GPU instance types a `TrainingBatchQueue` launches by default, one
  * NVIDIA GPU with 24 GiB each: g6 (L4) first-choice on price, g5 (A10G) a second
- * capacity pool with more memory bandwidth; 4, 8 and 16 vCPUs. On-demand,
- * us-east-1, Linux, per hour (per vCPU-hour): g6.xlarge $0.805 ($0.201),
- * g6.2xlarge $0.978 ($0.122), g6.4xlarge $1.323 ($0.083), g5.xlarge $1.006
- * ($0.252), g5.2xlarge $1.212 ($0.152), g5.4xlarge $1.624 ($0.102). Grades:
- * g5.xlarge S (factualminds.com, "EC2 On-Demand pricing", June 2026); the others
- * U (list prices as known, not re-checked). The dearest per vCPU-hour is
- * g5.xlarge, which sets the `maxvCpus` ceiling: 32 vCPUs ≈ $8.05/hour.
+ * capacity pool with more memory bandwidth; 4, 8 and 16 vCPUs. The dearest per
+ * vCPU-hour of them is g5.xlarge, which sets the `maxvCpus` ceiling; their prices,
+ * dated, are in docs/BATCH.md ("Costs").
  */
 const DEFAULT_INSTANCE_TYPES = ['g6.xlarge', 'g6.2xlarge', 'g6.4xlarge', 'g5.xlarge', 'g5.2xlarge', 'g5.4xlarge'];
 
@@ -131,8 +127,8 @@ export interface TrainingBatchQueueOptions {
   /**
    * The vCPU ceiling of each compute environment, which caps what the queue can
    * spend per hour: at most `maxvCpus` × the dearest per-vCPU-hour price of
-   * `instanceTypes` (g5.xlarge, ~$0.25/vCPU-hour on demand in us-east-1, for the
-   * defaults: 32 vCPUs ≈ $8/hour), plus at most one instance, which Batch may add
+   * `instanceTypes` (g5.xlarge for the defaults; docs/BATCH.md has the prices,
+   * dated), plus at most one instance, which Batch may add
    * above the ceiling with the capacity-oriented allocation strategies. With `spot`
    * and `onDemandFallback`, each of the two environments has this ceiling.
    *
@@ -438,7 +434,7 @@ export class TrainingBatchQueue extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     skipCheckov(logGroup.node.defaultChild as logs.CfnLogGroup, 'CKV_AWS_158',
-      'Encrypted by CloudWatch Logs by default; a KMS key would cost $1/month while idle');
+      'Encrypted by CloudWatch Logs by default; a customer managed KMS key would bill every month while idle');
     this.logGroup = logGroup;
 
     const instanceRole = createInstanceRole(this, 'InstanceRole', environmentName,

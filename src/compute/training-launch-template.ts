@@ -96,8 +96,8 @@ export interface TrainingLaunchTemplateOptions {
 
   /**
    * Whether instances launched from the template have detailed (1-minute)
-   * CloudWatch monitoring. It is billed per metric only while an instance runs
-   * (a few cents per GPU day), nothing while none does, and organisations whose
+   * CloudWatch monitoring. It is billed per metric only while an instance runs,
+   * nothing while none does, and organisations whose
    * controls require it (the AWS Config rule
    * `ec2-instance-detailed-monitoring-enabled`) need it; `false` leaves basic
    * (5-minute) monitoring, which is free.
