@@ -9,8 +9,8 @@ import { Construct } from 'constructs';
 import { grantBatchSubmit, jobDefinitionArnWithoutRevision, jobDefinitionResources } from './batch-grants';
 import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from './batch-roles';
 import { skipCheckov } from '../private/compliance';
-import { assertPrincipalGranted } from '../private/grants';
 import { gpuInstanceShape, hasNoNvidiaGpu, wholeInstanceMemoryMiB } from '../private/gpu-instance-types';
+import { assertPrincipalGranted } from '../private/grants';
 import { encryptedRootVolume, rootVolumeGiB, tagLaunchedResources } from '../private/launch-templates';
 import { awsBatch, awsEcs, awsLogs } from '../private/lazy';
 import {

@@ -1,5 +1,4 @@
-import { Lazy, TagManager } from 'aws-cdk-lib';
-import { Size, SizeRoundingBehavior } from 'aws-cdk-lib';
+import { Lazy, Size, SizeRoundingBehavior, TagManager } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 
 /*
