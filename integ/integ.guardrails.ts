@@ -1,7 +1,7 @@
 // Integration test: every guardrail on (launch template, run reaper, budget with its action,
 // restricted S3 endpoint, recoverable outputs), and nothing in the stack that bills while idle.
 import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
-import { App, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { allowAssertion, assertionStackFor, sampleStack } from './sample';
 
@@ -12,7 +12,7 @@ const stack = sampleStack(app, {
   // Emptied (every version too) before the teardown deletes it: CloudFormation cannot delete a non-empty bucket.
   bucketProps: { recoverableOutputs: Duration.days(7), removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true },
   maxRunLifetime: Duration.hours(6),
-  launchTemplateProps: { rootVolumeSize: 120 },
+  launchTemplateProps: { rootVolumeSize: Size.gibibytes(120) },
   runReaper: true,
   budget: {
     monthlyLimitUsd: 100,

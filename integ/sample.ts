@@ -9,6 +9,9 @@ import { TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '.
  * Context `maxAzs` (a number) gives the network that many zones, and `maxRunLifetimeHours`
  * (a number) sets that run lifetime and adds the run reaper.
  *
+ * The app, not the library, chooses the stack's environment (the library reads no `process.env`):
+ * the CDK CLI's default account and region, else us-east-1, the region the integ snapshots are of.
+ *
  * With context `emulator=moto` (set by scripts/local/cdk.js only), the SSM parameters are
  * synthesized without tags: moto 5.2.5 cannot create tagged AWS::SSM::Parameter resources
  * (it reads their Tags map as a list).
@@ -17,6 +20,7 @@ export function sampleStack(app: App, props: ChronosTrainingStackProps = {}): Ch
   const maxAzs = app.node.tryGetContext('maxAzs');
   const maxRunLifetimeHours = app.node.tryGetContext('maxRunLifetimeHours');
   const stack = new ChronosTrainingStack(app, 'ChronosTraining', {
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION ?? 'us-east-1' },
     ...(maxAzs !== undefined ? { networkProps: { maxAzs: Number(maxAzs) } } : {}),
     ...(maxRunLifetimeHours !== undefined ? { maxRunLifetime: Duration.hours(Number(maxRunLifetimeHours)), runReaper: true } : {}),
     ...props,

@@ -3,7 +3,7 @@
 // constructs, where every TypeScript example of the README runs. The examples come from the tablet that
 // `jsii-rosetta extract --strict` wrote at compile time (.jsii.tabl.json), not from a copy; each must synthesize
 // stacks whose exports are those `FoundationExports` names for their environment. The stack example runs three
-// times, as `cdk deploy` and `cdk deploy -c environment=stage` (and `=prod`) would run it.
+// times, as `cdk deploy` and `cdk deploy -c @chronos/training-infra:environment=stage` (and `=prod`) would run it.
 // Usage: node scripts/consumer-check.js             (after `npx projen compile` and `npx projen package:js`)
 //        node scripts/consumer-check.js --app DIR   an app where the package was installed by name from a registry
 //                                                   (the publish rehearsal, scripts/release/rehearsal.sh)
@@ -56,10 +56,11 @@ snippets.forEach((snippet, i) => {
   fs.writeFileSync(file, ts.transpileModule(snippet.translations.$.source, {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
   }).outputText);
-  for (const context of [{}, { environment: 'stage' }, { environment: 'prod' }]) {
-    if (i > 0 && context.environment) continue; // only the stack example reads context
-    check(`README example at line ${line}${context.environment ? ` with -c environment=${context.environment}` : ''}`, () => {
-      const outdir = path.join(app, `cdk.out.${line}.${context.environment || 'default'}`);
+  const ENV_KEY = '@chronos/training-infra:environment';
+  for (const context of [{}, { [ENV_KEY]: 'stage' }, { [ENV_KEY]: 'prod' }]) {
+    if (i > 0 && context[ENV_KEY]) continue; // only the stack example reads context
+    check(`README example at line ${line}${context[ENV_KEY] ? ` with -c ${ENV_KEY}=${context[ENV_KEY]}` : ''}`, () => {
+      const outdir = path.join(app, `cdk.out.${line}.${context[ENV_KEY] || 'default'}`);
       try {
         execFileSync(process.execPath, [file], {
           cwd: app, stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,8 +89,8 @@ snippets.forEach((snippet, i) => {
           || exports.slice(expected.length).some(name => !optional.includes(name))) {
           throw new Error(`${stack.properties.stackName ?? stack.displayName}: exports ${JSON.stringify(exports)}`);
         }
-        if (context.environment && environment !== context.environment) {
-          throw new Error(`environment ${environment}, expected ${context.environment} from context`);
+        if (context[ENV_KEY] && environment !== context[ENV_KEY]) {
+          throw new Error(`environment ${environment}, expected ${context[ENV_KEY]} from context`);
         }
         return `${stack.properties.stackName ?? stack.displayName} (${environment}): ` +
           `${Object.keys(template.Resources).length} resources, ${exports.length} exports`;

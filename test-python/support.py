@@ -27,7 +27,10 @@ def only(template: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(iter(found.values()))
 
 
-def bucket_name_join(environment: str, region: str = "us-east-1") -> dict[str, Any]:
+def bucket_name_join(environment: str, region: str | None = None) -> dict[str, Any]:
+    """The bucket name of a stack with an unknown account: in `region`, or environment-agnostic (None)."""
+    if region is None:
+        return {"Fn::Join": ["", [f"chronos-training-{environment}-", {"Ref": "AWS::AccountId"}, "-", {"Ref": "AWS::Region"}]]}
     return {"Fn::Join": ["", [f"chronos-training-{environment}-", {"Ref": "AWS::AccountId"}, f"-{region}"]]}
 
 

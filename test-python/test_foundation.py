@@ -151,6 +151,13 @@ def test_bad_environment_is_a_clear_python_exception():
 
 
 def test_bad_environment_from_context():
+    app = cdk.App(context={"@chronos/training-infra:environment": "my_env"})
+    with pytest.raises(RuntimeError, match=r"environmentName \(context '@chronos/training-infra:environment'\) 'my_env' is invalid"):
+        ChronosTrainingStack(app, "Bad")
+
+
+def test_bad_environment_from_the_deprecated_bare_context_key():
+    # The bare 0.1 key is still read (with a deprecation warning), and the error names it.
     app = cdk.App(context={"environment": "my_env"})
     with pytest.raises(RuntimeError, match=r"environmentName \(context 'environment'\) 'my_env' is invalid"):
         ChronosTrainingStack(app, "Bad")

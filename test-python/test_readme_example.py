@@ -23,7 +23,7 @@ def test_readme_python_example_synthesizes_the_foundation(readme_python_run):
     bucket = only(template, "AWS::S3::Bucket")
     # The stack of the example is environment-agnostic: the region is a token.
     assert bucket["Properties"]["BucketName"]["Fn::Join"][1][0] == "chronos-training-stage-"
-    assert bucket["Properties"]["BucketName"] != bucket_name_join("stage")
+    assert bucket["Properties"]["BucketName"] != bucket_name_join("stage", "us-east-1")
     assert only(template, "AWS::EC2::VPC")["Properties"]["CidrBlock"] == "10.42.0.0/16"
     assert only(template, "AWS::EC2::Subnet")["Properties"]["AvailabilityZone"] == "us-east-1a"
     rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}

@@ -1,4 +1,4 @@
-"""ChronosTrainingStack from Python: the stack for environment=stage, from context."""
+"""ChronosTrainingStack from Python: the stack for environment=stage, from context (@chronos/training-infra:environment)."""
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
@@ -9,7 +9,7 @@ from support import bucket_name_join, export_names, only, template_exports
 
 @pytest.fixture(scope="module")
 def stage():
-    app = cdk.App(context={"environment": "stage"})
+    app = cdk.App(context={"@chronos/training-infra:environment": "stage"})
     stack = ChronosTrainingStack(app, "ChronosTraining")
     return stack, Template.from_stack(stack)
 
@@ -19,8 +19,8 @@ def test_stack_name_and_environment(stage):
     assert stack.stack_name == "ChronosTraining-stage-Stack"
     assert stack.foundation.environment_name == "stage"
     assert stack.foundation.cost_center == "train"
-    # No CDK_DEFAULT_REGION in the test environment: the stack falls back to us-east-1.
-    assert stack.region == "us-east-1"
+    # No env and no account or region context: the stack is environment-agnostic (issue 31: no silent us-east-1).
+    assert cdk.Token.is_unresolved(stack.region)
     assert cdk.Token.is_unresolved(stack.account)
 
 
@@ -40,7 +40,7 @@ def test_exports(stage):
 def test_bucket_name(stage):
     _, template = stage
     bucket = only(template.to_json(), "AWS::S3::Bucket")
-    assert bucket["Properties"]["BucketName"] == bucket_name_join("stage", "us-east-1")
+    assert bucket["Properties"]["BucketName"] == bucket_name_join("stage")
     assert bucket["DeletionPolicy"] == "Retain"
 
 
@@ -54,7 +54,7 @@ def test_description_and_tags(stage):
 
 
 def test_props_win_over_context():
-    app = cdk.App(context={"environment": "stage"})
+    app = cdk.App(context={"@chronos/training-infra:environment": "stage"})
     stack = ChronosTrainingStack(app, "P", environment_name="prod", cost_center="serve",
                                  env=cdk.Environment(account="123456789012", region="eu-west-1"))
     t = Template.from_stack(stack).to_json()

@@ -73,14 +73,18 @@ async function bootstrap(endpoint, opts) {
   return (await cdk(endpoint, ['bootstrap', `aws://${ACCOUNT}/${REGION}`], opts)).seconds;
 }
 
+/** The library's context keys (namespaced, src/private/settings.ts) of the options `environment` and `costCenter`. */
+const LIBRARY_CONTEXT = { environment: '@chronos/training-infra:environment', costCenter: '@chronos/training-infra:costCenter' };
+
 /**
- * `cdk ARGS -o outDir -c key=value...` on the sample app with context { environment, costCenter, ...extra }.
- * Returns { seconds, output, stackName, template } (the template the CLI synthesized).
+ * `cdk ARGS -o outDir -c key=value...` on the sample app with context { environment, costCenter, ...extra }
+ * (environment and costCenter under the library's namespaced keys). Returns { seconds, output, stackName, template }
+ * (the template the CLI synthesized).
  */
 async function onSample(endpoint, args, { outDir, quiet, ...context }) {
   // emulator=moto: the sample app leaves the SSM parameters untagged, which moto 5.2.5 needs (integ/sample.ts).
   const ctx = Object.entries({ ...context, emulator: 'moto' }).filter(([, v]) => v !== undefined)
-    .flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+    .flatMap(([k, v]) => ['-c', `${LIBRARY_CONTEXT[k] ?? k}=${v}`]);
   const r = await cdk(endpoint, [...args, '-o', outDir, ...ctx], { quiet });
   const manifest = JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
   const [stack] = Object.values(manifest.artifacts).filter((a) => a.type === 'aws:cloudformation:stack');

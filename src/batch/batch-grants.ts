@@ -2,6 +2,7 @@ import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { inRegion } from './batch-roles';
+import { assertPrincipalGranted } from '../private/grants';
 
 /*
  * The job-submission grant, in one place: `TrainingBatchQueue.grantSubmit` and the
@@ -55,14 +56,18 @@ export function jobDefinitionResources(names: string[]): string[] {
  *
  * It acknowledges no cdk-nag finding on the grantee: a grant adds permissions, and the
  * grantee's policy belongs to the user (docs/COMPLIANCE.md says why each wildcard is needed).
+ * Batch has no resource policies: a grantee without a policy this app can change is an error
+ * naming `method`.
  */
-export function grantBatchSubmit(scope: IConstruct, grantee: iam.IGrantable, queueArns: string[], definitionNames: string[]): iam.Grant {
+export function grantBatchSubmit(method: string, scope: IConstruct, grantee: iam.IGrantable, queueArns: string[],
+  definitionNames: string[]): iam.Grant {
   const job = batchResource('job', '*');
   const conditions = inRegion(scope);
   const targets = [...queueArns, ...jobDefinitionResources(definitionNames), job];
-  return iam.Grant.addToPrincipal({ grantee, actions: ['batch:SubmitJob', 'batch:TagResource'], resourceArns: targets, conditions })
+  const grant = iam.Grant.addToPrincipal({ grantee, actions: ['batch:SubmitJob', 'batch:TagResource'], resourceArns: targets, conditions })
     .combine(iam.Grant.addToPrincipal({ grantee, actions: ['batch:CancelJob', 'batch:TerminateJob'], resourceArns: [job], conditions }))
     .combine(iam.Grant.addToPrincipal({
       grantee, actions: ['batch:DescribeJobs', 'batch:ListJobs', 'batch:DescribeJobQueues', 'batch:DescribeJobDefinitions'], resourceArns: ['*'],
     }));
+  return assertPrincipalGranted(method, grantee, grant, 'AWS Batch job queues and job definitions');
 }

@@ -141,30 +141,30 @@ export function createInstanceRole(scope: Construct, id: string, environmentName
   return role;
 }
 
-/** The role a training container runs with: trusted by ECS tasks, the training bucket's prefixes and nothing else. */
+/**
+ * The role a training container runs with: trusted by ECS tasks, the training bucket's prefixes and nothing else.
+ * The statements are the role's own inline policies, built by `TrainingBucketGrants` as the instance role's are
+ * (training-instance-role.ts), so no `DefaultPolicy` child has to be looked up to acknowledge their findings, and
+ * grants the user adds later go to a policy of their own.
+ */
 export function createJobRole(scope: Construct, id: string, environmentName: string, bucket: s3.IBucket): iam.Role {
+  const grants = new TrainingBucketGrants(bucket, environmentName);
   const role = new iam.Role(scope, id, {
     assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
     description: `Chronos Training Batch jobs (${environmentName}): shared prefixes read, ${environmentName}/ read-write`,
+    inlinePolicies: {
+      S3ReadAccess: new iam.PolicyDocument({ minimize: false, statements: grants.readSharedStatements() }),
+      S3WriteAccess: new iam.PolicyDocument({ minimize: false, statements: grants.readWriteEnvironmentStatements() }),
+    },
   });
-  grantTrainingBucketAccess(role, bucket, environmentName);
-  const policy = role.node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
+  const cfnRole = role.node.defaultChild as iam.CfnRole;
   for (const prefix of SHARED_ACCESS_PREFIXES) {
-    acknowledgeNag(policy, `AwsSolutions-IAM5[${nagResourceFinding(scope, bucket.arnForObjects(`${prefix}*`))}]`,
+    acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(scope, bucket.arnForObjects(`${prefix}*`))}]`,
       `Read-only access to the objects under the shared '${prefix}' prefix, which every training job reads`);
   }
-  acknowledgeNag(policy, `AwsSolutions-IAM5[${nagResourceFinding(scope, bucket.arnForObjects(`${environmentPrefix(environmentName)}*`))}]`,
+  acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(scope, bucket.arnForObjects(`${environmentPrefix(environmentName)}*`))}]`,
     `Read-write access to the objects under this environment's own '${environmentPrefix(environmentName)}' prefix, where jobs write outputs`);
   return role;
-}
-
-/**
- * The job role's S3 access, through `TrainingBucketGrants` (the same grants as the
- * foundation's): read of the shared prefixes, read-write of `{environmentName}/`.
- */
-function grantTrainingBucketAccess(role: iam.IGrantable, bucket: s3.IBucket, environmentName: string): iam.Grant {
-  const grants = new TrainingBucketGrants(bucket, environmentName);
-  return grants.grantReadShared(role).combine(grants.grantReadWriteEnvironment(role));
 }
 
 /** The ECS task execution role: the image pull and log permissions are granted to it by the L2s (image and log driver). */

@@ -10,7 +10,8 @@ import { grantBatchSubmit, jobDefinitionArnWithoutRevision, jobDefinitionResourc
 import { createExecutionRole, createInstanceRole, createJobRole, inRegion } from './batch-roles';
 import { skipCheckov } from '../private/compliance';
 import { gpuInstanceShape, hasNoNvidiaGpu, wholeInstanceMemoryMiB } from '../private/gpu-instance-types';
-import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
+import { assertPrincipalGranted } from '../private/grants';
+import { encryptedRootVolume, rootVolumeGiB, tagLaunchedResources } from '../private/launch-templates';
 import { awsBatch, awsEcs, awsLogs } from '../private/lazy';
 import {
   BATCH_MANAGED_BY, MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT,
@@ -20,13 +21,9 @@ import { validateCostCenter, validateEnvironment } from '../private/validation';
 /**
  * The single-GPU instance types a `TrainingBatchQueue` launches by default, one
  * NVIDIA GPU with 24 GiB each: g6 (L4) first-choice on price, g5 (A10G) a second
- * capacity pool with more memory bandwidth; 4, 8 and 16 vCPUs. On-demand,
- * us-east-1, Linux, per hour (per vCPU-hour): g6.xlarge $0.805 ($0.201),
- * g6.2xlarge $0.978 ($0.122), g6.4xlarge $1.323 ($0.083), g5.xlarge $1.006
- * ($0.252), g5.2xlarge $1.212 ($0.152), g5.4xlarge $1.624 ($0.102). Grades:
- * g5.xlarge S (factualminds.com, "EC2 On-Demand pricing", June 2026); the others
- * U (list prices as known, not re-checked). The dearest per vCPU-hour is
- * g5.xlarge, which sets the `maxvCpus` ceiling: 32 vCPUs ≈ $8.05/hour.
+ * capacity pool with more memory bandwidth; 4, 8 and 16 vCPUs. The dearest per
+ * vCPU-hour of them is g5.xlarge, which sets the `maxvCpus` ceiling; their prices,
+ * dated, are in docs/BATCH.md ("Costs").
  */
 const DEFAULT_INSTANCE_TYPES = ['g6.xlarge', 'g6.2xlarge', 'g6.4xlarge', 'g5.xlarge', 'g5.2xlarge', 'g5.4xlarge'];
 
@@ -130,8 +127,8 @@ export interface TrainingBatchQueueOptions {
   /**
    * The vCPU ceiling of each compute environment, which caps what the queue can
    * spend per hour: at most `maxvCpus` × the dearest per-vCPU-hour price of
-   * `instanceTypes` (g5.xlarge, ~$0.25/vCPU-hour on demand in us-east-1, for the
-   * defaults: 32 vCPUs ≈ $8/hour), plus at most one instance, which Batch may add
+   * `instanceTypes` (g5.xlarge for the defaults; docs/BATCH.md has the prices,
+   * dated), plus at most one instance, which Batch may add
    * above the ceiling with the capacity-oriented allocation strategies. With `spot`
    * and `onDemandFallback`, each of the two environments has this ceiling.
    *
@@ -232,12 +229,12 @@ export interface TrainingBatchQueueOptions {
   readonly onDemandFallback?: boolean;
 
   /**
-   * Size of the encrypted gp3 root volume of Batch's instances, in GiB (images
-   * and their layers are stored there), at least 30.
+   * Size of the encrypted gp3 root volume of Batch's instances (images and their
+   * layers are stored there): a whole number of GiB from 30 to 16384.
    *
-   * @default 100
+   * @default Size.gibibytes(100)
    */
-  readonly rootVolumeSize?: number;
+  readonly rootVolumeSize?: Size;
 
   /**
    * More security groups for the compute environments, besides `securityGroup`
@@ -437,7 +434,7 @@ export class TrainingBatchQueue extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     skipCheckov(logGroup.node.defaultChild as logs.CfnLogGroup, 'CKV_AWS_158',
-      'Encrypted by CloudWatch Logs by default; a KMS key would cost $1/month while idle');
+      'Encrypted by CloudWatch Logs by default; a customer managed KMS key would bill every month while idle');
     this.logGroup = logGroup;
 
     const instanceRole = createInstanceRole(this, 'InstanceRole', environmentName,
@@ -614,9 +611,10 @@ export class TrainingBatchQueue extends Construct {
    * the findings and why each wildcard is needed.
    *
    * @param grantee the principal, for example a CI role or a researcher's role
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal): these resources have no resource policy to hold the grant instead
    */
   public grantSubmit(grantee: iam.IGrantable): iam.Grant {
-    return grantBatchSubmit(this, grantee, this.jobQueues.map(q => q.jobQueueArn), this.jobDefinitionNames);
+    return grantBatchSubmit('grantSubmit', this, grantee, this.jobQueues.map(q => q.jobQueueArn), this.jobDefinitionNames);
   }
 
   /**
@@ -625,16 +623,17 @@ export class TrainingBatchQueue extends Construct {
    * acknowledges no cdk-nag finding on the grantee's policy (docs/COMPLIANCE.md).
    *
    * @param grantee the principal, for example a CI role that publishes new images
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal): these resources have no resource policy to hold the grant instead
    */
   public grantRegisterJobDefinition(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({
+    return assertPrincipalGranted('grantRegisterJobDefinition', grantee, iam.Grant.addToPrincipal({
       grantee,
       actions: ['batch:RegisterJobDefinition', 'batch:TagResource'],
       resourceArns: jobDefinitionResources(this.jobDefinitionNames),
       conditions: inRegion(this),
     }).combine(iam.Grant.addToPrincipal({
       grantee, actions: ['iam:PassRole'], resourceArns: [this.jobRole.roleArn, this.executionRole.roleArn],
-    }));
+    })), 'AWS Batch job definitions and IAM roles');
   }
 }
 
@@ -719,10 +718,7 @@ function validate(props: TrainingBatchQueueProps): Settings {
     throw new Error(`maxRunnableTime is ${maxRunnableTime.toHumanString()}; it must be a whole number of seconds from 10 minutes to ` +
       '24 hours (the limits of jobStateTimeLimitActions)');
   }
-  const rootVolumeSize = wholeNumber('rootVolumeSize', props.rootVolumeSize ?? 100, MIN_ROOT_VOLUME_GIB);
-  if (rootVolumeSize > 16384) {
-    throw new Error(`rootVolumeSize is ${rootVolumeSize}; gp3 volumes hold at most 16384 GiB`);
-  }
+  const rootVolumeSize = rootVolumeGiB('rootVolumeSize', props.rootVolumeSize ?? Size.gibibytes(100), MIN_ROOT_VOLUME_GIB);
   if (!props.spot && props.onDemandFallback === false) {
     throw new Error('onDemandFallback is false without spot: the queue would have no compute environment; set spot: true for a spot-only queue');
   }

@@ -1,9 +1,9 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Duration, Size, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { encryptedRootVolume, tagLaunchedResources } from '../private/launch-templates';
+import { encryptedRootVolume, rootVolumeGiB, tagLaunchedResources } from '../private/launch-templates';
 import { addRunAgentValidations, runAgentMultipartUserData, runAgentUserDataValue } from '../private/run-agent-launch';
 import { LAUNCH_TEMPLATE_MANAGED_BY, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
 import { DEFAULT_RUN_LIFETIME, maxLifetimeHoursTag, runLifetimeMinutes, validateCostCenter, validateEnvironment } from '../private/validation';
@@ -39,12 +39,12 @@ export interface TrainingLaunchTemplateOptions {
   readonly rootDeviceName?: string;
 
   /**
-   * Size of the encrypted gp3 root volume, in GiB (at least the AMI's snapshot size;
-   * GPU AMIs with CUDA and frameworks need 75 GiB or more).
+   * Size of the encrypted gp3 root volume: a whole number of GiB from 1 to 16384 (at least the
+   * AMI's snapshot size; GPU AMIs with CUDA and frameworks need 75 GiB or more).
    *
-   * @default 100
+   * @default Size.gibibytes(100)
    */
-  readonly rootVolumeSize?: number;
+  readonly rootVolumeSize?: Size;
 
   /**
    * Launch spot instances (one-time requests, terminated on interruption).
@@ -96,8 +96,8 @@ export interface TrainingLaunchTemplateOptions {
 
   /**
    * Whether instances launched from the template have detailed (1-minute)
-   * CloudWatch monitoring. It is billed per metric only while an instance runs
-   * (a few cents per GPU day), nothing while none does, and organisations whose
+   * CloudWatch monitoring. It is billed per metric only while an instance runs,
+   * nothing while none does, and organisations whose
    * controls require it (the AWS Config rule
    * `ec2-instance-detailed-monitoring-enabled`) need it; `false` leaves basic
    * (5-minute) monitoring, which is free.
@@ -198,10 +198,7 @@ export class TrainingLaunchTemplate extends Construct {
     const costCenter = validateCostCenter(props.costCenter);
     this.maxRunLifetime = props.maxRunLifetime ?? DEFAULT_RUN_LIFETIME;
     const lifetimeMinutes = runLifetimeMinutes('maxRunLifetime', this.maxRunLifetime);
-    const rootVolumeSize = props.rootVolumeSize ?? 100;
-    if (!Number.isInteger(rootVolumeSize) || rootVolumeSize < 1 || rootVolumeSize > 16384) {
-      throw new Error(`rootVolumeSize is ${rootVolumeSize}; it must be a whole number of GiB from 1 to 16384 (gp3's limits)`);
-    }
+    const rootVolumeSize = rootVolumeGiB('rootVolumeSize', props.rootVolumeSize ?? Size.gibibytes(100), 1);
     const rootDeviceName = props.rootDeviceName ?? '/dev/xvda';
     if (!Token.isUnresolved(rootDeviceName) && !rootDeviceName.startsWith('/dev/')) {
       throw new Error(`rootDeviceName '${rootDeviceName}' must be a device name such as '/dev/xvda' or '/dev/sda1'`);

@@ -74,6 +74,7 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
    *
    * @param grantee the principal, for example a launcher's role
    * @throws when the foundation has no Batch queue
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal): these resources have no resource policy to hold the grant instead
    */
   public grantSubmitBatchJob(grantee: iam.IGrantable): iam.Grant {
     if (!this.batchJobQueue || !this.batchJobDefinition) {
@@ -83,7 +84,7 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
     // The names, not the ARNs: a defined job definition's ARN names one revision, and the grant covers all of them.
     const queues = [this.batchJobQueue, this.batchMultiNodeJobQueue].filter((q): q is batch.IJobQueue => q !== undefined);
     const definitions = [this.batchJobDefinition, this.batchMultiNodeJobDefinition].filter((d): d is batch.IJobDefinition => d !== undefined);
-    return grantBatchSubmit(this, grantee, queues.map(q => q.jobQueueArn), definitions.map(d => d.jobDefinitionName));
+    return grantBatchSubmit('grantSubmitBatchJob', this, grantee, queues.map(q => q.jobQueueArn), definitions.map(d => d.jobDefinitionName));
   }
 
   /**
@@ -100,6 +101,7 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
    *
    * @param grantee the principal that runs `chronos-training`, for example a developers' role or a CI role
    * @throws if the foundation has no launch template (`launchTemplate: false`)
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal): these resources have no resource policy to hold the grant instead
    */
   public grantLaunch(grantee: iam.IGrantable): iam.Grant {
     if (!this.launchTemplate) {
@@ -107,7 +109,7 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
         'chronos-training launches only from it: deploy the foundation with its launch template (the default), or import it ' +
         'with fromEnvironment(..., { launchTemplate: true })');
     }
-    return grantStatements(grantee, launchStatements(this, {
+    return grantStatements('grantLaunch', grantee, launchStatements(this, {
       environmentName: this.environmentName,
       launchTemplate: this.launchTemplate,
       role: this.role,

@@ -50,7 +50,7 @@ export interface ChronosTrainingFoundationProps {
    * name, the instance profile name, the export names and the `Environment` tag.
    * Lowercase letters, digits and hyphens, starting with a letter, at most 18 characters.
    *
-   * @default - the `environment` context value, else 'dev'
+   * @default - the `@chronos/training-infra:environment` context value (or the deprecated bare `environment`), else 'dev'
    */
   readonly environmentName?: string;
 
@@ -58,7 +58,7 @@ export interface ChronosTrainingFoundationProps {
    * The `CostCenter` tag: the workload type, one of `collect`, `train` or `serve`
    * (other valid tag values are accepted with a warning).
    *
-   * @default - the `costCenter` context value, else 'train'
+   * @default - the `@chronos/training-infra:costCenter` context value (or the deprecated bare `costCenter`), else 'train'
    */
   readonly costCenter?: string;
 

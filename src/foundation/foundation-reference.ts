@@ -98,6 +98,7 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
    *
    * @param grantee the principal, for example a launcher's role
    * @throws when the foundation has no Batch queue
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal)
    */
   grantSubmitBatchJob(grantee: iam.IGrantable): iam.Grant;
 
@@ -111,6 +112,7 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
    *
    * @param grantee the principal that runs `chronos-training`, for example a developers' role
    * @throws if the foundation has no launch template (`launchTemplate: false`)
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal)
    */
   grantLaunch(grantee: iam.IGrantable): iam.Grant;
 }

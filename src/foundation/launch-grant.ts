@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { terminateStatements } from '../compute/instance-access';
+import { assertPrincipalGranted } from '../private/grants';
 import { BATCH_MANAGED_BY, PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
 import { TrainingBucketGrants } from '../storage/training-bucket-grants';
 
@@ -159,9 +160,13 @@ export function launchStatements(scope: IConstruct, props: {
   ];
 }
 
-/** Adds statements to a grantee's principal policy, as one `iam.Grant`. */
-export function grantStatements(grantee: iam.IGrantable, statements: iam.PolicyStatement[]): iam.Grant {
-  return statements
+/**
+ * Adds statements to a grantee's principal policy, as one `iam.Grant`; an error naming `method` when the
+ * grantee has no policy this app can change (EC2 launch templates have no resource policy to take them).
+ */
+export function grantStatements(method: string, grantee: iam.IGrantable, statements: iam.PolicyStatement[]): iam.Grant {
+  const grant = statements
     .map(st => iam.Grant.addToPrincipal({ grantee, actions: st.actions, resourceArns: st.resources, conditions: st.conditions }))
     .reduce((all, g) => all.combine(g));
+  return assertPrincipalGranted(method, grantee, grant, 'the launch template, instances, subnets and parameters');
 }

@@ -94,7 +94,7 @@ export class ZeroIdleCostChecker implements IAspect {
     if (idleCost.trim().length === 0) {
       throw new Error(`addBilledWhileIdle: idleCost must not be empty: say what '${resourceType}' costs while idle`);
     }
-    this.rules.push({ resourceType, idleCost, source: 'added with addBilledWhileIdle' });
+    this.rules.push({ resourceType, billedFor: idleCost });
   }
 
   /**
@@ -116,14 +116,15 @@ export class ZeroIdleCostChecker implements IAspect {
     }
     const allowHint = `allow it with new ZeroIdleCostChecker({ allowedResourceTypes: ['${type}'] }) ` +
       `or ZeroIdleCostChecker.allowResourceType(scope, '${type}', reason)`;
+    // What bills and why, never a price: prices change and differ by region (docs/IDLE-COSTS.md has them, dated).
     if (bills === undefined) {
       Annotations.of(node).addWarningV2('@chronos/training-infra:idleCostUnknown', `${node.node.path} (${type}) may bill while no training run is active: ${rule.condition} ` +
-        `is not known at synthesis. If it is, it costs ${rule.idleCost} [${rule.source}]; ${allowHint}`);
+        `is not known at synthesis. If it is, it bills for ${rule.billedFor}, runs or not; ${allowHint}`);
       return;
     }
     Annotations.of(node).addError(`${node.node.path} (${type}) bills while no training run is active: ` +
-      `${rule.idleCost}${rule.condition ? ` (${rule.condition})` : ''} [${rule.source}]. ` +
-      `The foundation promises $0 while idle: remove it, or ${allowHint}`);
+      `it bills for ${rule.billedFor}${rule.condition ? ` (${rule.condition})` : ''}, runs or not. ` +
+      `The foundation promises that nothing bills while idle: remove it, or ${allowHint}`);
   }
 }
 

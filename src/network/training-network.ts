@@ -132,7 +132,7 @@ export class TrainingNetwork extends Construct {
     } else {
       acknowledgeNag(vpc.node.defaultChild as ec2.CfnVPC, 'AwsSolutions-VPC7',
         'VPC flow logs are opt-in (flowLogDestination, or flowLogs on the foundation): the VPC carries only short-lived, ' +
-        'egress-only training instances, and monitoring resources stay out of the $0-idle foundation unless asked for');
+        'egress-only training instances, and monitoring resources stay out of the foundation, which bills nothing while idle, unless asked for');
     }
 
     // cfn-lint W3010 ("avoid hardcoding availability zones"): literal zones come from availabilityZones, which pin

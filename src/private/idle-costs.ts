@@ -2,14 +2,15 @@ import { Token } from 'aws-cdk-lib';
 
 /*
  * The idle-cost table of `ZeroIdleCostChecker`: which CloudFormation resource types bill while no training run is
- * active, in which case, what they cost and where the figure comes from. Internal, so that a price table is not
- * frozen into the public API: users extend the checker with `addBilledWhileIdle`, and docs/IDLE-COSTS.md shows the
- * table (test/guardrails/zero-idle-cost-checker.test.ts fails when the two differ).
+ * active, in which case, and what they bill for. No prices: an error says what bills while idle and why, and the
+ * prices, dated and with their sources, live in docs/IDLE-COSTS.md, whose table has a row per entry here
+ * (test/guardrails/zero-idle-cost-checker.test.ts fails when the two differ). Internal: users extend the checker
+ * with `addBilledWhileIdle`.
  */
 
 /**
  * One row of the idle-cost table: a CloudFormation resource type, the case in
- * which it bills while nothing runs, what it costs and where that figure comes from.
+ * which it bills while nothing runs, and what it bills for.
  */
 export interface IdleCostEntry {
   /** The CloudFormation resource type, for example `AWS::EC2::NatGateway`. */
@@ -22,14 +23,11 @@ export interface IdleCostEntry {
    */
   readonly condition?: string;
 
-  /** What it costs while idle (us-east-1 list prices, November 2026). */
-  readonly idleCost: string;
-
   /**
-   * Where the figure comes from: `V` verified on an AWS page, `S` a secondary
-   * source, `U` unverified (standard pricing, exact rate not checked).
+   * What bills while idle and why, without a price: for example 'every hour it exists, and every GB it processes'.
+   * Prices change and differ by region; docs/IDLE-COSTS.md has them, with the date they were checked.
    */
-  readonly source: string;
+  readonly billedFor: string;
 }
 
 /** How one billed resource type is recognised: always, or by a property. */
@@ -42,121 +40,111 @@ export interface IdleCostRule extends IdleCostEntry {
   readonly bills?: (properties: Record<string, any>) => boolean | undefined;
 }
 
-/** Standard pricing, exact rate not checked. */
-const STANDARD = 'U: standard hourly or GB-month pricing, exact rate not checked';
-
-/** The one table of what bills while idle, with the source of each figure. */
+/** The one table of what bills while idle, and what it bills for (the prices, dated, are in docs/IDLE-COSTS.md). */
 export const BILLED_WHILE_IDLE: IdleCostRule[] = [
   // Network
-  { resourceType: 'AWS::EC2::NatGateway', idleCost: '$0.045/h (~$32/month) + $0.045/GB', source: 'S: chime/terraform-aws-alternat README' },
-  { resourceType: 'AWS::EC2::EIP', idleCost: '$0.005/h per public IPv4 address (~$3.60/month)', source: 'V: AWS re:Post, public IPv4 charge from 2024-02-01' },
+  { resourceType: 'AWS::EC2::NatGateway', billedFor: 'every hour it exists, and every GB it processes' },
+  { resourceType: 'AWS::EC2::EIP', billedFor: 'every hour of its public IPv4 address, attached or not' },
   {
     resourceType: 'AWS::EC2::VPCEndpoint',
     condition: '`VpcEndpointType` `Interface` or `GatewayLoadBalancer` (`Gateway`, the default, is free)',
-    idleCost: '~$0.01/h per AZ (~$7.30/month) + per GB',
-    source: 'V: aws.amazon.com/privatelink/pricing (billed per provisioned hour per AZ); rate S',
+    billedFor: 'every hour per Availability Zone it is provisioned in, and every GB it processes',
     bills: p => oneOf(p.VpcEndpointType, ['Interface', 'GatewayLoadBalancer'], 'Gateway'),
   },
-  { resourceType: 'AWS::EC2::TransitGateway', idleCost: '$0.05/h per attachment', source: 'S: factualminds' },
-  { resourceType: 'AWS::EC2::TransitGatewayAttachment', idleCost: '$0.05/h', source: 'S: factualminds' },
-  { resourceType: 'AWS::EC2::TransitGatewayVpcAttachment', idleCost: '$0.05/h', source: 'S: factualminds' },
-  { resourceType: 'AWS::EC2::VPNConnection', idleCost: '$0.05/h', source: 'S: factualminds' },
-  { resourceType: 'AWS::EC2::ClientVpnEndpoint', idleCost: 'per associated subnet-hour', source: STANDARD },
-  { resourceType: 'AWS::NetworkFirewall::Firewall', idleCost: 'per endpoint-hour', source: STANDARD },
-  { resourceType: 'AWS::Route53Resolver::ResolverEndpoint', idleCost: 'per ENI-hour', source: STANDARD },
-  { resourceType: 'AWS::GlobalAccelerator::Accelerator', idleCost: 'per hour', source: STANDARD },
-  { resourceType: 'AWS::ElasticLoadBalancingV2::LoadBalancer', idleCost: 'ALB $0.0225/h (~$16/month) + LCU', source: 'S: transcription of the ELB pricing page' },
-  { resourceType: 'AWS::ElasticLoadBalancing::LoadBalancer', idleCost: 'per hour + per GB', source: STANDARD },
-  { resourceType: 'AWS::Route53::HostedZone', idleCost: '$0.50/month per zone (first 25)', source: 'S: ns1.com' },
+  { resourceType: 'AWS::EC2::TransitGateway', billedFor: 'every hour per attachment' },
+  { resourceType: 'AWS::EC2::TransitGatewayAttachment', billedFor: 'every hour it exists' },
+  { resourceType: 'AWS::EC2::TransitGatewayVpcAttachment', billedFor: 'every hour it exists' },
+  { resourceType: 'AWS::EC2::VPNConnection', billedFor: 'every hour it exists' },
+  { resourceType: 'AWS::EC2::ClientVpnEndpoint', billedFor: 'every hour per associated subnet' },
+  { resourceType: 'AWS::NetworkFirewall::Firewall', billedFor: 'every hour per firewall endpoint' },
+  { resourceType: 'AWS::Route53Resolver::ResolverEndpoint', billedFor: 'every hour per network interface' },
+  { resourceType: 'AWS::GlobalAccelerator::Accelerator', billedFor: 'every hour it exists' },
+  { resourceType: 'AWS::ElasticLoadBalancingV2::LoadBalancer', billedFor: 'every hour it exists, and capacity units used' },
+  { resourceType: 'AWS::ElasticLoadBalancing::LoadBalancer', billedFor: 'every hour it exists, and every GB it processes' },
+  { resourceType: 'AWS::Route53::HostedZone', billedFor: 'every month per hosted zone' },
   // Compute and storage
-  { resourceType: 'AWS::EC2::Instance', idleCost: 'its instance type\'s hourly rate (g4dn.2xlarge ~$540/month) + its volumes', source: STANDARD },
-  { resourceType: 'AWS::EC2::Volume', idleCost: 'per GB-month (gp3 $0.08)', source: STANDARD },
-  { resourceType: 'AWS::EC2::CapacityReservation', idleCost: 'the reserved instance type\'s hourly rate, used or not', source: STANDARD },
-  { resourceType: 'AWS::EC2::Host', idleCost: 'the dedicated host\'s hourly rate', source: STANDARD },
+  { resourceType: 'AWS::EC2::Instance', billedFor: 'its instance type\'s hourly rate while running, and its volumes' },
+  { resourceType: 'AWS::EC2::Volume', billedFor: 'every GB-month provisioned, attached or not' },
+  { resourceType: 'AWS::EC2::CapacityReservation', billedFor: 'the reserved instance type\'s hourly rate, used or not' },
+  { resourceType: 'AWS::EC2::Host', billedFor: 'the dedicated host\'s hourly rate' },
   {
     resourceType: 'AWS::AutoScaling::AutoScalingGroup',
     condition: '`MinSize` or `DesiredCapacity` above 0',
-    idleCost: 'the instances it keeps running',
-    source: STANDARD,
+    billedFor: 'the instances it keeps running',
     bills: p => anyAboveZero([p.MinSize, p.DesiredCapacity]),
   },
   {
     resourceType: 'AWS::Batch::ComputeEnvironment',
     condition: '`ComputeResources.MinvCpus` or `DesiredvCpus` above 0 (a managed compute environment keeps that many vCPUs of instances running)',
-    idleCost: 'the instances it keeps running',
-    source: 'V: AWS Batch User Guide, compute environment parameters (minvCpus: instances kept even with no job)',
+    billedFor: 'the instances it keeps running',
     bills: p => anyAboveZero([p.ComputeResources?.MinvCpus, p.ComputeResources?.DesiredvCpus]),
   },
   ...['AWS::Lambda::Version', 'AWS::Lambda::Alias'].map((resourceType): IdleCostRule => ({
     resourceType,
     condition: '`ProvisionedConcurrencyConfig` above 0',
-    idleCost: 'per GB-second provisioned',
-    source: STANDARD,
+    billedFor: 'every GB-second of provisioned concurrency',
     bills: p => anyAboveZero([p.ProvisionedConcurrencyConfig?.ProvisionedConcurrentExecutions]),
   })),
-  { resourceType: 'AWS::DLM::LifecyclePolicy', idleCost: 'the snapshots it keeps, per GB-month', source: STANDARD },
-  { resourceType: 'AWS::EFS::FileSystem', idleCost: 'per GB-month stored', source: STANDARD },
-  { resourceType: 'AWS::FSx::FileSystem', idleCost: 'per GB-month provisioned + throughput', source: STANDARD },
-  { resourceType: 'AWS::SageMaker::NotebookInstance', idleCost: 'its instance type\'s hourly rate while InService', source: STANDARD },
-  { resourceType: 'AWS::SageMaker::Endpoint', idleCost: 'its instances\' hourly rate', source: STANDARD },
-  { resourceType: 'AWS::EKS::Cluster', idleCost: '$0.10/h per cluster', source: STANDARD },
+  { resourceType: 'AWS::DLM::LifecyclePolicy', billedFor: 'the snapshots it keeps, per GB-month' },
+  { resourceType: 'AWS::EFS::FileSystem', billedFor: 'every GB-month stored' },
+  { resourceType: 'AWS::FSx::FileSystem', billedFor: 'every GB-month provisioned, and its throughput capacity' },
+  { resourceType: 'AWS::SageMaker::NotebookInstance', billedFor: 'its instance type\'s hourly rate while InService' },
+  { resourceType: 'AWS::SageMaker::Endpoint', billedFor: 'its instances\' hourly rate' },
+  { resourceType: 'AWS::EKS::Cluster', billedFor: 'every hour per cluster (the control plane)' },
   // Databases and caches
-  { resourceType: 'AWS::RDS::DBInstance', idleCost: 'instance-hours + GB-month', source: STANDARD },
-  { resourceType: 'AWS::RDS::DBCluster', idleCost: 'instance-hours (or ACUs) + GB-month', source: STANDARD },
-  { resourceType: 'AWS::ElastiCache::CacheCluster', idleCost: 'node-hours', source: STANDARD },
-  { resourceType: 'AWS::ElastiCache::ReplicationGroup', idleCost: 'node-hours', source: STANDARD },
-  { resourceType: 'AWS::ElastiCache::ServerlessCache', idleCost: 'minimum GB-hours of data stored', source: STANDARD },
-  { resourceType: 'AWS::OpenSearchService::Domain', idleCost: 'instance-hours + GB-month', source: STANDARD },
-  { resourceType: 'AWS::Elasticsearch::Domain', idleCost: 'instance-hours + GB-month', source: STANDARD },
+  { resourceType: 'AWS::RDS::DBInstance', billedFor: 'instance-hours and GB-month of storage' },
+  { resourceType: 'AWS::RDS::DBCluster', billedFor: 'instance-hours (or capacity units) and GB-month of storage' },
+  { resourceType: 'AWS::ElastiCache::CacheCluster', billedFor: 'node-hours' },
+  { resourceType: 'AWS::ElastiCache::ReplicationGroup', billedFor: 'node-hours' },
+  { resourceType: 'AWS::ElastiCache::ServerlessCache', billedFor: 'a minimum of GB-hours of data stored' },
+  { resourceType: 'AWS::OpenSearchService::Domain', billedFor: 'instance-hours and GB-month of storage' },
+  { resourceType: 'AWS::Elasticsearch::Domain', billedFor: 'instance-hours and GB-month of storage' },
   {
     resourceType: 'AWS::DynamoDB::Table',
     condition: '`BillingMode` `PROVISIONED` (the default; `PAY_PER_REQUEST` bills storage only)',
-    idleCost: 'provisioned read and write capacity per hour',
-    source: STANDARD,
+    billedFor: 'provisioned read and write capacity, every hour',
     bills: p => oneOf(p.BillingMode, ['PROVISIONED'], 'PROVISIONED'),
   },
   // Security and configuration
-  { resourceType: 'AWS::KMS::Key', idleCost: '$1/month per key (+$1 per rotation)', source: 'V: aws.amazon.com/kms/pricing' },
-  { resourceType: 'AWS::KMS::ReplicaKey', idleCost: '$1/month per key', source: 'V: aws.amazon.com/kms/pricing' },
-  { resourceType: 'AWS::SecretsManager::Secret', idleCost: '$0.40/month per secret', source: 'S: awsready.net' },
+  { resourceType: 'AWS::KMS::Key', billedFor: 'every month per key, and per rotation' },
+  { resourceType: 'AWS::KMS::ReplicaKey', billedFor: 'every month per key' },
+  { resourceType: 'AWS::SecretsManager::Secret', billedFor: 'every month per secret' },
   {
     resourceType: 'AWS::SSM::Parameter',
     condition: '`Tier` `Advanced` (`Standard`, the default, is free)',
-    idleCost: '$0.05/month per parameter',
-    source: 'S; standard parameters free: V (SSM parameter tiers doc)',
+    billedFor: 'every month per advanced parameter',
     bills: p => oneOf(p.Tier, ['Advanced'], 'Standard'),
   },
-  { resourceType: 'AWS::CloudTrail::Trail', idleCost: 'first copy of management events free; $2 per 100k events per extra copy', source: 'V: aws.amazon.com/cloudtrail/pricing' },
-  { resourceType: 'AWS::Config::ConfigurationRecorder', idleCost: '$0.003 per configuration item recorded', source: 'S: vantage.sh' },
-  { resourceType: 'AWS::GuardDuty::Detector', idleCost: 'per event and GB analysed, with no workload running', source: 'U' },
+  { resourceType: 'AWS::CloudTrail::Trail', billedFor: 'management events beyond the first copy, and data events' },
+  { resourceType: 'AWS::Config::ConfigurationRecorder', billedFor: 'every configuration item recorded' },
+  { resourceType: 'AWS::GuardDuty::Detector', billedFor: 'the events and GB it analyses, with no workload running' },
   // Monitoring
-  { resourceType: 'AWS::CloudWatch::Dashboard', idleCost: '$3/month per dashboard', source: 'S: factualminds' },
-  { resourceType: 'AWS::CloudWatch::Alarm', idleCost: '~$0.10/month per alarm', source: 'U' },
-  { resourceType: 'AWS::CloudWatch::CompositeAlarm', idleCost: '~$0.50/month per alarm', source: 'U' },
+  { resourceType: 'AWS::CloudWatch::Dashboard', billedFor: 'every month per dashboard' },
+  { resourceType: 'AWS::CloudWatch::Alarm', billedFor: 'every month per alarm' },
+  { resourceType: 'AWS::CloudWatch::CompositeAlarm', billedFor: 'every month per alarm' },
 ];
 
 /** Resource types this library creates or recommends that cost nothing while idle (documentation only). */
 export const FREE_WHILE_IDLE: IdleCostEntry[] = [
   ...['VPC', 'Subnet', 'RouteTable', 'InternetGateway', 'SecurityGroup', 'NetworkAcl'].map(t => ({
-    resourceType: `AWS::EC2::${t}`, idleCost: '$0', source: 'S: usage.ai, factualminds',
+    resourceType: `AWS::EC2::${t}`, billedFor: 'nothing',
   })),
-  { resourceType: 'AWS::EC2::VPCEndpoint', condition: '`VpcEndpointType` `Gateway` (S3, DynamoDB)', idleCost: '$0', source: 'S: usage.ai; consistent with the PrivateLink pricing page' },
-  { resourceType: 'AWS::EC2::LaunchTemplate', idleCost: '$0 (no rate exists)', source: 'U' },
+  { resourceType: 'AWS::EC2::VPCEndpoint', condition: '`VpcEndpointType` `Gateway` (S3, DynamoDB)', billedFor: 'nothing' },
+  { resourceType: 'AWS::EC2::LaunchTemplate', billedFor: 'nothing' },
   ...['Role', 'Policy', 'ManagedPolicy', 'InstanceProfile'].map(t => ({
-    resourceType: `AWS::IAM::${t}`, idleCost: '$0 (no rate exists)', source: 'U',
+    resourceType: `AWS::IAM::${t}`, billedFor: 'nothing',
   })),
-  { resourceType: 'AWS::S3::Bucket', idleCost: 'storage and requests only', source: 'U' },
-  { resourceType: 'AWS::SSM::Parameter', condition: '`Tier` `Standard`', idleCost: '$0', source: 'V: SSM parameter tiers doc' },
-  { resourceType: 'AWS::Lambda::Function', condition: 'without provisioned concurrency', idleCost: 'per request and GB-second only', source: 'U' },
-  { resourceType: 'AWS::Events::Rule', condition: 'a 15-minute schedule (~2,900 invocations/month)', idleCost: '$0', source: 'V: EventBridge pricing (AWS events free); scheduled rules U' },
-  { resourceType: 'AWS::Logs::LogGroup', idleCost: 'ingestion and storage only', source: 'U' },
-  { resourceType: 'AWS::SQS::Queue', idleCost: 'per request only', source: 'U' },
-  { resourceType: 'AWS::Budgets::Budget', idleCost: '$0', source: 'V: AWS Price List AWSBudgets.csv ("$0.00 for Budget-days")' },
+  { resourceType: 'AWS::S3::Bucket', billedFor: 'storage and requests only' },
+  { resourceType: 'AWS::SSM::Parameter', condition: '`Tier` `Standard`', billedFor: 'nothing' },
+  { resourceType: 'AWS::Lambda::Function', condition: 'without provisioned concurrency', billedFor: 'requests and GB-seconds only' },
+  { resourceType: 'AWS::Events::Rule', condition: 'a 15-minute schedule (~2,900 invocations/month)', billedFor: 'nothing' },
+  { resourceType: 'AWS::Logs::LogGroup', billedFor: 'ingestion and storage only' },
+  { resourceType: 'AWS::SQS::Queue', billedFor: 'requests only' },
+  { resourceType: 'AWS::Budgets::Budget', billedFor: 'nothing' },
   {
     resourceType: 'AWS::Budgets::BudgetsAction',
     condition: 'not flagged: the first 62 action-enabled budget-days a month are free',
-    idleCost: '$0 for about two action-enabled budgets per account, then $0.10/day (~$3/month) each',
-    source: 'V: AWS Price List AWSBudgets.csv',
+    billedFor: 'nothing for the first 62 action-enabled budget-days a month, then every budget-day',
   },
 ];
 

@@ -50,7 +50,7 @@ export function regionForNames(scope: IConstruct, regionalNames: boolean | undef
   const region = Stack.of(scope).region;
   if (Token.isUnresolved(region)) {
     throw new Error('regionalNames is true but the stack has no concrete region: give the stack env.region (or the ' +
-      '`region` context value of ChronosTrainingStack), since the region becomes part of account-wide names fixed at synthesis');
+      '`@chronos/training-infra:region` context value of ChronosTrainingStack), since the region becomes part of account-wide names fixed at synthesis');
   }
   return region;
 }

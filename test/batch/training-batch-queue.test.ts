@@ -212,6 +212,8 @@ describe('TrainingBatchQueue roles', () => {
   const statementsOf = (r: iam.IRole) => Object.values<any>(template.toJSON().Resources)
     .filter(p => p.Type === 'AWS::IAM::Policy' && p.Properties.Roles.some((x: any) => x.Ref === stack.getLogicalId(r.node.defaultChild as iam.CfnRole)))
     .flatMap(p => p.Properties.PolicyDocument.Statement);
+  const inlineOf = (r: iam.IRole) => Object.fromEntries((roleOf(r).Properties.Policies ?? [])
+    .map((p: any) => [p.PolicyName, p.PolicyDocument.Statement]));
 
   test('the instance role is trusted by EC2 and has no managed policy', () => {
     const role = roleOf(queue.instanceRole);
@@ -234,8 +236,20 @@ describe('TrainingBatchQueue roles', () => {
   test('the job role is trusted by ECS tasks, may use the training prefixes, and nothing of EC2', () => {
     const role = roleOf(queue.jobRole);
     expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'ecs-tasks.amazonaws.com' });
-    const actions = statementsOf(queue.jobRole).flatMap((s: any) => [s.Action].flat());
+    const actions = Object.values<any[]>(inlineOf(queue.jobRole)).flat().flatMap((s: any) => [s.Action].flat());
     expect([...new Set(actions)].sort()).toEqual(['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
+  });
+
+  // Issue 31: the job role's access is its own inline policies, as the instance role's (training-instance-role.ts),
+  // not a DefaultPolicy found by name. CloudFormation "AWS::IAM::Role" (Policies: "Adds or updates an inline policy
+  // document that is embedded in the specified IAM role"): the statements live on the role resource itself.
+  test('the job role\'s S3 access is in its inline policies, with no separate AWS::IAM::Policy', () => {
+    expect(statementsOf(queue.jobRole)).toEqual([]);
+    const inline = inlineOf(queue.jobRole);
+    expect(Object.keys(inline).sort()).toEqual(['S3ReadAccess', 'S3WriteAccess']);
+    expect(inline.S3ReadAccess.map((s: any) => s.Sid)).toEqual(['ReadSharedDatasetsAndRuntime', 'ListSharedDatasetsAndRuntime']);
+    expect(inline.S3WriteAccess.map((s: any) => s.Sid)).toEqual(['ReadWriteEnvironmentPrefix', 'ListEnvironmentPrefix']);
+    expect(queue.jobRole.node.tryFindChild('DefaultPolicy')).toBeUndefined();
   });
 
   test('the execution role writes the log group only, and is the job definitions\' execution role', () => {
@@ -366,7 +380,7 @@ describe('TrainingBatchQueue options', () => {
       retryAttempts: 5,
       maxRunnableTime: Duration.hours(1),
       logRetention: logs.RetentionDays.ONE_MONTH,
-      rootVolumeSize: 200,
+      rootVolumeSize: Size.gibibytes(200),
       command: ['python', 'train.py'],
       containerEnvironment: { EPOCHS: '3' },
     });
@@ -557,7 +571,10 @@ describe('TrainingBatchQueue validation', () => {
     ['0 attempts', { retryAttempts: 0 }, /retryAttempts is 0/],
     ['a runnable limit under 10 minutes', { maxRunnableTime: Duration.minutes(5) }, /maxRunnableTime is 5 minutes.*10 minutes to 24 hours/],
     ['a runnable limit over a day', { maxRunnableTime: Duration.hours(25) }, /maxRunnableTime is 1 day 1 hour/],
-    ['a root volume under 30 GiB', { rootVolumeSize: 20 }, /rootVolumeSize is 20/],
+    ['a root volume under 30 GiB', { rootVolumeSize: Size.gibibytes(20) }, /rootVolumeSize is 20 GiB; .* from 30 to 16384/],
+    // Issue 31: a Size, as memory is; a launch template's volume size is whole GiB (LaunchTemplateEbsBlockDeviceRequest, Amazon EC2 API Reference).
+    ['a root volume not whole in GiB', { rootVolumeSize: Size.mebibytes(40 * 1024 + 512) }, /rootVolumeSize is 40.5 GiB/],
+    ['a root volume over 16384 GiB', { rootVolumeSize: Size.tebibytes(20) }, /rootVolumeSize is 20480 GiB/],
     ['no capacity at all', { onDemandFallback: false }, /onDemandFallback is false without spot/],
     ['multi-node on a spot-only queue', { spot: true, onDemandFallback: false, multiNode: MULTI_NODE }, /multiNode is set on a spot-only queue/],
     ['a one-node multi-node job', { multiNode: { ...MULTI_NODE, numNodes: 1 } }, /multiNode.numNodes is 1/],

@@ -1,7 +1,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as zlib from 'zlib';
-import { App, Aws, CfnResource, Duration, Stack, Tags } from 'aws-cdk-lib';
+import { App, Aws, CfnResource, Duration, Size, Stack, Tags } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -55,8 +55,12 @@ describe('TrainingLaunchTemplate', () => {
     }]);
   });
 
+  test('takes the root volume size in any unit that is whole in GiB (Size.tebibytes(1) is 1024 GiB)', () => {
+    expect(data(build({ rootVolumeSize: Size.tebibytes(1) }).template()).BlockDeviceMappings[0].Ebs.VolumeSize).toBe(1024);
+  });
+
   test('takes the root device name and size for other AMIs', () => {
-    const d = data(build({ rootDeviceName: '/dev/sda1', rootVolumeSize: 200 }).template());
+    const d = data(build({ rootDeviceName: '/dev/sda1', rootVolumeSize: Size.gibibytes(200) }).template());
     expect(d.BlockDeviceMappings[0]).toEqual(expect.objectContaining({ DeviceName: '/dev/sda1', Ebs: expect.objectContaining({ VolumeSize: 200 }) }));
   });
 
@@ -189,8 +193,12 @@ describe('TrainingLaunchTemplate', () => {
   });
 
   test.each<[string, TrainingLaunchTemplateOptions, RegExp]>([
-    ['fractional volume size', { rootVolumeSize: 99.5 }, /rootVolumeSize is 99.5; it must be a whole number of GiB from 1 to 16384/],
-    ['oversized volume', { rootVolumeSize: 20000 }, /rootVolumeSize is 20000/],
+    // Issue 31: rootVolumeSize is a Size, as Batch memory is. A launch template's gp3 volume is "gp2 and gp3: 1 - 16,384 GiB"
+    // of whole GiB ("LaunchTemplateEbsBlockDeviceRequest", VolumeSize: Integer, Amazon EC2 API Reference).
+    ['a volume size that is not whole in GiB', { rootVolumeSize: Size.mebibytes(1536) }, /rootVolumeSize is 1.5 GiB; it must be a literal whole number of GiB .* from 1 to 16384/],
+    ['a volume size in KiB', { rootVolumeSize: Size.kibibytes(1000) }, /rootVolumeSize is 0.000\d+ GiB/],
+    ['oversized volume', { rootVolumeSize: Size.tebibytes(17) }, /rootVolumeSize is 17408 GiB/],
+    ['a volume of 0 GiB', { rootVolumeSize: Size.gibibytes(0) }, /rootVolumeSize is 0 GiB/],
     ['bad device name', { rootDeviceName: 'xvda' }, /rootDeviceName 'xvda' must be a device name/],
   ])('rejects %s', (_name, options, message) => {
     expect(() => build(options)).toThrow(message);

@@ -34,7 +34,7 @@ describe('the foundation and the stack check idle costs', () => {
   test('a NAT gateway added inside the foundation is an error, reported once although the stack checks too', () => {
     const stack = new ChronosTrainingStack(new App(), 'ChronosTraining-dev-Stack');
     new ec2.CfnNatGateway(stack.foundation, 'Nat', { subnetId: stack.foundation.publicSubnets[0].subnetId });
-    expect(errors(stack)).toEqual([expect.stringMatching(/^ChronosTraining-dev-Stack\/Foundation\/Nat \(AWS::EC2::NatGateway\) bills while no training run is active: \$0\.045\/h/)]);
+    expect(errors(stack)).toEqual([expect.stringMatching(/^ChronosTraining-dev-Stack\/Foundation\/Nat \(AWS::EC2::NatGateway\) bills while no training run is active: it bills for every hour it exists/)]);
   });
 
   test('the stack checks resources outside its foundation', () => {

@@ -4,6 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { ChronosTrainingFoundationProps, ChronosTrainingStack, ChronosTrainingStackProps } from '../../src';
+import { warnings } from '../helpers';
 
 // Records the props each foundation is constructed with (the real foundation still runs).
 const received: ChronosTrainingFoundationProps[] = [];
@@ -68,8 +69,8 @@ describe('ChronosTrainingStack', () => {
     const { vpc, vpcHasS3Endpoint, bucket, ...created } = all;
     const { networkProps, bucketProps, flowLogs, s3EndpointRestriction, s3EndpointRestrictionProps, ...given } = all;
     received.length = 0;
-    new ChronosTrainingStack(app, 'Created', created);
-    new ChronosTrainingStack(app, 'Given', given);
+    new ChronosTrainingStack(app, 'Created', { ...created, env: { region: 'us-east-1' } });
+    new ChronosTrainingStack(app, 'Given', { ...given, env: { region: 'us-east-1' } });
     expect(received).toHaveLength(2);
     const forwarded = { ...received[0], ...received[1] };
     for (const [key, value] of Object.entries(all)) {
@@ -97,44 +98,74 @@ describe('ChronosTrainingStack', () => {
     expect(stack.foundation.node.id).toBe('Foundation');
   });
 
-  test('reads environment and cost center from context', () => {
-    const { stack, template } = synth({}, { environment: 'stage', costCenter: 'collect' });
+  // Issue 31: the library's context keys are namespaced, as aws-cdk-lib's own are ("Context values", AWS CDK Developer
+  // Guide: "Context values are key-value pairs"; feature flags use '@aws-cdk/<module>:<flag>' keys) so that they cannot
+  // collide with an app's own context.
+  test('reads environment and cost center from the namespaced context keys, with no warning', () => {
+    const { stack, template } = synth({}, { '@chronos/training-infra:environment': 'stage', '@chronos/training-infra:costCenter': 'collect' });
     expect([stack.foundation.environmentName, stack.foundation.costCenter]).toEqual(['stage', 'collect']);
     template.hasOutput('*', { Export: { Name: 'ChronosTraining-stage-CostCenter' }, Value: 'collect' });
+    expect(warnings(stack).filter(w => w.includes('deprecated'))).toEqual([]);
   });
 
-  test('defaults to an unknown account in us-east-1, with pseudo parameters in names', () => {
+  test('still reads the bare 0.1 keys, each with a deprecation warning naming its namespaced key', () => {
+    const { stack } = synth({}, { environment: 'stage', costCenter: 'collect', account: '222222222222', region: 'us-west-2' });
+    expect([stack.foundation.environmentName, stack.foundation.costCenter, stack.account, stack.region])
+      .toEqual(['stage', 'collect', '222222222222', 'us-west-2']);
+    const deprecations = warnings(stack).filter(w => w.includes('deprecated'));
+    expect(deprecations).toHaveLength(4);
+    for (const key of ['environment', 'costCenter', 'account', 'region']) {
+      expect(deprecations).toContainEqual(expect.stringContaining(`the context key '${key}' is deprecated and will not be read from 1.0: ` +
+        `set '@chronos/training-infra:${key}' instead`));
+    }
+  });
+
+  test('the namespaced key wins over the bare one', () => {
+    const { stack } = synth({}, { 'environment': 'stage', '@chronos/training-infra:environment': 'prod' });
+    expect(stack.foundation.environmentName).toBe('prod');
+    expect(warnings(stack).filter(w => w.includes('deprecated'))).toEqual([]);
+  });
+
+  test('names the context key in an invalid value\'s error', () => {
+    expect(() => synth({}, { '@chronos/training-infra:environment': 'Bad_Env' }))
+      .toThrow(/environmentName \(context '@chronos\/training-infra:environment'\) 'Bad_Env' is invalid/);
+  });
+
+  // Issue 31: no silent us-east-1, no process.env. A Stack without env is environment-agnostic ("Environments for the
+  // AWS CDK", AWS CDK Developer Guide: a stack without an env is environment-agnostic, and its account and region
+  // resolve at deployment through the AWS::AccountId and AWS::Region pseudo parameters).
+  test('without env or context the stack is environment-agnostic: pseudo parameters for account and region', () => {
     const { stack, template } = synth();
-    expect(stack.region).toBe('us-east-1');
+    expect(stack.resolve(stack.region)).toEqual({ Ref: 'AWS::Region' });
     expect(stack.resolve(stack.account)).toEqual({ Ref: 'AWS::AccountId' });
     template.hasResourceProperties('AWS::S3::Bucket', {
-      BucketName: { 'Fn::Join': ['', ['chronos-training-dev-', { Ref: 'AWS::AccountId' }, '-us-east-1']] },
+      BucketName: { 'Fn::Join': ['', ['chronos-training-dev-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
     });
   });
 
-  test("uses the CDK CLI's default environment", () => {
+  test("reads no process.env: the CDK CLI's default environment does not make the stack concrete", () => {
     process.env.CDK_DEFAULT_ACCOUNT = '111111111111';
     process.env.CDK_DEFAULT_REGION = 'eu-west-1';
     const { stack } = synth();
-    expect([stack.account, stack.region]).toEqual(['111111111111', 'eu-west-1']);
+    expect(stack.resolve(stack.region)).toEqual({ Ref: 'AWS::Region' });
+    expect(stack.resolve(stack.account)).toEqual({ Ref: 'AWS::AccountId' });
   });
 
-  test('prefers account and region context over the CLI default environment', () => {
-    process.env.CDK_DEFAULT_ACCOUNT = '111111111111';
-    process.env.CDK_DEFAULT_REGION = 'eu-west-1';
-    const { stack, template } = synth({}, { account: '222222222222', region: 'us-west-2' });
+  test('takes account and region from the namespaced context keys', () => {
+    const { stack, template } = synth({}, { '@chronos/training-infra:account': '222222222222', '@chronos/training-infra:region': 'us-west-2' });
     expect([stack.account, stack.region]).toEqual(['222222222222', 'us-west-2']);
     template.hasResourceProperties('AWS::S3::Bucket', { BucketName: 'chronos-training-dev-222222222222-us-west-2' });
   });
 
   test('prefers env from props over context', () => {
-    const { stack } = synth({ env: { account: '333333333333', region: 'ap-southeast-2' } }, { account: '222222222222', region: 'us-west-2' });
+    const { stack } = synth({ env: { account: '333333333333', region: 'ap-southeast-2' } },
+      { '@chronos/training-infra:account': '222222222222', '@chronos/training-infra:region': 'us-west-2' });
     expect([stack.account, stack.region]).toEqual(['333333333333', 'ap-southeast-2']);
   });
 
   test('names the CloudFormation stack ChronosTraining-{environmentName}-Stack unless told otherwise', () => {
     expect(synth({ environmentName: 'prod' }).stack.stackName).toBe('ChronosTraining-prod-Stack');
-    expect(synth({}, { environment: 'stage' }).stack.stackName).toBe('ChronosTraining-stage-Stack');
+    expect(synth({}, { '@chronos/training-infra:environment': 'stage' }).stack.stackName).toBe('ChronosTraining-stage-Stack');
     expect(synth({ stackName: 'Mine' }).stack.stackName).toBe('Mine');
   });
 
