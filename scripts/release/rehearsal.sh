@@ -23,7 +23,7 @@
 #   4. a fresh venv: `pip install chronos-training-infra==X` by name from pypiserver, where the Python
 #      test suite (test-python/) runs;
 #   5. a fresh venv with no Node.js on PATH (`command -v node` fails there): `pip install chronos-training==X` by
-#      name from pypiserver, then `chronos-training --version` (X), `--help`, `run --detach`, `list` and `status`
+#      name from pypiserver, then `chronos-training --version` (X), `--help`, `run --detach`, `list`, `status`, `logs`, `stop --now` and `agent-path`
 #      against the moto server, where a foundation is deployed (scripts/release/rehearsal_foundation.py): the run
 #      must launch an instance from the foundation's launch template version;
 #   6. a compatible next version (version changed only) passes the API guard and is published; a
@@ -311,6 +311,12 @@ env -i HOME="$work/home" TMPDIR="$work/tmp" PATH="$work/run-venv/bin:$work/no-no
   chronos-training status "$run_id" --env dev > "$W/run-status.txt"
   grep -q "^instance: *i-" "$W/run-status.txt" || { cat "$W/run-status.txt"; exit 1; }
   say "chronos-training list and status show $run_id: $(grep "^state:" "$W/run-status.txt" | sed "s/  */ /g")"
+  # The other commands: logs (none yet, exit 0), stop --now (terminates the instance of the run), agent-path (the agent).
+  chronos-training logs "$run_id" --env dev > "$W/run-logs.txt" 2>&1 || { cat "$W/run-logs.txt"; exit 1; }
+  chronos-training stop "$run_id" --env dev --now > "$W/run-stop.txt" 2>&1 || { cat "$W/run-stop.txt"; exit 1; }
+  grep -q "terminated i-" "$W/run-stop.txt" || { cat "$W/run-stop.txt"; exit 1; }
+  grep -q "Chronos run agent" "$(chronos-training agent-path)" || { echo "agent-path: no agent there"; exit 1; }
+  say "chronos-training logs, stop --now and agent-path: $(grep -o "terminated i-[0-9a-f]*" "$W/run-stop.txt")"
 ' || die "the run package without Node.js"
 installed_alone "$work/run-venv/bin/python" "$work/run-pip-report.json" "$RUN_DIST_NAME"
 # The version the command prints is the installed distribution's, which installed_alone compared with the npm package's.
@@ -319,7 +325,7 @@ run_version="$("$work/run-venv/bin/python" -c 'import json, sys; print(json.load
 run_id="$(cat "$work/run-id")"
 [[ "$run_id" =~ ^run-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$ ]] || die "chronos-training run printed ${run_id@Q}, not a run ID"
 .venv-moto/bin/python scripts/release/rehearsal_foundation.py launched "$ENDPOINT" dev "$run_id" || die "the run launched no instance"
-step "pip install chronos-training by name, no Node.js: --version, --help, run --detach, list, status on moto (python)"
+step "pip install chronos-training by name, no Node.js: --version, --help, run --detach, list, status, logs, stop --now, agent-path on moto (python)"
 
 # --- 6. the next versions: a compatible one is published, a breaking one is refused -----------------------
 # next_version NAME NEXT MUTATION: the published tarball repacked as version NEXT after MUTATION (on the .jsii).
