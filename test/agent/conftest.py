@@ -392,7 +392,8 @@ class FakeImds:
 
 class S3Proxy:
     """An HTTP proxy in front of moto that can hold back the requests whose path contains `stall` for
-    `stall_seconds` (a slow S3), and read request bodies at `rate` bytes per second (a slow uplink)."""
+    `stall_seconds` (a slow S3), and read request bodies at `rate` bytes per second (a slow uplink). `received` maps
+    each request path to the body bytes read so far (an upload in flight)."""
 
     def __init__(self, moto, stall=None, stall_seconds=0, rate=None):
         target = urllib.parse.urlsplit(moto)
@@ -403,18 +404,19 @@ class S3Proxy:
 
             def forward(self):
                 size = int(self.headers.get("Content-Length") or 0)
-                body = b""
+                body = bytearray()  # (bytes += would copy the body for each chunk: seconds on a loaded machine)
                 while len(body) < size:
                     chunk = self.rfile.read(min(65536, size - len(body)))
                     if not chunk:
                         return
                     body += chunk
+                    proxy.received[self.path] = len(body)
                     if proxy.rate:
                         time.sleep(len(chunk) / proxy.rate)
                 if proxy.stall and proxy.stall in self.path:
                     time.sleep(proxy.stall_seconds)
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-                conn.request(self.command, self.path, body=body or None,
+                conn.request(self.command, self.path, body=bytes(body) or None,
                              headers={k: v for k, v in self.headers.items() if k.lower() != "connection"})
                 r = conn.getresponse()
                 data = r.read()
@@ -432,7 +434,7 @@ class S3Proxy:
 
             def log_message(self, *args):
                 pass
-        self.stall, self.stall_seconds, self.rate = stall, stall_seconds, rate
+        self.stall, self.stall_seconds, self.rate, self.received = stall, stall_seconds, rate, {}
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

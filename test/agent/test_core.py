@@ -26,15 +26,17 @@ class FakeS3:
     """The agent's S3 interface over a dict {key: bytes}; `down` makes every call raise OSError (S3 unreachable)."""
 
     def __init__(self):
-        self.objects, self.down, self.puts, self.gets, self.deadlines = {}, False, [], [], {}
+        self.objects, self.down, self.puts, self.gets, self.deadlines, self.cancels = {}, False, [], [], {}, {}
 
     def _check(self):
         if self.down:
             raise OSError("PUT s3://b/k: connection refused (3 tries)")
 
-    def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None):
-        self.deadlines[key] = deadline
+    def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None, cancel=None):
+        self.deadlines[key], self.cancels[key] = deadline, cancel
         self._check()
+        if cancel and cancel.is_set():  # as the S3 class: a drain stops the upload in flight
+            raise agent.Aborted("upload stopped")
         assert method == "PUT"
         self.objects[key] = body
         self.puts.append(key)
@@ -56,11 +58,11 @@ class FakeS3:
     def put_json(self, key, doc, deadline=None):
         self.call("PUT", key, body=json.dumps(doc).encode(), deadline=deadline)
 
-    def put_file(self, key, path, deadline=None):
+    def put_file(self, key, path, deadline=None, cancel=None):
         with open(path, "rb") as f:
             data = f.read()
         st = os.stat(path)
-        self.call("PUT", key, body=data, deadline=deadline)  # (a missing deadline: the S3 class's default, 60 s)
+        self.call("PUT", key, body=data, deadline=deadline, cancel=cancel)  # (no deadline: the S3 class's 60 s)
         return st.st_size, st.st_mtime_ns
 
     def get_file(self, key, path):
@@ -170,8 +172,9 @@ def test_start_fetches_the_code_and_the_runtime_then_restores(make_agent):
                                                            "mode": 0o755}]}).encode()
     mkey = "%s/code/manifests/%s.json" % (ENV, hashlib.sha256(manifest).hexdigest())
     a.s3.objects[mkey] = manifest
-    a.s3.objects[ENV + "/runtime/scripts/go.sh"] = b"#!/bin/sh\n"
-    a.s3.objects[ENV + "/runtime/python-env/lib/x.txt"] = b"x"
+    a.s3.objects["runtime/scripts/go.sh"] = b"#!/bin/sh\n"  # at the bucket's root (docs/RUNS.md, "The run spec")
+    a.s3.objects["runtime/python-env/lib/x.txt"] = b"x"
+    a.s3.objects[ENV + "/runtime/scripts/other.sh"] = b"not the runtime"
     put_checkpoint(a.s3, 4, {"state.json": b'{"step": 4}'})
     a.s3.put_json(a.run_prefix + "spec.json", spec_doc(code={"manifestKey": mkey},
                                                        runtime=["runtime/scripts/", "runtime/python-env/"]))
@@ -263,17 +266,24 @@ def test_files_being_written_are_never_in_a_checkpoint(make_agent):
     assert a.scan()["ok.pt"][0] == 1
 
 
-def test_a_file_that_vanishes_during_a_checkpoint_is_left_out(make_agent, monkeypatch):
+def test_a_file_that_vanishes_during_a_checkpoint_aborts_it(make_agent, monkeypatch):
+    """docs/RUNS.md, "What the agent does": a file that vanishes between the scan and its upload aborts that checkpoint
+    (no manifest: it would not be whole); the next one, without the file, commits."""
     a = make_agent()
     write(a, "a.pt", b"a")
     write(a, "b.pt", b"b")
     real = a.s3.put_file
 
-    def put_file(key, path, deadline=None):
+    def put_file(key, path, deadline=None, cancel=None):
         if path.endswith("a.pt"):
+            os.remove(path)  # the command removed it after the scan
             raise FileNotFoundError(path)
-        return real(key, path, deadline)
+        return real(key, path, deadline, cancel)
     monkeypatch.setattr(a.s3, "put_file", put_file)
+    with pytest.raises(OSError, match=r"^a\.pt vanished before its upload: checkpoint 1 aborted$"):
+        a.checkpoint(time.time() + 30, "interval")
+    assert not any("/manifests/" in k for k in a.s3.objects)
+    assert a.committed == {} and a.sequence == 1 and a.last_checkpoint is None
     assert a.checkpoint(time.time() + 30, "interval") is True
     assert [f["path"] for f in a.s3.get_json(CK + "manifests/0000000001.json")["files"]] == ["b.pt"]
     assert "checkpoint 1 (interval): 1 files, 1 uploaded" in a.lines
@@ -334,7 +344,7 @@ def test_keep_logs_survives_an_outage(make_agent):
     while key not in a.s3.objects and time.time() < deadline:
         time.sleep(0.05)
     assert a.s3.objects[key] == b"one\n"
-    assert any(line.startswith("logs kept locally, sent with the next flush: ") for line in a.lines)
+    assert any(line.startswith("logs not sent, retried: ") for line in a.lines), a.lines
     a.stop.set()
     t.join(5)
 
@@ -512,7 +522,7 @@ def test_kill_command_sigterm_then_sigkill_after_the_grace(make_agent):
     t = time.time()
     a.kill_command(1)
     assert 0.9 <= time.time() - t < 5 and a.exit_code == 137
-    assert "the command did not stop within 1 s: SIGKILL" in a.lines
+    assert "SIGKILL after 1 s" in a.lines
     b = make_agent()
     b.proc = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, start_new_session=True)
@@ -576,6 +586,7 @@ def test_finish_gives_every_final_upload_the_drain_deadline_and_names_what_faile
     for key in (CK + "data/0000000001/state.json", CK + "manifests/0000000001.json", a.run_prefix + "status.json",
                 "%s/artifacts/%s/out.bin" % (ENV, RUN), "%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)):
         assert a.s3.deadlines[key] == deadline, key
+    assert a.s3.cancels[CK + "data/0000000001/state.json"] is None  # the final checkpoint goes on through the drain
     b = make_agent()
     b.spec = {"command": ["x"]}
     write(b, "state.json", b"s2")
@@ -600,6 +611,8 @@ def test_keep_checkpoints_waits_the_interval_and_retries_within_ten_seconds(make
     took = time.time()
     assert took - start >= 0.55 and near(a.s3.deadlines[CK + "manifests/0000000001.json"], took + 30, 1)
     assert near(a.s3.deadlines[a.run_prefix + "status.json"], took + 30, 1)
+    # docs/RUNS.md, "The drain": the checkpoint upload in flight is stopped by the drain; the final one is not.
+    assert a.s3.cancels[CK + "data/0000000001/a.pt"] is a.draining
     assert "checkpoint 1 (interval): 1 files, 1 uploaded" in a.lines
     write(a, "a.pt", b"changed")
     time.sleep(0.3)

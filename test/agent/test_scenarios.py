@@ -763,9 +763,11 @@ def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_f
     """The uplink carries 1 MiB/s; a 30 MiB checkpoint file is being uploaded when the notice comes (its time 55 s
     later): the drain stops that upload, so the file the command saves on SIGTERM is what is uploaded, and the status
     (`interrupted`, that checkpoint) is in S3 before the notice's time, and before the artifacts. Before, the upload in
-    flight went on for about 25 s more, then the final one for 30 s: past the notice's time (EC2 User Guide, "Spot
-    Instance interruption notices": the notice comes two minutes before). The window leaves the drain 20 s to spare
-    on a loaded machine; the old order cannot fit it however fast the machine."""
+    flight went on for about 28 s more, then the final one for 30 s: past the notice's time (EC2 User Guide, "Spot
+    Instance interruption notices": the notice comes two minutes before). The notice is served once 1 MiB of that
+    upload has reached S3, not at a fixed time: on a loaded machine, a notice at a fixed time could come before the
+    command had saved or even set its SIGTERM handler (nothing to checkpoint: no lastCheckpoint), and before any upload
+    was in flight. From the notice, the drain has 50 s for at most 5 s (the poll) + 30 s; the old order needs 58 s."""
     run = make_run()
     script = os.path.join(str(run.tmp), "big.py")
     with open(script, "w") as f:
@@ -782,13 +784,21 @@ def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_f
                 "while True:\n"
                 "    time.sleep(0.1)\n" % BIG)
     proxy = S3Proxy(run.moto, rate=1 << 20)
-    t0 = time.time()
-    aemm = run.aemm(run_id=run.run_id, spot_delay=6, notice_time=t0 + 61)
-    interrupted_at, artifact_then = None, None
+    imds = FakeImds({"tags/instance/ChronosRunId": (200, run.run_id), "tags/instance/ChronosAttempt": (200, "1"),
+                     "instance-life-cycle": (200, "spot")})
+    interrupted_at, artifact_then, at = None, None, None
     try:
         run.put_spec([sys.executable, script], checkpointIntervalSeconds=1, stopGraceSeconds=5)
-        agent = run.start_agent(run.env(aemm, s3_endpoint=proxy.endpoint))
-        while time.time() < t0 + 100 and interrupted_at is None:
+        agent = run.start_agent(run.env(imds, s3_endpoint=proxy.endpoint))
+        first = "/%sdata/" % "%s/checkpoints/%s/" % (ENV_NAME, run.run_id)
+        deadline = time.time() + 90
+        while not any(first in p and n >= 1 << 20 for p, n in list(proxy.received.items())):
+            assert time.time() < deadline and agent.poll() is None, run.output(agent)
+            time.sleep(0.05)
+        at = time.time() + 55
+        imds.answers["spot/instance-action"] = [(200, json.dumps({"action": "terminate", "time": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))}))]
+        while time.time() < at + 40 and interrupted_at is None:
             if run.keys("%s/runs/%s/status.json" % (ENV_NAME, run.run_id)) and run.status()["state"] == "interrupted":
                 interrupted_at = time.time()
                 artifact_then = run.keys("%s/artifacts/%s/" % (ENV_NAME, run.run_id))
@@ -797,7 +807,8 @@ def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_f
         agent.wait(60)
     finally:
         proxy.close()
-    assert interrupted_at and interrupted_at < t0 + 61, (interrupted_at and interrupted_at - t0, run.output(agent))
+        imds.close()
+    assert interrupted_at and interrupted_at < at, (interrupted_at and interrupted_at - at, run.output(agent))
     assert artifact_then == []  # the status before the artifacts
     status = run.status()
     m = run.get_json(status["lastCheckpoint"]["manifestKey"])
