@@ -5,6 +5,12 @@
 # `bundle` task runs this (bundle:agent, before compile and before the tests); scripts/test-agent.sh too.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+src="$root/chronos-training/src/chronos_training/agent/chronos_run_agent.py"
+dst="$root/assets/agent/chronos_run_agent.py"
 mkdir -p "$root/assets/agent"
-cp "$root/chronos-training/src/chronos_training/agent/chronos_run_agent.py" "$root/assets/agent/chronos_run_agent.py.tmp"
-mv "$root/assets/agent/chronos_run_agent.py.tmp" "$root/assets/agent/chronos_run_agent.py"
+# CI's lanes run this from several legs at once: a current copy is left alone, and each writer renames a temporary
+# file of its own into place (a rename is atomic), so no reader sees a partial copy and no writer loses its file.
+cmp -s "$src" "$dst" && exit 0
+tmp="$(mktemp "$dst.XXXXXX")"
+cp "$src" "$tmp"
+mv -f "$tmp" "$dst"
