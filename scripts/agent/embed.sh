@@ -12,5 +12,5 @@ mkdir -p "$root/assets/agent"
 # file of its own into place (a rename is atomic), so no reader sees a partial copy and no writer loses its file.
 cmp -s "$src" "$dst" && exit 0
 tmp="$(mktemp "$dst.XXXXXX")"
-cp "$src" "$tmp"
+cp "$src" "$tmp" && chmod 644 "$tmp"
 mv -f "$tmp" "$dst"
