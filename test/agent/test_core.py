@@ -821,3 +821,17 @@ def test_the_lifetime_drain_has_its_deadline_and_comes_at_the_lifetime(make_agen
     assert a.state == "timed-out" and 0.9 <= time.time() - t < 6
     assert a.s3.objects["%s/logs/%s/001/stdout/0000000000.log" % (ENV, RUN)] == b"up\n"
     assert near(a.s3.deadlines[a.run_prefix + "status.json"], a.t0 + 1 + 270, 0.5)
+
+
+def test_a_batch_drain_ends_within_the_ecs_stop_timeout(make_agent):
+    """docs/RUNS.md (AWS Batch): ECS sends SIGKILL 30 s after SIGTERM (Amazon ECS Developer Guide, task definition
+    parameters, "stopTimeout"): a Batch drain that is not a spot notice gives its final uploads BATCH_STOP_SECONDS
+    (25 s), not the lifetime's end + 270 s."""
+    a = make_agent("batch")
+    a.spec = {"command": [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(30)"]}
+    a.interval, a.flush_seconds, a.grace, a.control_seconds, a.lifetime = 3600, 3600, 60, 3600, 1
+    a.imds.off = True
+    a.t0 = time.time()
+    a.supervise()
+    assert a.state == "timed-out"
+    assert near(a.s3.deadlines[a.run_prefix + "status.json"], time.time() + agent.BATCH_STOP_SECONDS, 2)
