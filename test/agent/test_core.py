@@ -38,6 +38,8 @@ class FakeS3:
         if cancel and cancel.is_set():  # as the S3 class: a drain stops the upload in flight
             raise agent.Aborted("upload stopped")
         assert method == "PUT"
+        if hasattr(body, "read"):  # a file, from the agent's own S3.put_file
+            body = body.read()
         self.objects[key] = body
         self.puts.append(key)
         return 200, b""
@@ -58,12 +60,8 @@ class FakeS3:
     def put_json(self, key, doc, deadline=None):
         self.call("PUT", key, body=json.dumps(doc).encode(), deadline=deadline)
 
-    def put_file(self, key, path, deadline=None, cancel=None):
-        with open(path, "rb") as f:
-            data = f.read()
-        st = os.stat(path)
-        self.call("PUT", key, body=data, deadline=deadline, cancel=cancel)  # (no deadline: the S3 class's 60 s)
-        return st.st_size, st.st_mtime_ns
+    def put_file(self, key, path, deadline=None, cancel=None):  # the agent's own, with its 5 GiB limit, over call()
+        return agent.S3.put_file(self, key, path, deadline, cancel)
 
     def get_file(self, key, path):
         self._check()
@@ -835,3 +833,62 @@ def test_a_batch_drain_ends_within_the_ecs_stop_timeout(make_agent):
     a.supervise()
     assert a.state == "timed-out"
     assert near(a.s3.deadlines[a.run_prefix + "status.json"], time.time() + agent.BATCH_STOP_SECONDS, 2)
+
+
+def test_a_spot_notice_powers_off_180_seconds_after_its_time_at_the_latest(make_agent):
+    # EC2 User Guide, "Billing for interrupted Spot Instances": EC2 bills no Spot Instance it interrupts in its first
+    # hour, but one you end yourself; docs/RUNS.md, "The drain": the agent waits for EC2, then powers off itself
+    # 180 seconds after the notice's time (EC2 User Guide, "Spot Instance interruption notices": two minutes).
+    at = time.time() + 120
+    assert near(noticed(make_agent, 90, {"action": "terminate", "time": agent.iso(at)}).reclaim_at, int(at) + 180, 1.01)
+    t = time.time()
+    assert near(noticed(make_agent, 90, {"action": "terminate"}).reclaim_at, t + 120 + 180, 0.5)  # no time: now + 2 min
+
+
+def test_a_drain_writes_the_status_before_the_artifacts(make_agent, monkeypatch):
+    # docs/RUNS.md, "The drain": final checkpoint; the status; artifacts; final logs; the status again (a spot
+    # drain may not reach the artifacts). Without a drain, the status once, last ("Lifecycle", 5. Ends).
+    seen = []
+    for drain in (("interrupted", "spot", 0, 0), None):
+        a = make_agent()
+        a.spec, a.drain = {"command": ["x"]}, drain
+        write(a, "state.json", b"s")
+        write(a, "out.bin", b"m", where="artifacts")
+        art, status = "%s/artifacts/%s/out.bin" % (ENV, RUN), a.run_prefix + "status.json"
+        put_file = a.s3.put_file
+
+        def first_artifact(key, *args, a=a, status=status, put_file=put_file):
+            if "/artifacts/" in key:
+                seen.append((a.s3.objects.get(status), a.s3.deadlines.get(status)))
+            return put_file(key, *args)
+        monkeypatch.setattr(a.s3, "put_file", first_artifact)
+        deadline = time.time() + 77
+        a.finish("interrupted" if drain else "succeeded", "why", deadline)
+        if drain:
+            assert seen[-1][1] == deadline  # the status before the artifacts, with the drain's deadline
+        assert a.s3.objects[art] == b"m" and a.s3.puts.count(status) == (2 if drain else 1), a.s3.puts
+    (doc, _), (none, _) = seen
+    assert json.loads(doc)["state"] == "interrupted" and json.loads(doc)["lastCheckpoint"]["sequence"] == 1
+    assert none is None  # without a drain, no status before the artifacts
+
+
+def test_a_checkpoint_file_over_5_gib_drains_the_attempt_as_failed(make_agent):
+    # S3 User Guide, "Uploading objects": one PUT uploads an object of at most 5 GiB; docs/RUNS.md, "The drain": a
+    # checkpoint file over 5 GiB fails the attempt at once, with the reason. A sparse file: nothing is written.
+    a = make_agent()
+    a.interval, a.grace = 0.1, 7
+    big = write(a, "big.pt", b"")
+    os.truncate(big, 5 * 1024 ** 3 + 1)
+    t = threading.Thread(target=a.keep_checkpoints, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive() and a.wake.is_set()  # the thread ends and wakes the main loop
+    state, reason, grace, deadline = a.drain
+    assert state == "failed" and reason == "%s is over 5 GiB, the most one PUT takes" % big and grace == 7
+    assert near(deadline, time.time() + 120, 1)
+    assert CK + "manifests/0000000001.json" not in a.s3.objects
+    b = make_agent()  # a drain already under way keeps its own state
+    b.interval, b.drain = 0.1, ("stopped", "stop requested at T", 5, 0)
+    os.truncate(write(b, "big.pt", b""), 5 * 1024 ** 3 + 1)
+    b.keep_checkpoints()
+    assert b.drain == ("stopped", "stop requested at T", 5, 0)
