@@ -870,6 +870,10 @@ def test_a_drain_writes_the_status_before_the_artifacts(make_agent, monkeypatch)
     (doc, _), (none, _) = seen
     assert json.loads(doc)["state"] == "interrupted" and json.loads(doc)["lastCheckpoint"]["sequence"] == 1
     assert none is None  # without a drain, no status before the artifacts
+    b = make_agent()  # S3 down: each of the two status writes says what failed
+    b.spec, b.drain, b.s3.down = {"command": ["x"]}, ("interrupted", "spot", 0, 0), True
+    b.finish("interrupted", "why", time.time() + 1)
+    assert len([line for line in b.lines if line.startswith("final status not written: ")]) == 2, b.lines
 
 
 def test_a_checkpoint_file_over_5_gib_drains_the_attempt_as_failed(make_agent):
