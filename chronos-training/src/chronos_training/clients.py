@@ -4,11 +4,14 @@ from typing import Any, Optional
 
 
 class Clients:
-    """The AWS clients the launch code uses: `ec2`, `ec2_launch`, `s3`, `ssm`, `cfn`, each made on first use.
+    """The AWS clients the launch code uses: `ec2`, `ec2_launch`, `s3`, `ssm`, `cfn`, `pricing`, each made on first use.
 
     `ec2_launch` is the EC2 client of RunInstances: no SDK retries. botocore's retry modes repeat server errors, and
     EC2's capacity errors (InsufficientInstanceCapacity...) are 5xx, so each fallback step would be sent several times;
     the launcher moves on instead, and repeats only a throttled request (ec2launch.py, send_run_instances).
+
+    `pricing` is the Price List Query API's client, always in cost.PRICING_REGION (us-east-1): the API's endpoints are
+    in us-east-1 and ap-south-1 only, whatever the foundation's region (docs/RUNS.md, "What a run cost").
 
     A test or a Lambda passes its own clients as keyword arguments.
     """
@@ -20,13 +23,16 @@ class Clients:
         self._made = dict(given)
 
     def _new(self, service: str, **config: Any) -> Any:
+        from botocore.config import Config
+        return self._boto_session().client(service, config=Config(**config) if config else None)
+
+    def _boto_session(self) -> Any:
         if self._session is None:
             import boto3  # lazily: the import costs a few hundred milliseconds
             # AWS_REGION as the other AWS SDKs read it (botocore itself reads AWS_DEFAULT_REGION and the profile).
             region = self._region or os.environ.get("AWS_REGION") or None
             self._session = boto3.session.Session(profile_name=self._profile, region_name=region)
-        from botocore.config import Config
-        return self._session.client(service, config=Config(**config) if config else None)
+        return self._session
 
     def _get(self, name: str) -> Any:
         client = self._made.get(name)
@@ -43,6 +49,9 @@ class Clients:
                 client = self._new("ssm")
             elif name == "cfn":
                 client = self._new("cloudformation")
+            elif name == "pricing":
+                from .cost import PRICING_REGION
+                client = self._boto_session().client("pricing", region_name=PRICING_REGION)
             else:
                 raise AttributeError(name)
             self._made[name] = client
@@ -67,3 +76,7 @@ class Clients:
     @property
     def cfn(self) -> Any:
         return self._get("cfn")
+
+    @property
+    def pricing(self) -> Any:
+        return self._get("pricing")

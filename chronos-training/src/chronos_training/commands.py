@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Optional
 
-from . import contract
+from . import contract, cost
 from .code import snapshot, upload_snapshot
 from .context import Io, format_age, format_bytes, format_number, parse_iso
 from .contract import LIFETIME_MARGIN_SECONDS, RUN_OVER, lifetime_tag_hours
@@ -393,8 +393,8 @@ def logs_command(clients: Any, io: Io, env: str, run_id: str, follow: bool = Fal
 
 
 def status_lines(spec: Optional[Dict[str, Any]], status: Optional[Dict[str, Any]], instances: List[Dict[str, Any]],
-                 run_id: str, now: datetime) -> List[str]:
-    """The lines `status RUN` prints."""
+                 run_id: str, now: datetime, estimate: Optional[Dict[str, Any]] = None) -> List[str]:
+    """The lines `status RUN` prints; `estimate` (cost.estimate_run_cost) adds the `estimated cost:` line."""
     s = status or {}
     started = s.get("startedAt")
     checkpoint = s.get("lastCheckpoint")
@@ -417,6 +417,9 @@ def status_lines(spec: Optional[Dict[str, Any]], status: Optional[Dict[str, Any]
         ("reason", s.get("reason") or ""),
     ]
     lines = ["%s%s" % (("%s:" % k).ljust(12), v) for k, v in rows if v != ""]
+    line = cost.cost_line(estimate)
+    if line:
+        lines.append(line)
     for i in instances:
         state = (i.get("State") or {}).get("Name") or "?"
         ended = bool(status) and (s.get("state") in RUN_OVER or s.get("state") == "interrupted")
@@ -450,7 +453,8 @@ def status_command(clients: Any, io: Io, env: str, run_id: str) -> int:
         lambda: run_instances(clients, env, run_id, True), clients=clients)
     if not spec and not status and not instances:
         raise ChronosError("no run %s in environment %s" % (run_id, env))
-    for line in status_lines(spec, status, instances, run_id, io.now()):
+    estimate = cost.run_estimate(clients, f.bucket, env, run_id, io.now())
+    for line in status_lines(spec, status, instances, run_id, io.now(), estimate):
         io.out(line + "\n")
     return 0
 
