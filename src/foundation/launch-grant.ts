@@ -40,6 +40,9 @@ import { TrainingBucketGrants } from '../storage/training-bucket-grants';
  *   no account (`arn:aws:ssm:us-east-1::parameter/aws/service/...`), matched here by an account wildcard, which reaches
  *   no account's parameter (names starting with "aws" are reserved). The image itself is one of the resources of
  *   RunInstancesFromTheLaunchTemplate.
+ * - `status` estimates a run's cost (docs/RUNS.md, "What a run cost") from `ec2:DescribeSpotPriceHistory` and the
+ *   Price List API's `pricing:GetProducts`; the Service Authorization Reference lists no resource type and no
+ *   condition key for either (Amazon EC2; AWS Price List), so `*`. Both read public prices, nothing of the account.
  */
 
 /** The describes the launcher calls; none supports resource-level permissions. */
@@ -149,6 +152,11 @@ export function launchStatements(scope: IConstruct, props: {
       resources: [stack.formatArn({
         service: 'ssm', account: '*', resource: 'parameter', resourceName: 'aws/service/deeplearning/ami/*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
       })],
+    }),
+    new iam.PolicyStatement({
+      sid: 'ReadPricesForTheRunCost',
+      actions: ['ec2:DescribeSpotPriceHistory', 'pricing:GetProducts'],
+      resources: ['*'],
     }),
     new iam.PolicyStatement({
       sid: 'Describe',

@@ -82,6 +82,10 @@ function rows(instanceRoleArn: string): Row[] {
     { request: 'list the runs', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, context: { 's3:prefix': 'dev/runs/' }, allowed: true },
     { request: 'read a checkpoint manifest', action: 's3:GetObject', resource: object('dev/checkpoints/r1/manifests/0000000001.json'), allowed: true },
     { request: 'describe instances', action: 'ec2:DescribeInstances', resource: '*', allowed: true },
+    { request: 'list a run\'s attempt records (status: the run cost)', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, context: { 's3:prefix': 'dev/runs/r1/attempts/' }, allowed: true },
+    { request: 'read an attempt record', action: 's3:GetObject', resource: object('dev/runs/r1/attempts/001.json'), allowed: true },
+    { request: 'read the spot price history (status: the run cost)', action: 'ec2:DescribeSpotPriceHistory', resource: '*', allowed: true },
+    { request: 'read on-demand prices from the Price List API (status: the run cost)', action: 'pricing:GetProducts', resource: '*', allowed: true },
     { request: 'write control.json (stop)', action: 's3:PutObject', resource: object('dev/runs/r1/control.json'), allowed: true },
     { request: 'terminate a dev run\'s instance (stop --now)', action: 'ec2:TerminateInstances', resource: instance('i-0aaaaaaaaaaaaaaa1'), context: tagContext(devTags), allowed: true },
     // What it may not do
