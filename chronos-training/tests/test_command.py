@@ -107,3 +107,36 @@ def test_the_installed_version_is_the_construct_packages():
         expected = json.load(f)["version"]
     version = subprocess.run([command(), "--version"], capture_output=True, text=True).stdout
     assert version == "chronos-training %s\n" % expected
+
+
+def test_status_prints_the_estimated_cost_and_an_unknown_price_with_its_reason_never_a_failure(server):
+    """`status` of a run with attempt records, as a process: the spot attempt priced from the moto server's
+    DescribeSpotPriceHistory (one price per hour for the whole interval), the on-demand one unknown because the moto
+    server has no Price List API (it answers 500: the command still exits 0, with the reason)."""
+    c = Recorded(server["AWS_ENDPOINT_URL"])
+    bucket = [b["Name"] for b in c.s3.list_buckets()["Buckets"] if b["Name"].startswith("chronos-training-dev-")][0]
+    answered = c.ec2.describe_spot_price_history(InstanceTypes=["m5.large"])["SpotPriceHistory"]
+    hourly = float([p for p in answered if p["AvailabilityZone"] == "us-east-1a"][0]["SpotPrice"])
+    hours = 1000 / (hourly * 100)  # ten dollars' worth at the server's price: a figure `$%.2f` shows
+    spot = {"schemaVersion": 1, "runId": "cost-run-1", "attempt": 1, "state": "succeeded", "instanceId": "i-01",
+            "instanceType": "m5.large", "market": "spot", "availabilityZone": "us-east-1a",
+            "launchedAt": "2026-12-01T10:00:00.000Z", "seconds": int(hours * 3600)}
+    on_demand = dict(spot, attempt=2, market="on-demand", instanceId="i-02")
+
+    def status_of(run_id, records):
+        for doc in records:
+            body = json.dumps(dict(doc, runId=run_id)).encode()
+            c.s3.put_object(Bucket=bucket, Key="dev/runs/%s/attempts/%03d.json" % (run_id, doc["attempt"]), Body=body)
+        c.s3.put_object(Bucket=bucket, Key="dev/runs/%s/status.json" % run_id,
+                        Body=json.dumps(dict(records[-1], runId=run_id)).encode())
+        return subprocess.run([command(), "status", run_id, "--env", "dev"], env=server, capture_output=True,
+                              text=True, timeout=120)
+
+    priced = status_of("cost-run-1", [spot])
+    assert priced.returncode == 0, priced.stderr
+    assert "estimated cost: $10.00 (estimate: spot price history and AWS Price List)\n" in priced.stdout
+    unknown = status_of("cost-run-2", [spot, on_demand])
+    assert unknown.returncode == 0, unknown.stderr
+    line = [x for x in unknown.stdout.split("\n") if x.startswith("estimated cost:")]
+    assert len(line) == 1 and line[0].startswith("estimated cost: unknown (attempt 2: pricing:GetProducts failed: "), line
+    assert len(line[0]) < 300, line

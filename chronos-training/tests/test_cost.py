@@ -405,3 +405,19 @@ def test_no_module_of_the_package_holds_a_price():
                 found.append("cost.py:%d: %r" % (node.lineno, node.value))
     assert found == []
     assert any(p.endswith("cost.py") for p in package_files())
+
+
+def test_the_python_api_gives_the_same_estimate(tmp_path):
+    from chronos_training.api import Run
+    with moto_environment(str(tmp_path)), mock_aws():
+        c = Recorded()
+        make_foundation(c)
+        bucket = c.s3.list_buckets()["Buckets"][0]["Name"]
+        run = Run("dev", "r-1", Clients(ec2=c.ec2, s3=c.s3, ssm=c.ssm, cfn=c.cfn))
+        assert run.estimated_cost() is None
+        # A failed launch (no instance) and nothing else: known, and nothing.
+        c.s3.put_object(Bucket=bucket, Key="dev/runs/r-1/attempts/001.json", Body=json.dumps(
+            record(1, "spot", None, instanceType=None, instanceId=None, state="failed")).encode())
+        estimate = run.estimated_cost()
+    assert estimate["usd"] == 0.0 and estimate["isEstimate"] is True
+    assert estimate["attempts"][0]["note"] == "no instance was launched"

@@ -1,10 +1,10 @@
 """The Python API, for notebooks and pipelines: `launch(...) -> Run`, `Run.status()`, `Run.logs()`, `Run.wait()`,
-`Run.stop()`, and `runs(env)`. It calls the same operations as the CLI."""
+`Run.stop()`, `Run.estimated_cost()`, and `runs(env)`. It calls the same operations as the CLI."""
 import sys
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
-from . import contract
+from . import contract, cost
 from .clients import Clients
 from .commands import Follower, RunOptions, Started, list_rows, logs_command, start_run, stop_run
 from .context import Io
@@ -43,6 +43,13 @@ class Run:
         """The run's state (`pending`, `running`, `succeeded`, `failed`, `interrupted`, `timed-out`, `stopped`)."""
         status = self.status()
         return status.get("state") if status else None
+
+    def estimated_cost(self) -> Optional[Dict[str, Any]]:
+        """The run's estimated instance cost, as `status` prints it (docs/RUNS.md, "What a run cost"): `{"usd",
+        "isEstimate": True, "basis", "attempts": [...]}`, `usd` None with `why` when a price is unknown; None before
+        the run has attempt records. Reads EC2's spot price history and the AWS Price List API; never raises for a
+        missing permission."""
+        return cost.run_estimate(self.clients, self._bucket_name(), self.env, self.run_id, datetime.now(timezone.utc))
 
     def logs(self, follow: bool = False, poll_seconds: float = 5) -> int:
         """Prints every attempt's logs (stdout on stdout; stderr and the agent's lines on stderr); with `follow`,

@@ -56,7 +56,8 @@ until the run is over.""",
         "options": {},
         "usage": """usage: chronos-training status [RUN] --env ENV
 
-The run's state, attempt, instance, lifecycle, zone and age, from its status file and EC2. Without RUN: as list.""",
+The run's state, attempt, instance, lifecycle, zone and age, from its status file and EC2, and its estimated cost
+from its attempt records and AWS's spot price history and Price List API. Without RUN: as list.""",
     },
     "list": {
         "options": {"--limit": (True, False)},

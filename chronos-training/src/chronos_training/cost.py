@@ -84,7 +84,9 @@ def _denied(e: Exception, action: str) -> NoPrice:
     code = error_code(e)
     if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess"):
         return NoPrice("%s was denied (%s): grant it to read prices" % (action, code))
-    return NoPrice("%s failed: %s: %s" % (action, code, error_message(e)))
+    # One short line for `status`: an endpoint that is no Price List answers an HTML page.
+    message = " ".join(error_message(e).split())
+    return NoPrice("%s failed: %s: %s" % (action, code, message[:160] + ("..." if len(message) > 160 else "")))
 
 
 def interval(record: Dict[str, Any], now: datetime) -> Tuple[Optional[datetime], Optional[datetime], float, bool]:
