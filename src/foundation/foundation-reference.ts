@@ -107,7 +107,8 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
    * launch template only, in its VPC and security group, with the launcher's tags (project, environment, `ManagedBy`,
    * `MaxLifetimeHours`), tags at launch only, the Spot service-linked role only, `iam:PassRole` of the instance role
    * to EC2 only, the foundation's SSM parameters and exports, read and write of the runs' and code prefixes and read
-   * of the logs and checkpoints under `{environmentName}/`, the EC2 describes, and terminating this project's and
+   * of the logs and checkpoints under `{environmentName}/`, the EC2 describes, the spot price history and the AWS
+   * Price List API's products (the estimated run cost `status` prints), and terminating this project's and
    * environment's instances.
    *
    * @param grantee the principal that runs `chronos-training`, for example a developers' role
