@@ -96,7 +96,8 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
    * `AWSServiceRoleForEC2Spot` only (a first spot launch in an account needs it); `iam:PassRole` of the instance role
    * to EC2 only; reading the foundation's SSM parameters, and its exports (`cloudformation:ListExports`, for a
    * foundation without parameters); read and write of `{environmentName}/runs/` and `{environmentName}/code/`, read of
-   * `{environmentName}/logs/` and `{environmentName}/checkpoints/`; the EC2 describes the launcher reads; and
+   * `{environmentName}/logs/` and `{environmentName}/checkpoints/`; the EC2 describes the launcher reads;
+   * `ec2:DescribeSpotPriceHistory` and `pricing:GetProducts` (the estimated run cost `status` prints); and
    * `ec2:TerminateInstances` of this project's and environment's instances in this region (`stop --now`).
    *
    * @param grantee the principal that runs `chronos-training`, for example a developers' role or a CI role
