@@ -295,6 +295,8 @@ def test_the_pricing_client_is_in_a_price_list_endpoint_region_whatever_the_foun
     # The API's endpoints (Price List Service API Reference, "Service Endpoint").
     assert cost.PRICING_REGION in ("us-east-1", "ap-south-1")
     assert clients.pricing.meta.endpoint_url == "https://api.pricing.us-east-1.amazonaws.com"
+    config = clients.pricing.meta.config
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (5, 15, 2)
 
 
 # --- records without what a price needs ----------------------------------------------------------------------------

@@ -11,7 +11,8 @@ class Clients:
     the launcher moves on instead, and repeats only a throttled request (ec2launch.py, send_run_instances).
 
     `pricing` is the Price List Query API's client, always in cost.PRICING_REGION (us-east-1): the API's endpoints are
-    in us-east-1 and ap-south-1 only, whatever the foundation's region (docs/RUNS.md, "What a run cost").
+    in us-east-1 and ap-south-1 only, whatever the foundation's region (docs/RUNS.md, "What a run cost"); it gives up
+    sooner than the others (timeouts of seconds, two tries), since only the cost line waits for it.
 
     A test or a Lambda passes its own clients as keyword arguments.
     """
@@ -50,8 +51,12 @@ class Clients:
             elif name == "cfn":
                 client = self._new("cloudformation")
             elif name == "pricing":
+                # Short timeouts and two tries: a Price List endpoint out of reach (a proxy, a VPC without internet)
+                # makes `status` print an unknown cost after seconds, not minutes.
+                from botocore.config import Config
                 from .cost import PRICING_REGION
-                client = self._boto_session().client("pricing", region_name=PRICING_REGION)
+                client = self._boto_session().client("pricing", region_name=PRICING_REGION, config=Config(
+                    connect_timeout=5, read_timeout=15, retries={"total_max_attempts": 2, "mode": "standard"}))
             else:
                 raise AttributeError(name)
             self._made[name] = client
