@@ -154,12 +154,12 @@ export function launchFromTemplateStatements(scope: IConstruct, props: LaunchTar
     }),
   ];
   const image = new iam.PolicyStatement({
-      sid: 'ResolveTheDeepLearningAmiParameters',
-      actions: ['ssm:GetParameters'],
-      resources: [stack.formatArn({
-        service: 'ssm', account: '*', resource: 'parameter', resourceName: 'aws/service/deeplearning/ami/*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-      })],
-    });
+    sid: 'ResolveTheDeepLearningAmiParameters',
+    actions: ['ssm:GetParameters'],
+    resources: [stack.formatArn({
+      service: 'ssm', account: '*', resource: 'parameter', resourceName: 'aws/service/deeplearning/ami/*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    })],
+  });
   return { run, foundation, image };
 }
 

@@ -269,7 +269,9 @@ function keeperStatements(scope: Construct, props: TrainingRunKeeperProps & {
         sid: 'CreateAndDeleteOwnSchedules',
         actions: ['scheduler:CreateSchedule', 'scheduler:DeleteSchedule'],
         resources: [stack.formatArn({
-          service: 'scheduler', resource: 'schedule', resourceName: `${props.scheduleGroupName}/*`,
+          service: 'scheduler',
+          resource: 'schedule',
+          resourceName: `${props.scheduleGroupName}/*`,
           arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
         })],
       }),

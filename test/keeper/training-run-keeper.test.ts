@@ -34,11 +34,13 @@ describe('TrainingRunKeeper in the default stack', () => {
       Runtime: 'python3.14',
       Timeout: 300,
       MemorySize: 512,
-      Environment: { Variables: {
-        CHRONOS_ENVIRONMENT: 'dev',
-        CHRONOS_SCHEDULE_GROUP: 'chronos-training-dev',
-        CHRONOS_SCHEDULER_ROLE_ARN: { 'Fn::GetAtt': [id(keeper.schedulerRole), 'Arn'] },
-      } },
+      Environment: {
+        Variables: {
+          CHRONOS_ENVIRONMENT: 'dev',
+          CHRONOS_SCHEDULE_GROUP: 'chronos-training-dev',
+          CHRONOS_SCHEDULER_ROLE_ARN: { 'Fn::GetAtt': [id(keeper.schedulerRole), 'Arn'] },
+        },
+      },
       LoggingConfig: { LogGroup: { Ref: id(keeper.logGroup) } },
     }));
     expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
@@ -85,7 +87,9 @@ describe('TrainingRunKeeper in the default stack', () => {
   test('the scheduler role trusts EventBridge Scheduler of this account only, and may invoke the keeper only', () => {
     const role = template.toJSON().Resources[id(keeper.schedulerRole)];
     expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([{
-      Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'scheduler.amazonaws.com' },
+      Action: 'sts:AssumeRole',
+      Effect: 'Allow',
+      Principal: { Service: 'scheduler.amazonaws.com' },
       Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
     }]);
     const policies = resourcesOf(template, 'AWS::IAM::Policy')
