@@ -128,6 +128,16 @@ const bundleAgent = project.addTask('bundle:agent', {
 project.tasks.tryFind('bundle')!.spawn(bundleAgent);
 project.addPackageIgnore('/assets/agent/__pycache__/');
 
+// The run keeper's Lambda function runs the Python run package (chronos-training/src/chronos_training/, agent included)
+// from a copy in assets/keeper/ (git-ignored as the rest of assets/, shipped in the npm tarball): pure Python, boto3 from
+// the Lambda runtime, so a copy and no Docker (src/keeper/training-run-keeper.ts). Never its bytecode.
+const bundleKeeper = project.addTask('bundle:keeper', {
+  description: "Copy the Python run package into assets/keeper/ (the run keeper's Lambda code)",
+  exec: 'bash scripts/keeper/bundle.sh',
+});
+project.tasks.tryFind('bundle')!.spawn(bundleKeeper);
+project.addPackageIgnore('/assets/keeper/**/__pycache__/');
+
 // Keep the sample app, scripts, Python tests, the docs, release records, rosetta's inputs and outputs and the Python run
 // package (chronos-training/, published to PyPI on its own) out of the npm tarball.
 for (const p of ['/integ/', '/scripts/', '/docs/', '/test-python/', '/test-e2e/', '/.ci/', '/release/', '/tsconfig.dev.json', '/.tools/', '/.venv*',
@@ -283,7 +293,10 @@ const scan = project.addTask('scan', {
 });
 // Every task that synthesizes the sample app or the integ cases outside `build` and `test` (whose `bundle` makes it)
 // first copies the run agent the user data embeds into assets/agent/ (a copy: a second or less).
-for (const name of ['integ', 'synth', 'deploy:local', 'test:e2e', 'scan']) project.tasks.tryFind(name)!.prependSpawn(bundleAgent);
+for (const name of ['integ', 'synth', 'deploy:local', 'test:e2e', 'scan']) {
+  project.tasks.tryFind(name)!.prependSpawn(bundleKeeper);
+  project.tasks.tryFind(name)!.prependSpawn(bundleAgent);
+}
 // ---------------------------------------------------------------------------
 // `ci`: every leg of `build` and `test` (read from those tasks here, so a step added to either becomes a leg
 // too), the Python package, the artifact checks, the publish rehearsal, the scanners and the end-to-end tests.

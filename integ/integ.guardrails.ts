@@ -1,5 +1,6 @@
 // Integration test: every guardrail on (launch template, run reaper, budget with its action,
-// restricted S3 endpoint, recoverable outputs), and nothing in the stack that bills while idle.
+// restricted S3 endpoint, recoverable outputs), the run keeper (the default) with run notifications, and nothing in
+// the stack that bills while idle.
 import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -21,6 +22,7 @@ const stack = sampleStack(app, {
   },
   s3EndpointRestriction: true,
   s3EndpointRestrictionProps: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },
+  runNotifications: { emails: ['ml-team@example.com'] },
 });
 const foundation = stack.foundation;
 // The launcher role the budget action denies RunInstances to (Budgets checks that it exists).
@@ -53,5 +55,12 @@ integ.assertions
   .awsApiCall('Lambda', 'getFunctionConfiguration', { FunctionName: foundation.runReaper!.function.functionName })
   // The 6-hour lifetime plus the 900 s margin: the reaper's ceiling, the launch template's MaxLifetimeHours tag (6.25).
   .expect(ExpectedResult.objectLike({ Environment: { Variables: Match.objectLike({ DEFAULT_LIFETIME_SECONDS: '22500', DRY_RUN: 'false' }) } }));
+
+integ.assertions
+  .awsApiCall('Lambda', 'getFunctionConfiguration', { FunctionName: foundation.runKeeper!.function.functionName })
+  .expect(ExpectedResult.objectLike({
+    Handler: 'chronos_training.keeper.handler',
+    Environment: { Variables: Match.objectLike({ CHRONOS_ENVIRONMENT: 'guard', CHRONOS_SCHEDULE_GROUP: 'chronos-training-guard' }) },
+  }));
 
 app.synth();

@@ -1,4 +1,4 @@
-// Integration test: another environment with non-default props.
+// Integration test: another environment with non-default props, without the run keeper (runKeeper: false).
 import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { allowAssertion, assertionStackFor, sampleStack } from './sample';
@@ -19,6 +19,7 @@ const stack = sampleStack(app, {
   },
   instanceRoleProps: { terminateSelfOnly: false },
   flowLogs: true,
+  runKeeper: false,
 });
 const foundation = stack.foundation;
 

@@ -12,3 +12,5 @@ export * from './guardrails/training-run-reaper';
 export * from './guardrails/training-budget';
 export * from './network/s3-endpoint-restriction';
 export * from './batch/training-batch-queue';
+export * from './keeper/training-run-keeper';
+export * from './keeper/run-notifications';

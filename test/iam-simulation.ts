@@ -23,7 +23,7 @@ export const SECURITY_GROUP_ID = 'sg-0123456789abcdef0';
 /**
  * Resolves Ref (pseudo parameters, launch templates, VPCs, the template parameters and logical IDs given in `refs`,
  * job definitions as their revision 1), Fn::GetAtt of security groups, buckets, log groups, queues, roles and job queues, Fn::Join,
- * Fn::Split and Fn::Select against a template's resources.
+ * functions, Fn::Split and Fn::Select against a template's resources.
  */
 export function resolver(resources: Record<string, any>, refs: Record<string, string> = {}): (value: any) => any {
   const resolve = (value: any): any => {
@@ -54,6 +54,7 @@ export function resolver(resources: Record<string, any>, refs: Record<string, st
       if (resource.Type === 'AWS::SQS::Queue' && attribute === 'Arn') return `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`;
       if (resource.Type === 'AWS::KMS::Key' && attribute === 'Arn') return `arn:aws:kms:${REGION}:${ACCOUNT}:key/${name}`;
       if (resource.Type === 'AWS::IAM::Role' && attribute === 'Arn') return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+      if (resource.Type === 'AWS::Lambda::Function' && attribute === 'Arn') return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}`;
       if (resource.Type === 'AWS::Batch::JobQueue' && attribute === 'JobQueueArn') {
         return `arn:aws:batch:${REGION}:${ACCOUNT}:job-queue/${resource.Properties.JobQueueName ?? name}`;
       }
@@ -63,6 +64,15 @@ export function resolver(resources: Record<string, any>, refs: Record<string, st
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v)]));
   };
   return resolve;
+}
+
+/** A row of a role's table of requests (docs/IAM.md): what it tries, and whether it is allowed. */
+export interface SimulationRow {
+  readonly request: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly context?: Record<string, string>;
+  readonly allowed: boolean;
 }
 
 /** One request to evaluate. */

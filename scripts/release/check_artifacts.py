@@ -235,6 +235,10 @@ def main(argv):
             cli = next((m for m in t.getmembers() if m.name == f"package/{target}"), None)
             check(cli is not None and bool(cli.mode & 0o111),
                   f"the {command} bin {target} is shipped and executable ({oct(cli.mode) if cli else 'missing'})")
+    # The run keeper's Lambda code (src/keeper/, bundle:keeper): the run package's module, with its handler, no bytecode.
+    check(not [n for n in names if n.startswith("package/assets/") and (n.endswith(".pyc") or "/__pycache__/" in n)],
+          "tarball assets/ ship no Python bytecode")
+    check(f"package/assets/keeper/{RUN_AGENT}" in names, f"tarball ships the run keeper's code, assets/keeper/{RUN_MODULE}/")
     refs = check_assets_of(tgz, check)
     check(bool(refs) or not HAS_LAMBDA_SOURCES, f"tarball lib/ loads {len(refs)} asset path(s) at synthesis (src/ has *.lambda.ts)")
     print(f"     tarball {tgz.name}: {tgz.stat().st_size} bytes packed ({tgz.stat().st_size / 1024:.1f} KB), "

@@ -14,10 +14,12 @@ import { TrainingInstanceRole, TrainingInstanceRoleOptions } from '../compute/tr
 import { TrainingLaunchTemplate, TrainingLaunchTemplateOptions } from '../compute/training-launch-template';
 import type { TrainingBudget, TrainingBudgetOptions } from '../guardrails/training-budget';
 import type { TrainingRunReaper, TrainingRunReaperOptions } from '../guardrails/training-run-reaper';
+import type { RunNotifications, RunNotificationsOptions } from '../keeper/run-notifications';
+import type { TrainingRunKeeper, TrainingRunKeeperOptions } from '../keeper/training-run-keeper';
 import { S3EndpointRestrictionOptions } from '../network/s3-endpoint-restriction';
 import { TrainingEgressSecurityGroup, TrainingEgressSecurityGroupOptions } from '../network/training-egress-security-group';
 import { TrainingNetwork, TrainingNetworkOptions } from '../network/training-network';
-import { trainingBatchQueueModule, trainingBudgetModule, trainingRunReaperModule } from '../private/lazy';
+import { runNotificationsModule, trainingBatchQueueModule, trainingBudgetModule, trainingRunKeeperModule, trainingRunReaperModule } from '../private/lazy';
 import { FLOW_LOGS_PREFIX } from '../private/prefixes';
 import { resolveSettings } from '../private/settings';
 import { MANAGED_BY_TAG_VALUE, PROJECT_TAG_VALUE, TAG_COST_CENTER, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_PROJECT } from '../private/tags';
@@ -38,7 +40,7 @@ import { TrainingBucket, TrainingBucketOptions } from '../storage/training-bucke
  *   `batch`);
  * - a part turned on or off with nothing required is a boolean named after the
  *   part (`flowLogs`, `clusterPlacementGroup`, `ssmParameters`, `launchTemplate`,
- *   `runReaper`, `s3EndpointRestriction`), with its `<part>Props` beside it where
+ *   `runReaper`, `runKeeper`, `s3EndpointRestriction`), with its `<part>Props` beside it where
  *   it has options; those props with the part turned off are an error;
  * - a value several parts share is one prop of the foundation (`maxRunLifetime`:
  *   the launch template's tag, the run reaper's default, the Batch job timeout),
@@ -230,6 +232,25 @@ export interface ChronosTrainingFoundationProps {
    */
   readonly runReaperProps?: TrainingRunReaperOptions;
 
+  /**
+   * Whether to create a `TrainingRunKeeper`: a Python Lambda function, started by EC2's instance state changes
+   * (EventBridge) and by its own one-time schedules (EventBridge Scheduler), that launches a run's next attempt
+   * after a spot interruption as the run's policy says, waits for capacity, and publishes the run's end, with no
+   * process of the user running. Nothing of it bills while idle. Its function is a CDK asset (the account must be
+   * bootstrapped). It launches from the foundation's launch template only: `runKeeper: true` with
+   * `launchTemplate: false` is an error, and without a launch template the default is false.
+   *
+   * @default true - unless `launchTemplate` is false
+   */
+  readonly runKeeper?: boolean;
+
+  /**
+   * Options of the run keeper: its log retention. Not allowed when the keeper is off.
+   *
+   * @default - logs kept one year
+   */
+  readonly runKeeperProps?: TrainingRunKeeperOptions;
+
   // --- Opt-in parts with required options ---
 
   /**
@@ -261,6 +282,15 @@ export interface ChronosTrainingFoundationProps {
    * @default - the training bucket and the Amazon Linux 2023 repositories
    */
   readonly s3EndpointRestrictionProps?: S3EndpointRestrictionOptions;
+
+  /**
+   * Creates `RunNotifications`: an SNS topic with these email subscriptions, told by an EventBridge rule when a run of
+   * this environment ends (the end event the run keeper or the CLI publishes): the run, its state, the attempts, the
+   * duration, the estimated cost and the `logs` command. Nothing bills while idle. Works with `runKeeper: false` too.
+   *
+   * @default - no notifications (the end event is still published; route it with a rule of your own)
+   */
+  readonly runNotifications?: RunNotificationsOptions;
 
   /**
    * Creates a `TrainingBatchQueue`: an AWS Batch job queue for GPU training jobs
@@ -362,6 +392,12 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
 
   /** The run reaper: its function, schedule and dead-letter queue; undefined without `runReaper`. */
   public readonly runReaper?: TrainingRunReaper;
+
+  /** The run keeper: its function, rule, schedule group and scheduler role; undefined when `runKeeper` is off. */
+  public readonly runKeeper?: TrainingRunKeeper;
+
+  /** The run notifications: their topic and rule; undefined without `runNotifications`. */
+  public readonly runNotifications?: RunNotifications;
 
   /** The budget; undefined without `budget`. */
   public readonly budget?: TrainingBudget;
@@ -487,6 +523,22 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
       const { TrainingRunReaper } = trainingRunReaperModule();
       this.runReaper = new TrainingRunReaper(this, 'Reaper', { ...props.runReaperProps, environmentName, maxRunLifetime });
     }
+    if (props.runKeeper ?? this.launchTemplate !== undefined) {
+      const { TrainingRunKeeper } = trainingRunKeeperModule();
+      this.runKeeper = new TrainingRunKeeper(this, 'Keeper', {
+        ...props.runKeeperProps,
+        environmentName,
+        bucket: this.bucket,
+        launchTemplate: this.launchTemplate!,
+        instanceRole: this.role,
+        vpc: this.vpc,
+        securityGroup: this.securityGroup,
+      });
+    }
+    if (props.runNotifications) {
+      const { RunNotifications } = runNotificationsModule();
+      this.runNotifications = new RunNotifications(this, 'RunNotifications', { ...props.runNotifications, environmentName });
+    }
     if (props.batch) {
       const { TrainingBatchQueue } = trainingBatchQueueModule();
       this.batchQueue = new TrainingBatchQueue(this, 'Batch', {
@@ -607,6 +659,12 @@ function checkContradictions(props: ChronosTrainingFoundationProps): void {
     [props.runReaper !== true && props.runReaperProps !== undefined,
       'runReaperProps is set but runReaper is not true: runReaperProps configures the run reaper the foundation creates ' +
       'with runReaper: true; set runReaper: true or remove runReaperProps'],
+    [props.runKeeper === true && props.launchTemplate === false,
+      'runKeeper is true but launchTemplate is false: the run keeper launches only from the foundation\'s launch ' +
+      'template; keep the launch template (the default) or set runKeeper: false'],
+    [(props.runKeeper === false || (props.runKeeper === undefined && props.launchTemplate === false)) && props.runKeeperProps !== undefined,
+      'runKeeperProps is set but the run keeper is off (runKeeper: false, or launchTemplate: false): runKeeperProps ' +
+      'configures the run keeper the foundation creates; remove runKeeperProps or turn the keeper on'],
     [props.launchTemplate === false && props.launchTemplateProps !== undefined,
       'launchTemplateProps is set but launchTemplate is false: launchTemplateProps configures the launch template the ' +
       'foundation creates, and with launchTemplate: false it creates none; remove one of them'],

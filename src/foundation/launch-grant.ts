@@ -46,7 +46,7 @@ import { TrainingBucketGrants } from '../storage/training-bucket-grants';
  */
 
 /** The describes the launcher calls; none supports resource-level permissions. */
-const DESCRIBE_ACTIONS = [
+export const DESCRIBE_ACTIONS = [
   'ec2:DescribeInstances', 'ec2:DescribeSubnets', 'ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions',
   'ec2:DescribeInstanceTypeOfferings', 'ec2:DescribeInstanceTypes',
 ];
@@ -54,15 +54,26 @@ const DESCRIBE_ACTIONS = [
 /** The tags the launcher sets on what it launches, which RunInstances requires; `MaxLifetimeHours` must be present. */
 const LAUNCHER_MANAGED_BY = 'chronos-training';
 
-/** The statements of the launcher's grant on one foundation. */
-export function launchStatements(scope: IConstruct, props: {
-  environmentName: string;
-  launchTemplate: ec2.ILaunchTemplate;
-  role: iam.IRole;
-  vpc: ec2.IVpc;
-  securityGroup: ec2.ISecurityGroup;
-  bucketGrants: TrainingBucketGrants;
-}): iam.PolicyStatement[] {
+/** What a launch from one foundation's template needs to know of the foundation. */
+export interface LaunchTarget {
+  readonly environmentName: string;
+  readonly launchTemplate: ec2.ILaunchTemplate;
+  readonly role: iam.IRole;
+  readonly vpc: ec2.IVpc;
+  readonly securityGroup: ec2.ISecurityGroup;
+}
+
+/**
+ * The statements of RunInstances from the foundation's template (tagged, in its VPC and security group, spot, the
+ * Spot service-linked role, tags at launch, the instance role passed to EC2), of reading the foundation's parameters
+ * and exports, and of resolving the default image's public parameter: what every launcher of the foundation needs,
+ * `grantLaunch`'s grantee and the run keeper alike (one definition: src/keeper/training-run-keeper.ts uses it too).
+ */
+export function launchFromTemplateStatements(scope: IConstruct, props: LaunchTarget): {
+  run: iam.PolicyStatement[];
+  foundation: iam.PolicyStatement[];
+  image: iam.PolicyStatement;
+} {
   const stack = Stack.of(scope);
   const env = props.environmentName;
   const ec2Arn = (resource: string, resourceName: string, account?: string) =>
@@ -71,11 +82,7 @@ export function launchStatements(scope: IConstruct, props: {
   const fromTheTemplate = { ArnLike: { 'ec2:LaunchTemplate': templateArn } };
   const parameterArn = (name: string) =>
     stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
-  const [describeInstances, terminate] = terminateStatements(scope, env, 'TerminateProjectEnvironmentInstances', {
-    // The instances of a Batch compute environment are AWS Batch's to scale in.
-    StringNotEquals: { [`ec2:ResourceTag/${TAG_MANAGED_BY}`]: BATCH_MANAGED_BY },
-  });
-  return [
+  const run = [
     // The instance and its volumes carry the launcher's tags: this project and environment (what the run reaper and
     // `stop --now` find), ManagedBy=chronos-training (so no launch can pass for a Batch instance, which the reaper
     // skips) and a MaxLifetimeHours tag. IAM cannot cap the tag's value: aws:RequestTag is a String key, so the reaper
@@ -134,6 +141,8 @@ export function launchStatements(scope: IConstruct, props: {
       resources: [props.role.roleArn],
       conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
     }),
+  ];
+  const foundation = [
     new iam.PolicyStatement({
       sid: 'ReadTheFoundationParameters',
       actions: ['ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParametersByPath'],
@@ -146,13 +155,28 @@ export function launchStatements(scope: IConstruct, props: {
       actions: ['cloudformation:ListExports'],
       resources: ['*'],
     }),
-    new iam.PolicyStatement({
-      sid: 'ResolveTheDeepLearningAmiParameters',
-      actions: ['ssm:GetParameters'],
-      resources: [stack.formatArn({
-        service: 'ssm', account: '*', resource: 'parameter', resourceName: 'aws/service/deeplearning/ami/*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-      })],
-    }),
+  ];
+  const image = new iam.PolicyStatement({
+    sid: 'ResolveTheDeepLearningAmiParameters',
+    actions: ['ssm:GetParameters'],
+    resources: [stack.formatArn({
+      service: 'ssm', account: '*', resource: 'parameter', resourceName: 'aws/service/deeplearning/ami/*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    })],
+  });
+  return { run, foundation, image };
+}
+
+/** The statements of the launcher's grant on one foundation. */
+export function launchStatements(scope: IConstruct, props: LaunchTarget & { bucketGrants: TrainingBucketGrants }): iam.PolicyStatement[] {
+  const [describeInstances, terminate] = terminateStatements(scope, props.environmentName, 'TerminateProjectEnvironmentInstances', {
+    // The instances of a Batch compute environment are AWS Batch's to scale in.
+    StringNotEquals: { [`ec2:ResourceTag/${TAG_MANAGED_BY}`]: BATCH_MANAGED_BY },
+  });
+  const { run, foundation, image } = launchFromTemplateStatements(scope, props);
+  return [
+    ...run,
+    ...foundation,
+    image,
     new iam.PolicyStatement({
       sid: 'ReadPricesForTheRunCost',
       actions: ['ec2:DescribeSpotPriceHistory', 'pricing:GetProducts'],

@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { awsBudgets } from '../private/lazy';
 import { budgetName, regionForNames } from '../private/naming';
 import { PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_PROJECT } from '../private/tags';
-import { validateEnvironment } from '../private/validation';
+import { isEmailAddress, validateEnvironment } from '../private/validation';
 
 /**
  * IAM principals (in this account, by name) whose `ec2:RunInstances` a budget
@@ -259,7 +259,6 @@ export class TrainingBudget extends Construct {
 
 // AWS Budgets accepts at most 10 email subscribers per notification.
 const MAX_EMAILS = 10;
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 function validateEmails(emails: string[]): string[] {
   if (emails.length === 0) {
@@ -269,7 +268,7 @@ function validateEmails(emails: string[]): string[] {
     throw new Error(`notificationEmails has ${emails.length} addresses; AWS Budgets allows at most ${MAX_EMAILS} email subscribers per notification`);
   }
   for (const email of emails) {
-    if (!Token.isUnresolved(email) && !EMAIL_PATTERN.test(email)) {
+    if (!Token.isUnresolved(email) && !isEmailAddress(email)) {
       throw new Error(`notificationEmails contains '${email}', which is not an email address`);
     }
   }

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -7,7 +7,8 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledgeTerminateFindings, terminateStatements } from '../compute/instance-access';
 import { skipCheckov } from '../private/compliance';
-import { awsEvents, awsEventsTargets, awsLogs, awsSqs, trainingRunReaperFunctionModule } from '../private/lazy';
+import { functionDeadLetterQueue, functionLogGroup } from '../private/function-parts';
+import { awsEvents, awsEventsTargets, awsLogs, trainingRunReaperFunctionModule } from '../private/lazy';
 import { BATCH_MANAGED_BY, PROJECT_TAG_VALUE, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_MAX_LIFETIME_HOURS, TAG_PROJECT } from '../private/tags';
 import { DEFAULT_RUN_LIFETIME, maxLifetimeTagSeconds, runLifetimeMinutes, validateEnvironment } from '../private/validation';
 
@@ -107,31 +108,13 @@ export class TrainingRunReaper extends Construct {
     const events = awsEvents();
     const targets = awsEventsTargets();
     const logs = awsLogs();
-    const sqs = awsSqs();
     const { TrainingRunReaperFunction } = trainingRunReaperFunctionModule();
     const environmentName = validateEnvironment(props.environmentName, 'environmentName');
     const lifetimeMinutes = runLifetimeMinutes('maxRunLifetime', props.maxRunLifetime ?? DEFAULT_RUN_LIFETIME);
 
-    const logGroup = new logs.LogGroup(this, 'LogGroup', {
-      // A year of "terminated i-… after 4 h": what answers "where did my run go?" weeks later, for a few MB.
-      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
-      // Operational logs of a stateless sweep: nothing to keep after the stack is gone.
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    skipCheckov(logGroup.node.defaultChild as logs.CfnLogGroup, 'CKV_AWS_158',
-      'Encrypted by CloudWatch Logs by default; a KMS key would bill monthly while idle for logs that name instance IDs only');
-    this.logGroup = logGroup;
-
-    const queue = new sqs.Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: Duration.days(14),
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      // Lambda and EventBridge send to it directly; no SQS queue may name it as its dead-letter queue.
-      redriveAllowPolicy: { redrivePermission: sqs.RedrivePermission.DENY_ALL },
-    });
-    skipCheckov(queue.node.defaultChild as sqs.CfnQueue, 'CKV_AWS_27',
-      'Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); checkov accepts only a KMS key, which bills while idle');
-    this.deadLetterQueue = queue;
+    // A year of "terminated i-… after 4 h": what answers "where did my run go?" weeks later, for a few MB.
+    this.logGroup = functionLogGroup(this, props.logRetention ?? logs.RetentionDays.ONE_YEAR, 'logs that name instance IDs only');
+    this.deadLetterQueue = functionDeadLetterQueue(this);
 
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

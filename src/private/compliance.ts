@@ -24,6 +24,21 @@ export function acknowledgeNag(scope: IConstruct, id: string, reason: string): b
 }
 
 /**
+ * Acknowledges one cdk-nag finding on a construct, as `acknowledgeNag` does, also when its text holds '::' more than
+ * once (an ARN built with `<AWS::Partition>`), which `Validations.acknowledge` refuses: then it records the finding
+ * under the same metadata key (`Validations.ACKNOWLEDGED_RULES_METADATA_KEY`, a map of finding to reason, which
+ * cdk-nag reads on the resource and its scopes). For constructs whose every statement the library writes.
+ */
+export function acknowledgeNagFinding(scope: IConstruct, id: string, reason: string): void {
+  if (acknowledgeNag(scope, id, reason)) {
+    return;
+  }
+  const recorded = scope.node.metadata.filter(m => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY);
+  const acknowledged = { ...(recorded.length > 0 ? recorded[recorded.length - 1].data : {}), [id]: reason };
+  scope.node.addMetadata(Validations.ACKNOWLEDGED_RULES_METADATA_KEY, acknowledged);
+}
+
+/**
  * Skips a checkov check on a CloudFormation resource, inline in its Metadata,
  * with the reason (checkov reads `Metadata.checkov.skip`).
  */

@@ -140,6 +140,8 @@ export const FREE_WHILE_IDLE: IdleCostEntry[] = [
   { resourceType: 'AWS::Events::Rule', condition: 'a 15-minute schedule (~2,900 invocations/month)', billedFor: 'nothing' },
   { resourceType: 'AWS::Logs::LogGroup', billedFor: 'ingestion and storage only' },
   { resourceType: 'AWS::SQS::Queue', billedFor: 'requests only' },
+  { resourceType: 'AWS::Scheduler::ScheduleGroup', billedFor: 'nothing (its schedules bill per invocation)' },
+  { resourceType: 'AWS::SNS::Topic', billedFor: 'requests and deliveries only' },
   { resourceType: 'AWS::Budgets::Budget', billedFor: 'nothing' },
   {
     resourceType: 'AWS::Budgets::BudgetsAction',

@@ -152,3 +152,8 @@ export function runLifetimeMinutes(prop: string, value: Duration): number {
   }
   return minutes;
 }
+
+/** Whether a string looks like an email address (something@domain.tld, no spaces): what the email subscriptions of AWS Budgets and SNS take. */
+export function isEmailAddress(value: string): boolean {
+  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value);
+}

@@ -89,6 +89,29 @@ export class TrainingBucketGrants {
     ];
   }
 
+  /**
+   * What the run keeper (src/keeper/) needs under `{environmentName}/`: read and write of the runs' documents
+   * (`runs/`: spec, status, attempt records, the end claim), and ListBucket of that prefix only; no delete, no code,
+   * logs or checkpoints.
+   */
+  public keeperStatements(): iam.PolicyStatement[] {
+    const runs = `${environmentPrefix(this.environmentName)}runs/`;
+    return [
+      new iam.PolicyStatement({
+        sid: 'KeeperReadWriteRuns',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${runs}*`)],
+      }),
+      new iam.PolicyStatement({
+        sid: 'KeeperListRuns',
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${runs}*`] } },
+      }),
+      ...this.keyStatements(KEY_WRITE_ACTIONS, 'KeyKeeper'),
+    ];
+  }
+
   /** Read (and list) of the shared prefixes, as one grant. */
   public grantReadShared(grantee: iam.IGrantable): iam.Grant {
     return this.grant('grantReadShared', grantee, this.readShared());

@@ -7,9 +7,9 @@ import {
 } from '../../src';
 import { nagFindings, TEST_ENV } from '../helpers';
 
-/** Acknowledged rule IDs with their reasons, from every construct in a scope. */
-function acknowledgments(scope: Stack): Record<string, string> {
-  return Object.assign({}, ...scope.node.findAll().flatMap(c =>
+/** Acknowledged rule IDs with their reasons, from every construct in a scope (or those whose path has `under`). */
+function acknowledgments(scope: Stack, under?: string): Record<string, string> {
+  return Object.assign({}, ...scope.node.findAll().filter(c => under === undefined || c.node.path.includes(under)).flatMap(c =>
     c.node.metadata.filter(m => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY).map(m => m.data)));
 }
 
@@ -45,9 +45,18 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/cached-datasets/*]',
       'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/dev/*]',
+      'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/dev/runs/*]',
       'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/runtime/python-env/*]',
       'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/runtime/scripts/*]',
       'AwsSolutions-IAM5[Resource::arn:*:ec2:*:*:instance/*]',
+      // The run keeper's role: the launch statements grantLaunch gives, its schedules and parameters.
+      ...['instance', 'key-pair', 'network-interface', 'spot-instances-request', 'subnet', 'volume']
+        .map(type => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:us-east-1:123456789012:${type}/*]`),
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:us-east-1::image/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:us-east-1:123456789012:schedule/chronos-training-dev/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:us-east-1:*:parameter/aws/service/deeplearning/ami/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:us-east-1:123456789012:parameter/chronos-training/dev/*]',
       // aws-cdk-lib stores IDs without a '::' prefix under 'annotation::'; cdk-nag matches them.
       'annotation::AwsSolutions-S1',
       'annotation::AwsSolutions-VPC7',
@@ -86,7 +95,7 @@ describe('cdk-nag AwsSolutions', () => {
       clusterPlacementGroup: true,
     });
     expect(nagFindings(stack)).toEqual([]);
-    expect(acknowledgments(stack)['AwsSolutions-IAM5[Resource::*]']).toMatch(/ec2:DescribeInstances .*; the four ssmmessages channel actions/);
+    expect(acknowledgments(stack, '/InstanceRole/')['AwsSolutions-IAM5[Resource::*]']).toMatch(/ec2:DescribeInstances .*; the four ssmmessages channel actions/);
   });
 
   test('gives the instance role\'s Resource::* finding one reason, never replaced by a later acknowledgment', () => {

@@ -85,7 +85,7 @@ describe('the launch template of the foundation', () => {
 
 describe('one run lifetime', () => {
   const lifetimes = (props: ChronosTrainingFoundationProps) => {
-    const { template } = foundation({ ...props, runReaper: true, batch: { image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/python:3.12') } });
+    const { template } = foundation({ ...props, runReaper: true, runKeeper: false, batch: { image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/python:3.12') } });
     const launchTemplate = resourcesOf(template, 'AWS::EC2::LaunchTemplate').find(lt => lt.Properties.LaunchTemplateName);
     const tags = launchTemplate.Properties.LaunchTemplateData.TagSpecifications[0].Tags;
     return {
@@ -112,17 +112,18 @@ describe('one run lifetime', () => {
 });
 
 describe('opt-in guardrails of the foundation', () => {
-  test('none by default: no reaper, no budget, an open endpoint, an unversioned bucket', () => {
+  test('none by default: no reaper, no budget, an open endpoint, an unversioned bucket; the run keeper only', () => {
     const { foundation: f, template } = foundation();
-    expect([f.runReaper, f.budget]).toEqual([undefined, undefined]);
-    template.resourceCountIs('AWS::Lambda::Function', 0);
+    expect([f.runReaper, f.budget, f.runNotifications]).toEqual([undefined, undefined, undefined]);
+    expect(f.runKeeper?.node.id).toBe('Keeper');
+    expect(onlyResource(template, 'AWS::Lambda::Function').Properties.Handler).toBe('chronos_training.keeper.handler');
     template.resourceCountIs('AWS::Budgets::Budget', 0);
     expect(onlyResource(template, 'AWS::EC2::VPCEndpoint').Properties.PolicyDocument).toBeUndefined();
     expect(onlyResource(template, 'AWS::S3::Bucket').Properties.VersioningConfiguration).toBeUndefined();
   });
 
   test('runReaper creates the reaper for this environment, with the foundation\'s maxRunLifetime', () => {
-    const { foundation: f, template } = foundation({ environmentName: 'stage', maxRunLifetime: Duration.hours(5), runReaper: true });
+    const { foundation: f, template } = foundation({ environmentName: 'stage', maxRunLifetime: Duration.hours(5), runReaper: true, runKeeper: false });
     expect(f.runReaper?.node.id).toBe('Reaper');
     expect(onlyResource(template, 'AWS::Lambda::Function').Properties.Environment.Variables).toEqual(expect.objectContaining({
       FILTER_TAGS: '{"Project":"Chronos-Training","Environment":"stage"}',

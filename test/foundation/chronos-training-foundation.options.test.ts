@@ -180,7 +180,7 @@ describe('bring your own bucket', () => {
   });
 
   test('scopes the role to the same prefixes of the given bucket', () => {
-    const { template } = synth({ environmentName: 'prod' });
+    const { template } = synth({ environmentName: 'prod', runKeeper: false });
     const policies = Object.fromEntries(onlyResource(template, 'AWS::IAM::Role').Properties.Policies.map((p: any) => [p.PolicyName, p.PolicyDocument.Statement]));
     const objects = (prefix: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:s3:::team-ml-data/${prefix}*`]] });
     expect(policies.S3WriteAccess[0].Resource).toEqual(objects('prod/'));
@@ -188,7 +188,7 @@ describe('bring your own bucket', () => {
   });
 
   test('grants prefix-scoped access on the given bucket', () => {
-    const { stack, foundation } = synth();
+    const { stack, foundation } = synth({ runKeeper: false });
     const reader = new iam.Role(stack, 'Reader', { assumedBy: new iam.AccountRootPrincipal() });
     foundation.grantReadShared(reader);
     const statements = onlyResource(Template.fromStack(stack), 'AWS::IAM::Policy').Properties.PolicyDocument.Statement;

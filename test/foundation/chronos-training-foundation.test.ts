@@ -28,7 +28,8 @@ describe('ChronosTrainingFoundation', () => {
     const { template } = synth();
     template.resourceCountIs('AWS::EC2::VPC', 1);
     template.resourceCountIs('AWS::S3::Bucket', 1);
-    template.resourceCountIs('AWS::IAM::Role', 1);
+    // The instance role, and the run keeper's (on by default) with the role EventBridge Scheduler assumes to invoke it.
+    template.resourceCountIs('AWS::IAM::Role', 3);
     template.resourceCountIs('AWS::IAM::InstanceProfile', 1);
     template.resourceCountIs('AWS::EC2::SecurityGroup', 1);
   });
@@ -39,8 +40,14 @@ describe('ChronosTrainingFoundation', () => {
     expect([...types].sort()).toEqual([
       'AWS::EC2::InternetGateway', 'AWS::EC2::LaunchTemplate', 'AWS::EC2::Route', 'AWS::EC2::RouteTable', 'AWS::EC2::SecurityGroup',
       'AWS::EC2::Subnet', 'AWS::EC2::SubnetRouteTableAssociation', 'AWS::EC2::VPC', 'AWS::EC2::VPCEndpoint',
-      'AWS::EC2::VPCGatewayAttachment', 'AWS::IAM::InstanceProfile', 'AWS::IAM::Role', 'AWS::S3::Bucket', 'AWS::S3::BucketPolicy',
+      'AWS::EC2::VPCGatewayAttachment',
+      'AWS::Events::Rule', // the run keeper's: EC2 state changes, AWS events (free)
+      'AWS::IAM::InstanceProfile', 'AWS::IAM::Policy', 'AWS::IAM::Role',
+      'AWS::Lambda::EventInvokeConfig', 'AWS::Lambda::Function', 'AWS::Lambda::Permission', // per request only
+      'AWS::Logs::LogGroup', 'AWS::S3::Bucket', 'AWS::S3::BucketPolicy',
+      'AWS::SQS::Queue', 'AWS::SQS::QueuePolicy', // the keeper's dead-letter queue: per request only
       'AWS::SSM::Parameter', // standard tier: free
+      'AWS::Scheduler::ScheduleGroup', // free; schedules bill per invocation
     ]);
   });
 
@@ -50,8 +57,11 @@ describe('ChronosTrainingFoundation', () => {
     const taggable = taggableResources(stack);
     expect(taggable.map(r => r.cfnResourceType).sort()).toEqual([
       'AWS::EC2::InternetGateway', 'AWS::EC2::RouteTable', 'AWS::EC2::SecurityGroup', 'AWS::EC2::Subnet',
-      'AWS::EC2::VPC', 'AWS::EC2::VPCEndpoint', 'AWS::IAM::Role', 'AWS::S3::Bucket',
+      'AWS::EC2::VPC', 'AWS::EC2::VPCEndpoint',
+      'AWS::Events::Rule', 'AWS::IAM::Role', 'AWS::IAM::Role', 'AWS::IAM::Role', 'AWS::Lambda::Function', 'AWS::Logs::LogGroup',
+      'AWS::S3::Bucket', 'AWS::SQS::Queue',
       ...Array(FoundationExports.suffixes().length).fill('AWS::SSM::Parameter'),
+      'AWS::Scheduler::ScheduleGroup',
     ]);
     for (const resource of taggable) {
       const tags = tagsOf(resources[stack.getLogicalId(resource)]);
@@ -183,7 +193,8 @@ describe('ChronosTrainingFoundation', () => {
       securityGroup: ids('AWS::EC2::SecurityGroup'),
     }).toEqual({
       bucket: ['FoundationBucketCB08A6A1'],
-      role: ['FoundationInstanceRole48CC782D'],
+      // The run keeper's roles are new (issue 29): added beside the instance role, which keeps its ID.
+      role: ['FoundationInstanceRole48CC782D', 'FoundationKeeperSchedulerRoleC8B9B2F5', 'FoundationKeeperRole3DD5DBBA'],
       instanceProfile: ['FoundationInstanceRoleInstanceProfile0B21D723'],
       vpc: ['FoundationNetwork2A9F7F0F'],
       subnet: ['FoundationNetworkPublicSubnet1Subnet6131F729'],
@@ -266,7 +277,8 @@ describe('ChronosTrainingFoundation', () => {
   });
 
   test('grants prefix-scoped bucket access to other principals and opens other groups to its instances', () => {
-    const { stack, foundation } = synth();
+    // Without the run keeper, whose roles' policies are the template's other IAM::Policy resources.
+    const { stack, foundation } = synth({ runKeeper: false });
     const pipeline = new iam.Role(stack, 'Pipeline', { assumedBy: new iam.AccountRootPrincipal() });
     foundation.grantReadShared(pipeline);
     foundation.grantWriteShared(pipeline);

@@ -2,6 +2,7 @@ import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { ChronosTrainingFoundationProps, ChronosTrainingStack, ChronosTrainingStackProps } from '../../src';
 import { warnings } from '../helpers';
@@ -54,6 +55,9 @@ describe('ChronosTrainingStack', () => {
       launchTemplateProps: { spot: true },
       runReaper: true,
       runReaperProps: { dryRun: true },
+      runKeeper: true,
+      runKeeperProps: { logRetention: logs.RetentionDays.ONE_MONTH },
+      runNotifications: { emails: ['ml-team@example.com'] },
       budget: { monthlyLimitUsd: 40, notificationEmails: ['ml-team@example.com'] },
       s3EndpointRestriction: true,
       s3EndpointRestrictionProps: { readOnlyBucketNames: ['prod-us-east-1-starport-layer-bucket'] },

@@ -14,7 +14,7 @@ import { App, CfnResource, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ChronosTrainingFoundation, ChronosTrainingStack } from '../../src';
-import { ACCOUNT, instanceArn as instance, LAUNCH_TEMPLATE_ID, REGION, resolver, SECURITY_GROUP_ID, simulate, VPC_ID } from '../iam-simulation';
+import { ACCOUNT, instanceArn as instance, LAUNCH_TEMPLATE_ID, REGION, resolver, SECURITY_GROUP_ID, simulate, SimulationRow as Row, VPC_ID } from '../iam-simulation';
 
 const BUCKET = `chronos-training-dev-${ACCOUNT}-${REGION}`;
 const TEMPLATE = `arn:aws:ec2:${REGION}:${ACCOUNT}:launch-template/${LAUNCH_TEMPLATE_ID}`;
@@ -37,14 +37,6 @@ const SPOT_ROLE = `arn:aws:iam::${ACCOUNT}:role/aws-service-role/spot.amazonaws.
 const publicParameter = (name: string) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${name}`;
 const DLAMI_PARAMETER = '/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id';
 const IMAGE = `arn:aws:ec2:${REGION}::image/ami-0123456789abcdef0`;
-
-interface Row {
-  readonly request: string;
-  readonly action: string;
-  readonly resource: string;
-  readonly context?: Record<string, string>;
-  readonly allowed: boolean;
-}
 
 /** The instance role's ARN is filled in from the template (it has a generated name). */
 function rows(instanceRoleArn: string): Row[] {

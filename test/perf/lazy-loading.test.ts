@@ -21,6 +21,9 @@ const OPT_IN_MODULES = [
 /** What the same resources written as plain aws-cdk-lib code load (scripts/bench/synth-default.js plain). */
 const DEFAULT_STACK_MODULES = ['aws-ec2', 'aws-iam', 'aws-s3', 'aws-ssm'];
 
+/** What the run keeper (`runKeeper`, on by default, src/keeper/) loads: its function, rule, log group, dead-letter queue, schedule group. */
+const KEEPER_MODULES = ['aws-events', 'aws-events-targets', 'aws-lambda', 'aws-logs', 'aws-scheduler', 'aws-sqs'];
+
 const PRELUDE = `
 const loaded = () => [...new Set(Object.keys(require.cache)
   .map(f => /[\\\\/]aws-cdk-lib[\\\\/](aws-[^\\\\/]+)[\\\\/]/.exec(f)).filter(m => m).map(m => m[1]))].sort();
@@ -52,7 +55,19 @@ describe('lazy loading of the opt-in parts', () => {
     expect(optInIn(modules)).toEqual([]);
   });
 
-  test('synthesizing the default ChronosTrainingStack loads what plain aws-cdk-lib code loads, and no opt-in module', () => {
+  test('synthesizing a ChronosTrainingStack with runKeeper: false loads what plain aws-cdk-lib code loads, and no opt-in module', () => {
+    const modules = modulesLoadedBy(`
+      const { App } = require('aws-cdk-lib');
+      const { ChronosTrainingStack } = require('./src');
+      const app = new App();
+      new ChronosTrainingStack(app, 'ChronosTraining', { env, runKeeper: false });
+      app.synth();
+    `);
+    expect(optInIn(modules)).toEqual([]);
+    expect(modules).toEqual(DEFAULT_STACK_MODULES);
+  });
+
+  test('the default ChronosTrainingStack adds the run keeper\'s modules (on by default), and no other opt-in module', () => {
     const modules = modulesLoadedBy(`
       const { App } = require('aws-cdk-lib');
       const { ChronosTrainingStack } = require('./src');
@@ -60,8 +75,9 @@ describe('lazy loading of the opt-in parts', () => {
       new ChronosTrainingStack(app, 'ChronosTraining', { env });
       app.synth();
     `);
-    expect(optInIn(modules)).toEqual([]);
-    expect(modules).toEqual(DEFAULT_STACK_MODULES);
+    expect(optInIn(modules)).toEqual(KEEPER_MODULES);
+    // aws-s3-assets: the function's code asset (assets/keeper/).
+    expect(modules).toEqual([...DEFAULT_STACK_MODULES, ...KEEPER_MODULES, 'aws-s3-assets'].sort());
   });
 
   test('a foundation with batch loads aws-batch (and aws-ecs, aws-logs) when it synthesizes', () => {
@@ -73,7 +89,7 @@ describe('lazy loading of the opt-in parts', () => {
       const ecs = require('aws-cdk-lib/aws-ecs');
       const app = new App();
       new ChronosTrainingStack(app, 'ChronosTraining', {
-        env, batch: { image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/python:3.12') },
+        env, runKeeper: false, batch: { image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/python:3.12') },
       });
       app.synth();
     `);
