@@ -178,6 +178,20 @@ def test_run_detach_writes_spec_v1_and_a_pending_status(world, detached):
         "schemaVersion": 1, "runId": run_id, "state": "pending", "attempt": 1, "instanceId": None, "exitCode": None}
 
 
+def test_run_detach_uploads_the_packages_own_agent_for_the_boot_script_before_the_launch(world, detached):
+    """The user data carries no agent: each attempt's boot script fetches dev/runs/{id}/agent/chronos_run_agent.py
+    (docs/RUNS.md, "On the instance"), the agent of the launcher that wrote the spec, byte for byte, uploaded before
+    RunInstances."""
+    import chronos_training
+    key = "dev/runs/%s/agent/chronos_run_agent.py" % detached["run_id"]
+    body = world.clients.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    with open(os.path.join(os.path.dirname(chronos_training.__file__), "agent", "chronos_run_agent.py"), "rb") as f:
+        assert body == f.read()
+    calls = world.clients.calls[detached["mark"]:]
+    put = next(i for i, (op, p) in enumerate(calls) if op == "PutObject" and p.get("Key") == key)
+    assert put < next(i for i, (op, _p) in enumerate(calls) if op == "RunInstances")
+
+
 def test_run_detach_launches_from_the_template_first_type_first_zone_spot_with_the_runs_tags_and_no_user_data(
         world, detached):
     req = run_requests(world, detached["mark"])[0]

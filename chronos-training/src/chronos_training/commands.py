@@ -187,6 +187,7 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
     spec = contract.run_spec(run_id, foundation.environment, options.command, upload.manifest_key, lifetime, started_at,
                              "chronos-training/%s" % package_version(), name=options.name, env=env_vars)
     put_json(clients.s3, foundation.bucket, contract.spec_key(foundation.environment, run_id), spec)
+    upload_agent(clients.s3, foundation.bucket, foundation.environment, run_id)
     log("run %s" % run_id)
     # Always the lifetime plus the drain margin: the reaper counts from LaunchTime, the agent from its own start.
     policy = RunPolicy(instance_types=instance_types, markets=markets, max_attempts=max_attempts,
@@ -543,6 +544,14 @@ def stop_command(clients: Any, io: Io, env: str, run_id: str, now: bool = False)
 def agent_file() -> str:
     """The path of the run agent shipped in this package: chronos_training/agent/chronos_run_agent.py, its source."""
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent", "chronos_run_agent.py")
+
+
+def upload_agent(s3: Any, bucket: str, env: str, run_id: str) -> str:
+    """Uploads this package's run agent to the run's agent key, which each attempt's boot script fetches; its key."""
+    key = contract.agent_key(env, run_id)
+    with open(agent_file(), "rb") as f:
+        s3.put_object(Bucket=bucket, Key=key, Body=f.read(), ContentType="text/x-python")
+    return key
 
 
 def agent_path_command(io: Io, copy_to: Optional[str] = None) -> int:
