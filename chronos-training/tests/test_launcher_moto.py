@@ -728,3 +728,30 @@ def test_the_attached_launcher_exits_with_the_code_of_a_run_that_ended(world, st
     r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--", "true"], script)
     assert " %s\n" % state in r.stderr()
     assert r.code == expected
+
+
+def test_run_writes_the_setup_and_the_container_into_the_spec(world):
+    """--setup, --setup-cache-file and --container become the spec's `setup` and `container` (docs/RUNS.md)."""
+    r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--detach",
+                    "--setup", "pip install -r requirements.txt", "--setup-cache-file", "requirements.txt",
+                    "--setup-cache-file", "constraints.txt", "--container", "nvcr.io/nvidia/pytorch:24.08-py3",
+                    "--", "python", "train.py"])
+    assert r.code == 0, r.stderr()
+    spec = read_json(world, "dev/runs/%s/spec.json" % r.stdout().strip())
+    assert spec["setup"] == {"command": "pip install -r requirements.txt",
+                             "cacheFiles": ["requirements.txt", "constraints.txt"]}
+    assert spec["container"] == {"image": "nvcr.io/nvidia/pytorch:24.08-py3", "gpus": "all"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--setup-cache-file", "requirements.txt"], "--setup-cache-file needs --setup"),
+    (["--setup", " "], "--setup must be a command"),
+    (["--setup", "make", "--setup-cache-file", "../x.txt"], "must be a path inside the working directory"),
+    (["--container", "two words"], "--container must be an image name"),
+])
+def test_bad_setup_and_container_flags_are_refused_before_anything_is_uploaded(world, args, message):
+    mark = len(world.clients.calls)
+    r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--detach"] + args +
+            ["--", "python", "train.py"])
+    assert r.code == 2 and message in r.stderr(), r.stderr()
+    assert not [p for p in world.clients.since(mark, "PutObject")]

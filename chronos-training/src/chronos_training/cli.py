@@ -18,7 +18,7 @@ GLOBAL: Dict[str, Tuple[bool, bool]] = {
 
 COMMANDS: Dict[str, Dict[str, Any]] = {
     "run": {
-        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--detach": (False, False), "--dir": (True, False)},
+        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--detach": (False, False), "--dir": (True, False), "--setup": (True, False), "--setup-cache-file": (True, True), "--container": (True, False)},
         "usage": """usage: chronos-training run --env ENV [options] -- COMMAND [ARG...]
 
 Uploads the working directory (honouring .gitignore; content-addressed, so unchanged files are not sent again),
@@ -41,6 +41,14 @@ options:
   --name NAME                         a human name, also the run ID's prefix
   --max-attempts N                    attempts after spot interruptions, while attached (default 3)
   --on-demand-after-interruptions N   switch to on-demand after N spot interruptions (default 2; needs on-demand allowed)
+  --setup "pip install -r requirements.txt"
+                                      a command run once before COMMAND in the code directory (its own log stream
+                                      `setup`; never retried: a failure fails the attempt); its result (.venv) is
+                                      cached per setup command and requirements/lock files, so later attempts skip it
+  --setup-cache-file FILE             a file whose bytes key the setup's cache (repeatable; default: whichever of
+                                      requirements*.txt, uv.lock, poetry.lock, pyproject.toml exist)
+  --container IMAGE                   run COMMAND in this container image (docker run, GPUs, code and checkpoint
+                                      directories mounted); an ECR image is pulled with the instance role
   --detach                            return once launched
   --dir DIR                           the working directory to upload (default: the current one)
   --profile, --region                 as in the AWS CLI""",
@@ -221,6 +229,9 @@ def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str]
                 max_attempts=_integer(parsed, "--max-attempts"),
                 on_demand_after_interruptions=_integer(parsed, "--on-demand-after-interruptions"),
                 directory=parsed.first("--dir"),
+                setup=parsed.first("--setup"),
+                setup_cache_files=o.get("--setup-cache-file"),
+                container=parsed.first("--container"),
             )
             return commands.run_command(aws, io, options, detach=bool(o.get("--detach")), poll_seconds=poll)
         if command == "logs":

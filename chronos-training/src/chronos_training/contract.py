@@ -25,7 +25,7 @@ STATES = ("pending", "running", "succeeded", "failed", "interrupted", "timed-out
 RUN_OVER: FrozenSet[str] = frozenset(["succeeded", "failed", "timed-out", "stopped"])
 
 #: The log streams of an attempt, in the order their chunks of one number are printed.
-STREAMS = ("stdout", "stderr", "agent")
+STREAMS = ("setup", "stdout", "stderr", "agent")
 
 #: The margin between a run's lifetime and its `MaxLifetimeHours` tag, which the run reaper enforces from the
 #: instance's `LaunchTime`: the boot before the agent starts counting, its drain and its backstop (docs/RUNS.md).
