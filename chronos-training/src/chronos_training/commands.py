@@ -15,7 +15,7 @@ from .context import Io, format_age, format_bytes, format_number, parse_iso
 from .contract import LIFETIME_MARGIN_SECONDS, RUN_OVER, lifetime_tag_hours
 from .errors import ChronosError
 from .foundation import Foundation, check_env_name, resolve_foundation
-from .ec2launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback
+from .ec2launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback, pin_image
 from .logs import LogPrinter
 from .store import get_json, list_run_ids, put_json, run_exists, run_instances, tag_of
 from .watchdog import InstanceWatchdog
@@ -175,7 +175,7 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
     if not instance_types:
         raise ChronosError("--instance-types is needed: the launch template has no instance type", 2)
     markets = markets_of(options.market, foundation)
-    image = choose_image(foundation, instance_types, options.image_id)
+    image = pin_image(clients, foundation, choose_image(foundation, instance_types, options.image_id))
     log("image: %s" % image.description)
 
     started_at = now()

@@ -182,6 +182,29 @@ def choose_image(foundation: Foundation, instance_types: List[str], image_id_fla
                                  "(the launch template has no image; choose another with --image-id)" % (arch, image_id))
 
 
+def pin_image(clients: Any, foundation: Foundation, image: ImageChoice) -> ImageChoice:
+    """The image every attempt of a run uses (docs/RUNS.md, "The image is pinned per run"): a `resolve:ssm:` image
+    (given, the default DLAMI, or the launch template's) resolved once, when the run starts, to the AMI ID its
+    parameter holds (ssm GetParameters), so that a later attempt cannot get another AMI, with another driver or CUDA,
+    after the parameter moves. An AMI ID, or a template's AMI ID, is already pinned."""
+    ref = image.image_id or foundation.template_image_id
+    if not ref or not ref.startswith("resolve:ssm:"):
+        return image
+    name = ref[len("resolve:ssm:"):]
+    try:  # GetParameters, the action EC2 itself needs for resolve:ssm: (the foundation's launch grant allows it)
+        answer = clients.ssm.get_parameters(Names=[name])
+    except Exception as e:  # a ClientError (AccessDenied...) or a network error
+        raise ChronosError("cannot resolve the image %s: ssm GetParameters: %s: %s" % (ref, error_code(e), error_message(e)), 1)
+    found = answer.get("Parameters") or []
+    if not found:
+        raise ChronosError("cannot resolve the image %s: ssm GetParameters: no such parameter (InvalidParameters %s)"
+                           % (ref, answer.get("InvalidParameters")), 1)
+    value = str(found[0].get("Value", "")).strip()
+    if not re.match(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$", value):
+        raise ChronosError("the image %s holds %r, not an AMI ID" % (ref, value), 1)
+    return ImageChoice(value, "%s, pinned for every attempt of the run: %s" % (image.description, value))
+
+
 def launch_tags(foundation: Foundation, request: LaunchRequest) -> List[Dict[str, str]]:
     """The tags of an attempt's instance and volumes (docs/RUNS.md, "The run ID and the attempt")."""
     tags = {
