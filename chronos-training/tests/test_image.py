@@ -46,10 +46,12 @@ def image_ids(aws):
     return [a.get("ImageId") for a in aws.ec2.called("run_instances")]
 
 
-def launch_with(aws, instance_types, flag=None):
-    """Reads the foundation, chooses the image as `run` does, and launches."""
+def launch_with(aws, instance_types, flag=None, pin=False):
+    """Reads the foundation, chooses the image as `run` does (and with `pin`, pins it), and launches."""
     foundation = resolve_foundation(aws, "dev")
     image = launch.choose_image(foundation, instance_types, flag)
+    if pin:
+        image = launch.pin_image(aws, foundation, image)
     launch.launch_with_fallback(aws, foundation, launch.LaunchRequest(
         run_id="r-20261201-120000-abcdef", attempt=1, instance_types=instance_types, markets=["spot"],
         max_lifetime_hours=4, image_id=image.image_id))
@@ -126,12 +128,7 @@ def test_is_arm64(instance_type, arm):
 # changes nothing. EC2 would resolve `resolve:ssm:` at each launch instead (EC2 User Guide, "Use a Systems Manager
 # parameter instead of an AMI ID": the parameter is resolved when the instance is launched).
 def pinned_launch(aws, instance_types, flag=None):
-    foundation = resolve_foundation(aws, "dev")
-    image = launch.pin_image(aws, foundation, launch.choose_image(foundation, instance_types, flag))
-    launch.launch_with_fallback(aws, foundation, launch.LaunchRequest(
-        run_id="r-20261201-120000-abcdef", attempt=1, instance_types=instance_types, markets=["spot"],
-        max_lifetime_hours=4, image_id=image.image_id))
-    return image
+    return launch_with(aws, instance_types, flag, pin=True)
 
 
 def test_the_default_dlami_is_resolved_once_and_its_ami_id_launched(aws):
