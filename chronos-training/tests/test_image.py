@@ -6,8 +6,10 @@ clients and look at the request.
 The default image is given as `resolve:ssm:PARAMETER`, which EC2 resolves at launch: EC2 User Guide, "Use a Systems
 Manager parameter instead of an AMI ID". The parameter is the DLAMI's public one,
 `/aws/service/deeplearning/ami/$architecture/$ami_type/latest/ami-id` (AWS Deep Learning AMIs Developer Guide, "Finding
-the ID of a DLAMI"): "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023)" →
-base-oss-nvidia-driver-gpu-amazon-linux-2023. Its ARM64 sibling supports G5g and P6e-GB200."""
+the ID of a DLAMI"): "Deep Learning AMI OSS Nvidia Driver GPU PyTorch 2.10 (Amazon Linux 2023)" →
+oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023, which has PyTorch (release notes: python_location
+/opt/pytorch/bin/python), so a first `run -- python train.py` imports torch. Its ARM64 sibling ("Deep Learning ARM64 AMI
+OSS Nvidia Driver GPU PyTorch 2.10 (Amazon Linux 2023)") supports G5g and P6e-GB200."""
 import re
 from types import SimpleNamespace
 
@@ -18,8 +20,8 @@ from chronos_training.errors import ChronosError
 from chronos_training.foundation import resolve_foundation
 from conftest import Fake, aws_error, raises
 
-DLAMI_X86 = "resolve:ssm:/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
-DLAMI_ARM = "resolve:ssm:/aws/service/deeplearning/ami/arm64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+DLAMI_X86 = "resolve:ssm:/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023/latest/ami-id"
+DLAMI_ARM = "resolve:ssm:/aws/service/deeplearning/ami/arm64/oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023/latest/ami-id"
 PARAMETERS = {"S3BucketName": "b", "LaunchTemplateId": "lt-0123456789abcdef0", "LaunchTemplateVersion": "2",
               "PublicSubnetIds": "subnet-a", "AvailabilityZones": "us-east-1a"}
 
@@ -62,7 +64,7 @@ def test_a_template_without_an_image_the_x86_64_dlami_through_resolve_ssm(aws):
     template(aws)
     image = launch_with(aws, ["g5.xlarge"])
     assert image_ids(aws) == [DLAMI_X86]
-    assert re.search(r"Deep Learning Base OSS Nvidia Driver GPU AMI \(Amazon Linux 2023, x86_64\).*the launch template "
+    assert re.search(r"Deep Learning AMI OSS Nvidia Driver GPU PyTorch 2\.10 \(Amazon Linux 2023\), x86_64.*the launch template "
                      r"has no image", image.description)
 
 

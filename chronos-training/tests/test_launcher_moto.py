@@ -693,7 +693,7 @@ def test_an_image_id_that_is_not_an_image_is_refused_before_anything_is_uploaded
 def test_run_help_names_the_option_the_default_image_and_that_the_flag_wins(world):
     r = cli(world, ["run", "--help"])
     assert "--image-id ami-…|resolve:ssm:NAME" in r.stdout()
-    assert "base-oss-nvidia-driver-gpu-amazon-linux-2023" in r.stdout()
+    assert "oss-nvidia-driver-gpu-pytorch-2.10-" in r.stdout()
     assert re.search(r"instead of the template's", r.stdout())
 
 

@@ -167,3 +167,24 @@ def test_a_container_with_gpus_and_its_exit_code(make_run):
     argv = docker_calls(calls)[0]["argv"]
     assert argv[argv.index("--gpus") + 1] == "all"
     assert run.log(1, "stdout") == expected_stdout(1, 3)
+
+
+def test_python_is_the_images_framework_environment_unless_the_code_has_a_venv(make_run):
+    """The default image, the PyTorch DLAMI, has PyTorch in /opt/pytorch (release notes: python_location
+    /opt/pytorch/bin/python): the command's `python` is that environment's (VIRTUAL_ENV set, its bin first on PATH);
+    a `.venv` of the code directory (the setup's) wins over it. The status records the attempt's AMI (IMDS ami-id)."""
+    run = make_run()
+    framework = os.path.join(str(run.tmp), "opt-pytorch")
+    os.makedirs(os.path.join(framework, "bin"))
+    os.symlink(sys.executable, os.path.join(framework, "bin", "python"))
+    aemm = run.aemm(run_id=run.run_id)
+    command = ["sh", "-c", "command -v python; echo \"$VIRTUAL_ENV\""]
+    run.put_spec(command)
+    p = run.agent(run.env(aemm, CHRONOS_FRAMEWORK_ENV=framework), timeout=60)
+    assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
+    assert run.log(1, "stdout").decode() == "%s/bin/python\n%s\n" % (framework, framework)
+    assert re.match(r"^ami-[0-9a-f]+$", run.status()["imageId"]), run.status()
+    run.put_spec(command, setup={"command": "%s -m venv .venv" % sys.executable})
+    p = run.agent(run.env(aemm, CHRONOS_FRAMEWORK_ENV=framework, CHRONOS_ATTEMPT="2"), timeout=60)
+    venv = os.path.join(str(run.tmp), "home", "work", "code", ".venv")
+    assert run.log(2, "stdout").decode() == "%s/bin/python\n%s\n" % (venv, venv), run.output(p)

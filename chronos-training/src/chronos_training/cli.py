@@ -28,11 +28,12 @@ Ctrl-C detaches (the run goes on); the run ID is printed on stdout.
 options:
   --env ENV                           the foundation's environment (or CHRONOS_ENV)
   --instance-types a,b,c              instance types in order of preference (default: the template's)
-  --image-id ami-…|resolve:ssm:NAME   the image: an AMI ID, or a Systems Manager parameter holding one, resolved by
-                                      EC2 at launch; used instead of the template's image when it has one. Default:
-                                      the template's image; when it has none, the AWS Deep Learning Base OSS Nvidia
-                                      Driver GPU AMI (Amazon Linux 2023): resolve:ssm:/aws/service/deeplearning/ami/
-                                      {x86_64|arm64}/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id
+  --image-id ami-…|resolve:ssm:NAME   the image: an AMI ID, or a Systems Manager parameter holding one, resolved
+                                      once when the run starts (every attempt boots the same AMI); used
+                                      instead of the template's image when it has one. Default: the template's; when it
+                                      has none, the AWS Deep Learning AMI OSS Nvidia Driver GPU PyTorch 2.10 (Amazon
+                                      Linux 2023), with PyTorch: resolve:ssm:/aws/service/deeplearning/ami/
+                                      {x86_64|arm64}/oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023/latest/ami-id
                                       (arm64 for Graviton types such as g5g)
   --spot | --on-demand | --spot-fallback
                                       spot only, on-demand only, or spot then on-demand (the default)

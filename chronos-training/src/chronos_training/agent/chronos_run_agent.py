@@ -571,11 +571,15 @@ class Agent:
 
     def command_env(self):
         """The environment of the setup and the command: the agent's, without CHRONOS_*, the spec's `env`, the
-        contract's variables, and the setup's virtual environment (`.venv` in the code directory) when there is one."""
+        contract's variables, and a Python environment as if activated: the setup's `.venv` in the code directory, else
+        the image's framework environment (`/opt/pytorch` on a PyTorch DLAMI), when there is one."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
-        venv = os.path.join(self.dirs["code"], ".venv")
-        if os.path.isfile(os.path.join(venv, "bin", "python")):  # `uv sync`, `python -m venv .venv`: used as activated
-            env.update(VIRTUAL_ENV=venv, PATH=os.path.join(venv, "bin") + os.pathsep + env.get("PATH", os.defpath))
+        # `uv sync`, `python -m venv .venv`: used as activated; else the DLAMI's framework environment (PyTorch DLAMI:
+        # /opt/pytorch/bin/python), so that `python train.py` imports torch on the default image.
+        for venv in (os.path.join(self.dirs["code"], ".venv"), os.environ.get("CHRONOS_FRAMEWORK_ENV", "/opt/pytorch")):
+            if os.path.isfile(os.path.join(venv, "bin", "python")):
+                env.update(VIRTUAL_ENV=venv, PATH=os.path.join(venv, "bin") + os.pathsep + env.get("PATH", os.defpath))
+                break
         env.update(self.spec.get("env", {}))  # the contract's variables win
         env.update(CHRONOS_RUN_ID=self.run_id, CHRONOS_ATTEMPT=str(self.attempt), CHRONOS_CHECKPOINT_DIR=self.dirs["checkpoints"],
                    CHRONOS_ARTIFACT_DIR=self.dirs["artifacts"], CHRONOS_RUNTIME_DIR=self.dirs["runtime"],
