@@ -470,6 +470,21 @@ def test_logs_prints_every_attempt_in_order(world, finished):
     assert r.stderr() == "[chronos] --- attempt 1 ---\ne1\n[chronos] --- attempt 2 ---\n"
 
 
+def test_logs_prints_the_setup_stream_first_on_stderr_tagged_setup(world):
+    """The setup's output is its own stream (docs/RUNS.md, "The setup and its cache"): its chunk 0 comes before the
+    command's chunk 0, on stderr, each line tagged [setup]."""
+    r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--on-demand",
+                    "--detach", "--", "true"])
+    run_id = r.stdout().strip()
+    put(world, log_key(run_id, 1, "setup", 0), "Collecting torch\nInstalled\n")
+    put(world, log_key(run_id, 1, "stdout", 0), "step 1\n")
+    put(world, log_key(run_id, 1, "agent", 0), "setup: done\n")
+    put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "succeeded", 1, exitCode=0))
+    r = cli(world, ["logs", run_id, "--env", "dev"])
+    assert r.code == 0 and r.stdout() == "step 1\n"
+    assert r.stderr() == "[chronos] --- attempt 1 ---\n[setup] Collecting torch\n[setup] Installed\n[agent] setup: done\n"
+
+
 def test_logs_and_stop_work_on_a_batch_jobs_run_which_has_a_status_but_no_spec(world, finished):
     job = "0f7c5e2a-1b2c-4d3e-9f00-123456789abc"
     put(world, "dev/runs/%s/status.json" % job, status(job, "running", 1))
