@@ -188,3 +188,22 @@ def test_python_is_the_images_framework_environment_unless_the_code_has_a_venv(m
     p = run.agent(run.env(aemm, CHRONOS_FRAMEWORK_ENV=framework, CHRONOS_ATTEMPT="2"), timeout=60)
     venv = os.path.join(str(run.tmp), "home", "work", "code", ".venv")
     assert run.log(2, "stdout").decode() == "%s/bin/python\n%s\n" % (venv, venv), run.output(p)
+
+
+def test_an_ecr_image_logs_in_with_the_instance_roles_token_through_stdin(make_run):
+    """An ECR image: the agent gets a token with ecr:GetAuthorizationToken (SigV4, JSON 1.1, moto server here; ECR API
+    Reference, GetAuthorizationToken: authorizationData[].authorizationToken is base64 of `user:password`, proxyEndpoint
+    the registry URL) and runs `docker login --username AWS --password-stdin ENDPOINT`: the password on stdin, never
+    in argv; then `docker run` of the image."""
+    run = make_run()
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1"
+    run.put_spec(toy(3, pause=0.01), container={"image": image})
+    calls = os.path.join(str(run.tmp), "docker.jsonl")
+    p = run.agent(run.env(run.aemm(run_id=run.run_id), PATH=fake_docker_path(run), FAKE_DOCKER_LOG=calls,
+                          AWS_ENDPOINT_URL_ECR=run.moto), timeout=60)
+    assert p.returncode == 0 and run.status()["state"] == "succeeded", (run.status(), run.output(p))
+    login, docker_run = docker_calls(calls)[:2]
+    assert login["argv"][:4] == ["login", "--username", "AWS", "--password-stdin"] and len(login["argv"]) == 5
+    assert login["argv"][4].startswith("https://") and login["password"]
+    assert not any(login["password"] in a for a in login["argv"] + docker_run["argv"])
+    assert docker_run["image"] == image
