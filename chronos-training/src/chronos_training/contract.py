@@ -47,9 +47,11 @@ CHECKPOINTS_PREFIX = "%s/checkpoints/%s/"
 CHECKPOINT_DATA = "%sdata/%010d/%s"
 CHECKPOINT_MANIFEST = "%smanifests/%010d.json"
 ARTIFACT_KEY = "%s/artifacts/%s/%s"
+#: A setup's cached result, by the SHA-256 of what makes it (docs/RUNS.md, "The setup and its cache").
+SETUP_CACHE_KEY = "%s/cache/setup/%s.tar"
 #: The formats the run agent writes as literals (tests/test_contract.py checks them against its source).
 AGENT_KEY_FORMATS = (RUN_PREFIX, ATTEMPT_RECORD, LOG_KEY, CODE_MANIFEST_KEY, BLOB_KEY, CHECKPOINTS_PREFIX,
-                     CHECKPOINT_DATA, CHECKPOINT_MANIFEST, ARTIFACT_KEY)
+                     CHECKPOINT_DATA, CHECKPOINT_MANIFEST, ARTIFACT_KEY, SETUP_CACHE_KEY)
 #: The run's documents under RUN_PREFIX.
 SPEC, STATUS, CONTROL = "spec.json", "status.json", "control.json"
 #: The run's agent under RUN_PREFIX: the launcher uploads its own when the run starts, and each attempt's boot script
