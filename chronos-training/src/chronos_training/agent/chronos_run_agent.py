@@ -632,7 +632,7 @@ class Agent:
 
     def restore_cache(self, key):
         """The cached setup result, unpacked into the code directory: True if there was one."""
-        tar = os.path.join(self.dirs["runtime"], ".setup-cache.tar")
+        tar = os.path.join(os.path.dirname(self.dirs["code"]), "setup-cache.tar")  # beside, not in, what the command sees
         try:
             with open(tar, "wb") as sink:
                 if self.s3.call("GET", key, sink=sink)[0] != 200:
@@ -685,7 +685,7 @@ class Agent:
         found = [p for p in paths if os.path.lexists(os.path.join(self.dirs["code"], safe_path(p)))]
         if not found:
             return log("setup: none of %s exists: nothing to cache" % ", ".join(paths))
-        tar = os.path.join(self.dirs["runtime"], ".setup-cache.tar")
+        tar = os.path.join(os.path.dirname(self.dirs["code"]), "setup-cache.tar")  # beside, not in, what the command sees
         with tarfile.open(tar, "w") as t:
             for p in found:
                 t.add(os.path.join(self.dirs["code"], p), p)
