@@ -207,3 +207,24 @@ def test_an_ecr_image_logs_in_with_the_instance_roles_token_through_stdin(make_r
     assert login["argv"][4].startswith("https://") and login["password"]
     assert not any(login["password"] in a for a in login["argv"] + docker_run["argv"])
     assert docker_run["image"] == image
+
+
+def test_a_spot_notice_during_the_setup_interrupts_the_attempt_and_stops_the_setup(make_run):
+    """The agent polls IMDS while the setup runs: a spot notice stops the setup (its process group) and ends the
+    attempt `interrupted`, saying so; the command never starts; the instance is left for EC2 to reclaim."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id, spot_delay=2, notice_time=time.time() + 60)
+    pid_file = os.path.join(str(run.tmp), "setup.pid")
+    run.put_spec(toy(5), setup={"command": "echo $$ > %s; exec sleep 120" % pid_file})
+    agent = run.start_agent(run.env(aemm))
+    deadline = time.time() + 60
+    while time.time() < deadline and "left for EC2 to reclaim" not in run.output(agent):
+        time.sleep(0.5)
+    status = run.status()
+    assert status["state"] == "interrupted" and status["reason"].startswith("spot interruption notice"), status
+    assert status["reason"].endswith("during the setup"), status
+    pid = int(open(pid_file).read())
+    assert not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+    assert run.steps() == [] and run.poweroffs() == []
+    agent.send_signal(signal.SIGTERM)  # EC2 reclaims the instance
+    agent.wait(30)
