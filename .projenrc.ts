@@ -118,15 +118,8 @@ project.gitignore.addPatterns('/integ/cdk.context.json');
 // The last release's assembly is committed (docs/DEVELOPMENT.md, "Releasing"); the node_modules link the API guard lends it is not.
 project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/node_modules');
 
-// The run agent's source is the Python run package's (chronos-training/src/chronos_training/agent/); the construct
-// package embeds it at synthesis from its own copy, assets/agent/chronos_run_agent.py, which `bundle` makes before
-// compile and tests (git-ignored as the rest of assets/, shipped in the npm tarball, hence in the wheel's). Never its bytecode.
-const bundleAgent = project.addTask('bundle:agent', {
-  description: "Copy the run agent from the Python run package into assets/agent/ (the launch template's user data embeds it)",
-  exec: 'bash scripts/agent/embed.sh',
-});
-project.tasks.tryFind('bundle')!.spawn(bundleAgent);
-project.addPackageIgnore('/assets/agent/__pycache__/');
+// The run agent is not in the construct package: the launcher uploads the Python run package's agent with each run,
+// and the launch template's boot script fetches it (docs/DESIGN.md, "The run on the instance").
 
 // The run keeper's Lambda function runs the Python run package (chronos-training/src/chronos_training/, agent included)
 // from a copy in assets/keeper/ (git-ignored as the rest of assets/, shipped in the npm tarball): pure Python, boto3 from
@@ -244,11 +237,11 @@ project.addTask('deploy:local', {
 // interruption and the resume (scripts/local/run-loop.js; test-e2e/run-loop.test.js checks it).
 project.addTask('run:local', {
   description: 'Deploy to the local emulator, chronos-training run a toy script through a spot interruption and its resume, print logs and timings',
-  steps: [{ spawn: bundleAgent.name }, { exec: 'node scripts/local/run-loop.js' }],
+  exec: 'node scripts/local/run-loop.js',
 });
 const runLoopTest = project.addTask('test:run-loop', {
   description: 'The whole run loop as a test (test-e2e/runs/): emulator, launcher, instances played against the metadata mock, spot notice, resume',
-  steps: [{ spawn: bundleAgent.name }, { exec: "node --test --test-reporter=tap 'test-e2e/runs/*.test.js'" }],
+  exec: "node --test --test-reporter=tap 'test-e2e/runs/*.test.js'",
 });
 const e2e = project.addTask('test:e2e', {
   description: 'cdk bootstrap, cdk deploy dev and stage to a fresh local emulator, inspect them through the AWS APIs, update, cdk destroy',
@@ -292,10 +285,9 @@ const scan = project.addTask('scan', {
   exec: 'bash scripts/scan/run.sh',
 });
 // Every task that synthesizes the sample app or the integ cases outside `build` and `test` (whose `bundle` makes it)
-// first copies the run agent the user data embeds into assets/agent/ (a copy: a second or less).
+// first copies the Python run package the keeper's Lambda runs into assets/keeper/ (a copy: a second or less).
 for (const name of ['integ', 'synth', 'deploy:local', 'test:e2e', 'scan']) {
   project.tasks.tryFind(name)!.prependSpawn(bundleKeeper);
-  project.tasks.tryFind(name)!.prependSpawn(bundleAgent);
 }
 // ---------------------------------------------------------------------------
 // `ci`: every leg of `build` and `test` (read from those tasks here, so a step added to either becomes a leg

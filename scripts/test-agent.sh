@@ -25,8 +25,6 @@ elif [ "${CI:-}" = true ]; then
 else
   echo "test-agent: no Python 3.9 here: the scenarios run the agent under the test venv's Python" >&2
 fi
-# The user-data scenario runs the real script from src/private/run-agent-user-data.ts, which embeds the copy in assets/.
-bash scripts/agent/embed.sh
 PATH="$(bash scripts/node-path.sh):$PATH"
 export PATH
 export MOTO_SERVER="$root/.venv-moto/bin/moto_server"

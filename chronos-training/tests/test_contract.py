@@ -23,7 +23,7 @@ def agent():
 
 # A literal of the agent that is a key of the bucket layout, whole or after a prefix: `%s` then one of the layout's
 # folders (docs/RUNS.md, "The bucket layout"), or an attempt's record or a checkpoint's part after a prefix.
-KEY_LITERAL = re.compile(r"^%s(/(runs|logs|code|checkpoints|artifacts)/|(attempts|data|manifests)/)")
+KEY_LITERAL = re.compile(r"^%s(/(runs|logs|code|checkpoints|artifacts|cache)/|(attempts|data|manifests)/)")
 
 
 def literals(source: str):

@@ -6,8 +6,10 @@ clients and look at the request.
 The default image is given as `resolve:ssm:PARAMETER`, which EC2 resolves at launch: EC2 User Guide, "Use a Systems
 Manager parameter instead of an AMI ID". The parameter is the DLAMI's public one,
 `/aws/service/deeplearning/ami/$architecture/$ami_type/latest/ami-id` (AWS Deep Learning AMIs Developer Guide, "Finding
-the ID of a DLAMI"): "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023)" →
-base-oss-nvidia-driver-gpu-amazon-linux-2023. Its ARM64 sibling supports G5g and P6e-GB200."""
+the ID of a DLAMI"): "Deep Learning AMI OSS Nvidia Driver GPU PyTorch 2.10 (Amazon Linux 2023)" →
+oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023, which has PyTorch (release notes: python_location
+/opt/pytorch/bin/python), so a first `run -- python train.py` imports torch. Its ARM64 sibling ("Deep Learning ARM64 AMI
+OSS Nvidia Driver GPU PyTorch 2.10 (Amazon Linux 2023)") supports G5g and P6e-GB200."""
 import re
 from types import SimpleNamespace
 
@@ -18,8 +20,8 @@ from chronos_training.errors import ChronosError
 from chronos_training.foundation import resolve_foundation
 from conftest import Fake, aws_error, raises
 
-DLAMI_X86 = "resolve:ssm:/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
-DLAMI_ARM = "resolve:ssm:/aws/service/deeplearning/ami/arm64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+DLAMI_X86 = "resolve:ssm:/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023/latest/ami-id"
+DLAMI_ARM = "resolve:ssm:/aws/service/deeplearning/ami/arm64/oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023/latest/ami-id"
 PARAMETERS = {"S3BucketName": "b", "LaunchTemplateId": "lt-0123456789abcdef0", "LaunchTemplateVersion": "2",
               "PublicSubnetIds": "subnet-a", "AvailabilityZones": "us-east-1a"}
 
@@ -46,10 +48,12 @@ def image_ids(aws):
     return [a.get("ImageId") for a in aws.ec2.called("run_instances")]
 
 
-def launch_with(aws, instance_types, flag=None):
-    """Reads the foundation, chooses the image as `run` does, and launches."""
+def launch_with(aws, instance_types, flag=None, pin=False):
+    """Reads the foundation, chooses the image as `run` does (and with `pin`, pins it), and launches."""
     foundation = resolve_foundation(aws, "dev")
     image = launch.choose_image(foundation, instance_types, flag)
+    if pin:
+        image = launch.pin_image(aws, foundation, image)
     launch.launch_with_fallback(aws, foundation, launch.LaunchRequest(
         run_id="r-20261201-120000-abcdef", attempt=1, instance_types=instance_types, markets=["spot"],
         max_lifetime_hours=4, image_id=image.image_id))
@@ -60,7 +64,7 @@ def test_a_template_without_an_image_the_x86_64_dlami_through_resolve_ssm(aws):
     template(aws)
     image = launch_with(aws, ["g5.xlarge"])
     assert image_ids(aws) == [DLAMI_X86]
-    assert re.search(r"Deep Learning Base OSS Nvidia Driver GPU AMI \(Amazon Linux 2023, x86_64\).*the launch template "
+    assert re.search(r"Deep Learning AMI OSS Nvidia Driver GPU PyTorch 2\.10 \(Amazon Linux 2023\), x86_64.*the launch template "
                      r"has no image", image.description)
 
 
@@ -117,3 +121,48 @@ def test_image_id_is_refused_exit_2(aws, value):
     ("inf2.xlarge", False), ("c7i.large", False), ("m7a.large", False), ("t3.micro", False)])
 def test_is_arm64(instance_type, arm):
     assert launch.is_arm64_instance_type(instance_type) is arm
+
+
+# The image is pinned per run (docs/RUNS.md): a `resolve:ssm:` image is resolved once, when the run starts, with ssm
+# GetParameters (the action EC2 needs for resolve:ssm:, which the foundation's launch grant allows; Systems Manager API
+# Reference, GetParameters: Parameters[].Value, and InvalidParameters for names that do not exist), and every attempt
+# launches that AMI ID, so that a parameter that moves (a new DLAMI release, another driver or CUDA) between attempts
+# changes nothing. EC2 would resolve `resolve:ssm:` at each launch instead (EC2 User Guide, "Use a Systems Manager
+# parameter instead of an AMI ID": the parameter is resolved when the instance is launched).
+def pinned_launch(aws, instance_types, flag=None):
+    return launch_with(aws, instance_types, flag, pin=True)
+
+
+def test_the_default_dlami_is_resolved_once_and_its_ami_id_launched(aws):
+    template(aws)
+    aws.ssm.on("get_parameters", lambda **a: {"Parameters": [{"Name": a["Names"][0], "Value": "ami-0123456789abcdef0"}]})
+    image = pinned_launch(aws, ["g5.xlarge"])
+    assert [a["Names"] for a in aws.ssm.called("get_parameters")] == [[DLAMI_X86[len("resolve:ssm:"):]]]
+    assert image.image_id == "ami-0123456789abcdef0" and image_ids(aws) == ["ami-0123456789abcdef0"]
+    assert "pinned for every attempt of the run: ami-0123456789abcdef0" in image.description
+
+
+def test_a_templates_resolve_ssm_image_is_pinned_too_and_an_ami_id_is_not_looked_up(aws):
+    template(aws, "resolve:ssm:/my/team/ami")
+    aws.ssm.on("get_parameters", lambda **a: {"Parameters": [{"Name": a["Names"][0], "Value": "ami-0aaaaaaaaaaaaaaaa"}]})
+    assert pinned_launch(aws, ["g5.xlarge"]).image_id == "ami-0aaaaaaaaaaaaaaaa"
+    assert [a["Names"] for a in aws.ssm.called("get_parameters")] == [["/my/team/ami"]]
+    pinned_launch(aws, ["g5.xlarge"], "ami-0bbbbbbbbbbbbbbbb")
+    assert len(aws.ssm.called("get_parameters")) == 1 and image_ids(aws)[-1] == "ami-0bbbbbbbbbbbbbbbb"
+
+
+def test_an_image_parameter_that_is_missing_or_not_an_ami_id_is_a_clear_error(aws):
+    template(aws)
+    aws.ssm.on("get_parameters", raises(aws_error("AccessDeniedException")))
+    with pytest.raises(ChronosError) as e:
+        pinned_launch(aws, ["g5.xlarge"])
+    assert e.value.message.startswith("cannot resolve the image %s: ssm GetParameters: AccessDeniedException" % DLAMI_X86)
+    aws.ssm.on("get_parameters", lambda **a: {"Parameters": [], "InvalidParameters": a["Names"]})
+    with pytest.raises(ChronosError) as e:
+        pinned_launch(aws, ["g5.xlarge"])
+    assert e.value.message.startswith("cannot resolve the image %s: ssm GetParameters: no such parameter" % DLAMI_X86)
+    aws.ssm.on("get_parameters", lambda **a: {"Parameters": [{"Name": a["Names"][0], "Value": "ubuntu"}]})
+    with pytest.raises(ChronosError) as e:
+        pinned_launch(aws, ["g5.xlarge"])
+    assert e.value.message == "the image %s holds 'ubuntu', not an AMI ID" % DLAMI_X86
+    assert aws.ec2.called("run_instances") == []

@@ -178,6 +178,20 @@ def test_run_detach_writes_spec_v1_and_a_pending_status(world, detached):
         "schemaVersion": 1, "runId": run_id, "state": "pending", "attempt": 1, "instanceId": None, "exitCode": None}
 
 
+def test_run_detach_uploads_the_packages_own_agent_for_the_boot_script_before_the_launch(world, detached):
+    """The user data carries no agent: each attempt's boot script fetches dev/runs/{id}/agent/chronos_run_agent.py
+    (docs/RUNS.md, "On the instance"), the agent of the launcher that wrote the spec, byte for byte, uploaded before
+    RunInstances."""
+    import chronos_training
+    key = "dev/runs/%s/agent/chronos_run_agent.py" % detached["run_id"]
+    body = world.clients.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    with open(os.path.join(os.path.dirname(chronos_training.__file__), "agent", "chronos_run_agent.py"), "rb") as f:
+        assert body == f.read()
+    calls = world.clients.calls[detached["mark"]:]
+    put = next(i for i, (op, p) in enumerate(calls) if op == "PutObject" and p.get("Key") == key)
+    assert put < next(i for i, (op, _p) in enumerate(calls) if op == "RunInstances")
+
+
 def test_run_detach_launches_from_the_template_first_type_first_zone_spot_with_the_runs_tags_and_no_user_data(
         world, detached):
     req = run_requests(world, detached["mark"])[0]
@@ -456,6 +470,21 @@ def test_logs_prints_every_attempt_in_order(world, finished):
     assert r.stderr() == "[chronos] --- attempt 1 ---\ne1\n[chronos] --- attempt 2 ---\n"
 
 
+def test_logs_prints_the_setup_stream_first_on_stderr_tagged_setup(world):
+    """The setup's output is its own stream (docs/RUNS.md, "The setup and its cache"): its chunk 0 comes before the
+    command's chunk 0, on stderr, each line tagged [setup]."""
+    r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--on-demand",
+                    "--detach", "--", "true"])
+    run_id = r.stdout().strip()
+    put(world, log_key(run_id, 1, "setup", 0), "Collecting torch\nInstalled\n")
+    put(world, log_key(run_id, 1, "stdout", 0), "step 1\n")
+    put(world, log_key(run_id, 1, "agent", 0), "setup: done\n")
+    put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "succeeded", 1, exitCode=0))
+    r = cli(world, ["logs", run_id, "--env", "dev"])
+    assert r.code == 0 and r.stdout() == "step 1\n"
+    assert r.stderr() == "[chronos] --- attempt 1 ---\n[setup] Collecting torch\n[setup] Installed\n[agent] setup: done\n"
+
+
 def test_logs_and_stop_work_on_a_batch_jobs_run_which_has_a_status_but_no_spec(world, finished):
     job = "0f7c5e2a-1b2c-4d3e-9f00-123456789abc"
     put(world, "dev/runs/%s/status.json" % job, status(job, "running", 1))
@@ -679,7 +708,7 @@ def test_an_image_id_that_is_not_an_image_is_refused_before_anything_is_uploaded
 def test_run_help_names_the_option_the_default_image_and_that_the_flag_wins(world):
     r = cli(world, ["run", "--help"])
     assert "--image-id ami-…|resolve:ssm:NAME" in r.stdout()
-    assert "base-oss-nvidia-driver-gpu-amazon-linux-2023" in r.stdout()
+    assert "oss-nvidia-driver-gpu-pytorch-2.10-" in r.stdout()
     assert re.search(r"instead of the template's", r.stdout())
 
 
@@ -714,3 +743,30 @@ def test_the_attached_launcher_exits_with_the_code_of_a_run_that_ended(world, st
     r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--", "true"], script)
     assert " %s\n" % state in r.stderr()
     assert r.code == expected
+
+
+def test_run_writes_the_setup_and_the_container_into_the_spec(world):
+    """--setup, --setup-cache-file and --container become the spec's `setup` and `container` (docs/RUNS.md)."""
+    r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--detach",
+                    "--setup", "pip install -r requirements.txt", "--setup-cache-file", "requirements.txt",
+                    "--setup-cache-file", "constraints.txt", "--container", "nvcr.io/nvidia/pytorch:24.08-py3",
+                    "--", "python", "train.py"])
+    assert r.code == 0, r.stderr()
+    spec = read_json(world, "dev/runs/%s/spec.json" % r.stdout().strip())
+    assert spec["setup"] == {"command": "pip install -r requirements.txt",
+                             "cacheFiles": ["requirements.txt", "constraints.txt"]}
+    assert spec["container"] == {"image": "nvcr.io/nvidia/pytorch:24.08-py3", "gpus": "all"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--setup-cache-file", "requirements.txt"], "--setup-cache-file needs --setup"),
+    (["--setup", " "], "--setup must be a command"),
+    (["--setup", "make", "--setup-cache-file", "../x.txt"], "must be a path inside the working directory"),
+    (["--container", "two words"], "--container must be an image name"),
+])
+def test_bad_setup_and_container_flags_are_refused_before_anything_is_uploaded(world, args, message):
+    mark = len(world.clients.calls)
+    r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--detach"] + args +
+            ["--", "python", "train.py"])
+    assert r.code == 2 and message in r.stderr(), r.stderr()
+    assert not [p for p in world.clients.since(mark, "PutObject")]

@@ -102,7 +102,7 @@ async function startMetadataMock({ bin, dir, instance, runId, bucket, lifecycle,
 
 /**
  * The pids of the processes of one instance directory: those whose command line mentions `dir`, or whose working
- * directory is in it (the backstop runs as `python3 chronos_run_agent.py backstop` from the instance's home; /proc).
+ * directory is in it (the backstop runs as `python3 chronos_boot.py backstop` from the instance's home; /proc).
  */
 function processesUnder(dir) {
   let out = '';

@@ -84,6 +84,20 @@ async function latestCheckpoint(endpoint, runId) {
 }
 
 /**
+ * An AMI the emulator has. The launcher pins a `resolve:ssm:` image when the run starts (docs/RUNS.md, "The image is
+ * pinned per run"), and the emulator has no DLAMI parameter (moto refuses a parameter under the reserved `/aws/`), so
+ * the loop's run names an AMI ID, as a run does whose template or `--image-id` names one.
+ */
+async function emulatorImage(endpoint) {
+  const { EC2Client, DescribeImagesCommand } = require('@aws-sdk/client-ec2');
+  const ec2 = new EC2Client({ endpoint: moto.assertLoopback(endpoint), region: REGION,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  const image = ((await ec2.send(new DescribeImagesCommand({}))).Images ?? []).map((i) => i.ImageId).sort()[0];
+  if (!image) throw new Error('the emulator has no image');
+  return image;
+}
+
+/**
  * Runs the loop. options: log(line); workDir; spotNoticeAfterSeconds (after the first attempt's boot);
  * inspect(result), called with the emulator still up: { runId, command (the launcher's path), endpoint, booted,
  * launcherOutput, logs, status, checkpoint }.
@@ -117,8 +131,9 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
       lifecycleOf: () => 'spot',
       log: (line) => log(`  [instances] ${line}`),
     });
+    const image = await emulatorImage(endpoint);
     const run = await leg('chronos-training run (attempt 1 interrupted, attempt 2 resumes)', () => launcher(command,
-      ['run', '--env', 'dev', '--spot', '--instance-types', 'g6.xlarge,g5.xlarge', '--max-attempts', '3',
+      ['run', '--env', 'dev', '--spot', '--instance-types', 'g6.xlarge,g5.xlarge', '--max-attempts', '3', '--image-id', image,
         '--name', 'toy', '--env-var', 'TOY_STEPS_FILE=steps.txt', '--', 'python3', 'train.py', String(STEPS), '5', '0.25'],
       { endpoint, cwd: code, onLine: (line) => log(`  [chronos-training] ${line}`) }));
     if (run.code !== 0) throw new Error(`chronos-training run exited ${run.code}`);

@@ -20,9 +20,9 @@ export const USER_DATA_LIMIT_BYTES = 16 * 1024;
 export const MIME_BOUNDARY = '+AWS+CDK+User+Data+Separator==';
 
 /**
- * The agent's part: a raw (not base64-encoded) `text/x-shellscript` part. Base64 would make the agent's 14 KB about
- * 18.7 KB, over the limit; raw is safe because the script is ASCII and no line of it starts with `--` (the part
- * boundary is `--+AWS+CDK+User+Data+Separator==`; both are tested).
+ * The agent's part: a raw (not base64-encoded) `text/x-shellscript` part, which leaves the user's part more room;
+ * raw is safe because the script is ASCII and no line of it starts with `--` (the part boundary is
+ * `--+AWS+CDK+User+Data+Separator==`; both are tested).
  */
 export const AGENT_PART_CONTENT_TYPE = 'text/x-shellscript; charset="us-ascii"';
 
@@ -32,7 +32,7 @@ export const IMDS_TAG_KEY_RULE = 'with tags in the instance metadata, EC2 refuse
 
 /**
  * The launch template's user data with the run agent, uncompressed: a MIME multipart archive, as cloud-init reads
- * it. Its first part is the agent's boot script, the agent in it gzipped and base64-encoded; the second, when given,
+ * it. Its first part is the agent's boot script, gzipped and base64-encoded; the second, when given,
  * is `userData`, base64-encoded as `MultipartBody.fromUserData` renders it (so any script, whatever its characters,
  * and tokens). cloud-init names the parts of an archive `part-001`, `part-002`, … in their order and runs the
  * scripts sorted by name, so the agent's part runs first and the user's after it (cloud-init's
@@ -62,7 +62,7 @@ function checkUserData(userData: ec2.UserData | undefined, prop: string): void {
 }
 
 /**
- * The same archive as text, for gzip: the agent's boot script embedding the agent raw (a quoted heredoc), and the
+ * The same archive as text, for gzip: the agent's boot script raw (the loader in a quoted heredoc), and the
  * user's script, rendered (`userText`, without tokens), raw too, or base64-encoded if a line of it starts with the
  * boundary.
  */

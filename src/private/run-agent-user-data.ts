@@ -1,15 +1,5 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import * as zlib from 'zlib';
-
-/**
- * The run agent, as the package ships it: `assets/agent/chronos_run_agent.py` at the package root (the same path from
- * `src/private` (ts-jest) and `lib/private` (compiled)), in the npm tarball (hence in the Python wheel's). Its source
- * is the Python run package's `chronos-training/src/chronos_training/agent/chronos_run_agent.py`, outside this
- * package: projen's `bundle` task copies it here before compile and tests (`bundle:agent`, scripts/agent/embed.sh),
- * so synthesis never reads a path outside the package.
- */
-export const RUN_AGENT_SOURCE = path.join(__dirname, '..', '..', 'assets', 'agent', 'chronos_run_agent.py');
+import { RUN_AGENT_LOADER } from './run-agent-loader';
 
 /** Seconds the backstop waits beyond the run lifetime before it powers the instance off (docs/RUNS.md). */
 export const BACKSTOP_MARGIN_SECONDS = 300;
@@ -28,8 +18,11 @@ export const SYSTEMD_UNIT_PROPERTIES = ['After=network-online.target', 'Wants=ne
 /** Where cloud-init runs a script on every boot (`scripts-per-boot`, before `scripts-user` in `cloud_final_modules`). */
 export const PER_BOOT_DIR = '/var/lib/cloud/scripts/per-boot';
 
-/** The heredoc delimiter of the agent embedded raw (no line of the agent may be it: checked). */
-export const RAW_AGENT_DELIMITER = 'CHRONOS_RUN_AGENT_EOF';
+/** The heredoc delimiter of the loader (`RUN_AGENT_LOADER`; no line of it may be it: checked). */
+export const LOADER_DELIMITER = 'CHRONOS_BOOT_EOF';
+
+/** The key of a run's agent in the bucket (the launcher uploads it: `contract.agent_key` of the run package). */
+export const RUN_AGENT_KEY = '{env}/runs/{runId}/agent/chronos_run_agent.py';
 
 export interface RunAgentUserDataOptions {
   /** The environment name, the bucket prefix `{env}/`. */
@@ -37,129 +30,39 @@ export interface RunAgentUserDataOptions {
   /** The foundation's run lifetime: the agent uses the smaller of it and the spec's. */
   readonly maxRunLifetimeSeconds: number;
   /**
-   * How the agent is embedded: `gzip-base64` (gzipped and base64-encoded, for a user data that is not compressed as
-   * a whole) or `raw` (as text in a quoted heredoc, for a user data gzip-compressed as a whole, which compresses it
-   * better than the inner gzip would and without base64's third more).
+   * How the boot script is given: `gzip-base64` (gzipped and base64-encoded inside a script that writes it out and
+   * runs it, for a user data that is not compressed as a whole) or `raw` (the boot script itself, the loader in a
+   * quoted heredoc, for a user data gzip-compressed as a whole).
    * @default 'gzip-base64'
    */
   readonly embed?: 'gzip-base64' | 'raw';
 }
 
-/** Characters beside which a space outside a string literal is never needed (Python's tokenizer splits at them). */
-const TIGHT = '()[]{},:=+-*/%<>!&|';
-
-/** The name `self` takes in the embedded agent (a name the agent never uses: checked). */
-const SELF = 'o';
-
-/**
- * One line of Python without its trailing comment and the spaces next to punctuation outside its string literals,
- * `self` renamed `SELF`; `depth` is the bracket depth after it, given the depth before it.
- */
-function tighten(code: string, depth: number): { text: string; depth: number } {
-  let out = '';
-  let quote = '';
-  for (let i = 0; i < code.length; i++) {
-    const c = code[i];
-    if (quote) {
-      out += c;
-      if (c === '\\') {
-        out += code[++i];
-      } else if (c === quote) {
-        quote = '';
-      }
-    } else if (c === '"' || c === "'") {
-      quote = c;
-      out += c;
-    } else if (c === '#') {
-      break;
-    } else if (/[A-Za-z_0-9]/.test(c)) { // a name, a keyword or a number, whole
-      const word = /^[A-Za-z_0-9.]*/.exec(code.slice(i))![0].replace(/^([A-Za-z_]\w*).*$/, '$1');
-      if (word === SELF) {
-        throw new Error(`the run agent uses the name '${SELF}', which compactPython gives to self`);
-      }
-      out += word === 'self' ? SELF : word;
-      i += word.length - 1;
-    } else if (c !== ' ' || !(TIGHT.includes(out[out.length - 1]) || TIGHT.includes(code[i + 1] ?? '(') || code[i + 1] === ' ')) {
-      depth += '([{'.includes(c) ? 1 : ')]}'.includes(c) ? -1 : 0;
-      out += c;
-    }
-  }
-  return { text: out.trimEnd(), depth };
-}
-
-/**
- * The agent as embedded: the same code without what only a reader needs (comment lines, trailing comments,
- * docstrings, blank lines, spaces next to punctuation, line breaks inside brackets and before a block of one simple
- * statement), with one space per indentation level and `self` as `o`, to save about 4 KB of user data. A line-based rewrite for the agent's own style (4-space
- * indents, double-quoted strings, no string over several lines); the agent's test suite checks that its result
- * parses to the same syntax tree as the file, docstrings aside and `self` renamed.
- */
-export function compactPython(source: string): string {
-  const out: string[] = [];
-  let inDocstring = false;
-  let depth = 0;
-  for (const line of source.split('\n')) {
-    const text = line.trim();
-    if (inDocstring) {
-      inDocstring = !text.endsWith('"""');
-      continue;
-    }
-    if (text.startsWith('"""') && out.length > 0) { // a docstring (the agent has no other line starting with one)
-      inDocstring = text.length < 6 || !text.endsWith('"""');
-      continue;
-    }
-    if (text === '' || (text.startsWith('#') && !line.startsWith('#!'))) {
-      continue;
-    }
-    if (line.startsWith('#!')) {
-      out.push(line);
-      continue;
-    }
-    const tight = tighten(text, depth);
-    if (depth > 0) { // inside brackets: the same logical line
-      out[out.length - 1] += (/\w$/.test(out[out.length - 1]) && /^\w/.test(tight.text) ? ' ' : '') + tight.text;
-    } else {
-      out.push(' '.repeat(Math.floor((line.length - line.trimStart().length) / 4)) + tight.text);
-    }
-    depth = tight.depth;
-  }
-  // A block of one simple statement goes on its header's line (`if x:return y`).
-  const indent = (l: string) => l.length - l.trimStart().length;
-  const merged: string[] = [];
-  for (let i = 0; i < out.length; i++) {
-    const [header, body, next] = [out[i], out[i + 1], out[i + 2]];
-    if (header.endsWith(':') && body !== undefined && indent(body) > indent(header) && (next === undefined || indent(next) <= indent(header)) &&
-      !/^(if|for|while|with|def|class|try|elif|else|except|finally|async)\b/.test(body.trimStart())) {
-      merged.push(header + body.trimStart());
-      i++;
-    } else {
-      merged.push(header);
-    }
-  }
-  return merged.join('\n') + '\n';
-}
-
 /**
  * The run agent's part of the launch template's user data (docs/RUNS.md, "On the instance"): a bash script that
- * 1. writes the agent (embedded gzipped and base64-encoded, or raw: `embed`) to `/opt/chronos/chronos_run_agent.py`;
+ * 1. writes the loader (`RUN_AGENT_LOADER`, a small standard-library Python script) to `/opt/chronos/chronos_boot.py`;
  * 2. reads the `ChronosRunId` instance tag through IMDSv2 (curl): a 404 is not a run (exit 0); any other failure (a
  *    timeout, a 401, a 5xx) is retried for about 30 s, and if it persists, the backstop still starts (fail safe);
- * 3. checks python3 >= 3.9 and that the agent runs (`--version`), else says so on the console and powers off;
+ * 3. checks python3 >= 3.9, else says so on the console and powers off;
  * 4. installs a per-boot hook: on any later boot of the instance, `rebooted` writes that the attempt ended, then the
  *    power-off (user-data scripts run once per instance: a reboot would leave the instance with no agent);
- * 5. starts the backstop (power-off at the lifetime plus five minutes, whatever the agent does) and the agent, each
- *    as a transient systemd unit (`SYSTEMD_UNIT_PROPERTIES`), or, where `systemd-run` fails (no systemd), detached
- *    with `setsid`; their output goes to the console.
+ * 5. starts the backstop (the loader's: power-off at the lifetime plus five minutes, whatever the agent does);
+ * 6. fetches the run's agent from the bucket (`RUN_AGENT_KEY`, which the launcher uploads when the run starts) with
+ *    the loader, which retries briefly; if it cannot, the loader writes the status `failed` if S3 takes it, and the
+ *    script powers off;
+ * 7. starts the agent. The backstop and the agent each run as a transient systemd unit (`SYSTEMD_UNIT_PROPERTIES`),
+ *    or, where `systemd-run` fails (no systemd), detached with `setsid`; their output goes to the console.
  *
  * EC2 takes at most 16 KB of user data before base64 (EC2 User Guide, "Run commands when you launch an EC2
  * instance with user data input": "User data is limited to 16 KB, in raw form, before it is base64-encoded"),
- * and this script shares it with the user's own part: test/private/run-agent-user-data.test.ts keeps it small.
- * It names no bucket (a CDK token would keep the user data from being gzipped at synthesis): the agent reads the
- * `ChronosBucket` instance tag, which the launcher sets (docs/RUNS.md).
+ * and this script shares it with the user's own part: the agent is not in it (docs/DESIGN.md, "The run on the
+ * instance"), which leaves the user's part most of the 16 KB (test/private/run-agent-user-data.test.ts).
+ * It names no bucket (a CDK token would keep the user data from being gzipped at synthesis): the loader and the agent
+ * read the `ChronosBucket` instance tag, which the launcher sets (docs/RUNS.md).
  *
  * For tests only, the environment may set CHRONOS_HOME, CHRONOS_CONSOLE, CHRONOS_BACKSTOP_SECONDS,
- * CHRONOS_POWEROFF_COMMAND, CHRONOS_PER_BOOT_DIR and AWS_EC2_METADATA_SERVICE_ENDPOINT (cloud-init runs the script
- * without them).
+ * CHRONOS_POWEROFF_COMMAND, CHRONOS_PER_BOOT_DIR, CHRONOS_AGENT_FETCH_SECONDS and AWS_EC2_METADATA_SERVICE_ENDPOINT
+ * (cloud-init runs the script without them).
  */
 export function runAgentUserData(options: RunAgentUserDataOptions): string {
   const lifetime = options.maxRunLifetimeSeconds;
@@ -169,10 +72,10 @@ export function runAgentUserData(options: RunAgentUserDataOptions): string {
   if (!/^[A-Za-z0-9._-]+$/.test(options.environmentName)) {
     throw new Error(`environmentName must be letters, digits, '.', '_' or '-', got '${options.environmentName}'`);
   }
-  const source = compactPython(fs.readFileSync(RUN_AGENT_SOURCE, 'utf-8'));
-  if (source.split('\n').includes(RAW_AGENT_DELIMITER)) {
-    throw new Error(`the run agent has a line '${RAW_AGENT_DELIMITER}', its heredoc delimiter in the user data`);
+  if (RUN_AGENT_LOADER.split('\n').includes(LOADER_DELIMITER)) {
+    throw new Error(`the run agent's loader has a line '${LOADER_DELIMITER}', its heredoc delimiter in the user data`);
   }
+  const poweroff = '${CHRONOS_POWEROFF_COMMAND:-systemctl poweroff}';
   const script = [
     '#!/bin/bash',
     `export CHRONOS_ENVIRONMENT='${options.environmentName}'`,
@@ -180,13 +83,13 @@ export function runAgentUserData(options: RunAgentUserDataOptions): string {
     'home="${CHRONOS_HOME:-/opt/chronos}" con="${CHRONOS_CONSOLE:-/dev/console}"',
     'imds="${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}/latest"',
     'say() { echo "chronos-user-data: $*" | tee -a "$con" >&2; }',
-    // A transient unit (item 7 of docs/RUNS.md "On the instance"), else detached; $1 names it, the rest are the agent's arguments.
+    // A transient unit (item 7 of docs/RUNS.md "On the instance"), else detached; $1 names it, $2 is the script, the rest its arguments.
     `start() { n=$1; shift; systemd-run -q --unit=chronos-$n ${SYSTEMD_UNIT_PROPERTIES.map(p => `-p ${p}`).join(' ')} -d ` +
-      '-E CHRONOS_ENVIRONMENT -E CHRONOS_MAX_RUN_LIFETIME_SECONDS "$(command -v python3)" chronos_run_agent.py "$@" 2> /dev/null ||',
-    '  { setsid python3 chronos_run_agent.py "$@" >> "$con" 2>&1 < /dev/null & echo $! > $n.pid; }; }',
+      '-E CHRONOS_ENVIRONMENT -E CHRONOS_MAX_RUN_LIFETIME_SECONDS "$(command -v python3)" "$@" 2> /dev/null ||',
+    '  { setsid python3 "$@" >> "$con" 2>&1 < /dev/null & echo $! > $n.pid; }; }',
     'mkdir -p "$home" && cd "$home" || exit 1',
-    `cat > chronos_run_agent.py.tmp <<'${RAW_AGENT_DELIMITER}' && mv chronos_run_agent.py.tmp chronos_run_agent.py`,
-    source + RAW_AGENT_DELIMITER,
+    `cat > chronos_boot.py.tmp <<'${LOADER_DELIMITER}' && mv chronos_boot.py.tmp chronos_boot.py`,
+    RUN_AGENT_LOADER + LOADER_DELIMITER,
     // Only a 404 means no such tag; a timeout (000), a 401 or a 5xx is retried.
     'for i in 1 2 3 4 5 6; do',
     '  t=$(curl -s -m 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" "$imds/api/token")',
@@ -194,18 +97,20 @@ export function runAgentUserData(options: RunAgentUserDataOptions): string {
     '  case $c in 200|404) break; esac; sleep $i',
     'done',
     '[ "$c" = 404 ] && { say "no ChronosRunId instance tag: not a run"; exit 0; }',
-    `backstop() { start backstop backstop --deadline-seconds "\${CHRONOS_BACKSTOP_SECONDS:-${lifetime + BACKSTOP_MARGIN_SECONDS}}"; }`,
+    `backstop() { start backstop chronos_boot.py backstop "\${CHRONOS_BACKSTOP_SECONDS:-${lifetime + BACKSTOP_MARGIN_SECONDS}}"; }`,
     '[ "$c" = 200 ] || { say "IMDS failed (HTTP $c): only the backstop starts"; backstop; exit 1; }',
     'run=$(cat run-id)',
-    'if ! python3 -c "import sys; sys.exit(sys.version_info < (3, 9))" || ! python3 chronos_run_agent.py --version; then',
+    'if ! python3 -c "import sys; sys.exit(sys.version_info < (3, 9))"; then',
     '  say "run $run: cannot run the agent (it needs python3 3.9 or later, found: $(python3 --version 2>&1)); powering off"',
-    '  ${CHRONOS_POWEROFF_COMMAND:-systemctl poweroff}; exit 1',
+    `  ${poweroff}; exit 1`,
     'fi',
     // A later boot: this script again, as the per-boot hook (cloud-init runs user data once per instance).
-    '[ -e booted ] && { python3 chronos_run_agent.py rebooted >> "$con" 2>&1 || ${CHRONOS_POWEROFF_COMMAND:-systemctl poweroff}; exit; }',
+    `[ -e booted ] && { python3 chronos_run_agent.py rebooted >> "$con" 2>&1 || ${poweroff}; exit; }`,
     `touch booted; pb="\${CHRONOS_PER_BOOT_DIR:-${PER_BOOT_DIR}}"; mkdir -p "$pb" && cp "$0" "$pb/chronos-run-agent.sh" && chmod +x "$pb/chronos-run-agent.sh"`,
     'backstop',
-    'start agent run',
+    // The run's agent, as the launcher uploaded it; failing that, the loader wrote the status: the power-off.
+    `python3 chronos_boot.py fetch "$run" 2>&1 | tee -a "$con" >&2; [ "\${PIPESTATUS[0]}" = 0 ] || { say "run $run: no run agent; powering off"; ${poweroff}; exit 1; }`,
+    'start agent chronos_run_agent.py run',
     'say "run $run: agent started"',
     '',
   ].join('\n');

@@ -162,6 +162,15 @@ class Run:
         self.put_json("%s/runs/%s/spec.json" % (ENV_NAME, self.run_id), spec)
         return spec
 
+    def put_agent(self, body=None):
+        """The run's agent where the launcher uploads it when the run starts (commands.upload_agent), which the boot
+        script's loader fetches: this agent's file, or `body`."""
+        if body is None:
+            with open(AGENT, "rb") as f:
+                body = f.read()
+        self.s3.put_object(Bucket=self.bucket, Key="%s/runs/%s/agent/chronos_run_agent.py" % (ENV_NAME, self.run_id),
+                           Body=body)
+
     def put_code(self, files):
         entries = []
         for path, data in sorted(files.items()):

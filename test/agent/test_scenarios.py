@@ -2,6 +2,7 @@
 amazon-ec2-metadata-mock (IMDSv2). Intervals are short spec fields; pytest-xdist runs the scenarios side by side."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,8 +14,8 @@ import http.server
 import threading
 
 import pytest
-from conftest import (AGENT_PYTHON, ENV_NAME, ROOT, FakeImds, FlakyProxy, S3Proxy, expected_stdout, find_python, kill_group_of,
-                      toy)
+from conftest import (AGENT, AGENT_PYTHON, ENV_NAME, ROOT, FakeImds, FlakyProxy, S3Proxy, expected_stdout, find_python, free_port,
+                      kill_group_of, toy)
 
 
 def assert_one_poweroff(run):
@@ -152,10 +153,13 @@ def test_lifetime_reached_times_out(make_run):
     assert_one_poweroff(run)
 
 
-def render_user_data(run, lifetime=3600, embed="gzip-base64"):
+def render_user_data(run, lifetime=3600, embed="gzip-base64", agent=True):
     """The real boot script from src/private/run-agent-user-data.ts (through ts-node's transpiler); `embed` as there
-    (`raw` in the gzip-compressed user data, `gzip-base64` otherwise). It names no bucket: the agent takes it from
-    CHRONOS_BUCKET (Run.env) or the ChronosBucket tag."""
+    (`raw` in the gzip-compressed user data, `gzip-base64` otherwise). It names no bucket: the loader and the agent take
+    it from CHRONOS_BUCKET (Run.env) or the ChronosBucket tag. With `agent`, the run's agent is in the bucket, as the
+    launcher uploads it (its loader fetches it)."""
+    if agent and hasattr(run, "put_agent"):
+        run.put_agent()
     code = ("const { runAgentUserData } = require('./src/private/run-agent-user-data');"
             "process.stdout.write(runAgentUserData({ environmentName: 'dev',"
             " maxRunLifetimeSeconds: Number(process.argv[2]), embed: process.argv[3] }));")
@@ -262,7 +266,8 @@ def test_raw_user_data_reads_the_bucket_from_the_chronos_bucket_tag(make_run):
     run.put_spec(toy(20, pause=0.01))
     script = render_user_data(run, embed="raw")
     text = open(script).read()
-    assert "export CHRONOS_BUCKET" not in text and "base64 -d" not in text and "\nCHRONOS_RUN_AGENT_EOF\n" in text
+    assert "export CHRONOS_BUCKET" not in text and "base64 -d" not in text and "\nCHRONOS_BOOT_EOF\n" in text
+    assert "def supervise(" not in text  # the agent comes from the bucket
     home = os.path.join(str(run.tmp), "home")
     env = run.env(aemm, CHRONOS_ATTEMPT="2", CHRONOS_BACKSTOP_SECONDS="600",
                   CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"), PATH=python3_on_path(run, AGENT_PYTHON))
@@ -700,7 +705,7 @@ def test_user_data_starts_the_agent_and_the_backstop_as_systemd_units(make_run):
                       "-p", "TimeoutStopSec=100", "-p", "StandardOutput=journal+console", "-d",
                       "-E", "CHRONOS_ENVIRONMENT", "-E", "CHRONOS_MAX_RUN_LIFETIME_SECONDS"]
         assert backstop[:2] == ["-q", "--unit=chronos-backstop"] and backstop[2:17] == properties, backstop
-        assert backstop[18:] == ["chronos_run_agent.py", "backstop", "--deadline-seconds", "600"]
+        assert backstop[18:] == ["chronos_boot.py", "backstop", "600"]
         assert agent[:2] == ["-q", "--unit=chronos-agent"] and agent[2:17] == properties
         assert agent[18:] == ["chronos_run_agent.py", "run"] and os.path.basename(agent[17]).startswith("python")
         assert not os.path.exists(os.path.join(home, "agent.pid"))  # not the setsid path
@@ -815,3 +820,96 @@ def test_a_spot_drain_stops_the_upload_in_flight_and_the_final_checkpoint_goes_f
     (big,) = [f for f in m["files"] if f["path"] == "big.bin"]
     assert run.s3.get_object(Bucket=run.bucket, Key=big["key"], Range="bytes=0-15")["Body"].read().strip() == b"final"
     assert b"upload stopped" in run.log(1, "agent")
+
+
+def boot_and_wait_for_poweroff(run, script, env, timeout=60):
+    """Runs a boot script to its end (its return code), then waits for the first power-off."""
+    r = subprocess.run(["bash", script], env=env, timeout=timeout)
+    deadline = time.time() + timeout
+    while not run.poweroffs() and time.time() < deadline:
+        time.sleep(0.2)
+    return r.returncode
+
+
+def test_user_data_fetches_the_runs_agent_with_the_instance_roles_credentials(make_run):
+    """The agent is not in the user data: the loader fetches the run's own agent (the launcher's upload, here marked
+    so that it differs from any other copy) from the bucket, signed with the instance role's credentials and the
+    region from IMDSv2 (no keys, no region in the environment), and the boot script starts that agent."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(20, pause=0.01))
+    marked = open(AGENT, "rb").read() + b"# uploaded by the launcher of this run\n"
+    script = render_user_data(run, agent=False)
+    run.put_agent(marked)
+    home = os.path.join(str(run.tmp), "home")
+    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="600", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"),
+                  PATH=python3_on_path(run, AGENT_PYTHON))
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        del env[k]
+    try:
+        assert boot_and_wait_for_poweroff(run, script, env) == 0
+        console = open(env["CHRONOS_CONSOLE"]).read()
+        assert run.status()["state"] == "succeeded", (run.status(), console)
+        with open(os.path.join(home, "chronos_run_agent.py"), "rb") as f:
+            assert f.read() == marked
+        assert not os.path.exists(os.path.join(home, "chronos_run_agent.py.tmp"))
+        assert_one_poweroff(run)
+    finally:
+        kill_by_cwd(home)
+
+
+@pytest.mark.parametrize("agent, reason", [
+    (None, "cannot read the run agent s3 object dev/runs/%s/agent/chronos_run_agent.py: HTTP 404"),
+    (b"this is not python\n", "the run agent s3 object dev/runs/%s/agent/chronos_run_agent.py does not run: "),
+])
+def test_user_data_without_a_runnable_agent_fails_the_attempt_and_powers_off(make_run, agent, reason):
+    """No agent under the run's key (a 404 is not retried), or one that does not run: the loader writes the attempt's
+    status `failed`, saying why, over the launcher's `pending` (keeping its fields), the boot script powers off; the
+    backstop had started before the fetch."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    run.put_spec(toy(20, pause=0.01))
+    run.put_json("dev/runs/%s/status.json" % run.run_id, {"schemaVersion": 1, "runId": run.run_id, "state": "pending",
+                                                         "attempt": 1, "startedAt": "2026-12-01T00:00:00.000Z"})
+    script = render_user_data(run, agent=False)
+    if agent is not None:
+        run.put_agent(agent)
+    home = os.path.join(str(run.tmp), "home")
+    env = run.env(aemm, CHRONOS_BACKSTOP_SECONDS="600", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"),
+                  PATH=python3_on_path(run, AGENT_PYTHON))
+    try:
+        assert boot_and_wait_for_poweroff(run, script, env) == 1
+        console = open(env["CHRONOS_CONSOLE"]).read()
+        status = run.status()
+        assert status["state"] == "failed" and status["reason"].startswith(reason % run.run_id), (status, console)
+        assert status["attempt"] == 1 and status["startedAt"] == "2026-12-01T00:00:00.000Z"
+        assert status["instanceId"] and status["endedAt"], status
+        assert "retrying" not in console
+        assert "run %s: no run agent; powering off" % run.run_id in console
+        assert_one_poweroff(run)
+        assert os.path.exists(os.path.join(home, "backstop.pid"))  # started before the fetch
+        assert not os.path.exists(os.path.join(home, "agent.pid"))
+        assert not os.path.exists(os.path.join(home, "chronos_run_agent.py"))
+        assert run.steps() == []
+    finally:
+        kill_by_cwd(home)
+
+
+def test_user_data_when_s3_is_unreachable_retries_the_fetch_then_powers_off(make_run):
+    """S3 refuses every connection: the loader retries the fetch for CHRONOS_AGENT_FETCH_SECONDS (shortened here),
+    says so, cannot write the status either, and the boot script powers off."""
+    run = make_run()
+    aemm = run.aemm(run_id=run.run_id)
+    home = os.path.join(str(run.tmp), "home")
+    env = run.env(aemm, s3_endpoint="http://127.0.0.1:%d" % free_port(), CHRONOS_AGENT_FETCH_SECONDS="3",
+                  CHRONOS_BACKSTOP_SECONDS="600", CHRONOS_CONSOLE=os.path.join(str(run.tmp), "console.log"),
+                  PATH=python3_on_path(run, AGENT_PYTHON))
+    try:
+        assert boot_and_wait_for_poweroff(run, render_user_data(run, agent=False), env) == 1
+        console = open(env["CHRONOS_CONSOLE"]).read()
+        assert "retrying" in console and re.search(r"chronos_run_agent\.py: .* \(([2-9]|\d\d+) tries\)", console), console
+        assert "the status could not be written" in console
+        assert_one_poweroff(run)
+        assert not os.path.exists(os.path.join(home, "agent.pid"))
+    finally:
+        kill_by_cwd(home)

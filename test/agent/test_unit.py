@@ -94,25 +94,9 @@ def test_version():
     assert r.stdout.strip() == "chronos-run-agent " + agent.VERSION
 
 
-def _without_docstrings(source):
-    """The syntax tree without docstrings, `self` called `o` (as compactPython calls it)."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(getattr(body[0].value, "value", None), str):
-            node.body = body[1:] or [ast.Pass()]
-        if isinstance(node, ast.Name) and node.id == "self":
-            node.id = "o"
-        if isinstance(node, ast.arg) and node.arg == "self":
-            node.arg = "o"
-    return ast.dump(tree)
-
-
-def test_the_agent_in_the_user_data_is_the_file():
-    """The user data carries the agent compacted (src/private/run-agent-user-data.ts, compactPython): taken from the
-    real script (the gzip-base64 one carries the raw one, gzipped), it parses (as Python 3.9) to the same syntax tree
-    as agent/chronos_run_agent.py, docstrings aside and `self` called `o`."""
+def test_the_loader_in_the_user_data_parses_as_python_3_9():
+    """The user data carries the loader (src/private/run-agent-loader.ts), not the agent: taken from the real script
+    (the gzip-base64 one carries the raw one, gzipped), it parses as Python 3.9 and names the run's agent key."""
     import base64
     import gzip
     from test_scenarios import render_user_data  # noqa: E402
@@ -123,11 +107,11 @@ def test_the_agent_in_the_user_data_is_the_file():
         lines = f.read().split("\n")
     start = [i for i, line in enumerate(lines) if "base64 -d <<'EOF'" in line][0]
     lines = gzip.decompress(base64.b64decode(lines[start + 1])).decode().split("\n")
-    start = lines.index("cat > chronos_run_agent.py.tmp <<'CHRONOS_RUN_AGENT_EOF' && mv chronos_run_agent.py.tmp chronos_run_agent.py")
-    embedded = "\n".join(lines[start + 1:lines.index("CHRONOS_RUN_AGENT_EOF")]) + "\n"
-    ast.parse(embedded, feature_version=(3, 9))
-    with open(AGENT) as f:
-        assert _without_docstrings(embedded) == _without_docstrings(f.read())
+    start = lines.index("cat > chronos_boot.py.tmp <<'CHRONOS_BOOT_EOF' && mv chronos_boot.py.tmp chronos_boot.py")
+    loader = "\n".join(lines[start + 1:lines.index("CHRONOS_BOOT_EOF")]) + "\n"
+    ast.parse(loader, feature_version=(3, 9))
+    assert '"%s/runs/%s/agent/chronos_run_agent.py"' in loader
+    assert "def supervise(" not in "\n".join(lines)
 
 
 def test_s3_addressing_takes_the_dns_suffix_and_goes_path_style_for_a_name_with_dots(monkeypatch):

@@ -317,3 +317,15 @@ describe('TrainingInstanceRole, simulated', () => {
     }
   });
 });
+
+// The launch template's boot script carries no agent: its loader fetches the run's agent, which the launcher uploads
+// to {env}/runs/{runId}/agent/chronos_run_agent.py, signed with the instance role (docs/RUNS.md, "On the instance").
+describe('TrainingInstanceRole, simulated: the boot script\'s loader', () => {
+  const policies = synthesizedPolicies().instance;
+  test.each([
+    ['reads the run\'s agent', object('dev/runs/r1/agent/chronos_run_agent.py'), 'Allowed'],
+    ['does not read another environment\'s run agent', object('prod/runs/r1/agent/chronos_run_agent.py'), 'ImplicitlyDenied'],
+  ])('%s', async (request, resource, expected) => {
+    expect((await simulate(policies, { request, action: 's3:GetObject', resource, allowed: expected === 'Allowed' })).overallResult).toBe(expected);
+  });
+});

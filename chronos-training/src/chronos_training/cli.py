@@ -18,7 +18,7 @@ GLOBAL: Dict[str, Tuple[bool, bool]] = {
 
 COMMANDS: Dict[str, Dict[str, Any]] = {
     "run": {
-        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--detach": (False, False), "--dir": (True, False)},
+        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--detach": (False, False), "--dir": (True, False), "--setup": (True, False), "--setup-cache-file": (True, True), "--container": (True, False)},
         "usage": """usage: chronos-training run --env ENV [options] -- COMMAND [ARG...]
 
 Uploads the working directory (honouring .gitignore; content-addressed, so unchanged files are not sent again),
@@ -28,11 +28,12 @@ Ctrl-C detaches (the run goes on); the run ID is printed on stdout.
 options:
   --env ENV                           the foundation's environment (or CHRONOS_ENV)
   --instance-types a,b,c              instance types in order of preference (default: the template's)
-  --image-id ami-…|resolve:ssm:NAME   the image: an AMI ID, or a Systems Manager parameter holding one, resolved by
-                                      EC2 at launch; used instead of the template's image when it has one. Default:
-                                      the template's image; when it has none, the AWS Deep Learning Base OSS Nvidia
-                                      Driver GPU AMI (Amazon Linux 2023): resolve:ssm:/aws/service/deeplearning/ami/
-                                      {x86_64|arm64}/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id
+  --image-id ami-…|resolve:ssm:NAME   the image: an AMI ID, or a Systems Manager parameter holding one, resolved
+                                      once when the run starts (every attempt boots the same AMI); used
+                                      instead of the template's image when it has one. Default: the template's; when it
+                                      has none, the AWS Deep Learning AMI OSS Nvidia Driver GPU PyTorch 2.10 (Amazon
+                                      Linux 2023), with PyTorch: resolve:ssm:/aws/service/deeplearning/ami/
+                                      {x86_64|arm64}/oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023/latest/ami-id
                                       (arm64 for Graviton types such as g5g)
   --spot | --on-demand | --spot-fallback
                                       spot only, on-demand only, or spot then on-demand (the default)
@@ -41,6 +42,14 @@ options:
   --name NAME                         a human name, also the run ID's prefix
   --max-attempts N                    attempts after spot interruptions, while attached (default 3)
   --on-demand-after-interruptions N   switch to on-demand after N spot interruptions (default 2; needs on-demand allowed)
+  --setup "pip install -r requirements.txt"
+                                      a command run once before COMMAND in the code directory (its own log stream
+                                      `setup`; never retried: a failure fails the attempt); its result (.venv) is
+                                      cached per setup command and requirements/lock files, so later attempts skip it
+  --setup-cache-file FILE             a file whose bytes key the setup's cache (repeatable; default: whichever of
+                                      requirements*.txt, uv.lock, poetry.lock, pyproject.toml exist)
+  --container IMAGE                   run COMMAND in this container image (docker run, GPUs, code and checkpoint
+                                      directories mounted); an ECR image is pulled with the instance role
   --detach                            return once launched
   --dir DIR                           the working directory to upload (default: the current one)
   --profile, --region                 as in the AWS CLI""",
@@ -222,6 +231,9 @@ def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str]
                 max_attempts=_integer(parsed, "--max-attempts"),
                 on_demand_after_interruptions=_integer(parsed, "--on-demand-after-interruptions"),
                 directory=parsed.first("--dir"),
+                setup=parsed.first("--setup"),
+                setup_cache_files=o.get("--setup-cache-file"),
+                container=parsed.first("--container"),
             )
             return commands.run_command(aws, io, options, detach=bool(o.get("--detach")), poll_seconds=poll)
         if command == "logs":

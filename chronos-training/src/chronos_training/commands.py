@@ -15,7 +15,7 @@ from .context import Io, format_age, format_bytes, format_number, parse_iso
 from .contract import LIFETIME_MARGIN_SECONDS, RUN_OVER, lifetime_tag_hours
 from .errors import ChronosError
 from .foundation import Foundation, check_env_name, resolve_foundation
-from .ec2launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback
+from .ec2launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback, pin_image
 from .logs import LogPrinter
 from .store import get_json, list_run_ids, put_json, run_exists, run_instances, tag_of
 from .watchdog import InstanceWatchdog
@@ -88,6 +88,12 @@ class RunOptions:
     on_demand_after_interruptions: Optional[int] = None
     #: The working directory to upload (default: the current one).
     directory: Optional[str] = None
+    #: A command run once before `command` in the code directory; its result is cached (spec `setup`).
+    setup: Optional[str] = None
+    #: The files whose bytes key the setup's cache (default: the agent's, requirements*.txt and the lock files).
+    setup_cache_files: Optional[List[str]] = None
+    #: A container image the command runs in (spec `container`).
+    container: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
     if not (isinstance(on_demand_after, int) and on_demand_after >= 0):
         raise ChronosError("--on-demand-after-interruptions must be a whole number", 2)
     env_vars = parse_env_vars(options.env_vars)
+    environment = environment_fields(options)
 
     foundation = resolve_foundation(clients, options.env)
     log("foundation %s: bucket %s, template %s version %s, zones %s (from %s)" % (
@@ -168,7 +175,7 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
     if not instance_types:
         raise ChronosError("--instance-types is needed: the launch template has no instance type", 2)
     markets = markets_of(options.market, foundation)
-    image = choose_image(foundation, instance_types, options.image_id)
+    image = pin_image(clients, foundation, choose_image(foundation, instance_types, options.image_id))
     log("image: %s" % image.description)
 
     started_at = now()
@@ -186,7 +193,9 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
 
     spec = contract.run_spec(run_id, foundation.environment, options.command, upload.manifest_key, lifetime, started_at,
                              "chronos-training/%s" % package_version(), name=options.name, env=env_vars)
+    spec.update(environment)
     put_json(clients.s3, foundation.bucket, contract.spec_key(foundation.environment, run_id), spec)
+    upload_agent(clients.s3, foundation.bucket, foundation.environment, run_id)
     log("run %s" % run_id)
     # Always the lifetime plus the drain margin: the reaper counts from LaunchTime, the agent from its own start.
     policy = RunPolicy(instance_types=instance_types, markets=markets, max_attempts=max_attempts,
@@ -547,6 +556,36 @@ def stop_command(clients: Any, io: Io, env: str, run_id: str, now: bool = False)
 def agent_file() -> str:
     """The path of the run agent shipped in this package: chronos_training/agent/chronos_run_agent.py, its source."""
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent", "chronos_run_agent.py")
+
+
+def environment_fields(options: RunOptions) -> Dict[str, Any]:
+    """The spec's `setup` and `container` (docs/RUNS.md, "The setup and its cache", "A container"), when asked for."""
+    fields: Dict[str, Any] = {}
+    if options.setup_cache_files and not options.setup:
+        raise ChronosError("--setup-cache-file needs --setup", 2)
+    if options.setup is not None:
+        if not options.setup.strip():
+            raise ChronosError("--setup must be a command, got an empty string", 2)
+        fields["setup"] = {"command": options.setup}
+        if options.setup_cache_files:
+            for f in options.setup_cache_files:
+                if f.startswith("/") or ".." in f.split("/") or not f:
+                    raise ChronosError("--setup-cache-file %r must be a path inside the working directory" % f, 2)
+            fields["setup"]["cacheFiles"] = list(options.setup_cache_files)
+    if options.container is not None:
+        if not options.container.strip() or any(c.isspace() for c in options.container):
+            raise ChronosError("--container must be an image name such as nvcr.io/nvidia/pytorch:24.08-py3, got %r"
+                               % options.container, 2)
+        fields["container"] = {"image": options.container, "gpus": "all"}
+    return fields
+
+
+def upload_agent(s3: Any, bucket: str, env: str, run_id: str) -> str:
+    """Uploads this package's run agent to the run's agent key, which each attempt's boot script fetches; its key."""
+    key = contract.agent_key(env, run_id)
+    with open(agent_file(), "rb") as f:
+        s3.put_object(Bucket=bucket, Key=key, Body=f.read(), ContentType="text/x-python")
+    return key
 
 
 def agent_path_command(io: Io, copy_to: Optional[str] = None) -> int:

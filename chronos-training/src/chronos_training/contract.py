@@ -2,11 +2,10 @@
 documents, the run states and the schema version.
 
 This module is the single source of the contract on the Python side. It imports nothing but the standard library and
-holds no I/O. The run agent (chronos_training/agent/chronos_run_agent.py) stays one standard-library file inside the
-launch template's user data, and cannot import it; a generated copy of the key formats below as constants would cost
-the user data about 80 bytes compressed, more than its budget has left. So the agent writes the same literals, and
-tests/test_contract.py checks it the other way round: every key format of the agent is one of AGENT_KEY_FORMATS, each
-of those is in the agent, its SCHEMA is SCHEMA_VERSION and it writes only STATES.
+holds no I/O. The run agent (chronos_training/agent/chronos_run_agent.py) stays one standard-library file, which the
+launcher uploads with each run (AGENT) and the instance fetches, and cannot import it. So the agent writes the same
+literals, and tests/test_contract.py checks it the other way round: every key format of the agent is one of
+AGENT_KEY_FORMATS, each of those is in the agent, its SCHEMA is SCHEMA_VERSION and it writes only STATES.
 """
 import re
 import secrets
@@ -26,7 +25,7 @@ STATES = ("pending", "running", "succeeded", "failed", "interrupted", "timed-out
 RUN_OVER: FrozenSet[str] = frozenset(["succeeded", "failed", "timed-out", "stopped"])
 
 #: The log streams of an attempt, in the order their chunks of one number are printed.
-STREAMS = ("stdout", "stderr", "agent")
+STREAMS = ("setup", "stdout", "stderr", "agent")
 
 #: The margin between a run's lifetime and its `MaxLifetimeHours` tag, which the run reaper enforces from the
 #: instance's `LaunchTime`: the boot before the agent starts counting, its drain and its backstop (docs/RUNS.md).
@@ -48,11 +47,16 @@ CHECKPOINTS_PREFIX = "%s/checkpoints/%s/"
 CHECKPOINT_DATA = "%sdata/%010d/%s"
 CHECKPOINT_MANIFEST = "%smanifests/%010d.json"
 ARTIFACT_KEY = "%s/artifacts/%s/%s"
+#: A setup's cached result, by the SHA-256 of what makes it (docs/RUNS.md, "The setup and its cache").
+SETUP_CACHE_KEY = "%s/cache/setup/%s.tar"
 #: The formats the run agent writes as literals (tests/test_contract.py checks them against its source).
 AGENT_KEY_FORMATS = (RUN_PREFIX, ATTEMPT_RECORD, LOG_KEY, CODE_MANIFEST_KEY, BLOB_KEY, CHECKPOINTS_PREFIX,
-                     CHECKPOINT_DATA, CHECKPOINT_MANIFEST, ARTIFACT_KEY)
+                     CHECKPOINT_DATA, CHECKPOINT_MANIFEST, ARTIFACT_KEY, SETUP_CACHE_KEY)
 #: The run's documents under RUN_PREFIX.
 SPEC, STATUS, CONTROL = "spec.json", "status.json", "control.json"
+#: The run's agent under RUN_PREFIX: the launcher uploads its own when the run starts, and each attempt's boot script
+#: fetches it (docs/RUNS.md, "On the instance"), so every attempt runs the agent of the launcher that wrote the spec.
+AGENT = "agent/chronos_run_agent.py"
 
 
 def pad(n: int, width: int) -> str:
@@ -74,6 +78,10 @@ def status_key(env: str, run_id: str) -> str:
 
 def attempt_key(env: str, run_id: str, attempt: int) -> str:
     return ATTEMPT_RECORD % (run_prefix(env, run_id), attempt)
+
+
+def agent_key(env: str, run_id: str) -> str:
+    return run_prefix(env, run_id) + AGENT
 
 
 def control_key(env: str, run_id: str) -> str:

@@ -50,12 +50,15 @@ SPOT_ROLE_ADVICE = ("this account has no Spot service-linked role (AWSServiceRol
 THROTTLE_RETRIES = 5
 THROTTLE_FIRST_WAIT = 1.0
 
-#: The image used when the launch template has none and no image is given: the AWS Deep Learning Base OSS Nvidia
-#: Driver GPU AMI (Amazon Linux 2023), by its public SSM parameter, which EC2 resolves at launch (`resolve:ssm:`).
-#: AWS Deep Learning AMIs Developer Guide, "Finding the ID of a DLAMI".
+#: The image used when the launch template has none and no image is given: the AWS Deep Learning AMI OSS Nvidia
+#: Driver GPU PyTorch 2.10 (Amazon Linux 2023), by its public SSM parameter (AWS Deep Learning AMIs Developer Guide,
+#: "Finding the ID of a DLAMI"), pinned per run (pin_image). PyTorch is in it (`/opt/pytorch`, which the agent puts
+#: first on the command's PATH: docs/RUNS.md), so that a first `run -- python train.py` imports torch. The version is
+#: in the name: a newer PyTorch is a change here. Its arm64 sibling supports G5g and P6e-GB200 (release notes).
+DEFAULT_IMAGE_NAME = "AWS Deep Learning AMI OSS Nvidia Driver GPU PyTorch 2.10 (Amazon Linux 2023)"
 DEFAULT_IMAGE_PARAMETERS = {
-    "x86_64": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
-    "arm64": "/aws/service/deeplearning/ami/arm64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
+    "x86_64": "/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023/latest/ami-id",
+    "arm64": "/aws/service/deeplearning/ami/arm64/oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023/latest/ami-id",
 }
 
 _IMAGE_ID = re.compile(r"^(ami-([0-9a-f]{8}|[0-9a-f]{17})|resolve:ssm:\S+)$")
@@ -178,8 +181,31 @@ def choose_image(foundation: Foundation, instance_types: List[str], image_id_fla
                            % (", ".join(arm), ", ".join(x86)), 2)
     arch = "arm64" if arm else "x86_64"
     image_id = "resolve:ssm:%s" % DEFAULT_IMAGE_PARAMETERS[arch]
-    return ImageChoice(image_id, "the AWS Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023, %s), %s "
-                                 "(the launch template has no image; choose another with --image-id)" % (arch, image_id))
+    return ImageChoice(image_id, "the %s, %s, %s (the launch template has no image; choose another with --image-id)"
+                       % (DEFAULT_IMAGE_NAME, arch, image_id))
+
+
+def pin_image(clients: Any, foundation: Foundation, image: ImageChoice) -> ImageChoice:
+    """The image every attempt of a run uses (docs/RUNS.md, "The image is pinned per run"): a `resolve:ssm:` image
+    (given, the default DLAMI, or the launch template's) resolved once, when the run starts, to the AMI ID its
+    parameter holds (ssm GetParameters), so that a later attempt cannot get another AMI, with another driver or CUDA,
+    after the parameter moves. An AMI ID, or a template's AMI ID, is already pinned."""
+    ref = image.image_id or foundation.template_image_id
+    if not ref or not ref.startswith("resolve:ssm:"):
+        return image
+    name = ref[len("resolve:ssm:"):]
+    try:  # GetParameters, the action EC2 itself needs for resolve:ssm: (the foundation's launch grant allows it)
+        answer = clients.ssm.get_parameters(Names=[name])
+    except Exception as e:  # a ClientError (AccessDenied...) or a network error
+        raise ChronosError("cannot resolve the image %s: ssm GetParameters: %s: %s" % (ref, error_code(e), error_message(e)), 1)
+    found = answer.get("Parameters") or []
+    if not found:
+        raise ChronosError("cannot resolve the image %s: ssm GetParameters: no such parameter (InvalidParameters %s)"
+                           % (ref, answer.get("InvalidParameters")), 1)
+    value = str(found[0].get("Value", "")).strip()
+    if not re.match(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$", value):
+        raise ChronosError("the image %s holds %r, not an AMI ID" % (ref, value), 1)
+    return ImageChoice(value, "%s, pinned for every attempt of the run: %s" % (image.description, value))
 
 
 def launch_tags(foundation: Foundation, request: LaunchRequest) -> List[Dict[str, str]]:

@@ -47,7 +47,8 @@ class LogPrinter:
                 self.err(text)
             else:
                 lines = text.split("\n")
-                self.err("\n".join("" if (line == "" and i == len(lines) - 1) else "[agent] " + line
+                tag = "[%s] " % stream  # the agent's lines, and the setup's output (its own stream)
+                self.err("\n".join("" if (line == "" and i == len(lines) - 1) else tag + line
                                    for i, line in enumerate(lines)))
             slot = "%d/%s" % (attempt, stream)
             if slot not in self.last or self.last[slot] < key:

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # Chronos run agent: one attempt of a training run (contract: docs/RUNS.md). Python 3.9+, standard library only.
-import calendar, hashlib, hmac, http.client, json, os, queue, random, re, shlex, signal, subprocess, sys, threading, time
+import base64, calendar, hashlib, hmac, http.client, json, os, platform, queue, random, re, shlex, shutil, signal, subprocess, sys
+import tarfile, threading, time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
@@ -15,13 +16,16 @@ MAX_PUT = 5 << 30  # one PUT takes at most 5 GiB (S3 User Guide, Uploading objec
 RECLAIM_SECONDS = 180  # after a spot drain, EC2 reclaims the instance; at the notice time + this, the power-off
 BATCH_STOP_SECONDS = 25  # a Batch drain ends within this: ECS sends SIGKILL 30 s after SIGTERM (stopTimeout)
 LOG = []  # the agent's log file, once open
+STREAMS = ("setup", "stdout", "stderr", "agent")  # the log streams (contract.STREAMS)
+CACHE_FILES = ("requirements*.txt", "uv.lock", "poetry.lock", "pyproject.toml")  # the setup cache's default key files
+ECR = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
 
 
 class Fatal(Exception):  # the attempt cannot run: it ends `failed` with this reason
     pass
 
 
-class Interrupted(Exception):
+class Interrupted(Exception):  # before the command started: SIGTERM, or a spot notice during the setup
     pass
 
 
@@ -294,7 +298,7 @@ class Agent:
         work = os.path.join(os.environ.get("CHRONOS_HOME", "/opt/chronos"), "work")
         self.dirs = {n: os.path.join(work, n) for n in ("code", "checkpoints", "artifacts", "logs", "runtime")}
         self.imds, self.s3, self.spec, self.proc, self.drain = Imds(), None, None, None, None
-        self.info = dict.fromkeys(("instanceId", "instanceType", "lifecycle", "availabilityZone"))
+        self.info = dict.fromkeys(("instanceId", "instanceType", "lifecycle", "availabilityZone", "imageId"))
         self.state, self.exit_code, self.reason, self.ended_at, self.last_checkpoint = "running", None, None, None, None
         self.exited, self.wake, self.stop, self.checkpoint_now, self.draining, self.term = (threading.Event() for _ in range(6))
         self.ck_lock, self.log_lock, self.echo = threading.Lock(), threading.Lock(), queue.Queue(512)
@@ -320,9 +324,10 @@ class Agent:
             if rebooted:
                 return self.after_reboot()
             self.start()
+            self.prepare()
             rc = self.supervise()
-        except Interrupted:
-            self.finish("interrupted", "SIGTERM before the command started",
+        except Interrupted as e:
+            self.finish("interrupted", str(e) or "SIGTERM before the command started",
                         time.time() + (BATCH_STOP_SECONDS if self.mode == "batch" else 60))
         except Exception as e:  # the attempt fails, with the reason
             reason = str(e) if isinstance(e, (Fatal, OSError)) else "agent error: %r" % (e,)
@@ -338,6 +343,8 @@ class Agent:
     def end(self):
         """Powers off; after a spot drain, not before EC2 reclaims the instance or RECLAIM_SECONDS past the notice's
         time: EC2 bills no Spot Instance it interrupts in its first hour, but one you end yourself."""
+        if getattr(self, "cache_upload", None):  # the setup's cache, uploading in the background
+            self.cache_upload.join(max(0, self.t0 + (self.lifetime or 1800) - time.time()))
         if self.reclaim_at and self.state == "interrupted":
             log("left for EC2 to reclaim; power-off at " + iso(self.reclaim_at))
             if self.term.wait(self.reclaim_at - time.time()):
@@ -404,7 +411,8 @@ class Agent:
         self.s3 = S3(self.bucket, region, Credentials(self.imds), s3_domain(self.imds, region))
         if not self.imds.off:
             for field, path in (("instanceId", "instance-id"), ("instanceType", "instance-type"),
-                                ("lifecycle", "instance-life-cycle"), ("availabilityZone", "placement/availability-zone")):
+                                ("lifecycle", "instance-life-cycle"), ("availabilityZone", "placement/availability-zone"),
+                                ("imageId", "ami-id")):
                 self.info[field] = self.imds.get(path, 3)
         if self.mode == "batch":
             self.info["instanceId"] = self.run_id
@@ -542,7 +550,7 @@ class Agent:
     def flush_logs(self, deadline):
         """The bytes each stream's file gained since the last flush, as that stream's next chunk."""
         with self.log_lock:
-            for stream in ("stdout", "stderr", "agent"):
+            for stream in STREAMS:
                 path = os.path.join(self.dirs["logs"], stream + ".log")
                 size = os.path.getsize(path) if os.path.exists(path) else 0
                 while self.offsets.get(stream, 0) < size:
@@ -561,14 +569,185 @@ class Agent:
         self.s3.put_json(self.run_prefix + "status.json", doc, deadline)
         self.s3.put_json("%sattempts/%03d.json" % (self.run_prefix, self.attempt), doc, deadline)
 
-    def supervise(self):
-        """Runs the command in a process group of its own; keeps, listens; drains or ends. Returns its exit code."""
+    def command_env(self):
+        """The environment of the setup and the command: the agent's, without CHRONOS_*, the spec's `env`, the
+        contract's variables, and a Python environment as if activated: the setup's `.venv` in the code directory, else
+        the image's framework environment (`/opt/pytorch` on a PyTorch DLAMI), when there is one."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
+        # `uv sync`, `python -m venv .venv`: used as activated; else the DLAMI's framework environment (PyTorch DLAMI:
+        # /opt/pytorch/bin/python), so that `python train.py` imports torch on the default image.
+        for venv in (os.path.join(self.dirs["code"], ".venv"), os.environ.get("CHRONOS_FRAMEWORK_ENV", "/opt/pytorch")):
+            if os.path.isfile(os.path.join(venv, "bin", "python")):
+                env.update(VIRTUAL_ENV=venv, PATH=os.path.join(venv, "bin") + os.pathsep + env.get("PATH", os.defpath))
+                break
         env.update(self.spec.get("env", {}))  # the contract's variables win
         env.update(CHRONOS_RUN_ID=self.run_id, CHRONOS_ATTEMPT=str(self.attempt), CHRONOS_CHECKPOINT_DIR=self.dirs["checkpoints"],
                    CHRONOS_ARTIFACT_DIR=self.dirs["artifacts"], CHRONOS_RUNTIME_DIR=self.dirs["runtime"],
                    CHRONOS_RESUMED="1" if self.last_checkpoint else "0")
-        cmd = self.spec["command"]
+        return env
+
+    def prepare(self):
+        """The spec's `setup` (docs/RUNS.md, "The setup and its cache"): its cached result restored, else the setup run
+        once (never retried: a failure fails the attempt with its exit code) and its result cached for the next
+        attempts; and the container's registry login."""
+        setup, container = self.spec.get("setup"), self.spec.get("container")
+        for ok, msg in ((setup is None or isinstance(setup, dict) and isinstance(setup.get("command"), str) and setup["command"]
+                         and all(isinstance(setup.get(f, []), list) and all(isinstance(x, str) for x in setup.get(f, []))
+                                 for f in ("cacheFiles", "cachePaths")), "setup.command must be a non-empty string, "
+                         "setup.cacheFiles and setup.cachePaths arrays of strings"),
+                        (container is None or isinstance(container, dict) and isinstance(container.get("image"), str)
+                         and container["image"], "container.image must be a non-empty string")):
+            if not ok:
+                raise Fatal("bad run spec: " + msg)
+        if container:
+            self.registry_login(container["image"])
+        if not setup:
+            return
+        key = self.cache_key(setup, container)
+        if key and self.restore_cache(key):
+            return
+        self.run_setup(setup["command"])
+        if key:
+            self.save_cache(key, setup.get("cachePaths") or [".venv"])
+
+    def cache_key(self, setup, container):
+        """`{env}/cache/setup/{sha256}.tar`: the SHA-256 of the setup command, the image (AMI, container, machine) and
+        the bytes of its cache files (default: those of CACHE_FILES in the code directory); None without cache files."""
+        import glob
+        code = self.dirs["code"]
+        names = setup.get("cacheFiles") or sorted({os.path.relpath(p, code) for pattern in CACHE_FILES
+                                                    for p in glob.glob(os.path.join(code, pattern))})
+        files = {}
+        for name in names:
+            path = os.path.join(code, safe_path(name))
+            if not os.path.isfile(path):
+                raise Fatal("setup cache file %s is not in the code directory" % name)
+            files[name] = sha256_file(path)
+        if not files:
+            log("setup: no cache files (%s): not cached" % ", ".join(CACHE_FILES))
+            return None
+        what = {"command": setup["command"], "cachePaths": setup.get("cachePaths") or [".venv"], "files": files,
+                "imageId": self.info.get("imageId"), "container": (container or {}).get("image"), "machine": platform.machine()}
+        return "%s/cache/setup/%s.tar" % (self.env, hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest())
+
+    def restore_cache(self, key):
+        """The cached setup result, unpacked into the code directory: True if there was one."""
+        tar = os.path.join(os.path.dirname(self.dirs["code"]), "setup-cache.tar")  # beside, not in, what the command sees
+        try:
+            with open(tar, "wb") as sink:
+                if self.s3.call("GET", key, sink=sink)[0] != 200:
+                    log("setup: no cache at %s" % key)
+                    return False
+            with tarfile.open(tar) as t:
+                members = t.getmembers()
+                for m in members:  # Python 3.9 has no extraction filter: relative names, files, directories, links
+                    safe_path(m.name)
+                    if not (m.isfile() or m.isdir() or m.issym()):
+                        raise Fatal("setup cache %s: %s is not a file, a directory or a symbolic link" % (key, m.name))
+                t.extractall(self.dirs["code"], members)
+            log("setup: restored %d entries from the cache %s; the setup is skipped" % (len(members), key))
+            return True
+        except (OSError, tarfile.TarError) as e:
+            log("setup: the cache %s could not be restored (%s): the setup runs" % (key, e))
+            return False
+        finally:
+            if os.path.exists(tar):
+                os.remove(tar)
+
+    def run_setup(self, command):
+        """The setup command in the code directory (sh -c), its output the `setup` stream; a spot notice during it
+        interrupts the attempt."""
+        log("setup: " + command)
+        with open(os.path.join(self.dirs["logs"], "setup.log"), "ab") as out:
+            p = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.dirs["code"], env=self.command_env(),
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                while True:
+                    try:
+                        rc = p.wait(5)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if not self.imds.off:
+                            self.listen_imds()
+                        if self.drain:
+                            raise Interrupted(self.drain[1] + " during the setup")
+            finally:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+        if rc:
+            self.exit_code = rc if rc > 0 else 128 - rc
+            raise Fatal("setup failed (exit %d)" % self.exit_code)
+        log("setup: done")
+
+    def save_cache(self, key, paths):
+        """The setup's result (the existing `paths` of the code directory) as one tar, uploaded in the background."""
+        found = [p for p in paths if os.path.lexists(os.path.join(self.dirs["code"], safe_path(p)))]
+        if not found:
+            return log("setup: none of %s exists: nothing to cache" % ", ".join(paths))
+        tar = os.path.join(os.path.dirname(self.dirs["code"]), "setup-cache.tar")  # beside, not in, what the command sees
+        with tarfile.open(tar, "w") as t:
+            for p in found:
+                t.add(os.path.join(self.dirs["code"], p), p)
+
+        def upload():
+            try:
+                size = self.s3.put_file(key, tar, time.time() + 1800)[0]
+                log("setup: cached %s (%d bytes) at %s" % (", ".join(found), size, key))
+            except (OSError, Fatal) as e:
+                log("setup: not cached: %s" % e)
+            finally:
+                os.remove(tar)
+        self.cache_upload = thread(upload)
+
+    def container_command(self, cmd, env):
+        """With the spec's `container`, `docker run` of the command (docs/RUNS.md, "A container"); else the command."""
+        image = (self.spec.get("container") or {}).get("image")
+        if not image:
+            return cmd
+        names = sorted(k for k, v in env.items() if os.environ.get(k) != v and k not in ("PATH", "VIRTUAL_ENV"))
+        mounts = [a for d in ("code", "checkpoints", "artifacts", "runtime") for a in ("-v", "%s:%s" % (self.dirs[d], self.dirs[d]))]
+        gpus = ["--gpus", "all"] if shutil.which("nvidia-smi") else []
+        self.container = "chronos-%s-%d" % (self.run_id, self.attempt)
+        # docker run proxies SIGTERM to the container (--sig-proxy, the default without -t); --init forwards it on to
+        # the command; values pass through the environment, never on the command line (-e NAME).
+        return (["docker", "run", "--rm", "--init", "--name", self.container, "--network", "host", "-w", self.dirs["code"]]
+                + gpus + mounts + [a for n in names for a in ("-e", n)] + [image] + list(cmd))
+
+    def remove_container(self):
+        """The container of a killed `docker run` client, which outlives it."""
+        if getattr(self, "container", None):
+            subprocess.run(["docker", "rm", "-f", self.container], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def registry_login(self, image):
+        """An ECR image: `docker login` with ecr:GetAuthorizationToken (SigV4, the instance role)."""
+        m = ECR.match(image)
+        if not m:
+            return
+        region = m.group(2)
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_ECR") or os.environ.get("AWS_ENDPOINT_URL") or \
+            "https://api.ecr.%s.amazonaws.com%s" % (region, m.group(3) or "")
+        u = urllib.parse.urlsplit(endpoint)
+        body = json.dumps({"registryIds": [m.group(1)]}).encode()
+        headers = sigv4("POST", u.netloc, "/", [], {"content-type": "application/x-amz-json-1.1",
+                                                    "x-amz-target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"},
+                        hashlib.sha256(body).hexdigest(), self.s3.creds.get(), region, "ecr",
+                        time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        status, data = http_call("POST", endpoint.rstrip("/") + "/", headers, body)
+        if status != 200:
+            raise Fatal("ecr GetAuthorizationToken for %s: HTTP %d %s" % (image, status, data[:200].decode(errors="replace")))
+        auth = json.loads(data.decode())["authorizationData"][0]
+        user, password = base64.b64decode(auth["authorizationToken"]).decode().split(":", 1)
+        r = subprocess.run(["docker", "login", "--username", user, "--password-stdin", auth["proxyEndpoint"]],
+                           input=password.encode(), capture_output=True)
+        if r.returncode:
+            raise Fatal("docker login to %s failed: %s" % (auth["proxyEndpoint"], r.stderr.decode(errors="replace")[-300:]))
+        log("container: logged in to %s" % auth["proxyEndpoint"])
+
+    def supervise(self):
+        """Runs the command in a process group of its own; keeps, listens; drains or ends. Returns its exit code."""
+        env = self.command_env()
+        cmd = self.container_command(self.spec["command"], env)
         log("starting " + " ".join(shlex.quote(a) for a in cmd))
         try:
             self.proc = subprocess.Popen(cmd, cwd=self.dirs["code"], env=env, stdin=subprocess.DEVNULL,
@@ -628,6 +807,7 @@ class Agent:
                 log("SIGKILL after %d s" % grace)
         self.signal_group(signal.SIGKILL)
         self.exited.wait()
+        self.remove_container()
 
     def signal_group(self, sig):
         try:
