@@ -4,7 +4,8 @@ from typing import Any, Optional
 
 
 class Clients:
-    """The AWS clients the launch code uses: `ec2`, `ec2_launch`, `s3`, `ssm`, `cfn`, each made on first use.
+    """The AWS clients the launch code uses: `ec2`, `ec2_launch`, `s3`, `ssm`, `cfn`, and the run keeper's `events`
+    (the end event) and `scheduler` (capacity retries), each made on first use.
 
     `ec2_launch` is the EC2 client of RunInstances: no SDK retries. botocore's retry modes repeat server errors, and
     EC2's capacity errors (InsufficientInstanceCapacity...) are 5xx, so each fallback step would be sent several times;
@@ -43,6 +44,8 @@ class Clients:
                 client = self._new("ssm")
             elif name == "cfn":
                 client = self._new("cloudformation")
+            elif name in ("events", "scheduler"):
+                client = self._new(name)
             else:
                 raise AttributeError(name)
             self._made[name] = client
@@ -67,3 +70,11 @@ class Clients:
     @property
     def cfn(self) -> Any:
         return self._get("cfn")
+
+    @property
+    def events(self) -> Any:
+        return self._get("events")
+
+    @property
+    def scheduler(self) -> Any:
+        return self._get("scheduler")
