@@ -346,7 +346,7 @@ class Follower:
 def run_command(clients: Any, io: Io, options: RunOptions, detach: bool = False, poll_seconds: float = 5) -> int:
     """`run`: upload the code, write the spec and `pending`, launch, then follow (or return with `detach`)."""
     started = start_run(clients, options, lambda line: io.err("[chronos] %s\n" % line), io.now,
-                        io.interrupted.is_set)
+                        io.interrupted.is_set, io.sleep)
     if detach:
         io.err("[chronos] detached: follow with chronos-training logs %s --follow --env %s\n"
                % (started.run_id, started.foundation.environment))

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Optional
 
 from . import attempts, contract
 from .clients import Clients
+from .errors import error_code
 from .foundation import Foundation, resolve_foundation
 from .store import tag_of
 from .watchdog import end_of
@@ -76,7 +77,7 @@ class Keeper:
             detail = event.get("detail") or {}
             if detail.get("state") not in END_STATES:
                 return self._result("ignored", "instance state %s" % detail.get("state"))
-            return self._instance_ended(str(detail.get("instance-id") or ""))
+            return self._instance_ended(str(detail.get("instance-id") or ""), str(detail.get("state")))
         return self._result("ignored", "an event the keeper does not know")
 
     def _log(self, run_id: str) -> Callable[[str], None]:
@@ -86,7 +87,7 @@ class Keeper:
         self.log("[chronos keeper] %s: %s" % (action, reason))
         return dict({"action": action, "reason": reason}, **extra)
 
-    def _instance_ended(self, instance_id: str) -> Dict[str, Any]:
+    def _instance_ended(self, instance_id: str, event_state: str) -> Dict[str, Any]:
         if not instance_id.startswith("i-"):
             return self._result("ignored", "no instance-id in the event")
         reply = self.clients.ec2.describe_instances(InstanceIds=[instance_id])
@@ -100,10 +101,9 @@ class Keeper:
         attempt_tag = tag_of(instance, "ChronosAttempt") or ""
         attempt = int(attempt_tag) if attempt_tag.isdigit() else None
         end = end_of(instance, self.now())
-        state = (instance.get("State") or {}).get("Name")
         # While it shuts down the agent may still write its final status (a drain on SIGTERM): a status that still says
-        # the attempt runs is read again at `terminated`.
-        if state == "shutting-down":
+        # the attempt runs is read again at the `terminated` event.
+        if event_state == "shutting-down":
             status = attempts.get_json(self.clients.s3, self.foundation.bucket,
                                        contract.status_key(self.environment, run_id)) or {}
             if status.get("attempt") == attempt and status.get("state") in ("pending", "running"):
@@ -138,7 +138,7 @@ class Keeper:
                         "Input": json.dumps(retry_payload(self.environment, run_id))})
         except Exception as e:  # noqa: BLE001
             # Two keepers that saw the same wait make the same name: one schedule is enough.
-            if "ConflictException" not in type(e).__name__ and "Conflict" not in str(getattr(e, "response", "")):
+            if error_code(e) != "ConflictException":
                 raise
         return name
 
