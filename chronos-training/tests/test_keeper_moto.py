@@ -16,7 +16,7 @@ import os
 import re
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 import pytest
 from moto import mock_aws
@@ -25,7 +25,7 @@ from chronos_training import attempts, contract, keeper
 from chronos_training.foundation import resolve_foundation
 from conftest import aws_error, moto_environment
 from moto_world import BUCKET, Recorded, make_foundation
-from test_launcher_moto import World, cli, instances_of, put, read_json, run_id_of, run_requests, status, tags_of, workdir
+from test_launcher_moto import World, cli, stub_describe, instances_of, put, read_json, run_id_of, run_requests, status, tags_of, workdir
 
 ACCOUNT = "123456789012"
 GROUP = "chronos-training-dev"
@@ -89,23 +89,6 @@ def ec2_event(instance_id: str, state: str) -> Dict[str, Any]:
             "detail": {"instance-id": instance_id, "state": state}}
 
 
-@pytest.fixture
-def describe_hook(world):
-    """Rewrites moto's DescribeInstances reply (StateReason, LaunchTime), as test_launcher_moto's stub_describe."""
-    hooks = []
-
-    def install(rewrite: Callable[[Dict[str, Any]], None]) -> None:
-        def after(parsed, **_kw):
-            for r in parsed.get("Reservations", []):
-                for i in r.get("Instances", []):
-                    rewrite(i)
-        world.clients.ec2.meta.events.register("after-call.ec2.DescribeInstances", after)
-        hooks.append(after)
-    yield install
-    for h in hooks:
-        world.clients.ec2.meta.events.unregister("after-call.ec2.DescribeInstances", h)
-
-
 def spot_reclaimed(i: Dict[str, Any]) -> None:
     if i["State"]["Name"] in ("terminated", "shutting-down"):
         i["StateReason"] = {"Code": "Server.SpotInstanceTermination",
@@ -147,8 +130,8 @@ def status_of(w: World, run_id: str) -> Dict[str, Any]:
 # --- decisions -----------------------------------------------------------------------------------------------------
 
 def test_a_spot_interrupted_attempt_gets_its_next_attempt_from_the_keeper_once_for_the_same_event_twice(
-        world, describe_hook):
-    describe_hook(spot_reclaimed)
+        world, stub_describe):
+    stub_describe(spot_reclaimed)
     run = detached_run(world, ["--spot"])
     run_id = run["run_id"]
     put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "interrupted", 1, instanceId=run["first"],
@@ -173,8 +156,8 @@ def test_a_spot_interrupted_attempt_gets_its_next_attempt_from_the_keeper_once_f
     assert ended_events(world) == []
 
 
-def test_an_instance_ec2_reclaimed_while_its_status_said_running_counts_as_interrupted(world, describe_hook):
-    describe_hook(spot_reclaimed)
+def test_an_instance_ec2_reclaimed_while_its_status_said_running_counts_as_interrupted(world, stub_describe):
+    stub_describe(spot_reclaimed)
     run = detached_run(world, ["--spot"])
     run_id = run["run_id"]
     put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "running", 1, instanceId=run["first"]))
@@ -191,7 +174,7 @@ def test_an_instance_ec2_reclaimed_while_its_status_said_running_counts_as_inter
 
 @pytest.mark.parametrize("case", ["stop-now", "failed", "reaper"])
 def test_stop_now_a_failure_or_a_reaper_kill_is_not_relaunched_and_the_end_is_published_once(
-        world, describe_hook, case):
+        world, stub_describe, case):
     run = detached_run(world)
     run_id = run["run_id"]
     if case == "stop-now":
@@ -205,7 +188,7 @@ def test_stop_now_a_failure_or_a_reaper_kill_is_not_relaunched_and_the_end_is_pu
         world.clients.ec2.terminate_instances(InstanceIds=[run["first"]])
         expected, words = "failed", "exit 3"
     else:
-        describe_hook(lambda i: i.update(LaunchTime=datetime.now(timezone.utc) - timedelta(hours=5)))
+        stub_describe(lambda i: i.update(LaunchTime=datetime.now(timezone.utc) - timedelta(hours=5)))
         world.clients.ec2.terminate_instances(InstanceIds=[run["first"]])
         put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "interrupted", 1, instanceId=run["first"],
                                                               reason="SIGTERM: the instance is shutting down"))
@@ -229,8 +212,8 @@ def test_stop_now_a_failure_or_a_reaper_kill_is_not_relaunched_and_the_end_is_pu
     assert e["detail"]["costIsEstimate"] is True and isinstance(e["detail"]["durationSeconds"], int)
 
 
-def test_max_attempts_reached_ends_the_run_interrupted_with_the_reason_and_the_event(world, describe_hook):
-    describe_hook(spot_reclaimed)
+def test_max_attempts_reached_ends_the_run_interrupted_with_the_reason_and_the_event(world, stub_describe):
+    stub_describe(spot_reclaimed)
     run = detached_run(world, ["--max-attempts", "1"])
     run_id = run["run_id"]
     put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "interrupted", 1, instanceId=run["first"]))
@@ -243,8 +226,8 @@ def test_max_attempts_reached_ends_the_run_interrupted_with_the_reason_and_the_e
     assert [(e["detail"]["state"], e["detail"]["attempts"]) for e in events] == [("interrupted", 1)]
 
 
-def test_on_demand_after_n_spot_interruptions_follows_the_runs_policy_from_its_spec(world, describe_hook):
-    describe_hook(spot_reclaimed)
+def test_on_demand_after_n_spot_interruptions_follows_the_runs_policy_from_its_spec(world, stub_describe):
+    stub_describe(spot_reclaimed)
     run = detached_run(world, ["--spot-fallback", "--on-demand-after-interruptions", "1"])
     run_id = run["run_id"]
     put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "interrupted", 1, instanceId=run["first"]))
@@ -288,8 +271,8 @@ def atomic_conditional_put():
 
 
 def test_two_launchers_at_once_launch_exactly_one_next_attempt_and_the_other_follows_it(
-        world, describe_hook, atomic_conditional_put):
-    describe_hook(spot_reclaimed)
+        world, stub_describe, atomic_conditional_put):
+    stub_describe(spot_reclaimed)
     run = detached_run(world)
     run_id = run["run_id"]
     put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "interrupted", 1, instanceId=run["first"]))
@@ -326,8 +309,8 @@ def test_two_launchers_at_once_launch_exactly_one_next_attempt_and_the_other_fol
 
 # --- waiting for capacity ------------------------------------------------------------------------------------------
 
-def test_no_capacity_makes_a_one_time_schedule_then_its_retry_launches(world, describe_hook, no_capacity):
-    describe_hook(spot_reclaimed)
+def test_no_capacity_makes_a_one_time_schedule_then_its_retry_launches(world, stub_describe, no_capacity):
+    stub_describe(spot_reclaimed)
     no_capacity[0] = False
     run = detached_run(world, ["--spot"])
     run_id = run["run_id"]
@@ -368,8 +351,8 @@ def test_no_capacity_makes_a_one_time_schedule_then_its_retry_launches(world, de
     assert the_keeper(world, clock).handle(payload)["action"] == "nothing"
 
 
-def test_the_capacity_wait_ends_in_failed_and_the_end_event(world, describe_hook, no_capacity):
-    describe_hook(spot_reclaimed)
+def test_the_capacity_wait_ends_in_failed_and_the_end_event(world, stub_describe, no_capacity):
+    stub_describe(spot_reclaimed)
     no_capacity[0] = False
     run = detached_run(world, ["--spot", "--wait-for-capacity", "10m"])
     run_id = run["run_id"]
