@@ -25,7 +25,8 @@ from chronos_training import attempts, contract, keeper
 from chronos_training.foundation import resolve_foundation
 from conftest import aws_error, moto_environment
 from moto_world import BUCKET, Recorded, make_foundation
-from test_launcher_moto import World, cli, stub_describe, instances_of, put, read_json, run_id_of, run_requests, status, tags_of, workdir
+from test_launcher_moto import (World, cli, instances_of, put, read_json, run_id_of, run_requests, status,  # noqa: F401
+                                stub_describe, tags_of, workdir)
 
 ACCOUNT = "123456789012"
 GROUP = "chronos-training-dev"
