@@ -121,11 +121,11 @@ def test_the_runs_policy_and_an_attempts_claim_as_runs_md_documents_them():
         "instanceId": None}
     with pytest.raises(ValueError):
         contract.attempt_claim("r-20261201-120000-abcdef", 2, "someone", NOW)
-    assert contract.ended_key("dev", "r-1") == "dev/runs/r-1/ended.json"
+    assert contract.ended_key("dev", "r-1", 3) == "dev/runs/r-1/ended/003.json"
     assert contract.capacity_claim_key("dev", "r-1", 2, 3) == "dev/runs/r-1/capacity/002-003.json"
     with open(RUNS_MD, encoding="utf-8") as f:
         runs_md = f.read()
     for field in list(policy) + ["launchedBy", "launchedAt", "waitingForCapacitySince", "overrides"]:
         assert "`%s`" % field in runs_md, field
-    for text in (contract.END_EVENT_SOURCE, contract.END_EVENT_DETAIL_TYPE, "{env}/runs/{runId}/ended.json"):
+    for text in (contract.END_EVENT_SOURCE, contract.END_EVENT_DETAIL_TYPE, "{env}/runs/{runId}/ended/{attempt}.json"):
         assert text in runs_md, text

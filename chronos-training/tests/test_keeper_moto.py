@@ -24,7 +24,7 @@ from moto import mock_aws
 from chronos_training import attempts, contract, keeper
 from chronos_training.foundation import resolve_foundation
 from conftest import aws_error, moto_environment
-from moto_world import BUCKET, Recorded, make_foundation
+from moto_world import Recorded, make_foundation
 from test_launcher_moto import (World, cli, instances_of, put, read_json, run_id_of, run_requests, status,  # noqa: F401
                                 stub_describe, tags_of, workdir)
 
@@ -422,8 +422,10 @@ def test_resume_continues_a_run_from_each_terminal_state_as_its_next_attempt(wor
                                    "maxRunLifetimeSeconds": 7200}
     spec = read_json(world, "dev/runs/%s/spec.json" % run_id)
     assert spec["maxRunLifetimeSeconds"] == 7200 and spec["policy"]["instanceTypes"] == ["t3.small"]
-    # The stop request that ended it would stop the new attempt at once: resume clears it.
-    assert world.clients.s3.list_objects_v2(Bucket=BUCKET, Prefix="dev/runs/%s/control.json" % run_id)["KeyCount"] == 0
+    # The stop request that ended it would stop the new attempt at once: resume replaces it (no delete: the
+    # launcher's grant denies deletes under runs/, docs/IAM.md row 47).
+    assert read_json(world, "dev/runs/%s/control.json" % run_id)["action"] == "resume"
+    assert not any(op == "DeleteObject" for op, _ in world.clients.calls[mark:])
     s = status_of(world, run_id)
     assert (s["state"], s["attempt"]) == ("pending", 2)
     assert s["reason"].startswith("resume: attempt 2 launched after the run ended %s (attempt 1)" % state)
@@ -450,6 +452,16 @@ def test_the_python_api_resumes_too(world):
     resumed = chronos_training.resume("dev", run_id, clients=world.clients)
     assert resumed.run_id == run_id
     assert attempt_tags(world, run_id) == ["1", "2"]
+    # Its first end was published; its second end, after the resume, is published too.
+    ended_events(world)
+    assert attempts.publish_end_event(world.clients, resolve_foundation(world.clients, "dev"), run_id,
+                                      datetime.now(timezone.utc)) is False  # attempt 2 is pending: no end to publish
+    second = next(i for i in instances_of(world, run_id) if tags_of(i)["ChronosAttempt"] == "2")
+    put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "succeeded", 2, instanceId=second["InstanceId"],
+                                                          exitCode=0))
+    world.clients.ec2.terminate_instances(InstanceIds=[second["InstanceId"]])
+    assert the_keeper(world).handle(ec2_event(second["InstanceId"], "terminated"))["action"] == "ended"
+    assert [(e["detail"]["state"], e["detail"]["attempts"]) for e in ended_events(world)] == [("succeeded", 2)]
 
 
 # --- shapes AWS checks and moto does not ---------------------------------------------------------------------------

@@ -163,7 +163,7 @@ def next_attempt(clients: Any, f: Foundation, run_id: str, launched_by: str, now
     if ended_attempt is not None and last > ended_attempt:
         return Decision("followed", last, "attempt %d was launched by the %s" % (
             last, _who(str(records.get(last, {}).get("launchedBy") or "cli"))))
-    if get_json(clients.s3, f.bucket, contract.ended_key(env, run_id)):
+    if get_json(clients.s3, f.bucket, contract.ended_key(env, run_id, last)):
         return Decision("nothing", last, "run %s is over" % run_id, state=(status or {}).get("state"))
     record = records.get(last)
     s = status if status and status.get("attempt") == last else record
@@ -255,7 +255,7 @@ def _launch_claimed(clients: Any, f: Foundation, run_id: str, attempt: int, poli
                            "whole capacity wait of %d s: %s" % (since, wait, e), at, dict(record, waitingForCapacitySince=since))
         retry_at = min(at + timedelta(minutes=retry_minutes(round_number + 1)), deadline)
         reason = "waiting for capacity since %s (next try at %s, until %s): %s" % (
-            since, contract.iso(retry_at), contract.iso(deadline), why)
+            since, contract.iso(retry_at), contract.iso(deadline), why.replace(" launched after ", " claimed after "))
         _write_both(clients, f, run_id, attempt, dict(pending, reason=reason),
                     dict(record, waitingForCapacitySince=since))
         log(reason)
@@ -279,13 +279,13 @@ def retry_capacity(clients: Any, f: Foundation, run_id: str, launched_by: str, n
     If-None-Match: *) so that of the keeper's schedule and an attached CLI one tries, then launches; past the run's
     capacity wait the run fails."""
     env = f.environment
-    if get_json(clients.s3, f.bucket, contract.ended_key(env, run_id)):
-        return Decision("nothing", 0, "run %s is over" % run_id)
     records = attempt_records(clients, f, run_id)
     if not records:
         return Decision("nothing", 0, "run %s has no attempt record" % run_id)
     attempt = max(records)
     record = records[attempt]
+    if get_json(clients.s3, f.bucket, contract.ended_key(env, run_id, attempt)):
+        return Decision("nothing", attempt, "run %s is over" % run_id)
     since = record.get("waitingForCapacitySince")
     if record.get("instanceId") or not since:
         return Decision("nothing", attempt, "attempt %d is not waiting for capacity" % attempt)
@@ -345,13 +345,15 @@ def _estimate_cost(clients: Any, records: Dict[int, Dict[str, Any]]) -> Optional
 
 
 def publish_end_event(clients: Any, f: Foundation, run_id: str, now: datetime) -> bool:
-    """Publishes the run's end event once: whoever creates `runs/{id}/ended.json` (If-None-Match: *) sends it with
-    events:PutEvents to the default bus. True when this call published it. A PutEvents that fails gives the claim
-    back (deletes ended.json) and raises, so that the next caller publishes it."""
+    """Publishes the run's end event once: whoever creates `runs/{id}/ended/{attempt}.json` (If-None-Match: *) sends
+    it with events:PutEvents to the default bus. True when this call published it. A PutEvents that fails gives the
+    claim back (deletes it, where the caller may) and raises, so that the next caller publishes it."""
     env = f.environment
     spec = get_json(clients.s3, f.bucket, contract.spec_key(env, run_id)) or {}
     status = get_json(clients.s3, f.bucket, contract.status_key(env, run_id)) or {}
-    key = contract.ended_key(env, run_id)
+    if status.get("state") not in RUN_OVER and status.get("state") != "interrupted":
+        return False
+    key = contract.ended_key(env, run_id, int(status.get("attempt") or 0))
     if not create_json(clients.s3, f.bucket, key, {"schemaVersion": contract.SCHEMA_VERSION, "runId": run_id,
                                                    "state": status.get("state"), "at": contract.iso(now)}):
         return False
@@ -364,7 +366,10 @@ def publish_end_event(clients: Any, f: Foundation, run_id: str, now: datetime) -
             raise ChronosError("PutEvents refused the end event of run %s: %s %s" % (
                 run_id, entry.get("ErrorCode"), entry.get("ErrorMessage")))
     except Exception:
-        clients.s3.delete_object(Bucket=f.bucket, Key=key)
+        try:
+            clients.s3.delete_object(Bucket=f.bucket, Key=key)
+        except Exception:  # noqa: BLE001 (a launcher's grant denies deletes under runs/: the event is lost)
+            pass
         raise
     return True
 
@@ -428,8 +433,9 @@ def resume_run(clients: Any, f: Foundation, run_id: str, now: Callable[[], datet
                interrupted: Callable[[], bool] = lambda: False) -> Decision:
     """`resume RUN`: continues a run that ended stopped, timed-out, failed or interrupted, as its next attempt (same
     run ID; the agent restores the run's last whole checkpoint), with the spec's policy and `overrides` (recorded in
-    the attempt record). A stop request (control.json) and the end claim (ended.json) are cleared once the attempt is
-    claimed, so that it runs and its end is published. Waits for capacity in this process."""
+    the attempt record). A stop request (control.json) is replaced by `{"action": "resume"}` once the attempt is
+    claimed, so that the new attempt runs (the agent stops only on `stop`; the launcher's grant may not delete). Waits
+    for capacity in this process."""
     env = f.environment
     spec = get_json(clients.s3, f.bucket, contract.spec_key(env, run_id))
     status = get_json(clients.s3, f.bucket, contract.status_key(env, run_id))
@@ -457,8 +463,9 @@ def resume_run(clients: Any, f: Foundation, run_id: str, now: Callable[[], datet
                                             ("maxRunLifetimeSeconds", o.max_run_lifetime_seconds)) if v}
     if not create_json(clients.s3, f.bucket, contract.attempt_key(env, run_id, last + 1), claim):
         raise ChronosError("run %s: attempt %d was claimed by another launcher first" % (run_id, last + 1))
-    for key in (contract.control_key(env, run_id), contract.ended_key(env, run_id)):
-        clients.s3.delete_object(Bucket=f.bucket, Key=key)
+    if _stop_requested(clients, f, run_id):
+        put_json(clients.s3, f.bucket, contract.control_key(env, run_id),
+                 {"schemaVersion": contract.SCHEMA_VERSION, "action": "resume", "requestedAt": contract.iso(now())})
     if claim["overrides"]:
         # The overrides hold for the run's next attempts too (the keeper reads the policy from the spec).
         new_policy = dict(spec.get("policy") or contract.run_policy(

@@ -195,9 +195,10 @@ DEFAULT_CAPACITY_WAIT_SECONDS = 21600
 #: Who launched an attempt (the attempt record's `launchedBy`).
 LAUNCHERS = ("cli", "keeper", "resume")
 
-#: The run's end-event claim under RUN_PREFIX (created once, by whoever publishes the end event) and the capacity
-#: wait's retry claims (`capacity/{attempt}-{round}.json`, one per retry round of an attempt).
-ENDED = "ended.json"
+#: The end-event claims under RUN_PREFIX, one per attempt that ended the run (created once, by whoever publishes the
+#: end event; a resumed run that ends again has a later attempt: no object is ever deleted, which the launcher's
+#: grant would deny) and the capacity wait's retry claims (`capacity/{attempt}-{round}.json`).
+ENDED = "%sended/%03d.json"
 CAPACITY_CLAIM = "%scapacity/%03d-%03d.json"
 
 #: The end event (EventBridge PutEvents, default bus): docs/RUNS.md, "The end event".
@@ -224,8 +225,8 @@ def attempt_claim(run_id: str, attempt: int, launched_by: str, now: datetime) ->
     return doc
 
 
-def ended_key(env: str, run_id: str) -> str:
-    return run_prefix(env, run_id) + ENDED
+def ended_key(env: str, run_id: str, attempt: int) -> str:
+    return ENDED % (run_prefix(env, run_id), attempt)
 
 
 def attempts_prefix(env: str, run_id: str) -> str:
