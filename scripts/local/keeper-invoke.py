@@ -51,11 +51,9 @@ def configuration(env: str) -> Dict[str, str]:
         pass
     group = "chronos-training-keeper-%s" % env
     scheduler = client("scheduler")
-    try:
+    # Made once: moto 5.2.5 replaces a group made again, and its schedules with it (AWS answers ConflictException).
+    if group not in [g["Name"] for g in scheduler.list_schedule_groups().get("ScheduleGroups", [])]:
         scheduler.create_schedule_group(Name=group)
-    except ClientError as e:
-        if e.response["Error"]["Code"] != "ConflictException":
-            raise
     return {"CHRONOS_ENVIRONMENT": env, "CHRONOS_SCHEDULE_GROUP": group,
             "CHRONOS_SCHEDULER_ROLE_ARN": "arn:aws:iam::%s:role/chronos-keeper-scheduler-%s" % (ACCOUNT, env),
             "FUNCTION_ARN": "arn:aws:lambda:%s:%s:function:chronos-keeper-%s" % (REGION, ACCOUNT, env),
