@@ -495,3 +495,25 @@ def test_the_handler_reads_its_environment_and_its_own_arn_from_the_context(monk
     monkeypatch.setenv("CHRONOS_SCHEDULER_ROLE_ARN", ROLE)
     k = keeper.keeper_from_environment(type("Context", (), {"invoked_function_arn": FUNCTION})(), clients=object())
     assert (k.environment, k.schedule_group, k.scheduler_role_arn, k.function_arn) == ("dev", GROUP, ROLE, FUNCTION)
+
+
+def test_logs_follow_waits_for_the_keepers_next_attempt_after_an_interrupted_one(world):
+    """The keeper launches when EC2 reclaims the instance, up to two minutes after the spot notice (and more while it
+    waits for capacity): `logs --follow` gives a next attempt ten minutes before it calls the run over."""
+    run = detached_run(world)
+    run_id = run["run_id"]
+    put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "interrupted", 1))
+    tick = [0]
+
+    def keeper_later():
+        tick[0] += 1
+        if tick[0] == 5:  # five minutes later
+            put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "succeeded", 2, exitCode=0))
+    r = cli(world, ["logs", run_id, "--env", "dev", "--follow"], keeper_later, poll=60)
+    assert r.code == 0, r.stderr()
+    assert "run %s succeeded" % run_id in r.stderr()
+    put(world, "dev/runs/%s/status.json" % run_id, status(run_id, "interrupted", 3))
+    quiet = cli(world, ["logs", run_id, "--env", "dev", "--follow"], poll=60)
+    assert quiet.code == 1
+    assert "attempt 3 was interrupted and no next attempt started" in quiet.stderr()
+    assert tick[0] == 5

@@ -387,11 +387,12 @@ def logs_command(clients: Any, io: Io, env: str, run_id: str, follow: bool = Fal
         if status and status.get("state") in RUN_OVER:
             io.err("[chronos] run %s %s\n" % (run_id, status["state"]))
             return exit_code_of(status)
-        # An interrupted attempt is the end unless an attached launcher starts the next one within two minutes.
+        # An interrupted attempt is the end unless a next attempt starts within ten minutes: the run keeper acts when
+        # EC2 reclaims the instance, up to two minutes after the spot notice (an attached launcher at once).
         if status and status.get("state") == "interrupted":
             now = io.now().timestamp()
             quiet_since = now if quiet_since is None else quiet_since
-            if now - quiet_since > 120:
+            if now - quiet_since > 600:
                 io.err("[chronos] attempt %s was interrupted and no next attempt started\n" % status["attempt"])
                 return 1
         else:
