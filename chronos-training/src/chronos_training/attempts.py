@@ -267,6 +267,8 @@ def _launch_claimed(clients: Any, f: Foundation, run_id: str, attempt: int, poli
     log("attempt %d: %s (%s %s in %s) won after %d %s" % (
         attempt, launched.instance_id, launched.market, launched.instance_type, launched.zone, launched.tries,
         "try" if launched.tries == 1 else "tries"))
+    if since is not None:
+        log(why)
     record = dict(record, instanceId=launched.instance_id, instanceType=launched.instance_type, market=launched.market,
                   availabilityZone=launched.zone)
     put_json(clients.s3, f.bucket, contract.attempt_key(env, run_id, attempt), record)
