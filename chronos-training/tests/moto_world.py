@@ -32,7 +32,10 @@ class Recorded:
         self.s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **kw)
         self.ssm = boto3.client("ssm", **kw)
         self.cfn = boto3.client("cloudformation", **kw)
-        for client in (self.ec2, self.ec2_launch, self.s3, self.ssm, self.cfn):
+        # The run keeper's: the end event (PutEvents) and the capacity retries (CreateSchedule).
+        self.events = boto3.client("events", **kw)
+        self.scheduler = boto3.client("scheduler", **kw)
+        for client in (self.ec2, self.ec2_launch, self.s3, self.ssm, self.cfn, self.events, self.scheduler):
             client.meta.events.register("provide-client-params", self._record)
 
     def _record(self, params: Dict[str, Any], model: Any, **_kw: Any) -> None:

@@ -98,3 +98,34 @@ def test_the_contract_module_runs_on_its_own_for_the_agent_to_carry_a_copy():
     exec(compile(source, "contract_copy", "exec"), namespace)
     assert namespace["SCHEMA_VERSION"] == contract.SCHEMA_VERSION
     assert namespace["log_key"]("dev", "r", 1, "agent", 2) == contract.log_key("dev", "r", 1, "agent", 2)
+
+
+NOW = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
+RUNS_MD = os.path.join(ROOT, "docs", "RUNS.md")
+
+
+def test_the_runs_policy_and_an_attempts_claim_as_runs_md_documents_them():
+    """docs/RUNS.md, "The run spec" (`policy`) and "Next attempts" (the claim's fields)."""
+    policy = contract.run_policy(["g6.xlarge"], ["spot", "on-demand"], 3, 2, contract.DEFAULT_CAPACITY_WAIT_SECONDS,
+                                 None, 4.25)
+    assert policy == {"instanceTypes": ["g6.xlarge"], "markets": ["spot", "on-demand"], "maxAttempts": 3,
+                      "onDemandAfterInterruptions": 2, "capacityWaitSeconds": 21600, "imageId": None,
+                      "maxLifetimeHours": 4.25}
+    spec = contract.run_spec("r-20261201-120000-abcdef", "dev", ["true"], "dev/code/manifests/x.json", 60, NOW, "t",
+                             policy=policy)
+    assert list(spec)[-1] == "policy" and spec["policy"] == policy
+    assert "policy" not in contract.run_spec("r-20261201-120000-abcdef", "dev", ["true"], "m", 60, NOW, "t")
+    claim = contract.attempt_claim("r-20261201-120000-abcdef", 2, "keeper", NOW)
+    assert {k: claim[k] for k in ("state", "attempt", "launchedBy", "launchedAt", "market", "instanceId")} == {
+        "state": "pending", "attempt": 2, "launchedBy": "keeper", "launchedAt": contract.iso(NOW), "market": None,
+        "instanceId": None}
+    with pytest.raises(ValueError):
+        contract.attempt_claim("r-20261201-120000-abcdef", 2, "someone", NOW)
+    assert contract.ended_key("dev", "r-1", 3) == "dev/runs/r-1/ended/003.json"
+    assert contract.capacity_claim_key("dev", "r-1", 2, 3) == "dev/runs/r-1/capacity/002-003.json"
+    with open(RUNS_MD, encoding="utf-8") as f:
+        runs_md = f.read()
+    for field in list(policy) + ["launchedBy", "launchedAt", "waitingForCapacitySince", "overrides"]:
+        assert "`%s`" % field in runs_md, field
+    for text in (contract.END_EVENT_SOURCE, contract.END_EVENT_DETAIL_TYPE, "{env}/runs/{runId}/ended/{attempt}.json"):
+        assert text in runs_md, text

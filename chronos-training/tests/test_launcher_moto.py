@@ -170,9 +170,13 @@ def test_run_detach_writes_spec_v1_and_a_pending_status(world, detached):
     assert spec == {
         "schemaVersion": 1, "runId": run_id, "name": "My Model", "environment": "dev",
         "command": ["python", "train.py", "--epochs", "3"], "env": {"EPOCHS": "3"}, "code": spec["code"],
-        "maxRunLifetimeSeconds": 5400, "createdAt": START_ISO, "createdBy": spec["createdBy"]}
+        "maxRunLifetimeSeconds": 5400, "createdAt": START_ISO, "createdBy": spec["createdBy"],
+        # The run's policy (issue 29): what every next attempt, the run keeper's and resume's, follows.
+        "policy": {"instanceTypes": ["t3.micro", "t3.small"], "markets": ["spot", "on-demand"], "maxAttempts": 3,
+                   "onDemandAfterInterruptions": 2, "capacityWaitSeconds": 21600, "imageId": None,
+                   "maxLifetimeHours": 1.75}}
     assert list(spec) == ["schemaVersion", "runId", "name", "environment", "command", "env", "code",
-                          "maxRunLifetimeSeconds", "createdAt", "createdBy"]
+                          "maxRunLifetimeSeconds", "createdAt", "createdBy", "policy"]
     s = read_json(world, "dev/runs/%s/status.json" % run_id)
     assert {k: s[k] for k in ("schemaVersion", "runId", "state", "attempt", "instanceId", "exitCode")} == {
         "schemaVersion": 1, "runId": run_id, "state": "pending", "attempt": 1, "instanceId": None, "exitCode": None}
@@ -586,7 +590,7 @@ def test_a_run_whose_launch_fails_ends_failed_with_the_reason_instead_of_staying
     events.register("before-call.ec2.RunInstances", no_capacity)
     try:
         r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--spot",
-                        "--detach", "--", "true"])
+                        "--wait-for-capacity", "0", "--detach", "--", "true"])
     finally:
         events.unregister("before-call.ec2.RunInstances", no_capacity)
     assert r.code == 1

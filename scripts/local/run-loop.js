@@ -9,7 +9,15 @@
  * 4. the first attempt gets a spot interruption notice: the agent drains (SIGTERM, the checkpoint the script saves
  *    in its handler, logs, `interrupted`) and powers off (the emulator terminates the instance); the launcher starts
  *    attempt 2, which resumes from that checkpoint and succeeds;
- * 5. the logs and the checkpoint are printed from the emulator's bucket.
+ * 5. the logs and the checkpoint are printed from the emulator's bucket;
+ * 6. the run keeper (issue 29), with no user process: a `--detach`ed run (the launcher exits once attempt 1 is
+ *    launched); attempts 1 and 2 get spot notices, drain, and are reclaimed; each reclaim's EC2 state-change event, in
+ *    the shape AWS documents, goes to the keeper's handler (`chronos_training.keeper.handler`, run as a local Python
+ *    process by scripts/local/keeper-invoke.py); after attempt 1 it launches attempt 2; after attempt 2 RunInstances
+ *    finds no capacity (a fault the helper injects: moto never runs out), so the keeper writes `pending: waiting for
+ *    capacity` and a one-time schedule; the loop fires the schedule (at once, not at its time), the keeper launches
+ *    attempt 3, which resumes from the checkpoint and succeeds; its instance's end makes the keeper publish the end
+ *    event, which an EventBridge rule routes to an SQS queue the loop reads.
  * Prints the time each leg takes. Usage: node scripts/local/run-loop.js [--quiet]
  */
 const { spawn, execFileSync } = require('node:child_process');
@@ -22,6 +30,7 @@ const { playInstances } = require('./instance-player');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TOY = path.join(ROOT, 'test', 'agent', 'fixtures', 'toy_train.py');
+const KEEPER_INVOKE = path.join(__dirname, 'keeper-invoke.py');
 const REGION = 'us-east-1';
 /** The toy script's steps: 0.25 s each, a checkpoint every 5, so the notice comes mid-run. */
 const STEPS = 60;
@@ -103,7 +112,7 @@ async function emulatorImage(endpoint) {
  * launcherOutput, logs, status, checkpoint }.
  */
 async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-run-loop-')), spotNoticeAfterSeconds = 6,
-  inspect = async () => {} } = {}) {
+  inspect = async () => {}, keeper = true } = {}) {
   const legs = [];
   const leg = async (name, fn) => {
     const t0 = Date.now();
@@ -126,7 +135,9 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
     fs.writeFileSync(path.join(code, '.gitignore'), 'data/\n');
     player = playInstances({
       endpoint, region: REGION, aemmBin, workDir: path.join(workDir, 'instances'),
-      spotNoticeAfterSeconds: (_runId, attempt) => (attempt === 1 ? spotNoticeAfterSeconds : undefined),
+      // The attached run: a notice on attempt 1; the kept (detached) run: on attempts 1 and 2.
+      spotNoticeAfterSeconds: (runId, attempt) => (attempt === 1 || (runId.startsWith('kept-') && attempt === 2)
+        ? spotNoticeAfterSeconds : undefined),
       // The run below asks for spot only; moto does not record the market, the metadata mock serves it.
       lifecycleOf: () => 'spot',
       log: (line) => log(`  [instances] ${line}`),
@@ -149,7 +160,8 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
     log('\nThe last whole checkpoint, from the emulator\'s bucket:');
     log(`  ${checkpoint.manifestKey} (sequence ${checkpoint.sequence}, ${checkpoint.createdAt})`);
     for (const f of checkpoint.files) log(`  ${f.path}  ${f.size} bytes  ${f.key}: ${JSON.stringify(f.content)}`);
-    const result = { runId, command, launcherOutput: run.stdout, logs: logs.stdout, status: status.stdout, checkpoint, endpoint, booted: player.booted, legs };
+    const kept = keeper ? await keeperLegs({ command, endpoint, code, leg, log }) : undefined;
+    const result = { runId, command, launcherOutput: run.stdout, logs: logs.stdout, status: status.stdout, checkpoint, endpoint, booted: player.booted, legs, kept };
     await inspect(result);
     return result;
   } finally {
@@ -158,6 +170,52 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
     log('\nLegs:');
     for (const [name, seconds] of legs) log(`  ${seconds.toFixed(1).padStart(6)} s  ${name}`);
   }
+}
+
+/** keeper-invoke.py (its subcommand and arguments) with the run package's Python: its JSON answer. */
+async function keeperHelper(command, args, { endpoint, code }) {
+  const python = path.join(path.dirname(command), 'python');
+  const { code: exit, stdout } = await launcher(python, [KEEPER_INVOKE, ...args], { endpoint, cwd: code });
+  const last = stdout.trimEnd().split('\n').pop();
+  if (exit !== 0 || !last.startsWith('{')) throw new Error(`keeper-invoke.py ${args.join(' ')} exited ${exit}: ${stdout}`);
+  return JSON.parse(last);
+}
+
+/** The keeper's legs (step 6 above): a detached run that survives two spot interruptions and a capacity wait. */
+async function keeperLegs({ command, endpoint, code, leg, log }) {
+  const helper = (...args) => keeperHelper(command, args, { endpoint, code });
+  const say = (line) => log(`  [keeper] ${line}`);
+  const observer = await leg('keeper: a rule routing the end event to an SQS queue', () => helper('observe', 'dev'));
+  const run = await leg('chronos-training run --detach (exits once attempt 1 is launched)', () => launcher(command,
+    ['run', '--env', 'dev', '--spot', '--instance-types', 'g6.xlarge,g5.xlarge', '--max-attempts', '4', '--name', 'kept',
+      '--env-var', 'TOY_STEPS_FILE=steps.txt',
+      '--detach', '--', 'python3', 'train.py', String(STEPS), '5', '0.25'],
+    { endpoint, cwd: code, onLine: (line) => log(`  [chronos-training] ${line}`) }));
+  if (run.code !== 0) throw new Error(`chronos-training run --detach exited ${run.code}`);
+  const runId = /\b(kept-\d{8}-\d{6}-[0-9a-f]{6})\b/.exec(run.stdout)?.[1];
+  if (!runId) throw new Error('chronos-training run --detach printed no run ID');
+  const events = [];
+  for (const attempt of [1, 2]) {
+    const ended = await leg(`attempt ${attempt}: spot notice, drain, EC2 reclaims it`, () => helper('wait-ended', runId, String(attempt), '240'));
+    if (ended.state !== 'terminated') throw new Error(`attempt ${attempt} of ${runId} was not reclaimed: ${JSON.stringify(ended)}`);
+    const noCapacity = attempt === 2 ? ['--no-capacity-tries', '1000'] : [];
+    const reply = await leg(`keeper: the state-change event of attempt ${attempt}${attempt === 2 ? ' (no capacity: a schedule)' : ''}`,
+      () => helper('event', 'dev', ended.instanceId, 'terminated', ...noCapacity));
+    reply.log.forEach(say);
+    events.push(reply);
+  }
+  const fired = await leg('keeper: the schedule fires, capacity is back: attempt 3', () => helper('fire-schedules', 'dev'));
+  fired.fired.forEach((f) => f.log.forEach(say));
+  const final = await leg('attempt 3 resumes and succeeds', () => helper('wait-status', runId, 'succeeded', '240'));
+  const last = await leg('keeper: the end of attempt 3\'s instance publishes the end event', async () => {
+    const ended = await helper('wait-ended', runId, '3', '120');
+    return helper('event', 'dev', ended.instanceId, 'terminated');
+  });
+  last.log.forEach(say);
+  const ends = await leg('the end event, from the SQS queue', () => helper('ended', observer.queueUrl));
+  log(`\nThe end event of ${runId}:`);
+  log(`  ${JSON.stringify(ends.events.map((e) => e.detail))}`);
+  return { runId, launcherOutput: run.stdout, events, fired: fired.fired, status: final.status, last, ends: ends.events };
 }
 
 module.exports = { runLoop, launcher, launcherCommand, STEPS, REGION };

@@ -77,7 +77,7 @@ def launch(env: str, command: List[str], instance_types: Optional[List[str]] = N
            on_demand_after_interruptions: Optional[int] = None, directory: Optional[str] = None,
            setup: Optional[str] = None, setup_cache_files: Optional[List[str]] = None, container: Optional[str] = None,
            profile: Optional[str] = None, region: Optional[str] = None, clients: Optional[Clients] = None,
-           verbose: bool = False) -> Run:
+           verbose: bool = False, wait_for_capacity: Optional[str] = None) -> Run:
     """Uploads `directory` (default: the current one), writes the run's spec and launches its first attempt, as
     `chronos-training run --detach` does; returns the Run at once.
 
@@ -91,13 +91,15 @@ def launch(env: str, command: List[str], instance_types: Optional[List[str]] = N
     :param setup_cache_files: the files whose bytes key the setup's cache (default: requirements*.txt, lock files).
     :param container: a container image the command runs in.
     :param verbose: print the launcher's lines (`[chronos] ...`) on stderr.
+    :param wait_for_capacity: how long to wait for capacity when none is found, `6h`, `90m`, `0` (default 6 h).
     """
     aws = clients or Clients(profile=profile, region=region)
     options = RunOptions(env=env, command=list(command), instance_types=instance_types, image_id=image_id,
                          market=market, max_run_lifetime=max_run_lifetime,
                          env_vars=["%s=%s" % kv for kv in (env_vars or {}).items()] or None, name=name,
                          max_attempts=max_attempts, on_demand_after_interruptions=on_demand_after_interruptions,
-                         directory=directory, setup=setup, setup_cache_files=setup_cache_files, container=container)
+                         directory=directory, setup=setup, setup_cache_files=setup_cache_files, container=container,
+                         wait_for_capacity=wait_for_capacity)
 
     def log(line: str) -> None:
         if verbose:
@@ -115,3 +117,32 @@ def runs(env: str, limit: Optional[int] = None, *, profile: Optional[str] = None
     rows = list_rows(aws, env, datetime.now(timezone.utc), limit)
     header = [h.lower() for h in rows[0]]
     return [dict(zip(header, r)) for r in rows[1:]]
+
+
+def resume(env: str, run_id: str, *, max_run_lifetime: Optional[str] = None,
+           instance_types: Optional[List[str]] = None, market: Optional[str] = None, profile: Optional[str] = None,
+           region: Optional[str] = None, clients: Optional[Clients] = None, verbose: bool = False) -> Run:
+    """Continues a run that ended stopped, timed-out, failed or interrupted, as `chronos-training resume` does: its next
+    attempt (same run ID, restored from the last whole checkpoint), with the run's policy and these overrides; returns
+    the Run once the attempt is launched.
+
+    :param max_run_lifetime: each attempt's lifetime from now on, `2h`, `90m` (at most the foundation's).
+    :param instance_types: other instance types, in order of preference.
+    :param market: `spot`, `on-demand` or `spot-fallback`.
+    """
+    from .attempts import Overrides, resume_run
+    from .commands import check_run_id, markets_of, parse_duration
+    aws = clients or Clients(profile=profile, region=region)
+    check_run_id(run_id)
+    f = resolve_foundation(aws, env)
+    overrides = Overrides(instance_types=list(instance_types) if instance_types else None,
+                          markets=markets_of(market, f) if market else None,
+                          max_run_lifetime_seconds=parse_duration(max_run_lifetime) if max_run_lifetime else None)
+
+    def log(line: str) -> None:
+        if verbose:
+            sys.stderr.write("[chronos] %s\n" % line)
+
+    import time
+    resume_run(aws, f, run_id, lambda: datetime.now(timezone.utc), log, overrides, time.sleep)
+    return Run(env, run_id, aws)

@@ -18,7 +18,7 @@ GLOBAL: Dict[str, Tuple[bool, bool]] = {
 
 COMMANDS: Dict[str, Dict[str, Any]] = {
     "run": {
-        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--detach": (False, False), "--dir": (True, False), "--setup": (True, False), "--setup-cache-file": (True, True), "--container": (True, False)},
+        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--detach": (False, False), "--dir": (True, False), "--setup": (True, False), "--setup-cache-file": (True, True), "--container": (True, False), "--wait-for-capacity": (True, False)},
         "usage": """usage: chronos-training run --env ENV [options] -- COMMAND [ARG...]
 
 Uploads the working directory (honouring .gitignore; content-addressed, so unchanged files are not sent again),
@@ -40,7 +40,7 @@ options:
   --max-run-lifetime 2h|90m|1h30m     each attempt's lifetime, at most the foundation's (the default)
   --env-var KEY=VALUE                 an environment variable of the command (repeatable)
   --name NAME                         a human name, also the run ID's prefix
-  --max-attempts N                    attempts after spot interruptions, while attached (default 3)
+  --max-attempts N                    attempts in all, after spot interruptions (default 3)
   --on-demand-after-interruptions N   switch to on-demand after N spot interruptions (default 2; needs on-demand allowed)
   --setup "pip install -r requirements.txt"
                                       a command run once before COMMAND in the code directory (its own log stream
@@ -50,9 +50,26 @@ options:
                                       requirements*.txt, uv.lock, poetry.lock, pyproject.toml exist)
   --container IMAGE                   run COMMAND in this container image (docker run, GPUs, code and checkpoint
                                       directories mounted); an ECR image is pulled with the instance role
-  --detach                            return once launched
+  --wait-for-capacity 6h|90m|0       when no zone, type or market has capacity, wait and try again (2, 4, 8...
+                                      30 min apart) this long before the run fails (default 6h; 0: no wait)
+  --detach                            return once launched (the run keeper launches the next attempts)
   --dir DIR                           the working directory to upload (default: the current one)
   --profile, --region                 as in the AWS CLI""",
+    },
+    "resume": {
+        "options": {"--max-run-lifetime": (True, False), "--instance-types": (True, False), "--spot": (False, False),
+                    "--on-demand": (False, False), "--spot-fallback": (False, False)},
+        "usage": """usage: chronos-training resume RUN --env ENV [options]
+
+Continues a run that ended stopped, timed-out, failed or interrupted: the same run ID, its next attempt, restored
+from the run's last whole checkpoint, with the run's own policy (instance types, markets, attempts). Returns once the
+attempt is launched (waiting for capacity first if there is none); the run keeper launches the attempts after it.
+
+options:
+  --max-run-lifetime 2h|90m           each attempt's lifetime from now on, at most the foundation's
+  --instance-types a,b,c              other instance types, in order of preference
+  --spot | --on-demand | --spot-fallback
+                                      another market""",
     },
     "logs": {
         "options": {"--follow": (False, False), "-f": (False, False)},
@@ -99,6 +116,7 @@ commands:
   status [RUN]        a run's state and instances
   list                the environment's runs
   stop RUN            stop a run (--now: terminate)
+  resume RUN          continue a stopped, timed-out, failed or interrupted run
   agent-path          the path of the packaged run agent
 
 Run chronos-training COMMAND --help for a command's options. --version prints the version.
@@ -234,8 +252,18 @@ def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str]
                 setup=parsed.first("--setup"),
                 setup_cache_files=o.get("--setup-cache-file"),
                 container=parsed.first("--container"),
+                wait_for_capacity=parsed.first("--wait-for-capacity"),
             )
             return commands.run_command(aws, io, options, detach=bool(o.get("--detach")), poll_seconds=poll)
+        if command == "resume":
+            markets = [m for m in ("--spot", "--on-demand", "--spot-fallback") if o.get(m)]
+            if len(markets) > 1:
+                raise ChronosError("resume: %s contradict each other; choose one" % " and ".join(markets), 2)
+            types = parsed.first("--instance-types")
+            return commands.resume_command(
+                aws, io, env, run_arg(), max_run_lifetime=parsed.first("--max-run-lifetime"),
+                instance_types=[s.strip() for s in types.split(",") if s.strip()] if types is not None else None,
+                market=markets[0][2:] if markets else None)
         if command == "logs":
             return commands.logs_command(aws, io, env, run_arg(), follow=bool(o.get("--follow") or o.get("-f")),
                                          poll_seconds=poll)

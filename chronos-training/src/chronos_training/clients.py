@@ -4,7 +4,8 @@ from typing import Any, Optional
 
 
 class Clients:
-    """The AWS clients the launch code uses: `ec2`, `ec2_launch`, `s3`, `ssm`, `cfn`, `pricing`, each made on first use.
+    """The AWS clients the launch code uses: `ec2`, `ec2_launch`, `s3`, `ssm`, `cfn`, `pricing` (the cost estimate), and
+    the run keeper's `events` (the end event) and `scheduler` (capacity retries), each made on first use.
 
     `ec2_launch` is the EC2 client of RunInstances: no SDK retries. botocore's retry modes repeat server errors, and
     EC2's capacity errors (InsufficientInstanceCapacity...) are 5xx, so each fallback step would be sent several times;
@@ -57,6 +58,8 @@ class Clients:
                 from .cost import PRICING_REGION
                 client = self._boto_session().client("pricing", region_name=PRICING_REGION, config=Config(
                     connect_timeout=5, read_timeout=15, retries={"total_max_attempts": 2, "mode": "standard"}))
+            elif name in ("events", "scheduler"):
+                client = self._new(name)
             else:
                 raise AttributeError(name)
             self._made[name] = client
@@ -85,3 +88,11 @@ class Clients:
     @property
     def pricing(self) -> Any:
         return self._get("pricing")
+
+    @property
+    def events(self) -> Any:
+        return self._get("events")
+
+    @property
+    def scheduler(self) -> Any:
+        return self._get("scheduler")

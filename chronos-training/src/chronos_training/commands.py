@@ -6,7 +6,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Optional
 
 from . import contract, cost
@@ -94,6 +94,9 @@ class RunOptions:
     setup_cache_files: Optional[List[str]] = None
     #: A container image the command runs in (spec `container`).
     container: Optional[str] = None
+    #: How long a launch that finds no capacity in any zone, type and market waits and tries again (`6h`, `90m`; `0`:
+    #: no wait); default contract.DEFAULT_CAPACITY_WAIT_SECONDS (6 h).
+    wait_for_capacity: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,20 @@ def launch_attempt(clients: Any, foundation: Foundation, run_id: str, attempt: i
     return launched
 
 
+def capacity_wait_seconds(text: Optional[str]) -> int:
+    """`--wait-for-capacity` in seconds: a duration (`6h`, `90m`), `0` for none; default 6 h."""
+    if text is None:
+        return contract.DEFAULT_CAPACITY_WAIT_SECONDS
+    if text.strip() in ("0", "0s", "0m", "0h"):
+        return 0
+    try:
+        return parse_duration(text)
+    except ChronosError:
+        raise ChronosError("--wait-for-capacity '%s' is not a duration such as 6h, 90m or 0 (no wait)" % text, 2) from None
+
+
 def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now: Callable[[], datetime],
-              interrupted: Callable[[], bool] = lambda: False) -> Started:
+              interrupted: Callable[[], bool] = lambda: False, sleep: Callable[[float], None] = time.sleep) -> Started:
     """Uploads the code, writes the spec and the `pending` status, and launches the first attempt. No terminal I/O:
     `log` gets one line per step."""
     check_env_name(options.env)
@@ -159,6 +174,7 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
         raise ChronosError("--on-demand-after-interruptions must be a whole number", 2)
     env_vars = parse_env_vars(options.env_vars)
     environment = environment_fields(options)
+    capacity_wait = capacity_wait_seconds(options.wait_for_capacity)
 
     foundation = resolve_foundation(clients, options.env)
     log("foundation %s: bucket %s, template %s version %s, zones %s (from %s)" % (
@@ -191,20 +207,23 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
         "%.1f s)" % (upload.files, format_bytes(upload.total_bytes), upload.uploaded_blobs, upload.blobs,
                      format_bytes(upload.uploaded_bytes), upload.manifest_key, t1 - t0, time.monotonic() - t1))
 
-    spec = contract.run_spec(run_id, foundation.environment, options.command, upload.manifest_key, lifetime, started_at,
-                             "chronos-training/%s" % package_version(), name=options.name, env=env_vars)
-    spec.update(environment)
-    put_json(clients.s3, foundation.bucket, contract.spec_key(foundation.environment, run_id), spec)
-    upload_agent(clients.s3, foundation.bucket, foundation.environment, run_id)
-    log("run %s" % run_id)
     # Always the lifetime plus the drain margin: the reaper counts from LaunchTime, the agent from its own start.
     policy = RunPolicy(instance_types=instance_types, markets=markets, max_attempts=max_attempts,
                        on_demand_after_interruptions=on_demand_after, max_lifetime_hours=lifetime_tag_hours(lifetime),
                        image_id=image.image_id, name=options.name)
+    spec = contract.run_spec(run_id, foundation.environment, options.command, upload.manifest_key, lifetime, started_at,
+                             "chronos-training/%s" % package_version(), name=options.name, env=env_vars,
+                             policy=contract.run_policy(instance_types, markets, max_attempts, on_demand_after,
+                                                        capacity_wait, image.image_id, policy.max_lifetime_hours))
+    spec.update(environment)
+    put_json(clients.s3, foundation.bucket, contract.spec_key(foundation.environment, run_id), spec)
+    upload_agent(clients.s3, foundation.bucket, foundation.environment, run_id)
+    log("run %s" % run_id)
     # Ctrl-C before the launch cancels (nothing runs; the uploaded code stays for the next run); after it, it detaches.
     if interrupted():
         raise ChronosError("interrupted before the launch: run %s was not launched" % run_id, 130)
-    launched = launch_attempt(clients, foundation, run_id, 1, policy, markets, log, now)
+    from .attempts import first_attempt
+    launched = first_attempt(clients, foundation, run_id, policy, markets, log, now, sleep, interrupted)
     return Started(foundation, run_id, spec, policy, launched, image)
 
 
@@ -243,103 +262,92 @@ class Follower:
         if not self.io.interrupted.is_set():
             self.io.sleep(self.poll_seconds)
 
-    def _stop_requested(self) -> Optional[Dict[str, Any]]:
-        f = self.started.foundation
-        control = get_json(self.clients.s3, f.bucket, contract.control_key(f.environment, self.started.run_id))
-        return control if control and control.get("action") == "stop" else None
-
-    def _end_run(self, status: Optional[Dict[str, Any]], attempt: int, state: str, reason: str) -> int:
-        """Ends a run from the launcher (no agent will write again): its final status, the reason, exit code 1."""
-        f, run_id = self.started.foundation, self.started.run_id
-        at = contract.iso(self.io.now())
-        base = status if status and status.get("attempt") == attempt else contract.pending_status(run_id, attempt,
-                                                                                                  self.io.now())
-        put_json(self.clients.s3, f.bucket, contract.status_key(f.environment, run_id),
-                 dict(base, state=state, updatedAt=at, endedAt=at, reason=reason))
-        self._log("run %s %s: %s" % (run_id, state, reason))
-        self.io.out("%s\n" % run_id)
-        return 1
-
     def follow(self) -> int:
-        """Follows the run; returns the launcher's exit code."""
+        """Follows the run; returns the launcher's exit code. A next attempt is decided and launched by
+        attempts.next_attempt, as the run keeper and `resume` do: whoever claims the attempt first launches it, the
+        others follow it (a later attempt in status.json is followed too)."""
+        from . import attempts
         clients, io, f, run_id = self.clients, self.io, self.started.foundation, self.started.run_id
-        policy = self.started.policy
         env = f.environment
         printer = LogPrinter(clients.s3, f.bucket, env, run_id, io.out, io.err)
         attempt = 1
         last_seen = ""
-        spot_interruptions = 0
-        current = self.started.launched
-        current_market = current.market
+        current: Optional[Launched] = self.started.launched
+        retry_at: Optional[datetime] = None
         watchdog = InstanceWatchdog(clients, io.now)
         while True:
             if io.interrupted.is_set():
-                self._log("detached; the run goes on (no further attempt is launched while detached). Follow it with: "
-                          "chronos-training logs %s --follow --env %s" % (run_id, env))
+                self._log("detached; the run goes on (the run keeper launches its next attempts, when the foundation "
+                          "has one). Follow it with: chronos-training logs %s --follow --env %s" % (run_id, env))
                 io.out("%s\n" % run_id)
                 return 0
             status = get_json(clients.s3, f.bucket, contract.status_key(env, run_id))
+            # A later attempt than ours: the keeper or `resume` launched it.
+            if status and isinstance(status.get("attempt"), int) and status["attempt"] > attempt:
+                printer.print_new(attempt)
+                attempt = status["attempt"]
+                record = get_json(clients.s3, f.bucket, contract.attempt_key(env, run_id, attempt)) or {}
+                current = Launched(record["instanceId"], record.get("instanceType") or "", record.get("market") or "",
+                                   "", record.get("availabilityZone") or "", 0) if record.get("instanceId") else None
+                self._log("following attempt %d (launched by the %s)" % (attempt, record.get("launchedBy") or "?"))
             for n in range(1, attempt + 1):
                 printer.print_new(n)
-            # An instance that ended without the agent's final status: the attempt is over all the same, and only a
-            # spot reclaim is worth another attempt.
             state_now = str(status.get("state")) if status and status.get("attempt") == attempt else "pending"
-            gone = watchdog.gone(current.instance_id, state_now)
-            if gone:
-                what = "attempt %d: %s is %s but the run's status says %s: %s" % (
-                    attempt, current.instance_id, gone.state, state_now, gone.reason)
-                printer.print_new(attempt)
-                if not gone.resumable:
-                    if self._stop_requested():
-                        return self._end_run(status, attempt, "stopped", "stopped on request; %s" % what)
-                    return self._end_run(status, attempt, "failed", what)
-                self._log("%s; the agent wrote no final status: the attempt counts as interrupted" % what)
-                status = dict(status or contract.pending_status(run_id, attempt, io.now()), attempt=attempt,
-                              state="interrupted", lifecycle=current_market,
-                              reason="instance %s without a final status: %s" % (gone.state, gone.reason))
+            if current is None and state_now == "pending":
+                record = get_json(clients.s3, f.bucket, contract.attempt_key(env, run_id, attempt)) or {}
+                if record.get("instanceId"):
+                    current = Launched(record["instanceId"], record.get("instanceType") or "", record.get("market") or "",
+                                       "", record.get("availabilityZone") or "", 0)
+                elif record.get("waitingForCapacitySince") and (retry_at is None or io.now() >= retry_at):
+                    decision = attempts.retry_capacity(clients, f, run_id, "cli", io.now, self._log)
+                    retry_at = decision.retry_at or (io.now() + timedelta(minutes=attempts.FIRST_RETRY_MINUTES))
+                    if decision.launched:
+                        current = decision.launched
+                    if decision.action == "ended":
+                        self._log("run %s %s: %s" % (run_id, decision.state, decision.reason))
+                        io.out("%s\n" % run_id)
+                        return 1
+            # An instance that ended without the agent's final status: next_attempt decides (only a spot reclaim is
+            # worth another attempt).
+            gone = watchdog.gone(current.instance_id, state_now) if current else None
             if status and status.get("attempt") == attempt:
                 line = describe_status(status)
                 if line != last_seen:
                     self._log(line)
                     last_seen = line
-                if status.get("lifecycle") in ("spot", "on-demand"):
-                    current_market = status["lifecycle"]
                 if status.get("state") in RUN_OVER:
                     printer.print_new(attempt)
                     self._log("run %s %s" % (run_id, status["state"]))
+                    attempts.publish_end_event_quietly(clients, f, run_id, io.now(), self._log)
                     io.out("%s\n" % run_id)
                     return exit_code_of(status)
-                if status.get("state") == "interrupted":
-                    printer.print_new(attempt)
-                    # The agent reads control.json only while its command runs: a stop asked for since is honoured.
-                    stop = self._stop_requested()
-                    if stop:
-                        return self._end_run(status, attempt, "stopped", "stopped on request (chronos-training stop%s); "
-                                             "attempt %d was interrupted (%s) and no next attempt is launched" % (
-                                                 (", %s" % stop["requestedAt"]) if stop.get("requestedAt") else "",
-                                                 attempt, status.get("reason") or "no reason given"))
-                    # The agent drains on SIGTERM and says `interrupted` whoever ends the instance: the reaper's kill
-                    # ends the run.
-                    end = gone or watchdog.look(current.instance_id)
-                    if end and end.reaper:
-                        return self._end_run(status, attempt, "failed", "attempt %d: %s: %s" % (
-                            attempt, current.instance_id, end.reason))
-                    if current_market == "spot":
-                        spot_interruptions += 1
-                    if attempt >= policy.max_attempts:
+            if gone or (status and status.get("attempt") == attempt and status.get("state") == "interrupted"):
+                printer.print_new(attempt)
+                end = gone or (watchdog.look(current.instance_id) if current else None)
+                decision = attempts.next_attempt(clients, f, run_id, "cli", io.now, self._log, ended_attempt=attempt,
+                                                 end=end)
+                if decision.action == "ended":
+                    if decision.state == "interrupted":
                         self._log("attempt %d was interrupted and --max-attempts %d is reached; the run's last "
-                                  "checkpoint stays in S3" % (attempt, policy.max_attempts))
-                        io.out("%s\n" % run_id)
-                        return 1
-                    markets = policy.markets
-                    if ("on-demand" in markets and "spot" in markets
-                            and spot_interruptions >= policy.on_demand_after_interruptions):
-                        markets = ["on-demand"]
-                        self._log("%d spot interruption(s): the next attempts are on-demand" % spot_interruptions)
-                    attempt += 1
-                    self._log("resuming: attempt %d of %d" % (attempt, policy.max_attempts))
-                    current = launch_attempt(clients, f, run_id, attempt, policy, markets, self._log, io.now)
-                    current_market = current.market
+                                  "checkpoint stays in S3" % (attempt, attempts.policy_of(
+                                      get_json(clients.s3, f.bucket, contract.spec_key(env, run_id)) or {}, f).max_attempts))
+                    else:
+                        self._log("run %s %s: %s" % (run_id, decision.state, decision.reason))
+                    io.out("%s\n" % run_id)
+                    return 1
+                if decision.action in ("launched", "followed", "waiting"):
+                    if decision.attempt > attempt:
+                        self._log("resuming: attempt %d of %d" % (decision.attempt, attempts.policy_of(
+                            get_json(clients.s3, f.bucket, contract.spec_key(env, run_id)) or {}, f).max_attempts))
+                    attempt = decision.attempt
+                    current = decision.launched
+                    retry_at = decision.retry_at
+                    last_seen = ""
+                    if current is None:
+                        record = get_json(clients.s3, f.bucket, contract.attempt_key(env, run_id, attempt)) or {}
+                        if record.get("instanceId"):
+                            current = Launched(record["instanceId"], record.get("instanceType") or "",
+                                               record.get("market") or "", "", record.get("availabilityZone") or "", 0)
                     continue
             self._sleep()
 
@@ -347,7 +355,7 @@ class Follower:
 def run_command(clients: Any, io: Io, options: RunOptions, detach: bool = False, poll_seconds: float = 5) -> int:
     """`run`: upload the code, write the spec and `pending`, launch, then follow (or return with `detach`)."""
     started = start_run(clients, options, lambda line: io.err("[chronos] %s\n" % line), io.now,
-                        io.interrupted.is_set)
+                        io.interrupted.is_set, io.sleep)
     if detach:
         io.err("[chronos] detached: follow with chronos-training logs %s --follow --env %s\n"
                % (started.run_id, started.foundation.environment))
@@ -388,11 +396,12 @@ def logs_command(clients: Any, io: Io, env: str, run_id: str, follow: bool = Fal
         if status and status.get("state") in RUN_OVER:
             io.err("[chronos] run %s %s\n" % (run_id, status["state"]))
             return exit_code_of(status)
-        # An interrupted attempt is the end unless an attached launcher starts the next one within two minutes.
+        # An interrupted attempt is the end unless a next attempt starts within ten minutes: the run keeper acts when
+        # EC2 reclaims the instance, up to two minutes after the spot notice (an attached launcher at once).
         if status and status.get("state") == "interrupted":
             now = io.now().timestamp()
             quiet_since = now if quiet_since is None else quiet_since
-            if now - quiet_since > 120:
+            if now - quiet_since > 600:
                 io.err("[chronos] attempt %s was interrupted and no next attempt started\n" % status["attempt"])
                 return 1
         else:
@@ -599,4 +608,23 @@ def agent_path_command(io: Io, copy_to: Optional[str] = None) -> int:
     target = os.path.join(copy_to, os.path.basename(path)) if os.path.isdir(copy_to) else copy_to
     shutil.copyfile(path, target)
     io.out("%s\n" % os.path.abspath(target))
+    return 0
+
+
+def resume_command(clients: Any, io: Io, env: str, run_id: str, max_run_lifetime: Optional[str] = None,
+                   instance_types: Optional[List[str]] = None, market: Optional[str] = None) -> int:
+    """`resume RUN`: launches the next attempt of a run that ended stopped, timed-out, failed or interrupted (same run
+    ID, restored from its last whole checkpoint); prints the run ID and returns once it is launched."""
+    from .attempts import Overrides, resume_run
+    check_env_name(env)
+    check_run_id(run_id)
+    f = resolve_foundation(clients, env)
+    lifetime = parse_duration(max_run_lifetime) if max_run_lifetime else None
+    overrides = Overrides(instance_types=list(instance_types) if instance_types else None,
+                          markets=markets_of(market, f) if market else None, max_run_lifetime_seconds=lifetime)
+    decision = resume_run(clients, f, run_id, io.now, lambda line: io.err("[chronos] %s\n" % line), overrides,
+                          io.sleep, io.interrupted.is_set)
+    io.err("[chronos] run %s: attempt %d launched; follow with chronos-training logs %s --follow --env %s\n"
+           % (run_id, decision.attempt, run_id, env))
+    io.out("%s\n" % run_id)
     return 0

@@ -178,8 +178,9 @@ def pending_status(run_id: str, attempt: int, now: datetime) -> Dict[str, Any]:
 
 def run_spec(run_id: str, environment: str, command: List[str], manifest_key: str, max_run_lifetime_seconds: int,
              created_at: datetime, created_by: str, name: Optional[str] = None,
-             env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
-    """spec.json, version 1, with its fields in the contract's order (optional ones only when given)."""
+             env: Optional[Dict[str, str]] = None, policy: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """spec.json, version 1, with its fields in the contract's order (optional ones only when given; `policy`: the
+    run's RunPolicy as run_policy() writes it, which every next attempt and `resume` follow)."""
     spec: Dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "runId": run_id}
     if name:
         spec["name"] = name
@@ -191,7 +192,57 @@ def run_spec(run_id: str, environment: str, command: List[str], manifest_key: st
     spec["maxRunLifetimeSeconds"] = max_run_lifetime_seconds
     spec["createdAt"] = iso(created_at)
     spec["createdBy"] = created_by
+    if policy is not None:
+        spec["policy"] = dict(policy)
     return spec
+
+
+#: How long a run waits for capacity by default when every zone, type and market fails for capacity (6 h).
+DEFAULT_CAPACITY_WAIT_SECONDS = 21600
+
+#: Who launched an attempt (the attempt record's `launchedBy`).
+LAUNCHERS = ("cli", "keeper", "resume")
+
+#: The end-event claims under RUN_PREFIX, one per attempt that ended the run (created once, by whoever publishes the
+#: end event; a resumed run that ends again has a later attempt: no object is ever deleted, which the launcher's
+#: grant would deny) and the capacity wait's retry claims (`capacity/{attempt}-{round}.json`).
+ENDED = "%sended/%03d.json"
+CAPACITY_CLAIM = "%scapacity/%03d-%03d.json"
+
+#: The end event (EventBridge PutEvents, default bus): docs/RUNS.md, "The end event".
+END_EVENT_SOURCE = "chronos.training"
+END_EVENT_DETAIL_TYPE = "Chronos Training Run Ended"
+
+
+def run_policy(instance_types: List[str], markets: List[str], max_attempts: int, on_demand_after_interruptions: int,
+               capacity_wait_seconds: int, image_id: Optional[str], max_lifetime_hours: float) -> Dict[str, Any]:
+    """spec.json's `policy`: how every attempt of the run is launched (docs/RUNS.md, "The run's policy")."""
+    return {"instanceTypes": list(instance_types), "markets": list(markets), "maxAttempts": max_attempts,
+            "onDemandAfterInterruptions": on_demand_after_interruptions, "capacityWaitSeconds": capacity_wait_seconds,
+            "imageId": image_id, "maxLifetimeHours": max_lifetime_hours}
+
+
+def attempt_claim(run_id: str, attempt: int, launched_by: str, now: datetime) -> Dict[str, Any]:
+    """The attempt record a launcher creates (If-None-Match: *) to claim attempt `attempt`: a `pending` status of that
+    attempt with who launched it and when; the launch fills `instanceId`, `instanceType`, `market` and
+    `availabilityZone`, and the agent's writes keep `launchedBy`, `launchedAt` and `market`."""
+    if launched_by not in LAUNCHERS:
+        raise ValueError("launchedBy %r is not one of %s" % (launched_by, ", ".join(LAUNCHERS)))
+    doc = pending_status(run_id, attempt, now)
+    doc.update(market=None, launchedBy=launched_by, launchedAt=iso(now), seconds=None)
+    return doc
+
+
+def ended_key(env: str, run_id: str, attempt: int) -> str:
+    return ENDED % (run_prefix(env, run_id), attempt)
+
+
+def attempts_prefix(env: str, run_id: str) -> str:
+    return run_prefix(env, run_id) + "attempts/"
+
+
+def capacity_claim_key(env: str, run_id: str, attempt: int, round_number: int) -> str:
+    return CAPACITY_CLAIM % (run_prefix(env, run_id), attempt, round_number)
 
 
 def control_stop(requested_at: datetime) -> Dict[str, Any]:

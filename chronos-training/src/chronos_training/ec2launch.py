@@ -64,6 +64,11 @@ DEFAULT_IMAGE_PARAMETERS = {
 _IMAGE_ID = re.compile(r"^(ami-([0-9a-f]{8}|[0-9a-f]{17})|resolve:ssm:\S+)$")
 
 
+class NoCapacity(ChronosError):
+    """Every zone × type × market try failed for capacity (NEXT_ON errors only): a run waits for capacity rather than
+    fail (issue 29; docs/RUNS.md, "Waiting for capacity")."""
+
+
 @dataclass(frozen=True)
 class LaunchRequest:
     """One launch of one attempt."""
@@ -363,6 +368,6 @@ def launch_with_fallback(clients: Any, foundation: Foundation, request: LaunchRe
     if tries == 0:
         raise ChronosError("none of the instance types %s is offered in the foundation's zones (%s)"
                            % (", ".join(request.instance_types), ", ".join(zones)))
-    raise ChronosError("no capacity: all %d tries failed (%s); try later, other --instance-types, %sor a foundation with "
+    raise NoCapacity("no capacity: all %d tries failed (%s); try later, other --instance-types, %sor a foundation with "
                        "more zones" % (tries, "; ".join(failures), "" if "on-demand" in request.markets
                                        else "--spot-fallback, "))
