@@ -60,10 +60,16 @@ class FakeS3:
     def put_json(self, key, doc, deadline=None):
         self.call("PUT", key, body=json.dumps(doc).encode(), deadline=deadline)
 
-    def put_file(self, key, path, deadline=None, cancel=None):  # the agent's own, with its 5 GiB limit, over call()
+    def put_file(self, key, path, deadline=None, cancel=None):  # the agent's own (one PUT up to THRESHOLD), over call()
         return agent.S3.put_file(self, key, path, deadline, cancel)
 
-    def get_file(self, key, path):
+    def delete(self, keys, deadline=None):
+        self._check()
+        self.deleted = getattr(self, "deleted", []) + list(keys)
+        for k in keys:
+            self.objects.pop(k, None)
+
+    def get_file(self, key, path, size=None):
         self._check()
         if key not in self.objects:
             raise agent.Fatal("s3://b/%s is missing" % key)
@@ -258,9 +264,10 @@ def test_a_checkpoint_uploads_new_and_changed_files_then_the_manifest(make_agent
 
 def test_files_being_written_are_never_in_a_checkpoint(make_agent):
     a = make_agent()
-    for rel in ("x.tmp", "x.partial", "x~", ".hidden", ".dir/y.pt", "ok.pt", "d/ok2.pt"):
+    for rel in ("x.tmp", "x.partial", "x~", ".nfs0001", "w.tmp/z.pt", ".hidden", ".dir/y.pt", "ok.pt", "d/ok2.pt"):
         write(a, rel, b"1")
-    assert sorted(a.scan()) == ["d/ok2.pt", "ok.pt"]
+    # docs/RUNS.md, "Checkpoints": dotfiles are checkpoint files (DCP's .metadata); only the temporary patterns are not.
+    assert sorted(a.scan()) == [".dir/y.pt", ".hidden", "d/ok2.pt", "ok.pt"]
     assert a.scan()["ok.pt"][0] == 1
 
 
@@ -876,23 +883,23 @@ def test_a_drain_writes_the_status_before_the_artifacts(make_agent, monkeypatch)
     assert len([line for line in b.lines if line.startswith("final status not written: ")]) == 2, b.lines
 
 
-def test_a_checkpoint_file_over_5_gib_drains_the_attempt_as_failed(make_agent):
-    # S3 User Guide, "Uploading objects": one PUT uploads an object of at most 5 GiB; docs/RUNS.md, "The drain": a
-    # checkpoint file over 5 GiB fails the attempt at once, with the reason. A sparse file: nothing is written.
+def test_a_checkpoint_file_over_5_tib_drains_the_attempt_as_failed(make_agent):
+    # S3 User Guide, "Amazon S3 multipart upload limits": an object takes at most 5 TiB; docs/RUNS.md, "The drain": a
+    # checkpoint file over 5 TiB fails the attempt at once, with the reason. A sparse file: nothing is written.
     a = make_agent()
     a.interval, a.grace = 0.1, 7
     big = write(a, "big.pt", b"")
-    os.truncate(big, 5 * 1024 ** 3 + 1)
+    os.truncate(big, 5 * 1024 ** 4 + 1)
     t = threading.Thread(target=a.keep_checkpoints, daemon=True)
     t.start()
     t.join(5)
     assert not t.is_alive() and a.wake.is_set()  # the thread ends and wakes the main loop
     state, reason, grace, deadline = a.drain
-    assert state == "failed" and reason == "%s is over 5 GiB, the most one PUT takes" % big and grace == 7
+    assert state == "failed" and reason == "%d bytes: S3 takes objects of at most 5 TiB" % (5 * 1024 ** 4 + 1) and grace == 7
     assert near(deadline, time.time() + 120, 1)
     assert CK + "manifests/0000000001.json" not in a.s3.objects
     b = make_agent()  # a drain already under way keeps its own state
     b.interval, b.drain = 0.1, ("stopped", "stop requested at T", 5, 0)
-    os.truncate(write(b, "big.pt", b""), 5 * 1024 ** 3 + 1)
+    os.truncate(write(b, "big.pt", b""), 5 * 1024 ** 4 + 1)
     b.keep_checkpoints()
     assert b.drain == ("stopped", "stop requested at T", 5, 0)
