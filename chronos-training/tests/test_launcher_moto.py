@@ -714,3 +714,18 @@ def test_the_attached_launcher_exits_with_the_code_of_a_run_that_ended(world, st
     r = cli(world, ["run", "--env", "dev", "--dir", workdir(world), "--instance-types", "t3.micro", "--", "true"], script)
     assert " %s\n" % state in r.stderr()
     assert r.code == expected
+
+
+def test_keep_checkpoints_goes_into_the_spec_and_is_checked_before_anything_is_uploaded(world):
+    """docs/RUNS.md, "Checkpoints": `checkpoints.keep` (absent: the agent keeps 2); --keep-checkpoints N sets it."""
+    d = workdir(world)
+    r = cli(world, ["run", "--env", "dev", "--dir", d, "--instance-types", "t3.micro", "--keep-checkpoints", "3",
+                    "--detach", "--", "python", "train.py"])
+    assert r.code == 0, r.stderr()
+    spec = read_json(world, "dev/runs/%s/spec.json" % r.stdout().strip())
+    assert spec["checkpoints"] == {"keep": 3}
+    mark = len(world.clients.calls)
+    bad = cli(world, ["run", "--env", "dev", "--dir", d, "--instance-types", "t3.micro", "--keep-checkpoints", "0",
+                      "--detach", "--", "python", "train.py"])
+    assert bad.code == 2 and "--keep-checkpoints must be a whole number of at least 1, not 0" in bad.stderr()
+    assert world.clients.calls[mark:] == []

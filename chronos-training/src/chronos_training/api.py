@@ -68,6 +68,7 @@ def launch(env: str, command: List[str], instance_types: Optional[List[str]] = N
            image_id: Optional[str] = None, market: Optional[str] = None, max_run_lifetime: Optional[str] = None,
            env_vars: Optional[Dict[str, str]] = None, max_attempts: Optional[int] = None,
            on_demand_after_interruptions: Optional[int] = None, directory: Optional[str] = None,
+           keep_checkpoints: Optional[int] = None,
            profile: Optional[str] = None, region: Optional[str] = None, clients: Optional[Clients] = None,
            verbose: bool = False) -> Run:
     """Uploads `directory` (default: the current one), writes the run's spec and launches its first attempt, as
@@ -79,6 +80,7 @@ def launch(env: str, command: List[str], instance_types: Optional[List[str]] = N
     :param market: `spot`, `on-demand` or `spot-fallback` (default).
     :param max_run_lifetime: each attempt's lifetime, `2h`, `90m` (default: the foundation's).
     :param env_vars: the command's environment variables.
+    :param keep_checkpoints: whole checkpoints kept in S3, older ones pruned (default 2).
     :param verbose: print the launcher's lines (`[chronos] ...`) on stderr.
     """
     aws = clients or Clients(profile=profile, region=region)
@@ -86,7 +88,7 @@ def launch(env: str, command: List[str], instance_types: Optional[List[str]] = N
                          market=market, max_run_lifetime=max_run_lifetime,
                          env_vars=["%s=%s" % kv for kv in (env_vars or {}).items()] or None, name=name,
                          max_attempts=max_attempts, on_demand_after_interruptions=on_demand_after_interruptions,
-                         directory=directory)
+                         directory=directory, keep_checkpoints=keep_checkpoints)
 
     def log(line: str) -> None:
         if verbose:

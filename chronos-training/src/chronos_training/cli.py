@@ -18,7 +18,7 @@ GLOBAL: Dict[str, Tuple[bool, bool]] = {
 
 COMMANDS: Dict[str, Dict[str, Any]] = {
     "run": {
-        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--detach": (False, False), "--dir": (True, False)},
+        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--keep-checkpoints": (True, False), "--detach": (False, False), "--dir": (True, False)},
         "usage": """usage: chronos-training run --env ENV [options] -- COMMAND [ARG...]
 
 Uploads the working directory (honouring .gitignore; content-addressed, so unchanged files are not sent again),
@@ -41,6 +41,7 @@ options:
   --name NAME                         a human name, also the run ID's prefix
   --max-attempts N                    attempts after spot interruptions, while attached (default 3)
   --on-demand-after-interruptions N   switch to on-demand after N spot interruptions (default 2; needs on-demand allowed)
+  --keep-checkpoints N                whole checkpoints kept in S3; older ones are deleted (default 2)
   --detach                            return once launched
   --dir DIR                           the working directory to upload (default: the current one)
   --profile, --region                 as in the AWS CLI""",
@@ -220,6 +221,7 @@ def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str]
                 name=parsed.first("--name"),
                 max_attempts=_integer(parsed, "--max-attempts"),
                 on_demand_after_interruptions=_integer(parsed, "--on-demand-after-interruptions"),
+                keep_checkpoints=_integer(parsed, "--keep-checkpoints"),
                 directory=parsed.first("--dir"),
             )
             return commands.run_command(aws, io, options, detach=bool(o.get("--detach")), poll_seconds=poll)

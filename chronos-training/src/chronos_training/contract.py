@@ -170,7 +170,7 @@ def pending_status(run_id: str, attempt: int, now: datetime) -> Dict[str, Any]:
 
 def run_spec(run_id: str, environment: str, command: List[str], manifest_key: str, max_run_lifetime_seconds: int,
              created_at: datetime, created_by: str, name: Optional[str] = None,
-             env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+             env: Optional[Dict[str, str]] = None, keep_checkpoints: Optional[int] = None) -> Dict[str, Any]:
     """spec.json, version 1, with its fields in the contract's order (optional ones only when given)."""
     spec: Dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "runId": run_id}
     if name:
@@ -183,6 +183,8 @@ def run_spec(run_id: str, environment: str, command: List[str], manifest_key: st
     spec["maxRunLifetimeSeconds"] = max_run_lifetime_seconds
     spec["createdAt"] = iso(created_at)
     spec["createdBy"] = created_by
+    if keep_checkpoints is not None:  # absent: the agent keeps 2 (docs/RUNS.md, "Checkpoints")
+        spec["checkpoints"] = {"keep": keep_checkpoints}
     return spec
 
 
