@@ -11,9 +11,11 @@ RUNTIME = ("runtime/python-env/", "runtime/scripts/")
 INTERVALS = ("checkpointIntervalSeconds", "logFlushSeconds", "stopGraceSeconds", "controlPollSeconds")
 EMPTY_SHA = hashlib.sha256(b"").hexdigest()
 MiB = 1 << 20
-# S3 multipart limits (S3 User Guide, "Amazon S3 multipart upload limits"): an object of at most 5 TiB, at most 10,000
-# parts, each 5 MiB to 5 GiB (the last one may be smaller); one PUT takes at most 5 GiB ("Uploading objects").
-MAX_PUT, MIN_PART, MAX_PART, MAX_PARTS, MAX_OBJECT = 5 << 30, 5 * MiB, 5 << 30, 10000, 5 << 40
+# S3 multipart limits (S3 User Guide, "Amazon S3 multipart upload limits", qfacts.html): at most 10,000 parts, each
+# 5 MiB to 5 GiB (the last one may be smaller), an object of at most 48.8 TiB (10,000 x 5 GiB; 5 TiB before December
+# 2025); one PUT takes at most 5 GiB ("Uploading objects").
+MAX_PUT, MIN_PART, MAX_PART, MAX_PARTS = 5 << 30, 5 * MiB, 5 << 30, 10000
+MAX_OBJECT = MAX_PARTS * MAX_PART
 THRESHOLD = 64 * MiB  # a file above: a multipart upload, a download in ranged GETs, its parts side by side
 PART = 32 * MiB  # the part size, unless the 10,000 parts need larger ones
 CONNECTIONS = 16  # requests in flight at once, all transfers together
@@ -34,7 +36,7 @@ class Interrupted(Exception):
     pass
 
 
-class TooBig(Fatal):  # a checkpoint file S3 cannot take (over 5 TiB): the attempt fails at once
+class TooBig(Fatal):  # a checkpoint file S3 cannot take (over MAX_OBJECT): the attempt fails at once
     pass
 
 
@@ -45,7 +47,7 @@ class Aborted(OSError):  # an upload stopped: a drain began, or its deadline pas
 def part_size(size):
     """The part size of a multipart upload of `size` bytes, within S3's limits (MiB multiples)."""
     if size > MAX_OBJECT:
-        raise TooBig("%d bytes: S3 takes objects of at most 5 TiB" % size)
+        raise TooBig("%d bytes: over the %d bytes S3 takes in one object" % (size, MAX_OBJECT))
     part = max(PART, MIN_PART, -(-size // MAX_PARTS))
     return min(MAX_PART, -(-part // MiB) * MiB)
 
@@ -80,13 +82,13 @@ class Window:
 
 
 class Either:
-    """Set once any of its events is: a drain, or a failure of another part of the same transfer."""
+    """Set once any of its events is (a drain, a failure of another part of the same transfer), or `deadline` passed."""
 
-    def __init__(self, *events):
-        self.events = [e for e in events if e]
+    def __init__(self, *events, deadline=None):
+        self.events, self.deadline = [e for e in events if e], deadline
 
     def is_set(self):
-        return any(e.is_set() for e in self.events)
+        return any(e.is_set() for e in self.events) or bool(self.deadline and time.time() > self.deadline)
 
 
 def run_pool(jobs, stop=None):
@@ -168,7 +170,7 @@ def http_call(method, url, headers=None, body=None, timeout=10.0, sink=None, rep
         if sink and r.status in (200, 206):
             for b in iter(lambda: r.read(MiB), b""):
                 sink.write(b)
-            return 200, b""
+            return r.status, b""
         return r.status, r.read()
     finally:
         conn.close()
@@ -359,7 +361,8 @@ class S3:
                 reply = {}
                 with SLOTS:
                     self.call("PUT", key, [("partNumber", str(number)), ("uploadId", upload)], body, body.size,
-                              deadline=deadline, cancel=Either(cancel, stop), reply=reply)
+                              deadline=deadline, reply=reply,
+                              cancel=Either(cancel, stop, deadline=None if cancel else deadline))
                 etags[number] = reply["etag"]
             finally:
                 body.close()
