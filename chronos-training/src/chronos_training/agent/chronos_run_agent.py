@@ -350,6 +350,9 @@ class S3:
                     self.call("PUT", key, body=f, size=st.st_size, deadline=deadline, cancel=cancel)
                 return st.st_size, st.st_mtime_ns
         part = part_size(st.st_size)
+        # With `cancel` (not a drain's final upload), the deadline bounds the retries, not the transfer: each request
+        # then has at least its own minute (CompleteMultipartUpload may take minutes: S3 API Reference).
+        soft = cancel is not None
         with SLOTS:
             upload = re.findall(r"<UploadId>([^<]+)<", self.call("POST", key, [("uploads", "")], b"", deadline=deadline,
                                                                   cancel=cancel)[1].decode())[0]
@@ -361,7 +364,7 @@ class S3:
                 reply = {}
                 with SLOTS:
                     self.call("PUT", key, [("partNumber", str(number)), ("uploadId", upload)], body, body.size,
-                              deadline=deadline, reply=reply,
+                              deadline=max(deadline or 0, time.time() + 60) if soft else deadline, reply=reply,
                               cancel=Either(cancel, stop, deadline=None if cancel else deadline))
                 etags[number] = reply["etag"]
             finally:
@@ -371,7 +374,8 @@ class S3:
             done = "<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
                 "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (n, xml(etags[n])) for n in sorted(etags))
             with SLOTS:
-                data = self.call("POST", key, [("uploadId", upload)], done.encode(), deadline=deadline)[1]
+                data = self.call("POST", key, [("uploadId", upload)], done.encode(),
+                                 deadline=max(deadline or 0, time.time() + 300) if soft else deadline)[1]
             if b"<Error>" in data:  # a 200 that failed (S3 API Reference, CompleteMultipartUpload)
                 raise OSError("CompleteMultipartUpload s3://%s/%s: %s" % (self.bucket, key, data[:300]))
             upload = None
