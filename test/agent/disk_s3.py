@@ -12,6 +12,16 @@ import uuid
 from xml.sax.saxutils import escape
 
 
+def answer(handler, status, body=b"", headers=()):
+    """A whole response of an http.server handler (HTTP/1.1: with its length)."""
+    handler.send_response(status)
+    for k, v in headers:
+        handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class DiskS3:
     def __init__(self, root):
         self.root = root
@@ -25,13 +35,7 @@ class DiskS3:
                 bucket, _, key = urllib.parse.unquote(u.path).lstrip("/").partition("/")
                 return bucket, key, dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True))
 
-            def answer(self, status, body=b"", headers=()):
-                self.send_response(status)
-                for k, v in headers:
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+            answer = answer
 
             def body_to(self, path):
                 os.makedirs(os.path.dirname(path), exist_ok=True)

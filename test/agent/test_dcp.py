@@ -5,13 +5,11 @@ succeeds, with every tensor equal (docs/RUNS.md, "Checkpoints": a directory coun
 
 torch comes from scripts/agent/torch-venv.sh (TORCH_PYTHON), installed once into the machine's tool cache: the leg
 `npm run test:agent:slow` (scripts/agent/test-slow.sh) sets it; without it this test is skipped."""
-import json
 import os
-import signal
 import time
 
 import pytest
-from conftest import FIXTURES, FakeImds, free_port
+from conftest import FIXTURES, FakeImds, free_port, spot_drain
 
 TORCH_PYTHON = os.environ.get("TORCH_PYTHON")
 pytestmark = pytest.mark.skipif(not TORCH_PYTHON, reason="TORCH_PYTHON unset (scripts/agent/torch-venv.sh)")
@@ -32,14 +30,7 @@ def test_a_dcp_checkpoint_interrupted_before_its_metadata_restores_the_last_whol
             assert time.time() < deadline and agent.poll() is None, run.output(agent)
             time.sleep(0.2)
         time.sleep(3)  # interval checkpoints see step-2's shards without its .metadata
-        at = time.time() + 40
-        imds.answers["spot/instance-action"] = [(200, json.dumps({"action": "terminate", "time": time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))}))]
-        while "left for EC2 to reclaim" not in run.output(agent):
-            assert time.time() < at + 30 and agent.poll() is None, run.output(agent)
-            time.sleep(0.5)
-        agent.send_signal(signal.SIGTERM)
-        agent.wait(30)
+        spot_drain(run, agent, imds, 40)
     finally:
         imds.close()
     status = run.status()

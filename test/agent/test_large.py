@@ -6,12 +6,11 @@ a minute; 12 GiB of disk written): run by `npx projen test:agent:slow` (CHRONOS_
 import hashlib
 import json
 import os
-import signal
 import sys
 import time
 
 import pytest
-from conftest import ENV_NAME, FakeImds
+from conftest import ENV_NAME, FakeImds, spot_drain
 from disk_s3 import DiskS3
 
 pytestmark = pytest.mark.skipif(os.environ.get("CHRONOS_SLOW_TESTS") != "1", reason="slow: CHRONOS_SLOW_TESTS=1")
@@ -88,14 +87,7 @@ def test_a_6_gib_checkpoint_file_survives_a_spot_interruption_and_restores_whole
             time.sleep(1)
         manifest = read(read(status_key)["lastCheckpoint"]["manifestKey"])
         assert [(f["path"], f["size"]) for f in manifest["files"]] == [("model.pt", SIZE)]
-        at = time.time() + 60
-        imds.answers["spot/instance-action"] = [(200, json.dumps({"action": "terminate", "time": time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))}))]
-        while "left for EC2 to reclaim" not in run.output(agent):
-            assert time.time() < at + 60 and agent.poll() is None, run.output(agent)
-            time.sleep(0.5)
-        agent.send_signal(signal.SIGTERM)
-        agent.wait(30)
+        spot_drain(run, agent, imds, 60)
         assert read(status_key)["state"] == "interrupted", run.output(agent)
         assert os.listdir(os.path.join(s3.root, ".uploads")) == []  # every multipart upload completed or aborted
         p = run.agent(run.env(imds2, s3_endpoint=s3.endpoint, home="home2"), timeout=600)

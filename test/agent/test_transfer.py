@@ -13,6 +13,7 @@ import uuid
 import boto3
 import pytest
 
+import disk_s3
 from conftest import AGENT, S3Proxy
 
 spec = importlib.util.spec_from_file_location("agent_transfer", AGENT)
@@ -172,13 +173,7 @@ def test_a_complete_multipart_upload_that_fails_inside_its_200_is_an_error_and_t
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def answer(self, status, body=b"", headers=()):
-            self.send_response(status)
-            for k, v in headers:
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        answer = disk_s3.answer
 
         def handle_one(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
