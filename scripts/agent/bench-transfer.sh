@@ -44,9 +44,10 @@ export AWS_ENDPOINT_URL_S3="$(cat "$port_file")" AWS_ACCESS_KEY_ID=bench AWS_SEC
   AWS_DEFAULT_REGION=us-east-1 AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
 mkdir -p "$work/s3/bench"
 timed() {  # label, command...
-  local t
-  t=$( { /usr/bin/time -f %e "$@" > /dev/null 2> "$work/err"; } 2>&1 | tail -1) || { cat "$work/err" >&2; exit 1; }
-  echo "$1 $t"
+  local label="$1"
+  shift
+  /usr/bin/time -o "$work/time" -f %e "$@" > /dev/null 2> "$work/err" || { cat "$work/err" >&2; exit 1; }
+  echo "$label $(cat "$work/time")"
 }
 for i in $(seq "$runs"); do
   for set in one many; do

@@ -115,8 +115,8 @@ class DiskS3:
                                  ("Last-Modified", "Tue, 01 Dec 2026 00:00:00 GMT")):
                         self.send_header(k, v)
                     return self.end_headers()
-                m = re.match(r"bytes=(\d+)-(\d+)", self.headers.get("Range") or "")
-                start, end = (int(m.group(1)), min(int(m.group(2)), size - 1)) if m else (0, size - 1)
+                m = re.match(r"bytes=(\d+)-(\d*)$", self.headers.get("Range") or "")
+                start, end = (int(m.group(1)), min(int(m.group(2) or size - 1), size - 1)) if m else (0, size - 1)
                 self.send_response(206 if m else 200)
                 if m:
                     self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
