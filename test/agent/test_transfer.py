@@ -205,3 +205,27 @@ def test_a_complete_multipart_upload_that_fails_inside_its_200_is_an_error_and_t
     finally:
         server.shutdown()
     assert seen[-1] == ("DELETE", "/b/k.pt?uploadId=u1")
+
+
+def test_the_pool_runs_jobs_side_by_side_and_the_first_failure_stops_the_rest():
+    started, gate = [], threading.Barrier(3, timeout=10)
+
+    def job(n):
+        started.append(n)
+        gate.wait()  # three at once, or this times out
+    agent.run_pool([lambda n=n: job(n) for n in range(3)])
+    assert sorted(started) == [0, 1, 2]
+    started.clear()
+    stop = threading.Event()
+
+    def fail():
+        raise OSError("part 1 refused")
+
+    def aborted():
+        stop.wait(10)
+        raise agent.Aborted("upload stopped")
+    jobs = [aborted, fail] + [lambda n=n: (time.sleep(0.2), started.append(n)) for n in range(100)]
+    with pytest.raises(OSError, match="^part 1 refused$"):  # the cause, not the Aborted it led to
+        agent.run_pool(jobs, stop)
+    assert stop.is_set() and len(started) <= agent.CONNECTIONS  # those in flight end; no other starts
+    agent.run_pool([])  # nothing to do: no thread

@@ -94,13 +94,13 @@ class Either:
 def run_pool(jobs, stop=None):
     """Runs the callables side by side (CONNECTIONS threads); the first error sets `stop` (so that the others end
     their uploads), starts no more jobs, and is raised once all threads ended."""
-    jobs, errors, lock = iter(jobs), [], threading.Lock()
-    stop = stop or threading.Event()
+    jobs = list(jobs)
+    todo, errors, lock, stop = iter(jobs), [], threading.Lock(), stop or threading.Event()
 
     def worker():
         while not errors:
             with lock:
-                job = next(jobs, None)
+                job = next(todo, None)
             if job is None:
                 return
             try:
@@ -108,7 +108,7 @@ def run_pool(jobs, stop=None):
             except BaseException as e:  # noqa: B036 (raised below, in the caller's thread)
                 errors.append(e)
                 stop.set()
-    threads = [thread(worker) for _ in range(CONNECTIONS)]
+    threads = [thread(worker) for _ in range(min(CONNECTIONS, len(jobs)))]
     for t in threads:
         t.join()
     if errors:
