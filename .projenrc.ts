@@ -262,6 +262,12 @@ project.addTask('test:agent', {
   exec: 'bash scripts/test-agent.sh',
   receiveArgs: true,
 });
+// Its slow scenarios: the real torch.distributed.checkpoint (torch cached by scripts/agent/torch-venv.sh), a 6 GiB file.
+const agentSlowTest = project.addTask('test:agent:slow', {
+  description: "The run agent's slow scenarios: a real DCP checkpoint (torch on CPU) and a 6 GiB file through a spot drain",
+  exec: 'bash scripts/agent/test-slow.sh',
+  receiveArgs: true,
+});
 
 // Mutation testing of the run agent's drain, checkpoint, restore and lifetime code (mutmut, pinned): a task, not a CI
 // leg (minutes of CPU); docs/DEVELOPMENT.md, "Mutation testing".
@@ -376,7 +382,8 @@ lanes(
   // CI=true: the agent's scenarios must run under Python 3.9 (scripts/test-agent.sh installs it with uv).
   [['test:agent', 'CI=true projen test:agent'], [runPackageTest.name, `projen ${runPackageTest.name}`],
     [scan.name, transpileOnly(`projen ${scan.name}`)]].map(niced),
-  [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)]].map(niced),
+  [[runLoopTest.name, `projen ${runLoopTest.name}`], [e2e.name, transpileOnly(`projen ${e2e.name}`)],
+    [agentSlowTest.name, `CI=true projen ${agentSlowTest.name}`]].map(niced),
 );
 leg('generated-files', '\'git diff --exit-code -- . ":(exclude)package-lock.json" || (echo "Generated files (API.md, projen files) are out of date: run npx projen build and commit" >&2; exit 1)\'');
 // node_modules shares its files with the tool cache's tree (scripts/npm-ci.sh): nothing in the run may have written one.

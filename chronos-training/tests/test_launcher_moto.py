@@ -774,3 +774,18 @@ def test_bad_setup_and_container_flags_are_refused_before_anything_is_uploaded(w
             ["--", "python", "train.py"])
     assert r.code == 2 and message in r.stderr(), r.stderr()
     assert not [p for p in world.clients.since(mark, "PutObject")]
+
+
+def test_keep_checkpoints_goes_into_the_spec_and_is_checked_before_anything_is_uploaded(world):
+    """docs/RUNS.md, "Checkpoints": `checkpoints.keep` (absent: the agent keeps 2); --keep-checkpoints N sets it."""
+    d = workdir(world)
+    r = cli(world, ["run", "--env", "dev", "--dir", d, "--instance-types", "t3.micro", "--keep-checkpoints", "3",
+                    "--detach", "--", "python", "train.py"])
+    assert r.code == 0, r.stderr()
+    spec = read_json(world, "dev/runs/%s/spec.json" % r.stdout().strip())
+    assert spec["checkpoints"] == {"keep": 3}
+    mark = len(world.clients.calls)
+    bad = cli(world, ["run", "--env", "dev", "--dir", d, "--instance-types", "t3.micro", "--keep-checkpoints", "0",
+                      "--detach", "--", "python", "train.py"])
+    assert bad.code == 2 and "--keep-checkpoints must be a whole number of at least 1, not 0" in bad.stderr()
+    assert world.clients.calls[mark:] == []

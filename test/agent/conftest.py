@@ -453,6 +453,19 @@ class S3Proxy:
         self.server.shutdown()
 
 
+def spot_drain(run, agent, imds, seconds):
+    """Serves a spot notice `seconds` ahead on `imds` (a FakeImds), waits until the agent has drained and waits for EC2,
+    then reclaims the instance (SIGTERM to the agent, as the OS shutdown sends)."""
+    at = time.time() + seconds
+    imds.answers["spot/instance-action"] = [(200, json.dumps({"action": "terminate", "time": time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))}))]
+    while "left for EC2 to reclaim" not in run.output(agent):
+        assert time.time() < at + 60 and agent.poll() is None, run.output(agent)
+        time.sleep(0.5)
+    agent.send_signal(signal.SIGTERM)
+    agent.wait(30)
+
+
 def kill_group_of(pid_file):
     if os.path.exists(pid_file):
         try:
@@ -462,4 +475,4 @@ def kill_group_of(pid_file):
 
 
 __all__ = ["AGENT_PYTHON", "find_python", "toy", "expected_stdout", "FlakyProxy", "FakeImds", "S3Proxy", "ENV_NAME", "AGENT",
-           "ROOT", "FIXTURES", "kill_group_of", "shutil"]
+           "ROOT", "FIXTURES", "kill_group_of", "shutil", "spot_drain"]

@@ -548,24 +548,31 @@ def test_a_process_that_left_the_group_does_not_hold_the_agent(make_run):
         kill_group_of(pid_file)
 
 
-def test_a_checkpoint_file_over_5_gib_fails_the_attempt_at_once(make_run):
-    """One PUT takes at most 5 GiB (S3 User Guide, "Uploading objects": "Upload an object in a single operation by
-    using the AWS SDKs, REST API, or AWS CLI – With a single PUT operation, you can upload a single object up to 5 GB
-    in size", https://docs.aws.amazon.com/AmazonS3/latest/userguide/upload-objects.html), and the agent has no
-    multipart upload yet: a checkpoint file over 5 GiB (sparse: nothing is written) fails the attempt at once, saying
-    why, instead of failing every checkpoint until the lifetime."""
+def test_a_sharded_checkpoint_with_dotfiles_is_restored_whole_and_old_checkpoints_are_pruned(make_run):
+    """docs/RUNS.md, "Checkpoints": dotfiles are uploaded; a DCP-shaped directory (shards, then `.metadata` last)
+    counts once its `.metadata` is written; `checkpoints.keep` 1 leaves one manifest and the data it names. (The real
+    DCP: test_dcp.py; a file over 5 GiB: test_large.py.)"""
     run = make_run()
     aemm = run.aemm(run_id=run.run_id)
-    run.put_spec(["bash", "-c", 'echo "{}" > "$CHRONOS_CHECKPOINT_DIR/state.json"; '
-                  'truncate -s %d "$CHRONOS_CHECKPOINT_DIR/big.pt"; exec sleep 100' % ((5 << 30) + 1)])
-    t = time.time()
-    p = run.agent(run.env(aemm), timeout=60)
+    run.put_spec(["bash", "-c", 'cd "$CHRONOS_CHECKPOINT_DIR"; echo v > .config; for s in 1 2 3; do mkdir -p step-$s; '
+                  'echo a$s > step-$s/__0_0.distcp; echo b$s > step-$s/__1_0.distcp; sleep 2.5; '
+                  'if [ $s -lt 3 ]; then echo m$s > step-$s/.metadata; fi; sleep 2.5; done'],
+                 checkpoints={"keep": 1}, checkpointIntervalSeconds=1)
+    p = run.agent(run.env(aemm))
+    assert p.returncode == 0 and run.status()["state"] == "succeeded", run.output(p)
+    (manifest,) = run.manifests()
+    files = {f["path"]: f["key"] for f in run.get_json(manifest)["files"]}
+    assert sorted(files) == [".config", "step-1/.metadata", "step-1/__0_0.distcp", "step-1/__1_0.distcp",
+                             "step-2/.metadata", "step-2/__0_0.distcp", "step-2/__1_0.distcp"]
+    prefix = "%s/checkpoints/%s/data/" % (ENV_NAME, run.run_id)
+    assert sorted(run.keys(prefix)) == sorted(files.values())  # pruned: only what the kept manifest names
+    assert b"checkpoint directory step-3 is being written" in run.log(1, "agent")
+    assert b"pruned " in run.log(1, "agent")
+    run.put_spec(["bash", "-c", 'cd "$CHRONOS_CHECKPOINT_DIR"; cat .config step-2/.metadata; ls -A | tr "\\n" " "'])
+    aemm2 = run.aemm(run_id=run.run_id, attempt=2)
+    p = run.agent(run.env(aemm2, home="home2"))
     assert p.returncode == 0, run.output(p)
-    assert time.time() - t < 30
-    status = run.status()
-    assert status["state"] == "failed" and status["reason"].endswith("big.pt is over 5 GiB, the most one PUT takes"), status
-    assert not [k for k in run.keys("") if k.endswith("big.pt")]
-    assert_one_poweroff(run)
+    assert run.log(2, "stdout") == b"v\nm2\n.config step-1 step-2 "
 
 
 def test_a_later_boot_says_so_and_powers_off(make_run):

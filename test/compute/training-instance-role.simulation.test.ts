@@ -117,6 +117,12 @@ const SCENARIOS: Scenario[] = [
   { request: 'make an object public with an ACL', action: 's3:PutObjectAcl', resource: object('dev/runs/r1/model.pt'), allowed: false },
   // A Session Manager shell, which needs `sessionManager: true` (see SESSION_MANAGER_SCENARIOS).
   ...sessionManagerAgent(false),
+  // Multipart checkpoints and pruning (docs/RUNS.md, "Checkpoints"): UploadPart and CompleteMultipartUpload are
+  // authorized as s3:PutObject; DeleteObjects as s3:DeleteObject on each key (S3 API Reference, DeleteObjects).
+  { request: 'the run agent: abort a checkpoint multipart upload', action: 's3:AbortMultipartUpload', resource: object('dev/checkpoints/r1/data/0000000002/model.pt'), allowed: true },
+  { request: 'the run agent: prune an old checkpoint object', action: 's3:DeleteObject', resource: object('dev/checkpoints/r1/data/0000000001/model.pt'), allowed: true },
+  { request: 'the run agent: list checkpoint data', action: 's3:ListBucket', resource: `arn:aws:s3:::${BUCKET}`, prefix: 'dev/checkpoints/r1/data/', allowed: true },
+  { request: "prune another environment's checkpoints", action: 's3:DeleteObject', resource: object('prod/checkpoints/r1/data/0000000001/model.pt'), allowed: false },
 ];
 
 /** The SSM Agent's five requests for a Session Manager shell on the instance. */

@@ -76,6 +76,7 @@ def launch(env: str, command: List[str], instance_types: Optional[List[str]] = N
            env_vars: Optional[Dict[str, str]] = None, max_attempts: Optional[int] = None,
            on_demand_after_interruptions: Optional[int] = None, directory: Optional[str] = None,
            setup: Optional[str] = None, setup_cache_files: Optional[List[str]] = None, container: Optional[str] = None,
+           keep_checkpoints: Optional[int] = None,
            profile: Optional[str] = None, region: Optional[str] = None, clients: Optional[Clients] = None,
            verbose: bool = False, wait_for_capacity: Optional[str] = None) -> Run:
     """Uploads `directory` (default: the current one), writes the run's spec and launches its first attempt, as
@@ -90,6 +91,7 @@ def launch(env: str, command: List[str], instance_types: Optional[List[str]] = N
     :param setup: a command run once before `command` (e.g. `pip install -r requirements.txt`), its result cached.
     :param setup_cache_files: the files whose bytes key the setup's cache (default: requirements*.txt, lock files).
     :param container: a container image the command runs in.
+    :param keep_checkpoints: whole checkpoints kept in S3, older ones pruned (default 2).
     :param verbose: print the launcher's lines (`[chronos] ...`) on stderr.
     :param wait_for_capacity: how long to wait for capacity when none is found, `6h`, `90m`, `0` (default 6 h).
     """
@@ -99,7 +101,7 @@ def launch(env: str, command: List[str], instance_types: Optional[List[str]] = N
                          env_vars=["%s=%s" % kv for kv in (env_vars or {}).items()] or None, name=name,
                          max_attempts=max_attempts, on_demand_after_interruptions=on_demand_after_interruptions,
                          directory=directory, setup=setup, setup_cache_files=setup_cache_files, container=container,
-                         wait_for_capacity=wait_for_capacity)
+                         wait_for_capacity=wait_for_capacity, keep_checkpoints=keep_checkpoints)
 
     def log(line: str) -> None:
         if verbose:

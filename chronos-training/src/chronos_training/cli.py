@@ -18,7 +18,7 @@ GLOBAL: Dict[str, Tuple[bool, bool]] = {
 
 COMMANDS: Dict[str, Dict[str, Any]] = {
     "run": {
-        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--detach": (False, False), "--dir": (True, False), "--setup": (True, False), "--setup-cache-file": (True, True), "--container": (True, False), "--wait-for-capacity": (True, False)},
+        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--keep-checkpoints": (True, False), "--detach": (False, False), "--dir": (True, False), "--setup": (True, False), "--setup-cache-file": (True, True), "--container": (True, False), "--wait-for-capacity": (True, False)},
         "usage": """usage: chronos-training run --env ENV [options] -- COMMAND [ARG...]
 
 Uploads the working directory (honouring .gitignore; content-addressed, so unchanged files are not sent again),
@@ -50,6 +50,7 @@ options:
                                       requirements*.txt, uv.lock, poetry.lock, pyproject.toml exist)
   --container IMAGE                   run COMMAND in this container image (docker run, GPUs, code and checkpoint
                                       directories mounted); an ECR image is pulled with the instance role
+  --keep-checkpoints N                whole checkpoints kept in S3; older ones are deleted (default 2)
   --wait-for-capacity 6h|90m|0       when no zone, type or market has capacity, wait and try again (2, 4, 8...
                                       30 min apart) this long before the run fails (default 6h; 0: no wait)
   --detach                            return once launched (the run keeper launches the next attempts)
@@ -248,6 +249,7 @@ def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str]
                 name=parsed.first("--name"),
                 max_attempts=_integer(parsed, "--max-attempts"),
                 on_demand_after_interruptions=_integer(parsed, "--on-demand-after-interruptions"),
+                keep_checkpoints=_integer(parsed, "--keep-checkpoints"),
                 directory=parsed.first("--dir"),
                 setup=parsed.first("--setup"),
                 setup_cache_files=o.get("--setup-cache-file"),

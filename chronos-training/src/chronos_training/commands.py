@@ -86,6 +86,8 @@ class RunOptions:
     name: Optional[str] = None
     max_attempts: Optional[int] = None
     on_demand_after_interruptions: Optional[int] = None
+    #: Whole checkpoints kept in S3, older ones pruned (default: 2; spec `checkpoints.keep`).
+    keep_checkpoints: Optional[int] = None
     #: The working directory to upload (default: the current one).
     directory: Optional[str] = None
     #: A command run once before `command` in the code directory; its result is cached (spec `setup`).
@@ -172,6 +174,9 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
         raise ChronosError("--max-attempts must be a whole number of at least 1", 2)
     if not (isinstance(on_demand_after, int) and on_demand_after >= 0):
         raise ChronosError("--on-demand-after-interruptions must be a whole number", 2)
+    keep = options.keep_checkpoints
+    if keep is not None and not (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 1):
+        raise ChronosError("--keep-checkpoints must be a whole number of at least 1, not %r" % (keep,), 2)
     env_vars = parse_env_vars(options.env_vars)
     environment = environment_fields(options)
     capacity_wait = capacity_wait_seconds(options.wait_for_capacity)
@@ -213,7 +218,7 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
                        image_id=image.image_id, name=options.name)
     spec = contract.run_spec(run_id, foundation.environment, options.command, upload.manifest_key, lifetime, started_at,
                              "chronos-training/%s" % package_version(), name=options.name, env=env_vars,
-                             policy=contract.run_policy(instance_types, markets, max_attempts, on_demand_after,
+                             keep_checkpoints=keep, policy=contract.run_policy(instance_types, markets, max_attempts, on_demand_after,
                                                         capacity_wait, image.image_id, policy.max_lifetime_hours))
     spec.update(environment)
     put_json(clients.s3, foundation.bucket, contract.spec_key(foundation.environment, run_id), spec)

@@ -178,7 +178,8 @@ def pending_status(run_id: str, attempt: int, now: datetime) -> Dict[str, Any]:
 
 def run_spec(run_id: str, environment: str, command: List[str], manifest_key: str, max_run_lifetime_seconds: int,
              created_at: datetime, created_by: str, name: Optional[str] = None,
-             env: Optional[Dict[str, str]] = None, policy: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+             env: Optional[Dict[str, str]] = None, policy: Optional[Dict[str, Any]] = None,
+             keep_checkpoints: Optional[int] = None) -> Dict[str, Any]:
     """spec.json, version 1, with its fields in the contract's order (optional ones only when given; `policy`: the
     run's RunPolicy as run_policy() writes it, which every next attempt and `resume` follow)."""
     spec: Dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "runId": run_id}
@@ -194,6 +195,8 @@ def run_spec(run_id: str, environment: str, command: List[str], manifest_key: st
     spec["createdBy"] = created_by
     if policy is not None:
         spec["policy"] = dict(policy)
+    if keep_checkpoints is not None:  # absent: the agent keeps 2 (docs/RUNS.md, "Checkpoints")
+        spec["checkpoints"] = {"keep": keep_checkpoints}
     return spec
 
 

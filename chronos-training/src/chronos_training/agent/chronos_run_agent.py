@@ -12,7 +12,18 @@ RUNTIME = ("runtime/python-env/", "runtime/scripts/")
 INTERVALS = ("checkpointIntervalSeconds", "logFlushSeconds", "stopGraceSeconds", "controlPollSeconds")
 EMPTY_SHA = hashlib.sha256(b"").hexdigest()
 MiB = 1 << 20
-MAX_PUT = 5 << 30  # one PUT takes at most 5 GiB (S3 User Guide, Uploading objects)
+# S3 multipart limits (S3 User Guide, "Amazon S3 multipart upload limits", qfacts.html): at most 10,000 parts, each
+# 5 MiB to 5 GiB (the last one may be smaller), an object of at most 48.8 TiB (10,000 x 5 GiB; 5 TiB before December
+# 2025); one PUT takes at most 5 GiB ("Uploading objects").
+MAX_PUT, MIN_PART, MAX_PART, MAX_PARTS = 5 << 30, 5 * MiB, 5 << 30, 10000
+MAX_OBJECT = MAX_PARTS * MAX_PART
+THRESHOLD = 64 * MiB  # a file above: a multipart upload, a download in ranged GETs, its parts side by side
+PART = 32 * MiB  # the part size, unless the 10,000 parts need larger ones
+CONNECTIONS = 16  # requests in flight at once, all transfers together
+SLOTS = threading.BoundedSemaphore(CONNECTIONS)
+TEMPORARY = (".tmp", ".partial", "~")  # a file or directory being written (name.tmp, ...) or an NFS `.nfs*`: skipped
+DONE = ".chronos-complete"  # a directory checkpoint's marker, written last (DCP's is `.metadata`; docs/RUNS.md)
+KEEP = 2  # whole checkpoints kept (spec `checkpoints.keep`)
 RECLAIM_SECONDS = 180  # after a spot drain, EC2 reclaims the instance; at the notice time + this, the power-off
 BATCH_STOP_SECONDS = 25  # a Batch drain ends within this: ECS sends SIGKILL 30 s after SIGTERM (stopTimeout)
 LOG = []  # the agent's log file, once open
@@ -29,12 +40,83 @@ class Interrupted(Exception):  # before the command started: SIGTERM, or a spot 
     pass
 
 
-class TooBig(Fatal):  # a checkpoint file one PUT cannot take: the attempt fails at once
+class TooBig(Fatal):  # a checkpoint file S3 cannot take (over MAX_OBJECT): the attempt fails at once
     pass
 
 
 class Aborted(OSError):  # an upload stopped: a drain began, or its deadline passed
     pass
+
+
+def part_size(size):
+    """The part size of a multipart upload of `size` bytes, within S3's limits (MiB multiples)."""
+    if size > MAX_OBJECT:
+        raise TooBig("%d bytes: over the %d bytes S3 takes in one object" % (size, MAX_OBJECT))
+    part = max(PART, MIN_PART, -(-size // MAX_PARTS))
+    return min(MAX_PART, -(-part // MiB) * MiB)
+
+
+class Window:
+    """The bytes [start, start + size) of a file, as a file: a part's body (read) or a ranged GET's sink (write)."""
+
+    def __init__(self, path, start, size, mode="rb"):
+        self.f, self.start, self.size, self.pos = open(path, mode), start, size, 0
+        self.f.seek(start)
+
+    def seek(self, _):
+        self.f.seek(self.start)
+        self.pos = 0
+
+    def truncate(self):
+        pass
+
+    def read(self, n):
+        b = self.f.read(max(0, min(n, self.size - self.pos)))
+        self.pos += len(b)
+        return b
+
+    def write(self, b):
+        if self.pos + len(b) > self.size:
+            raise OSError("a ranged GET returned more than its range")
+        self.f.write(b)
+        self.pos += len(b)
+
+    def close(self):
+        self.f.close()
+
+
+class Either:
+    """Set once any of its events is (a drain, a failure of another part of the same transfer), or `deadline` passed."""
+
+    def __init__(self, *events, deadline=None):
+        self.events, self.deadline = [e for e in events if e], deadline
+
+    def is_set(self):
+        return any(e.is_set() for e in self.events) or bool(self.deadline and time.time() > self.deadline)
+
+
+def run_pool(jobs, stop=None):
+    """Runs the callables side by side (CONNECTIONS threads); the first error sets `stop` (so that the others end
+    their uploads), starts no more jobs, and is raised once all threads ended."""
+    jobs = list(jobs)
+    todo, errors, lock, stop = iter(jobs), [], threading.Lock(), stop or threading.Event()
+
+    def worker():
+        while not errors:
+            with lock:
+                job = next(todo, None)
+            if job is None:
+                return
+            try:
+                job()
+            except BaseException as e:  # noqa: B036 (raised below, in the caller's thread)
+                errors.append(e)
+                stop.set()
+    threads = [thread(worker) for _ in range(min(CONNECTIONS, len(jobs)))]
+    for t in threads:
+        t.join()
+    if errors:
+        raise next((e for e in errors if not isinstance(e, Aborted)), errors[0])
 
 
 def chunks(f, stop):
@@ -78,18 +160,21 @@ def pos_int(v):
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
 
-def http_call(method, url, headers=None, body=None, timeout=10.0, sink=None):
-    """(status, body); with `sink` (a file), a 200 body is streamed into it."""
+def http_call(method, url, headers=None, body=None, timeout=10.0, sink=None, reply=None):
+    """(status, body); with `sink` (a file), a 200 or 206 body is streamed into it; `reply` (a dict) gets the response
+    headers, lower-case."""
     u = urllib.parse.urlsplit(url)
     conn = (http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection)(
         u.hostname, u.port, timeout=timeout, blocksize=MiB)
     try:
         conn.request(method, u.path + ("?" + u.query if u.query else ""), body=body, headers=headers or {})
         r = conn.getresponse()
-        if sink and r.status == 200:
+        if reply is not None:
+            reply.update((k.lower(), v) for k, v in r.getheaders())
+        if sink and r.status in (200, 206):
             for b in iter(lambda: r.read(MiB), b""):
                 sink.write(b)
-            return 200, b""
+            return r.status, b""
         return r.status, r.read()
     finally:
         conn.close()
@@ -203,10 +288,11 @@ class S3:
             self.host = "%ss3.%s.%s" % ("" if "." in bucket else bucket + ".", region, domain)
             self.base, self.root = "https://" + self.host, "/" + bucket if "." in bucket else ""
 
-    def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None, cancel=None):
+    def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None, cancel=None, headers=None,
+             reply=None):
         """(status, body), a GET's 404 included; network errors, 5xx, 429 and throttling are retried with backoff until
         `deadline` (default: 60 s). A file body is streamed, its payload unsigned (UNSIGNED-PAYLOAD)."""
-        deadline = deadline or time.time() + 60
+        deadline, extra = deadline or time.time() + 60, headers or {}
         path = self.root + "/" + quote(key, "-_.~/")
         url = self.base + path + ("?" + "&".join("%s=%s" % (quote(k), quote(v)) for k, v in query) if query else "")
         payload = EMPTY_SHA if body is None else hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else "UNSIGNED-PAYLOAD"
@@ -214,7 +300,7 @@ class S3:
         while True:
             tries += 1
             try:
-                headers = {"x-amz-content-sha256": payload}
+                headers = dict(extra, **{"x-amz-content-sha256": payload})
                 if body is not None:
                     headers["content-length"] = str(len(body) if isinstance(body, bytes) else size)
                     if not isinstance(body, bytes):
@@ -225,7 +311,8 @@ class S3:
                 signed = sigv4(method, self.host, path, query, headers, payload, self.creds.get(), self.region, "s3",
                                time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
                 status, data = http_call(method, url, signed, body if isinstance(body, (bytes, type(None))) else chunks(
-                    body, cancel.is_set if cancel else lambda: time.time() > deadline), max(2, min(60, deadline - time.time())), sink)
+                    body, cancel.is_set if cancel else lambda: time.time() > deadline), max(2, min(60, deadline - time.time())), sink,
+                    reply)
                 if status < 300 or (status == 404 and method == "GET"):
                     return status, data
                 code = (re.findall(rb"<Code>([^<]*)<", data) or [b""])[0].decode()
@@ -258,20 +345,86 @@ class S3:
         self.call("PUT", key, body=json.dumps(doc, indent=1).encode(), deadline=deadline)
 
     def put_file(self, key, path, deadline=None, cancel=None):
-        """Streams a file from disk (one PUT: at most 5 GiB); returns the (size, mtime) of what was sent."""
+        """Streams a file from disk: one PUT up to THRESHOLD, else a multipart upload whose parts go side by side
+        (aborted if any fails, or on `cancel` or the deadline); returns the (size, mtime) of what was sent."""
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
-            if st.st_size > MAX_PUT:
-                raise TooBig("%s is over 5 GiB, the most one PUT takes" % path)
-            self.call("PUT", key, body=f, size=st.st_size, deadline=deadline, cancel=cancel)
-            return st.st_size, st.st_mtime_ns
+            if st.st_size <= THRESHOLD:
+                with SLOTS:
+                    self.call("PUT", key, body=f, size=st.st_size, deadline=deadline, cancel=cancel)
+                return st.st_size, st.st_mtime_ns
+        part = part_size(st.st_size)
+        # With `cancel` (not a drain's final upload), the deadline bounds the retries, not the transfer: each request
+        # then has at least its own minute (CompleteMultipartUpload may take minutes: S3 API Reference).
+        soft = cancel is not None
+        with SLOTS:
+            upload = re.findall(r"<UploadId>([^<]+)<", self.call("POST", key, [("uploads", "")], b"", deadline=deadline,
+                                                                  cancel=cancel)[1].decode())[0]
+        etags, stop = {}, threading.Event()
 
-    def get_file(self, key, path):
+        def send(number, start):
+            body = Window(path, start, min(part, st.st_size - start))
+            try:
+                reply = {}
+                with SLOTS:
+                    self.call("PUT", key, [("partNumber", str(number)), ("uploadId", upload)], body, body.size,
+                              deadline=max(deadline or 0, time.time() + 60) if soft else deadline, reply=reply,
+                              cancel=Either(cancel, stop, deadline=None if cancel else deadline))
+                etags[number] = reply["etag"]
+            finally:
+                body.close()
+        try:
+            run_pool([lambda n=n, s=s: send(n, s) for n, s in enumerate(range(0, st.st_size, part), 1)], stop)
+            done = "<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
+                "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (n, xml(etags[n])) for n in sorted(etags))
+            with SLOTS:
+                data = self.call("POST", key, [("uploadId", upload)], done.encode(),
+                                 deadline=max(deadline or 0, time.time() + 300) if soft else deadline)[1]
+            if b"<Error>" in data:  # a 200 that failed (S3 API Reference, CompleteMultipartUpload)
+                raise OSError("CompleteMultipartUpload s3://%s/%s: %s" % (self.bucket, key, data[:300]))
+            upload = None
+            return st.st_size, st.st_mtime_ns
+        finally:
+            if upload:
+                try:  # the parts sent so far would be billed until a lifecycle rule removes them
+                    self.call("DELETE", key, [("uploadId", upload)], deadline=time.time() + 10)
+                    log("multipart upload of %s aborted" % key)
+                except (OSError, Fatal) as e:
+                    log("multipart upload of %s not aborted: %s" % (key, e))
+
+    def get_file(self, key, path, size=None):
+        """A file from S3; one of known `size` above THRESHOLD in ranged GETs side by side."""
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".partial", "wb") as f:
-            if self.call("GET", key, sink=f)[0] != 200:
-                raise Fatal("s3://%s/%s is missing" % (self.bucket, key))
+        if size is None or size <= THRESHOLD:
+            with open(path + ".partial", "wb") as f, SLOTS:
+                if self.call("GET", key, sink=f)[0] != 200:
+                    raise Fatal("s3://%s/%s is missing" % (self.bucket, key))
+        else:
+            with open(path + ".partial", "wb") as f:
+                f.truncate(size)
+
+            def fetch(start):
+                sink = Window(path + ".partial", start, min(PART, size - start), "r+b")
+                try:
+                    with SLOTS:
+                        status = self.call("GET", key, sink=sink, headers={"range": "bytes=%d-%d" % (
+                            start, start + sink.size - 1)})[0]
+                    if status != 206:
+                        raise Fatal("s3://%s/%s: HTTP %d to a ranged GET" % (self.bucket, key, status))
+                finally:
+                    sink.close()
+            run_pool([lambda s=s: fetch(s) for s in range(0, size, PART)])
         os.replace(path + ".partial", path)
+
+    def delete(self, keys, deadline=None):
+        """DeleteObjects, 1,000 keys a request at most (S3 API Reference, DeleteObjects)."""
+        for i in range(0, len(keys), 1000):
+            body = ("<Delete><Quiet>true</Quiet>%s</Delete>" % "".join(
+                "<Object><Key>%s</Key></Object>" % xml(k) for k in keys[i:i + 1000])).encode()
+            md5 = base64.b64encode(hashlib.new("md5", body, usedforsecurity=False).digest()).decode()
+            data = self.call("POST", "", [("delete", "")], body, headers={"content-md5": md5}, deadline=deadline)[1]
+            if b"<Error>" in data:
+                raise OSError("DeleteObjects s3://%s: %s" % (self.bucket, data[:300]))
 
     def list(self, prefix):
         """[(key, size)] under `prefix` (ListObjectsV2, all pages)."""
@@ -284,6 +437,10 @@ class S3:
             token = root.findtext(ns + "NextContinuationToken")
             if root.findtext(ns + "IsTruncated") != "true" or not token:
                 return out
+
+
+def xml(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def safe_path(p):
@@ -303,7 +460,8 @@ class Agent:
         self.exited, self.wake, self.stop, self.checkpoint_now, self.draining, self.term = (threading.Event() for _ in range(6))
         self.ck_lock, self.log_lock, self.echo = threading.Lock(), threading.Lock(), queue.Queue(512)
         self.uploaded, self.committed, self.sequence, self.offsets, self.chunks = {}, {}, 1, {}, {}
-        self.rebalance = self.reclaim_at = None
+        self.rebalance = self.reclaim_at = self.rate = None
+        self.keep = KEEP
 
     def main(self):
         rebooted, self.mode = self.mode == "rebooted", "batch" if self.mode == "batch" else "run"
@@ -429,6 +587,7 @@ class Agent:
                 raise Fatal("no run spec at s3://%s/%sspec.json" % (self.bucket, self.run_prefix))
             self.check_spec(spec)
         self.spec = spec
+        self.keep = (spec.get("checkpoints") or {}).get("keep", KEEP)
         self.interval, self.flush_seconds, grace, self.control_seconds = (
             spec.get(f, d) for f, d in zip(INTERVALS, (60, 15, 60, 30)))
         self.grace = min(grace, 90)  # a drain fits in a spot notice's two minutes
@@ -462,7 +621,9 @@ class Agent:
                  "code.manifestKey must be under %s/code/manifests/" % self.env),
                 (isinstance(runtime, list) and all(p in RUNTIME for p in runtime), "runtime may list only " + ", ".join(RUNTIME)),
                 (pos_int(s.get("maxRunLifetimeSeconds")), "maxRunLifetimeSeconds must be a positive integer"),
-                (isinstance(s.get("createdAt"), str), "createdAt is required")) + tuple(
+                (isinstance(s.get("createdAt"), str), "createdAt is required"),
+                (s.get("checkpoints") is None or isinstance(s["checkpoints"], dict) and pos_int(s["checkpoints"].get("keep", KEEP)),
+                 "checkpoints.keep must be a positive integer")) + tuple(
                 (f not in s or pos_int(s[f]), f + " must be a positive integer") for f in INTERVALS):
             if not ok:
                 raise Fatal("bad run spec: " + msg)
@@ -502,50 +663,126 @@ class Agent:
             if missing:
                 log("checkpoint %s skipped: %d of its files are missing or unreadable (%s)" % (key, len(missing), missing[0]))
                 continue
-            for f in m["files"]:
+            def fetch(f):
                 path = os.path.join(self.dirs["checkpoints"], safe_path(f["path"]))
-                self.s3.get_file(f["key"], path)
+                self.s3.get_file(f["key"], path, f["size"])
                 st = os.stat(path)
+                if st.st_size != f["size"]:
+                    raise Fatal("%s restored with %d bytes, not %d" % (f["path"], st.st_size, f["size"]))
                 self.uploaded[f["path"]] = self.committed[f["path"]] = (st.st_size, st.st_mtime_ns, f["key"])
+            t = time.time()
+            run_pool([lambda f=f: fetch(f) for f in m["files"]])
+            if sum(f["size"] for f in m["files"]) >= THRESHOLD:
+                log("restore: %d MiB in %.1f s" % (sum(f["size"] for f in m["files"]) // MiB, time.time() - t))
             self.last_checkpoint = {"sequence": m["sequence"], "manifestKey": key, "at": m.get("createdAt")}
             log("restored checkpoint %d (%d files)" % (m["sequence"], len(m["files"])))
             return
         log("no whole checkpoint to restore")
 
     def scan(self):
+        """{path: (size, mtime)} of every file of the checkpoint directory, dotfiles included, less the temporary ones
+        (name.tmp, name.partial, name~, .nfs*: files or directories being written)."""
         root, files = self.dirs["checkpoints"], {}
         for d, subdirs, names in os.walk(root):
-            subdirs[:] = [s for s in subdirs if not s.startswith(".")]
-            for n in names:  # never a file being written: .name, name.tmp, name.partial, name~
+            subdirs[:] = [s for s in subdirs if not temporary(s)]
+            for n in names:
                 path = os.path.join(d, n)
-                if not n.startswith(".") and not n.endswith((".tmp", ".partial", "~")) and os.path.isfile(path):
+                if not temporary(n) and os.path.isfile(path):
                     st = os.stat(path)
                     files[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns)
         return files
+
+    def whole(self, files):
+        """(files, carried): `files` less the directory checkpoints still being written, whose last committed version
+        is carried into the next manifest instead. A directory that holds DCP shards (*.distcp) is whole once its
+        `.metadata` is no older than each shard; one that holds DONE, once DONE is no older than each file under it."""
+        groups = set()
+        for rel in files:
+            d, _, n = rel.rpartition("/")
+            if n == ".metadata" or n.endswith(".distcp"):
+                groups.add((d, ".metadata"))
+            elif n == DONE:
+                groups.add((d, DONE))
+        out, carried = dict(files), {}
+        for d, marker in sorted(groups):
+            p = d + "/" if d else ""
+
+            def member(rel):
+                if marker == DONE:
+                    return rel.startswith(p)
+                return rel.rpartition("/")[0] == d and (rel == p + ".metadata" or rel.endswith(".distcp"))
+            inside = [r for r in files if member(r)]
+            if p + marker in files and all(files[r][1] <= files[p + marker][1] for r in inside):
+                continue
+            for r in inside:
+                out.pop(r, None)
+            carried.update((r, v) for r, v in self.committed.items() if member(r))
+            log("checkpoint directory %s is being written (%s missing or older than its files): its last whole "
+                "version stays" % (d or ".", marker))
+        return out, carried
 
     def checkpoint(self, deadline, why, cancel=None):
         """New and changed files to data/{sequence}/, then the manifest, last: True if one was committed. A file
         that vanished before its upload aborts the checkpoint (no manifest: it would not be whole)."""
         with self.ck_lock:
-            files = self.scan()
-            if files == {p: v[:2] for p, v in self.committed.items()}:
+            files, carried = self.whole(self.scan())
+            want = {p: v[:2] for p, v in carried.items()}
+            want.update(files)
+            if want == {p: v[:2] for p, v in self.committed.items()}:
                 return False
-            seq, sent = self.sequence, 0
-            for rel, stat in sorted(files.items()):
-                if self.uploaded.get(rel, ())[:2] != stat:
-                    key = "%sdata/%010d/%s" % (self.ck_prefix, seq, rel)
-                    try:
-                        self.uploaded[rel] = self.s3.put_file(key, os.path.join(self.dirs["checkpoints"], rel), deadline, cancel) + (key,)
-                    except FileNotFoundError:
-                        raise OSError("%s vanished before its upload: checkpoint %d aborted" % (rel, seq))
-                    sent += 1
+            seq = self.sequence
+            todo = [r for r, stat in sorted(files.items()) if self.uploaded.get(r, ())[:2] != stat]
+            size = sum(files[r][0] for r in todo)
+            if why == "final" and self.drain and self.rate and size / self.rate > deadline - time.time():
+                raise OSError("%d MiB cannot reach S3 in the %.0f s left at the measured %.0f MiB/s: the previous "
+                              "checkpoint stays" % (size // MiB, deadline - time.time(), self.rate / MiB))
+
+            def send(rel):
+                key = "%sdata/%010d/%s" % (self.ck_prefix, seq, rel)
+                try:
+                    self.uploaded[rel] = self.s3.put_file(key, os.path.join(self.dirs["checkpoints"], rel), deadline, cancel) + (key,)
+                except FileNotFoundError:
+                    raise OSError("%s vanished before its upload: checkpoint %d aborted" % (rel, seq))
+            t = time.time()
+            run_pool([lambda r=r: send(r) for r in todo])
+            if size >= THRESHOLD:  # the rate of a large transfer, not of a request's latency
+                self.rate = size / max(time.time() - t, 1e-3)
+            entries = dict(carried, **{p: self.uploaded[p] for p in files})
             key, at = "%smanifests/%010d.json" % (self.ck_prefix, seq), iso()
             self.s3.put_json(key, {"schemaVersion": SCHEMA, "sequence": seq, "createdAt": at, "files": [
-                {"path": p, "key": self.uploaded[p][2], "size": self.uploaded[p][0]} for p in sorted(files)]}, deadline)
-            self.committed = {p: self.uploaded[p] for p in files}
+                {"path": p, "key": entries[p][2], "size": entries[p][0]} for p in sorted(entries)]}, deadline)
+            self.committed = entries
             self.sequence, self.last_checkpoint = seq + 1, {"sequence": seq, "manifestKey": key, "at": at}
-            log("checkpoint %d (%s): %d files, %d uploaded" % (seq, why, len(files), sent))
+            log("checkpoint %d (%s): %d files, %d uploaded" % (seq, why, len(entries), len(todo)))
+            if size >= THRESHOLD:
+                log("checkpoint %d: %d MiB in %.1f s" % (seq, size // MiB, time.time() - t))
+            try:
+                self.prune(deadline)
+            except (OSError, Fatal, KeyError, TypeError) as e:
+                log("old checkpoints not pruned: %r" % (e,))
             return True
+
+    def prune(self, deadline):
+        """Keeps the last `keep` whole manifests and the data they name; deletes the older manifests and every other
+        object under data/ (none is being uploaded: this runs under ck_lock, after a commit)."""
+        manifests = sorted((k for k, _ in self.s3.list(self.ck_prefix + "manifests/") if k.endswith(".json")), reverse=True)
+        data = dict(self.s3.list(self.ck_prefix + "data/"))
+        kept, named = [], set()
+        for key in manifests:
+            if len(kept) == self.keep:
+                break
+            files = (self.s3.get_json(key, deadline) or {}).get("files", [])
+            if all(data.get(f["key"]) == f["size"] for f in files):
+                kept.append(key)
+                named.update(f["key"] for f in files)
+        if self.last_checkpoint["manifestKey"] not in kept:  # a listing that does not show it yet: nothing to judge by
+            return
+        doomed = [k for k in manifests if k not in kept] + sorted(k for k in data if k not in named)
+        if doomed:
+            self.s3.delete(doomed, deadline)
+            gone = set(doomed)
+            self.uploaded = {p: v for p, v in self.uploaded.items() if v[2] not in gone}
+            log("pruned %d objects: %d checkpoints kept" % (len(doomed), len(kept)))
 
     def flush_logs(self, deadline):
         """The bytes each stream's file gained since the last flush, as that stream's next chunk."""
@@ -919,11 +1156,15 @@ class Agent:
         final("status", lambda: self.write_status(deadline))
 
     def artifacts(self, deadline):
-        root = self.dirs["artifacts"]
+        root, paths = self.dirs["artifacts"], []
         for d, _, names in os.walk(root):
-            for n in names:
-                path = os.path.join(d, n)
-                self.s3.put_file("%s/artifacts/%s/%s" % (self.env, self.run_id, os.path.relpath(path, root)), path, deadline)
+            paths += [os.path.join(d, n) for n in names]
+        run_pool([lambda p=p: self.s3.put_file("%s/artifacts/%s/%s" % (self.env, self.run_id, os.path.relpath(p, root)), p,
+                                               deadline) for p in sorted(paths)])
+
+
+def temporary(name):
+    return name.endswith(TEMPORARY) or name.startswith(".nfs")
 
 
 def thread(target, *args):
