@@ -18,7 +18,13 @@ from .foundation import Foundation, check_env_name, resolve_foundation
 from .ec2launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback
 from .logs import LogPrinter
 from .store import get_json, list_run_ids, put_json, run_exists, run_instances, tag_of
+from .run_secrets import check_secrets_exist, looks_secret, parse_secrets
 from .watchdog import InstanceWatchdog
+
+
+def _stderr(line: str) -> None:
+    import sys
+    sys.stderr.write("chronos-training: %s\n" % line)
 
 
 def package_version() -> str:
@@ -88,6 +94,18 @@ class RunOptions:
     on_demand_after_interruptions: Optional[int] = None
     #: The working directory to upload (default: the current one).
     directory: Optional[str] = None
+    #: How long to wait for capacity (`6h`) when no instance can be launched (the run keeper retries).
+    wait_for_capacity: Optional[str] = None
+    #: How many whole checkpoints to keep (default 2).
+    keep_checkpoints: Optional[int] = None
+    #: A setup command run before the command at each attempt.
+    setup: Optional[str] = None
+    #: The files whose content keys the setup's cache (with the setup command).
+    setup_cache_files: Optional[List[str]] = None
+    #: A container image to run the command in.
+    container: Optional[str] = None
+    #: `ENV_NAME=parameter-name`: SSM SecureString parameters /chronos-training/{env}/secrets/{name}, read by the agent.
+    secrets: Optional[List[str]] = None
 
 
 @dataclass(frozen=True)
@@ -139,12 +157,13 @@ def launch_attempt(clients: Any, foundation: Foundation, run_id: str, attempt: i
 
 
 def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now: Callable[[], datetime],
-              interrupted: Callable[[], bool] = lambda: False) -> Started:
+              interrupted: Callable[[], bool] = lambda: False, warn: Optional[Callable[[str], None]] = None) -> Started:
     """Uploads the code, writes the spec and the `pending` status, and launches the first attempt. No terminal I/O:
-    `log` gets one line per step."""
+    `log` gets one line per step, `warn` each warning (default: stderr)."""
     check_env_name(options.env)
     if not options.command:
-        raise ChronosError("run needs a command after --, for example: -- python train.py", 2)
+        raise ChronosError("run needs a command after --, for example: -- python train.py (or command: in "
+                           "chronos.yaml)", 2)
     max_attempts = 3 if options.max_attempts is None else options.max_attempts
     on_demand_after = 2 if options.on_demand_after_interruptions is None else options.on_demand_after_interruptions
     if not (isinstance(max_attempts, int) and max_attempts >= 1):
@@ -152,6 +171,12 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
     if not (isinstance(on_demand_after, int) and on_demand_after >= 0):
         raise ChronosError("--on-demand-after-interruptions must be a whole number", 2)
     env_vars = parse_env_vars(options.env_vars)
+    secrets = parse_secrets(options.secrets)
+    for key in sorted(env_vars or {}):
+        if looks_secret(key):
+            (warn or _stderr)("warning: --env-var %s looks like a secret: its value is stored in plain text in the "
+                              "run's spec.json; pass it with --secret %s=NAME (chronos-training secret set NAME)"
+                              % (key, key))
 
     foundation = resolve_foundation(clients, options.env)
     log("foundation %s: bucket %s, template %s version %s, zones %s (from %s)" % (
@@ -168,6 +193,8 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
     if not instance_types:
         raise ChronosError("--instance-types is needed: the launch template has no instance type", 2)
     markets = markets_of(options.market, foundation)
+    if secrets:
+        check_secrets_exist(clients, foundation.environment, secrets)
     image = choose_image(foundation, instance_types, options.image_id)
     log("image: %s" % image.description)
 
@@ -185,7 +212,8 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
                      format_bytes(upload.uploaded_bytes), upload.manifest_key, t1 - t0, time.monotonic() - t1))
 
     spec = contract.run_spec(run_id, foundation.environment, options.command, upload.manifest_key, lifetime, started_at,
-                             "chronos-training/%s" % package_version(), name=options.name, env=env_vars)
+                             "chronos-training/%s" % package_version(), name=options.name, env=env_vars,
+                             secrets=secrets)
     put_json(clients.s3, foundation.bucket, contract.spec_key(foundation.environment, run_id), spec)
     log("run %s" % run_id)
     # Always the lifetime plus the drain margin: the reaper counts from LaunchTime, the agent from its own start.
@@ -338,7 +366,7 @@ class Follower:
 def run_command(clients: Any, io: Io, options: RunOptions, detach: bool = False, poll_seconds: float = 5) -> int:
     """`run`: upload the code, write the spec and `pending`, launch, then follow (or return with `detach`)."""
     started = start_run(clients, options, lambda line: io.err("[chronos] %s\n" % line), io.now,
-                        io.interrupted.is_set)
+                        io.interrupted.is_set, warn=lambda line: io.err("chronos-training: %s\n" % line))
     if detach:
         io.err("[chronos] detached: follow with chronos-training logs %s --follow --env %s\n"
                % (started.run_id, started.foundation.environment))
