@@ -120,12 +120,13 @@ def launch_file(path: str = "chronos.yaml", **overrides: Any) -> Run:
     return launch(file=path, **overrides)
 
 
-def set_secret(env: str, name: str, value: str, *, profile: Optional[str] = None, region: Optional[str] = None,
-               clients: Optional[Clients] = None) -> int:
+def set_secret(env: str, name: str, value: str, *, key_id: Optional[str] = None, profile: Optional[str] = None,
+               region: Optional[str] = None, clients: Optional[Clients] = None) -> int:
     """Stores a secret for `secrets={"ENV_NAME": name}`: the SSM SecureString parameter
-    `/chronos-training/{env}/secrets/{name}` (Standard tier; replaced if it exists). Returns its version."""
+    `/chronos-training/{env}/secrets/{name}` (Standard tier; replaced if it exists), encrypted with `key_id` (the
+    foundation's secretsKey) or the AWS managed key aws/ssm. Returns its version."""
     from .run_secrets import set_secret as put
-    return put(clients or Clients(profile=profile, region=region), env, name, value)
+    return put(clients or Clients(profile=profile, region=region), env, name, value, key_id)
 
 
 def runs(env: str, limit: Optional[int] = None, *, profile: Optional[str] = None, region: Optional[str] = None,

@@ -78,14 +78,15 @@ Asks the run's agent to stop (control.json): it drains, keeps its final checkpoi
 --now also terminates the run's instances at once (no drain).""",
     },
     "secret": {
-        "options": {},
-        "usage": """usage: chronos-training secret set NAME --env ENV
+        "options": {"--key-id": (True, False)},
+        "usage": """usage: chronos-training secret set NAME --env ENV [--key-id KEY]
        chronos-training secret list --env ENV
 
 set: stores a secret as the SSM SecureString parameter /chronos-training/ENV/secrets/NAME (Standard tier, the AWS
 managed key aws/ssm; replaces the value it had). The value is read from a prompt that does not echo it, or from
 standard input when it is not a terminal (printf %s "$WANDB_API_KEY" | chronos-training secret set wandb --env dev).
-A run reads it with --secret ENV_NAME=NAME (or secrets: in chronos.yaml).
+A run reads it with --secret ENV_NAME=NAME (or secrets: in chronos.yaml). --key-id: a customer managed KMS key (its
+ID, ARN or alias/NAME), the foundation's secretsKey (docs/IAM.md, "Run secrets").
 list: the names of the environment's secrets (never their values).""",
     },
     "init": {
@@ -317,7 +318,7 @@ def _secret(parsed: Parsed, io: Io, aws: Any, env: str) -> int:
     action = parsed.positionals[0] if parsed.positionals else None
     if action == "set" and len(parsed.positionals) == 2:
         name = run_secrets.check_name(parsed.positionals[1])
-        version = run_secrets.set_secret(aws, env, name, _read_secret_value(name))
+        version = run_secrets.set_secret(aws, env, name, _read_secret_value(name), parsed.first("--key-id"))
         io.err("chronos-training: stored %s (version %d); a run reads it with --secret ENV_NAME=%s\n"
                % (run_secrets.parameter_name(env, name), version, name))
         return 0

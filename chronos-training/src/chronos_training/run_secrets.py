@@ -71,9 +71,9 @@ def check_secrets_exist(clients: Any, env: str, secrets: Dict[str, str]) -> None
                                "chronos-training secret set %s --env %s" % (key, full, found.get("Type"), name, env), 2)
 
 
-def set_secret(clients: Any, env: str, name: str, value: str) -> int:
-    """Stores (or replaces) a secret: a SecureString parameter, Standard tier, the account's AWS managed key for SSM
-    (aws/ssm) unless the foundation's instance role was given another. Returns the parameter's version."""
+def set_secret(clients: Any, env: str, name: str, value: str, key_id: Optional[str] = None) -> int:
+    """Stores (or replaces) a secret: a SecureString parameter, Standard tier, encrypted with `key_id` (the
+    foundation's secretsKey) or else the AWS managed key aws/ssm. Returns the parameter's version."""
     from .foundation import check_env_name
     check_env_name(env)
     check_name(name)
@@ -83,7 +83,7 @@ def set_secret(clients: Any, env: str, name: str, value: str) -> int:
         raise ChronosError("secret %s: the value is %d bytes; a Standard parameter holds at most %d"
                            % (name, len(value.encode("utf-8")), MAX_STANDARD_VALUE_BYTES), 2)
     answer = clients.ssm.put_parameter(Name=parameter_name(env, name), Value=value, Type="SecureString",
-                                       Tier="Standard", Overwrite=True,
+                                       Tier="Standard", Overwrite=True, **({"KeyId": key_id} if key_id else {}),
                                        Description="chronos-training secret (chronos-training secret set)")
     return int(answer.get("Version", 0))
 
