@@ -1,8 +1,9 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { Stack, Token } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { acknowledgeTerminateFindings, terminateStatements } from './instance-access';
 import { acknowledgeNag, nagResourceFinding, skipCheckov } from '../private/compliance';
@@ -190,7 +191,7 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
     acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, secretsParameterArn(this, environment))}]`,
       `Read-only access to this environment's run secrets, the parameters under /${secretsParameterPrefix(environment)}`);
     if (!props.secretsKey) {
-      acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, Stack.of(this).formatArn({ service: 'kms', resource: 'key', resourceName: '*' }))}]`,
+      acknowledgeNag(cfnRole, `AwsSolutions-IAM5[Resource::${ANY_KMS_KEY}]`,
         'kms:Decrypt of the AWS managed key aws/ssm, whose ARN is not known at synthesis, narrowed to calls through SSM ' +
         '(kms:ViaService) for this environment\'s run secrets (kms:EncryptionContext:PARAMETER_ARN)');
     }
@@ -247,11 +248,18 @@ export function secretsParameterPrefix(environment: string): string {
  * The ARN of the run secrets' parameters of an environment (`*`: every name under the prefix).
  */
 export function secretsParameterArn(scope: Construct, environment: string, name: string = '*'): string {
-  return Stack.of(scope).formatArn({
-    service: 'ssm', resource: 'parameter', resourceName: `${secretsParameterPrefix(environment)}${name}`,
-    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-  });
+  // The stack's partition, region and account, literal when the stack's environment is concrete: a cdk-nag finding
+  // whose text holds more than one '::' (as `<AWS::Partition>` does) cannot be acknowledged (private/compliance.ts).
+  const stack = Stack.of(scope);
+  const partition = Token.isUnresolved(stack.region) ? stack.partition : RegionInfo.get(stack.region).partition ?? stack.partition;
+  return `arn:${partition}:ssm:${stack.region}:${stack.account}:parameter/${secretsParameterPrefix(environment)}${name}`;
 }
+
+/**
+ * Any KMS key (the AWS managed key aws/ssm, whose ARN is not known at synthesis), for a statement narrowed by
+ * kms:ViaService (this region's SSM) and kms:EncryptionContext:PARAMETER_ARN (this account's parameters).
+ */
+const ANY_KMS_KEY = 'arn:*:kms:*:*:key/*';
 
 /*
  * Reading a SecureString parameter with decryption needs ssm:GetParameter on the parameter and kms:Decrypt on its key
@@ -273,7 +281,7 @@ function readSecretsStatements(scope: Construct, environment: string, key?: kms.
     new iam.PolicyStatement({
       sid: 'DecryptTheRunSecrets',
       actions: ['kms:Decrypt'],
-      resources: [key ? key.keyArn : stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+      resources: [key ? key.keyArn : ANY_KMS_KEY],
       conditions: {
         StringEquals: { 'kms:ViaService': `ssm.${stack.region}.${stack.urlSuffix}` },
         StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': secretsParameterArn(scope, environment) },
