@@ -363,7 +363,8 @@ describe('TrainingInstanceRole, simulated', () => {
       const app = new App();
       const keys = new ChronosTrainingStack(app, 'KeyStack', { environmentName: 'keys', env: { account: ACCOUNT, region: REGION } });
       const keyed = new ChronosTrainingStack(app, 'Keyed', {
-        environmentName: 'dev', env: { account: ACCOUNT, region: REGION },
+        environmentName: 'dev',
+        env: { account: ACCOUNT, region: REGION },
         instanceRoleProps: { secretsKey: kms.Key.fromKeyArn(keys, 'Imported', `arn:aws:kms:${REGION}:${ACCOUNT}:key/1111`) },
       });
       const template = Template.fromStack(keyed);
@@ -379,7 +380,9 @@ describe('TrainingInstanceRole, simulated', () => {
         const result = scenario.action.startsWith('kms:')
           ? await simulateRequest(withoutContext, {
             principal: `arn:aws:iam::${ACCOUNT}:role/ChronosTraining-dev-Stack-FoundationInstanceRole`,
-            action: scenario.action, resource: scenario.resource, context: contextOf(scenario),
+            action: scenario.action,
+            resource: scenario.resource,
+            context: contextOf(scenario),
           }, scenario.request, KEY_POLICY_THAT_DELEGATES_TO_IAM)
           : await simulate(withoutContext, scenario);
         expect(result.overallResult).toBe(scenario.allowed ? 'Allowed' : 'ImplicitlyDenied');

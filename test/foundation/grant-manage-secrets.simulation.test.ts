@@ -31,7 +31,7 @@ const ROWS: Row[] = [
   { who: 'manager', request: 'delete a secret', action: 'ssm:DeleteParameter', resource: parameter('chronos-training/dev/secrets/wandb'), allowed: true },
   { who: 'manager', request: 'list the secrets (names only)', action: 'ssm:DescribeParameters', resource: '*', allowed: true },
   { who: 'manager', request: "store another environment's secret", action: 'ssm:PutParameter', resource: parameter('chronos-training/prod/secrets/wandb'), allowed: false },
-  { who: 'manager', request: "overwrite a foundation parameter", action: 'ssm:PutParameter', resource: parameter('chronos-training/dev/S3BucketName'), allowed: false },
+  { who: 'manager', request: 'overwrite a foundation parameter', action: 'ssm:PutParameter', resource: parameter('chronos-training/dev/S3BucketName'), allowed: false },
   { who: 'manager', request: 'store a parameter of another path', action: 'ssm:PutParameter', resource: parameter('prod/db-password'), allowed: false },
   { who: 'manager', request: 'store a dev secret in another region', action: 'ssm:PutParameter', resource: parameter('chronos-training/dev/secrets/wandb', 'us-west-2'), allowed: false },
 ];
@@ -71,7 +71,8 @@ test('with secretsKey, grantManageSecrets grants kms:Encrypt with that key, thro
   const app = new App();
   const keys = new ChronosTrainingStack(app, 'Keys', { environmentName: 'keys', env: { account: ACCOUNT, region: REGION } });
   const stack = new ChronosTrainingStack(app, 'ChronosTraining-dev-Stack', {
-    environmentName: 'dev', env: { account: ACCOUNT, region: REGION },
+    environmentName: 'dev',
+    env: { account: ACCOUNT, region: REGION },
     instanceRoleProps: { secretsKey: kms.Key.fromKeyArn(keys, 'Key', `arn:aws:kms:${REGION}:${ACCOUNT}:key/1111`) },
   });
   const manager = new iam.Role(stack, 'Manager', { assumedBy: new iam.AccountRootPrincipal() });

@@ -624,7 +624,6 @@ class Agent:
         """The spec's secrets from SSM (GetParameter, WithDecryption), at each attempt's start; only their names are
         logged. A secret that cannot be read fails the attempt, naming its parameter."""
         values, e = {}, os.environ
-        creds = Credentials(self.imds) if self.spec.get("secrets") else None
         for var, name in sorted(self.spec.get("secrets", {}).items()):
             param = "/chronos-training/%s/secrets/%s" % (self.env, name)
             body = json.dumps({"Name": param, "WithDecryption": True}).encode()
@@ -634,7 +633,7 @@ class Agent:
                 try:
                     headers = sigv4("POST", u.netloc, "/", [], {"content-type": "application/x-amz-json-1.1",
                                     "x-amz-target": "AmazonSSM.GetParameter"}, hashlib.sha256(body).hexdigest(),
-                                    creds.get(), self.s3.region, "ssm", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+                                    self.s3.creds.get(), self.s3.region, "ssm", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
                     status, data = http_call("POST", u.scheme + "://" + u.netloc + "/", headers, body)
                     what = "HTTP %d %s" % (status, (json.loads(data.decode() or "{}").get("__type") or "").split("#")[-1])
                 except (OSError, ValueError, http.client.HTTPException) as err:
