@@ -1,4 +1,4 @@
-import { Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Stack, Token } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -188,7 +188,7 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
     }
     acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${writePrefix}*`))}]`,
       `Read-write access to the objects under this environment's own '${writePrefix}' prefix, where runs write outputs`);
-    acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, secretsParameterArn(this, environment))}]`,
+    acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, secretsParameterStatement(this, environment).resource)}]`,
       `Read-only access to this environment's run secrets, the parameters under /${secretsParameterPrefix(environment)}`);
     if (!props.secretsKey) {
       acknowledgeNag(cfnRole, `AwsSolutions-IAM5[Resource::${ANY_KMS_KEY}]`,
@@ -248,11 +248,31 @@ export function secretsParameterPrefix(environment: string): string {
  * The ARN of the run secrets' parameters of an environment (`*`: every name under the prefix).
  */
 export function secretsParameterArn(scope: Construct, environment: string, name: string = '*'): string {
-  // The stack's partition, region and account, literal when the stack's environment is concrete: a cdk-nag finding
-  // whose text holds more than one '::' (as `<AWS::Partition>` does) cannot be acknowledged (private/compliance.ts).
+  return Stack.of(scope).formatArn({
+    service: 'ssm', resource: 'parameter', resourceName: `${secretsParameterPrefix(environment)}${name}`,
+    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+  });
+}
+
+/**
+ * The resource and conditions of a statement on an environment's run secrets. A cdk-nag finding whose text holds more
+ * than one '::' (as `<AWS::Partition>` does) cannot be acknowledged (private/compliance.ts): in a stack of a concrete
+ * region and account, the ARN is literal but for the partition, which follows from the region; in an
+ * environment-agnostic stack, it is any partition, region and account (`arn:*:ssm:*:*:parameter/...`), narrowed to
+ * the stack's by `aws:RequestedRegion` and `aws:ResourceAccount` (IAM User Guide, "AWS global condition context keys").
+ */
+export function secretsParameterStatement(scope: Construct, environment: string):
+{ resource: string; conditions: Record<string, any> } {
   const stack = Stack.of(scope);
-  const partition = Token.isUnresolved(stack.region) ? stack.partition : RegionInfo.get(stack.region).partition ?? stack.partition;
-  return `arn:${partition}:ssm:${stack.region}:${stack.account}:parameter/${secretsParameterPrefix(environment)}${name}`;
+  const path = `parameter/${secretsParameterPrefix(environment)}*`;
+  if (Token.isUnresolved(stack.region) || Token.isUnresolved(stack.account)) {
+    return {
+      resource: `arn:*:ssm:*:*:${path}`,
+      conditions: { StringEquals: { 'aws:RequestedRegion': stack.region, 'aws:ResourceAccount': stack.account } },
+    };
+  }
+  const partition = RegionInfo.get(stack.region).partition ?? 'aws';
+  return { resource: `arn:${partition}:ssm:${stack.region}:${stack.account}:${path}`, conditions: {} };
 }
 
 /**
@@ -276,7 +296,8 @@ function readSecretsStatements(scope: Construct, environment: string, key?: kms.
     new iam.PolicyStatement({
       sid: 'ReadTheRunSecrets',
       actions: ['ssm:GetParameter', 'ssm:GetParameters'],
-      resources: [secretsParameterArn(scope, environment)],
+      resources: [secretsParameterStatement(scope, environment).resource],
+      conditions: secretsParameterStatement(scope, environment).conditions,
     }),
     new iam.PolicyStatement({
       sid: 'DecryptTheRunSecrets',

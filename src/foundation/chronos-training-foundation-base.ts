@@ -8,7 +8,7 @@ import { Construct } from 'constructs';
 import { IChronosTrainingFoundation } from './foundation-reference';
 import { grantStatements, launchStatements } from './launch-grant';
 import { grantBatchSubmit } from '../batch/batch-grants';
-import { secretsParameterArn } from '../compute/training-instance-role';
+import { secretsParameterArn, secretsParameterStatement } from '../compute/training-instance-role';
 import { TrainingBucketGrants } from '../storage/training-bucket-grants';
 
 /**
@@ -137,8 +137,9 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
    */
   public grantManageSecrets(grantee: iam.IGrantable): iam.Grant {
     const parameters = secretsParameterArn(this, this.environmentName);
+    const scoped = secretsParameterStatement(this, this.environmentName);
     const statements = [
-      new iam.PolicyStatement({ actions: ['ssm:PutParameter', 'ssm:DeleteParameter'], resources: [parameters] }),
+      new iam.PolicyStatement({ actions: ['ssm:PutParameter', 'ssm:DeleteParameter'], resources: [scoped.resource], conditions: scoped.conditions }),
       new iam.PolicyStatement({ actions: ['ssm:DescribeParameters'], resources: ['*'] }),
     ];
     if (this.secretsKey) {
