@@ -249,7 +249,9 @@ export function secretsParameterPrefix(environment: string): string {
  */
 export function secretsParameterArn(scope: Construct, environment: string, name: string = '*'): string {
   return Stack.of(scope).formatArn({
-    service: 'ssm', resource: 'parameter', resourceName: `${secretsParameterPrefix(environment)}${name}`,
+    service: 'ssm',
+    resource: 'parameter',
+    resourceName: `${secretsParameterPrefix(environment)}${name}`,
     arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
   });
 }
