@@ -1,14 +1,14 @@
-import { ArnFormat, Stack, Token } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { acknowledgeTerminateFindings, terminateStatements } from './instance-access';
 import { acknowledgeNag, nagResourceFinding, skipCheckov } from '../private/compliance';
 import { instanceProfileName, regionForNames } from '../private/naming';
 import { SHARED_ACCESS_PREFIXES } from '../private/prefixes';
+import { secretsParameterArn, secretsParameterPrefix, secretsParameterStatement } from '../private/run-secrets';
 import { BATCH_MANAGED_BY, TAG_MANAGED_BY } from '../private/tags';
 import { validateEnvironment } from '../private/validation';
 import { TrainingBucket } from '../storage/training-bucket';
@@ -234,47 +234,6 @@ const SESSION_MANAGER_ACTIONS = [
 function sessionManagerStatement(): iam.PolicyStatement {
   // The ssmmessages actions have no resource types in the Service Authorization Reference, so only "*" matches them.
   return new iam.PolicyStatement({ sid: 'SessionManagerAgent', actions: SESSION_MANAGER_ACTIONS, resources: ['*'] });
-}
-
-/**
- * The name prefix of an environment's run secrets (SSM SecureString parameters), without the leading slash, as a
- * parameter ARN's resource name has it.
- */
-export function secretsParameterPrefix(environment: string): string {
-  return `chronos-training/${environment}/secrets/`;
-}
-
-/**
- * The ARN of the run secrets' parameters of an environment (`*`: every name under the prefix).
- */
-export function secretsParameterArn(scope: Construct, environment: string, name: string = '*'): string {
-  return Stack.of(scope).formatArn({
-    service: 'ssm',
-    resource: 'parameter',
-    resourceName: `${secretsParameterPrefix(environment)}${name}`,
-    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-  });
-}
-
-/**
- * The resource and conditions of a statement on an environment's run secrets. A cdk-nag finding whose text holds more
- * than one '::' (as `<AWS::Partition>` does) cannot be acknowledged (private/compliance.ts): in a stack of a concrete
- * region and account, the ARN is literal but for the partition, which follows from the region; in an
- * environment-agnostic stack, it is any partition, region and account (`arn:*:ssm:*:*:parameter/...`), narrowed to
- * the stack's by `aws:RequestedRegion` and `aws:ResourceAccount` (IAM User Guide, "AWS global condition context keys").
- */
-export function secretsParameterStatement(scope: Construct, environment: string):
-{ resource: string; conditions: Record<string, any> } {
-  const stack = Stack.of(scope);
-  const path = `parameter/${secretsParameterPrefix(environment)}*`;
-  if (Token.isUnresolved(stack.region) || Token.isUnresolved(stack.account)) {
-    return {
-      resource: `arn:*:ssm:*:*:${path}`,
-      conditions: { StringEquals: { 'aws:RequestedRegion': stack.region, 'aws:ResourceAccount': stack.account } },
-    };
-  }
-  const partition = RegionInfo.get(stack.region).partition ?? 'aws';
-  return { resource: `arn:${partition}:ssm:${stack.region}:${stack.account}:${path}`, conditions: {} };
 }
 
 /**

@@ -8,7 +8,7 @@ import { Construct } from 'constructs';
 import { IChronosTrainingFoundation } from './foundation-reference';
 import { grantStatements, launchStatements } from './launch-grant';
 import { grantBatchSubmit } from '../batch/batch-grants';
-import { secretsParameterArn, secretsParameterStatement } from '../compute/training-instance-role';
+import { secretsParameterArn, secretsParameterStatement } from '../private/run-secrets';
 import { TrainingBucketGrants } from '../storage/training-bucket-grants';
 
 /**
