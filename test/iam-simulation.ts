@@ -30,7 +30,7 @@ export function resolver(resources: Record<string, any>, refs: Record<string, st
     if (Array.isArray(value)) return value.map(resolve);
     if (value === null || typeof value !== 'object') return value;
     if ('Ref' in value) {
-      const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, ...refs };
+      const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, 'AWS::URLSuffix': 'amazonaws.com', ...refs };
       if (value.Ref in pseudo) return pseudo[value.Ref];
       if (resources[value.Ref]?.Type === 'AWS::Batch::JobDefinition') {
         return `arn:aws:batch:${REGION}:${ACCOUNT}:job-definition/${resources[value.Ref].Properties.JobDefinitionName}:1`;

@@ -1,11 +1,14 @@
 import { Stack } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledgeTerminateFindings, terminateStatements } from './instance-access';
 import { acknowledgeNag, nagResourceFinding, skipCheckov } from '../private/compliance';
 import { instanceProfileName, regionForNames } from '../private/naming';
 import { SHARED_ACCESS_PREFIXES } from '../private/prefixes';
+import { secretsParameterArn, secretsParameterPrefix, secretsParameterStatement } from '../private/run-secrets';
 import { BATCH_MANAGED_BY, TAG_MANAGED_BY } from '../private/tags';
 import { validateEnvironment } from '../private/validation';
 import { TrainingBucket } from '../storage/training-bucket';
@@ -45,6 +48,28 @@ export interface TrainingInstanceRoleOptions {
    * @default false
    */
   readonly sessionManager?: boolean;
+
+  /**
+   * The customer managed KMS key that encrypts the run secrets, the SSM SecureString parameters
+   * `/chronos-training/{environmentName}/secrets/*`; store them with it: `chronos-training secret set NAME
+   * --key-id KEY`. The role may `kms:Decrypt` with this key only
+   * through SSM (`kms:ViaService`) and for those parameters only (`kms:EncryptionContext:PARAMETER_ARN`).
+   * Without it, the parameters use the AWS managed key `aws/ssm`, whose key policy lets every principal of the
+   * account that may read a parameter decrypt it: a customer key separates who may read the secrets.
+   *
+   * @default - the AWS managed key `aws/ssm`
+   */
+  readonly secretsKey?: kms.IKey;
+
+  /**
+   * ECR repositories the instances may pull images from (`--container`, or `container:` in chronos.yaml):
+   * `repository.grantPull(role)`, that is `ecr:BatchCheckLayerAvailability`, `ecr:GetDownloadUrlForLayer` and
+   * `ecr:BatchGetImage` on each repository, and `ecr:GetAuthorizationToken`, which has no resource-level
+   * permissions and is granted on `*`.
+   *
+   * @default - none: only public images can be pulled
+   */
+  readonly containerRepositories?: ecr.IRepository[];
 }
 
 /**
@@ -85,7 +110,12 @@ export interface TrainingInstanceRoleProps extends TrainingInstanceRoleOptions {
  * - `EC2SelfManagement`: describe instances, and terminate only itself (or, with
  *   `terminateSelfOnly: false`, instances of this project and environment);
  * - `SessionManager`, only with `sessionManager: true`: the five actions a
- *   Session Manager shell needs.
+ *   Session Manager shell needs;
+ * - `ReadRunSecrets`: `ssm:GetParameter(s)` of `/chronos-training/{environmentName}/secrets/*`
+ *   only, and `kms:Decrypt` of those parameters through SSM (the run agent reads a run's
+ *   secrets at each attempt's start).
+ *
+ * With `containerRepositories`, it may also pull from those ECR repositories.
  *
  * It cannot create tags, run instances, pass roles or change the bucket.
  *
@@ -142,8 +172,12 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
             ArnEquals: { 'ec2:SourceInstanceARN': instanceArn(this, '${ec2:InstanceID}') },
           })),
         ...(props.sessionManager ? { SessionManager: document([sessionManagerStatement()]) } : {}),
+        ReadRunSecrets: document(readSecretsStatements(this, environment, props.secretsKey)),
       },
     });
+    for (const repository of props.containerRepositories ?? []) {
+      repository.grantPull(role);
+    }
 
     // The remaining wildcards are object keys under one prefix, and instance ARNs
     // narrowed by tag and source-instance conditions; each is acknowledged by name.
@@ -154,6 +188,13 @@ export class TrainingInstanceRole extends Construct implements iam.IGrantable {
     }
     acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, bucket.arnForObjects(`${writePrefix}*`))}]`,
       `Read-write access to the objects under this environment's own '${writePrefix}' prefix, where runs write outputs`);
+    acknowledgeNag(cfnRole, `AwsSolutions-IAM5[${nagResourceFinding(this, secretsParameterStatement(this, environment).resource)}]`,
+      `Read-only access to this environment's run secrets, the parameters under /${secretsParameterPrefix(environment)}`);
+    if (!props.secretsKey) {
+      acknowledgeNag(cfnRole, `AwsSolutions-IAM5[Resource::${ANY_KMS_KEY}]`,
+        'kms:Decrypt of the AWS managed key aws/ssm, whose ARN is not known at synthesis, narrowed to calls through SSM ' +
+        '(kms:ViaService) for this environment\'s run secrets (kms:EncryptionContext:PARAMETER_ARN)');
+    }
     acknowledgeTerminateFindings(cfnRole, 'Project and Environment tags, and by default the calling instance itself ' +
       '(ec2:SourceInstanceARN)', props.sessionManager ? 'the four ssmmessages channel actions support no resource-level ' +
       'permissions either, and ssm:UpdateInstanceInformation is the SSM Agent\'s heartbeat, granted on "*" as in AWS\'s own ' +
@@ -193,6 +234,42 @@ const SESSION_MANAGER_ACTIONS = [
 function sessionManagerStatement(): iam.PolicyStatement {
   // The ssmmessages actions have no resource types in the Service Authorization Reference, so only "*" matches them.
   return new iam.PolicyStatement({ sid: 'SessionManagerAgent', actions: SESSION_MANAGER_ACTIONS, resources: ['*'] });
+}
+
+/**
+ * Any KMS key (the AWS managed key aws/ssm, whose ARN is not known at synthesis), for a statement narrowed by
+ * kms:ViaService (this region's SSM) and kms:EncryptionContext:PARAMETER_ARN (this account's parameters).
+ */
+const ANY_KMS_KEY = 'arn:*:kms:*:*:key/*';
+
+/*
+ * Reading a SecureString parameter with decryption needs ssm:GetParameter on the parameter and kms:Decrypt on its key
+ * (AWS Systems Manager User Guide, "Restricting decryption of SecureString parameter values"). Parameter Store calls
+ * KMS with the encryption context PARAMETER_ARN = the parameter's ARN, and as SSM (kms:ViaService
+ * ssm.{region}.amazonaws.com; AWS KMS Developer Guide, "kms:ViaService"), so the decrypt is narrowed to these
+ * parameters. With the AWS managed key aws/ssm, its key policy already lets the account's principals decrypt through
+ * SSM, and the key's ARN is not known at synthesis: the statement names any key of the account and region, with both
+ * conditions.
+ */
+function readSecretsStatements(scope: Construct, environment: string, key?: kms.IKey): iam.PolicyStatement[] {
+  const stack = Stack.of(scope);
+  return [
+    new iam.PolicyStatement({
+      sid: 'ReadTheRunSecrets',
+      actions: ['ssm:GetParameter', 'ssm:GetParameters'],
+      resources: [secretsParameterStatement(scope, environment).resource],
+      conditions: secretsParameterStatement(scope, environment).conditions,
+    }),
+    new iam.PolicyStatement({
+      sid: 'DecryptTheRunSecrets',
+      actions: ['kms:Decrypt'],
+      resources: [key ? key.keyArn : ANY_KMS_KEY],
+      conditions: {
+        StringEquals: { 'kms:ViaService': `ssm.${stack.region}.${stack.urlSuffix}` },
+        StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': secretsParameterArn(scope, environment) },
+      },
+    }),
+  ];
 }
 
 function instanceArn(scope: Construct, instanceId: string): string {

@@ -1,11 +1,14 @@
+import { Stack } from 'aws-cdk-lib';
 import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { IChronosTrainingFoundation } from './foundation-reference';
 import { grantStatements, launchStatements } from './launch-grant';
 import { grantBatchSubmit } from '../batch/batch-grants';
+import { secretsParameterArn, secretsParameterStatement } from '../private/run-secrets';
 import { TrainingBucketGrants } from '../storage/training-bucket-grants';
 
 /**
@@ -30,6 +33,7 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
   public abstract readonly batchMultiNodeJobQueue?: batch.IJobQueue;
   public abstract readonly batchMultiNodeJobDefinition?: batch.IJobDefinition;
   public abstract readonly connections: ec2.Connections;
+  public abstract readonly secretsKey?: kms.IKey;
 
   /**
    * Lets `grantee` read (and list) the prefixes every environment shares:
@@ -118,6 +122,38 @@ export abstract class ChronosTrainingFoundationBase extends Construct implements
       securityGroup: this.securityGroup,
       bucketGrants: this.grants(),
     }));
+  }
+
+  /**
+   * Lets `grantee` store, replace and delete this environment's run secrets, the SSM SecureString parameters
+   * `/chronos-training/{environmentName}/secrets/*` (`chronos-training secret set NAME`: `ssm:PutParameter`,
+   * `ssm:DeleteParameter`), and list them (`chronos-training secret list`: `ssm:DescribeParameters`, which has no
+   * resource-level permissions and is granted on `*`; it returns names and metadata, never values). With the
+   * foundation's `secretsKey`, also `kms:Encrypt` with that key through SSM for those parameters; with the AWS
+   * managed key `aws/ssm` (the default) its key policy already allows it. `grantLaunch` lets its grantee check that a
+   * run's secrets exist (`ssm:GetParameter`), which reads no value without `kms:Decrypt`.
+   *
+   * @param grantee the principal that stores secrets, for example a developers' role
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal)
+   */
+  public grantManageSecrets(grantee: iam.IGrantable): iam.Grant {
+    const parameters = secretsParameterArn(this, this.environmentName);
+    const scoped = secretsParameterStatement(this, this.environmentName);
+    const statements = [
+      new iam.PolicyStatement({ actions: ['ssm:PutParameter', 'ssm:DeleteParameter'], resources: [scoped.resource], conditions: scoped.conditions }),
+      new iam.PolicyStatement({ actions: ['ssm:DescribeParameters'], resources: ['*'] }),
+    ];
+    if (this.secretsKey) {
+      statements.push(new iam.PolicyStatement({
+        actions: ['kms:Encrypt'],
+        resources: [this.secretsKey.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `ssm.${Stack.of(this).region}.${Stack.of(this).urlSuffix}` },
+          StringLike: { 'kms:EncryptionContext:PARAMETER_ARN': parameters },
+        },
+      }));
+    }
+    return grantStatements('grantManageSecrets', grantee, statements);
   }
 
   private grants(): TrainingBucketGrants {

@@ -2,6 +2,7 @@ import { Annotations, CfnOutput, Duration, Fn, Tags } from 'aws-cdk-lib';
 import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
@@ -372,6 +373,12 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
   /** The connections of the training instances' security group. */
   public readonly connections: ec2.Connections;
 
+  /**
+   * The customer managed key of the run secrets (`instanceRoleProps.secretsKey`); undefined: the AWS managed key
+   * `aws/ssm`.
+   */
+  public readonly secretsKey?: kms.IKey;
+
   /** The training launch template; undefined with `launchTemplate: false`. */
   public readonly launchTemplate?: ec2.ILaunchTemplate;
 
@@ -498,6 +505,7 @@ export class ChronosTrainingFoundation extends ChronosTrainingFoundationBase {
     }
 
     this.role = instanceRole.role;
+    this.secretsKey = props.instanceRoleProps?.secretsKey;
     this.instanceProfile = instanceRole.instanceProfile;
     this.securityGroup = securityGroup.securityGroup;
     this.connections = securityGroup.connections;

@@ -116,6 +116,15 @@ export interface IChronosTrainingFoundation extends ec2.IConnectable, IConstruct
    * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal)
    */
   grantLaunch(grantee: iam.IGrantable): iam.Grant;
+
+  /**
+   * Lets `grantee` store, replace, delete and list this environment's run secrets, the SSM SecureString parameters
+   * `/chronos-training/{environmentName}/secrets/*` (`chronos-training secret set NAME`).
+   *
+   * @param grantee the principal that stores secrets, for example a developers' role
+   * @throws when the grantee has no policy this app can change (a role imported with `mutable: false`, an account principal)
+   */
+  grantManageSecrets(grantee: iam.IGrantable): iam.Grant;
 }
 
 /**

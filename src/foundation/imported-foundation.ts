@@ -2,6 +2,7 @@ import { Annotations, Fn } from 'aws-cdk-lib';
 import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
@@ -31,6 +32,8 @@ export class ImportedChronosTrainingFoundation extends ChronosTrainingFoundation
   public readonly batchJobDefinition?: batch.IJobDefinition;
   public readonly batchMultiNodeJobQueue?: batch.IJobQueue;
   public readonly batchMultiNodeJobDefinition?: batch.IJobDefinition;
+  /** Not known for an imported foundation: `grantManageSecrets` grants no `kms:Encrypt` (use `key.grantEncrypt`). */
+  public readonly secretsKey?: kms.IKey = undefined;
 
   constructor(scope: Construct, id: string, environmentName: string, options: ChronosTrainingFoundationImportOptions = {}) {
     super(scope, id);

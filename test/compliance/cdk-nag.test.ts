@@ -57,6 +57,9 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:us-east-1:123456789012:schedule/chronos-training-dev/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:us-east-1:*:parameter/aws/service/deeplearning/ami/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:us-east-1:123456789012:parameter/chronos-training/dev/*]',
+      // The run secrets (issue 30): kms:Decrypt of the AWS managed key aws/ssm through SSM, and the secrets' prefix.
+      'AwsSolutions-IAM5[Resource::arn:*:kms:*:*:key/*]',
+      'AwsSolutions-IAM5[Resource::arn:aws:ssm:us-east-1:123456789012:parameter/chronos-training/dev/secrets/*]',
       // aws-cdk-lib stores IDs without a '::' prefix under 'annotation::'; cdk-nag matches them.
       'annotation::AwsSolutions-S1',
       'annotation::AwsSolutions-VPC7',

@@ -6,8 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App, CfnResource } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import { ChronosTrainingStack, TrainingInstanceRoleOptions } from '../../src';
 import { ACCOUNT, instanceArn as instance, REGION, resolver, simulate as simulateRequest } from '../iam-simulation';
 
@@ -29,6 +30,8 @@ interface Scenario {
   readonly tags?: Record<string, string>;
   /** Instance whose role credentials sign the request (ec2:SourceInstanceARN); none for other callers. */
   readonly from?: string | null;
+  /** Other context keys of the request (kms:ViaService, kms:EncryptionContext:...). */
+  readonly context?: Record<string, string>;
   readonly allowed: boolean;
 }
 
@@ -149,6 +152,47 @@ const SESSION_MANAGER_SCENARIOS: Scenario[] = [
   { request: 'read a parameter', action: 'ssm:GetParameter', resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/prod/db-password`, allowed: false },
 ];
 
+const parameter = (name: string, region = REGION) => `arn:aws:ssm:${region}:${ACCOUNT}:parameter/${name}`;
+const AWS_SSM_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0`;
+/*
+ * Parameter Store decrypts a SecureString parameter as SSM (kms:ViaService) with the encryption context PARAMETER_ARN.
+ * The simulator knows kms:EncryptionContext:${EncryptionContextKey} but matches a variable key only after a '/'
+ * (iam-simulate's listHasVariableKeyMatch), so it would ignore kms:EncryptionContext:PARAMETER_ARN: the kms:Decrypt
+ * rows are evaluated without that condition (kms:ViaService and the key), and the test 'narrows the decrypt to this
+ * environment's secrets' checks the condition in the template.
+ */
+/*
+ * KMS needs the key policy to allow a request too. The kms:Decrypt rows use a key whose policy delegates to IAM (the
+ * default key policy of a customer managed key: AWS KMS Developer Guide, "Default key policy"), as a `secretsKey` has,
+ * so that the role's policy decides. The AWS managed key aws/ssm's own policy lets every principal of the account use
+ * it through SSM (AWS Systems Manager User Guide, "Restricting decryption of SecureString parameter values"): with
+ * it, what keeps another environment's secrets from the role is ssm:GetParameter's scope (rows 3 to 6).
+ */
+const KEY_POLICY_THAT_DELEGATES_TO_IAM = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' }],
+};
+const SSM_VIA = { 'kms:ViaService': `ssm.${REGION}.amazonaws.com` };
+const ENCRYPTION_CONTEXT = 'kms:EncryptionContext:PARAMETER_ARN';
+
+/**
+ * The run secrets (docs/RUNS.md, "Secrets"): the agent reads `/chronos-training/dev/secrets/*` with decryption, and
+ * nothing else of Parameter Store. The key is the AWS managed key aws/ssm (any key ID of the account and region),
+ * through SSM and for those parameters only.
+ */
+const SECRETS_SCENARIOS: Scenario[] = [
+  { request: 'the run agent: read a run secret', action: 'ssm:GetParameter', resource: parameter('chronos-training/dev/secrets/wandb'), allowed: true },
+  { request: 'the run agent: decrypt a run secret through SSM', action: 'kms:Decrypt', resource: AWS_SSM_KEY, context: SSM_VIA, allowed: true },
+  { request: "read another environment's secret", action: 'ssm:GetParameter', resource: parameter('chronos-training/prod/secrets/wandb'), allowed: false },
+  { request: 'read a parameter of another path', action: 'ssm:GetParameter', resource: parameter('prod/db-password'), allowed: false },
+  { request: "read the foundation's parameters (the launcher's)", action: 'ssm:GetParameter', resource: parameter('chronos-training/dev/S3BucketName'), allowed: false },
+  { request: 'read a dev secret in another region', action: 'ssm:GetParameter', resource: parameter('chronos-training/dev/secrets/wandb', 'us-west-2'), allowed: false },
+  { request: 'decrypt with the key outside SSM (kms:Decrypt called directly)', action: 'kms:Decrypt', resource: AWS_SSM_KEY, allowed: false },
+  { request: 'decrypt with the key through another service (S3)', action: 'kms:Decrypt', resource: AWS_SSM_KEY, context: { 'kms:ViaService': `s3.${REGION}.amazonaws.com` }, allowed: false },
+  { request: 'store or replace a secret', action: 'ssm:PutParameter', resource: parameter('chronos-training/dev/secrets/wandb'), allowed: false },
+  { request: 'pull a container image from ECR (no containerRepositories)', action: 'ecr:BatchGetImage', resource: `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/train`, allowed: false },
+];
+
 /** A scenario of the table, by its request (fails if the table no longer has it). */
 function scenarioNamed(request: string): Scenario {
   const found = SCENARIOS.find(s => s.request === request);
@@ -236,6 +280,7 @@ function contextOf(s: Scenario): Record<string, string> {
     context['ec2:InstanceID'] = target[2];
   }
   for (const [key, value] of Object.entries(s.tags ?? {})) context[`ec2:ResourceTag/${key}`] = value;
+  Object.assign(context, s.context ?? {});
   if (s.prefix !== undefined) context['s3:prefix'] = s.prefix;
   return context;
 }
@@ -269,7 +314,7 @@ describe('TrainingInstanceRole, simulated', () => {
   const policies = all.instance;
 
   test('evaluates the three inline policies of the template', () => {
-    expect(policies.map(p => p.name)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement']);
+    expect(policies.map(p => p.name)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement', 'ReadRunSecrets']);
   });
 
   test.each(SCENARIOS.map((s, i) => [i + 1, s.request, s.allowed ? 'allowed' : 'denied', s] as const))(
@@ -291,11 +336,61 @@ describe('TrainingInstanceRole, simulated', () => {
   describe('with sessionManager: true', () => {
     const shell = synthesizedPolicies({ sessionManager: true }).instance;
     test('adds one inline policy, SessionManager', () => {
-      expect(shell.map(p => p.name)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement', 'SessionManager']);
+      expect(shell.map(p => p.name)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement', 'SessionManager', 'ReadRunSecrets']);
     });
     test.each(SESSION_MANAGER_SCENARIOS.map(s => [s.request, s.allowed ? 'allowed' : 'denied', s] as const))(
       'a dev instance may %s: %s', async (_request, _expected, scenario) => {
         const result = await simulate(shell, scenario);
+        expect(result.overallResult).toBe(scenario.allowed ? 'Allowed' : 'ImplicitlyDenied');
+        expect(result.result?.ignoredContextKeys ?? []).toEqual([]);
+      });
+  });
+
+  describe('the run secrets', () => {
+    const withoutContext = policies.map(p => ({
+      name: p.name,
+      policy: JSON.parse(JSON.stringify(p.policy, (key, value) => key === ENCRYPTION_CONTEXT ||
+        (key === 'StringLike' && Object.keys(value).every(k => k === ENCRYPTION_CONTEXT)) ? undefined : value)),
+    }));
+    test("narrows the decrypt to this environment's secrets (kms:EncryptionContext:PARAMETER_ARN)", () => {
+      const decrypt = policies.flatMap(p => p.policy.Statement).filter((st: any) => st.Action === 'kms:Decrypt');
+      expect(decrypt).toEqual([{
+        Sid: 'DecryptTheRunSecrets',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: 'arn:*:kms:*:*:key/*',
+        Condition: {
+          StringEquals: { 'kms:ViaService': `ssm.${REGION}.amazonaws.com` },
+          StringLike: { [ENCRYPTION_CONTEXT]: parameter('chronos-training/dev/secrets/*') },
+        },
+      }]);
+    });
+    test('with secretsKey, decrypts with that key only', () => {
+      const app = new App();
+      const keys = new ChronosTrainingStack(app, 'KeyStack', { environmentName: 'keys', env: { account: ACCOUNT, region: REGION } });
+      const keyed = new ChronosTrainingStack(app, 'Keyed', {
+        environmentName: 'dev',
+        env: { account: ACCOUNT, region: REGION },
+        instanceRoleProps: { secretsKey: kms.Key.fromKeyArn(keys, 'Imported', `arn:aws:kms:${REGION}:${ACCOUNT}:key/1111`) },
+      });
+      const template = Template.fromStack(keyed);
+      template.hasResourceProperties('AWS::IAM::Role', {
+        Policies: Match.arrayWith([Match.objectLike({
+          PolicyName: 'ReadRunSecrets',
+          PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'kms:Decrypt', Resource: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1111` })]) },
+        })]),
+      });
+    });
+    test.each(SECRETS_SCENARIOS.map(s => [s.request, s.allowed ? 'allowed' : 'denied', s] as const))(
+      'a dev instance may %s: %s', async (_request, _expected, scenario) => {
+        const result = scenario.action.startsWith('kms:')
+          ? await simulateRequest(withoutContext, {
+            principal: `arn:aws:iam::${ACCOUNT}:role/ChronosTraining-dev-Stack-FoundationInstanceRole`,
+            action: scenario.action,
+            resource: scenario.resource,
+            context: contextOf(scenario),
+          }, scenario.request, KEY_POLICY_THAT_DELEGATES_TO_IAM)
+          : await simulate(withoutContext, scenario);
         expect(result.overallResult).toBe(scenario.allowed ? 'Allowed' : 'ImplicitlyDenied');
         expect(result.result?.ignoredContextKeys ?? []).toEqual([]);
       });
@@ -316,6 +411,7 @@ describe('TrainingInstanceRole, simulated', () => {
     ['the role table', markdownTable(SCENARIOS)],
     ['the grantee table', markdownTable(GRANTEE_SCENARIOS, 'A role with grants', 'Grantee')],
     ['the Session Manager table', markdownTable(SESSION_MANAGER_SCENARIOS, 'A dev instance with sessionManager')],
+    ['the run secrets table', markdownTable(SECRETS_SCENARIOS, 'A dev training instance (run secrets)')],
   ])('docs/IAM.md holds %s', (_name, table) => {
     const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'IAM.md'), 'utf8');
     if (!doc.includes(table)) {

@@ -33,9 +33,9 @@ describe('TrainingInstanceRole', () => {
     expect(role.Properties.Description).toBe('IAM role for Chronos Training instances (stage)');
   });
 
-  test('has exactly the three inline policies named in the guide, and no managed policy', () => {
+  test('has exactly the three inline policies named in the guide, the run secrets (issue 30), and no managed policy', () => {
     const { role, template } = synth();
-    expect(role.Properties.Policies.map((p: any) => p.PolicyName)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement']);
+    expect(role.Properties.Policies.map((p: any) => p.PolicyName)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement', 'ReadRunSecrets']);
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     template.resourceCountIs('AWS::IAM::Policy', 0);
     template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
@@ -120,7 +120,10 @@ describe('TrainingInstanceRole', () => {
     const actions = Object.values(policies).flat().flatMap((s: any) => [s.Action].flat());
     expect(actions.sort()).toEqual([
       'ec2:DescribeInstances', 'ec2:TerminateInstances',
+      // The run secrets (ReadRunSecrets): read and decrypt /chronos-training/{env}/secrets/* only.
+      'kms:Decrypt',
       's3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:GetObject', 's3:ListBucket', 's3:ListBucket', 's3:PutObject',
+      'ssm:GetParameter', 'ssm:GetParameters',
     ]);
   });
 
@@ -162,12 +165,14 @@ describe('TrainingInstanceRole', () => {
   test('has no Session Manager policy by default', () => {
     const { policies } = synth();
     expect(policies.SessionManager).toBeUndefined();
-    expect(JSON.stringify(policies)).not.toContain('ssm');
+    // Of Systems Manager, only the run secrets' parameters (ReadRunSecrets).
+    const { ReadRunSecrets: _secrets, ...others } = policies;
+    expect(JSON.stringify(others)).not.toContain('ssm');
   });
 
   test('sessionManager adds exactly the five actions a Session Manager shell needs, on "*"', () => {
     const { role, policies } = synth({ sessionManager: true });
-    expect(role.Properties.Policies.map((p: any) => p.PolicyName)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement', 'SessionManager']);
+    expect(role.Properties.Policies.map((p: any) => p.PolicyName)).toEqual(['S3ReadAccess', 'S3WriteAccess', 'EC2SelfManagement', 'SessionManager', 'ReadRunSecrets']);
     expect(policies.SessionManager).toEqual([{
       Sid: 'SessionManagerAgent',
       Effect: 'Allow',

@@ -8,11 +8,11 @@ The names below are imported on first use, so that `import chronos_training` (an
 """
 from typing import Any
 
-__all__ = ["launch", "resume", "runs", "Run", "Clients", "ChronosError"]
+__all__ = ["launch", "launch_file", "set_secret", "resume", "runs", "Run", "Clients", "ChronosError"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("launch", "runs", "Run", "resume"):
+    if name in ("launch", "launch_file", "set_secret", "resume", "runs", "Run"):
         from . import api
         return getattr(api, name)
     if name == "Clients":

@@ -8,6 +8,7 @@ from . import contract, cost
 from .clients import Clients
 from .commands import Follower, RunOptions, Started, list_rows, logs_command, start_run, stop_run
 from .context import Io
+from .errors import ChronosError
 from .foundation import resolve_foundation
 from .store import get_json
 
@@ -71,44 +72,69 @@ class Run:
         return stop_run(self.clients, self.env, self.run_id, datetime.now(timezone.utc), terminate=now)
 
 
-def launch(env: str, command: List[str], instance_types: Optional[List[str]] = None, *, name: Optional[str] = None,
+def launch(env: Optional[str] = None, command: Optional[List[str]] = None,
+           instance_types: Optional[List[str]] = None, *, name: Optional[str] = None,
            image_id: Optional[str] = None, market: Optional[str] = None, max_run_lifetime: Optional[str] = None,
            env_vars: Optional[Dict[str, str]] = None, max_attempts: Optional[int] = None,
            on_demand_after_interruptions: Optional[int] = None, directory: Optional[str] = None,
-           setup: Optional[str] = None, setup_cache_files: Optional[List[str]] = None, container: Optional[str] = None,
-           keep_checkpoints: Optional[int] = None,
-           profile: Optional[str] = None, region: Optional[str] = None, clients: Optional[Clients] = None,
-           verbose: bool = False, wait_for_capacity: Optional[str] = None) -> Run:
+           secrets: Optional[Dict[str, str]] = None, setup: Optional[str] = None,
+           setup_cache_files: Optional[List[str]] = None, container: Optional[str] = None,
+           keep_checkpoints: Optional[int] = None, wait_for_capacity: Optional[str] = None,
+           file: Optional[str] = None, profile: Optional[str] = None, region: Optional[str] = None,
+           clients: Optional[Clients] = None, verbose: bool = False) -> Run:
     """Uploads `directory` (default: the current one), writes the run's spec and launches its first attempt, as
     `chronos-training run --detach` does; returns the Run at once.
 
-    :param env: the foundation's environment.
-    :param command: the command and its arguments, e.g. `["python", "train.py"]`.
+    :param env: the foundation's environment (or the run file's `environment`).
+    :param command: the command and its arguments, e.g. `["python", "train.py"]` (or the run file's `command`).
     :param instance_types: in order of preference (default: the launch template's).
     :param market: `spot`, `on-demand` or `spot-fallback` (default).
     :param max_run_lifetime: each attempt's lifetime, `2h`, `90m` (default: the foundation's).
-    :param env_vars: the command's environment variables.
-    :param setup: a command run once before `command` (e.g. `pip install -r requirements.txt`), its result cached.
-    :param setup_cache_files: the files whose bytes key the setup's cache (default: requirements*.txt, lock files).
-    :param container: a container image the command runs in.
-    :param keep_checkpoints: whole checkpoints kept in S3, older ones pruned (default 2).
+    :param env_vars: the command's environment variables (stored in plain text in the spec: not for secrets).
+    :param secrets: environment variable → the name of its SSM SecureString parameter
+        `/chronos-training/{env}/secrets/{name}` (set_secret stores one); the agent reads the values at each attempt.
+    :param setup, setup_cache_files, container, keep_checkpoints, wait_for_capacity: as the run file's `setup`,
+        `container`, `checkpoints.keep`, `waitForCapacity` (docs/RUNS.md, "The run file").
+    :param file: a run file (`chronos.yaml`) whose fields are the defaults of the arguments given here.
     :param verbose: print the launcher's lines (`[chronos] ...`) on stderr.
     :param wait_for_capacity: how long to wait for capacity when none is found, `6h`, `90m`, `0` (default 6 h).
     """
+    from .runfile import merge, read
     aws = clients or Clients(profile=profile, region=region)
-    options = RunOptions(env=env, command=list(command), instance_types=instance_types, image_id=image_id,
-                         market=market, max_run_lifetime=max_run_lifetime,
-                         env_vars=["%s=%s" % kv for kv in (env_vars or {}).items()] or None, name=name,
-                         max_attempts=max_attempts, on_demand_after_interruptions=on_demand_after_interruptions,
-                         directory=directory, setup=setup, setup_cache_files=setup_cache_files, container=container,
-                         wait_for_capacity=wait_for_capacity, keep_checkpoints=keep_checkpoints)
+    from_file = read(file) if file else {}
+    given = dict(env=env, command=list(command) if command else None, instance_types=instance_types,
+                 image_id=image_id, market=market, max_run_lifetime=max_run_lifetime,
+                 env_vars=["%s=%s" % kv for kv in (env_vars or {}).items()] or None, name=name,
+                 max_attempts=max_attempts, on_demand_after_interruptions=on_demand_after_interruptions,
+                 directory=directory, secrets=["%s=%s" % kv for kv in (secrets or {}).items()] or None, setup=setup,
+                 setup_cache_files=setup_cache_files, container=container, keep_checkpoints=keep_checkpoints,
+                 wait_for_capacity=wait_for_capacity)
+    merged = merge(from_file, given)
+    if not merged.get("env"):
+        raise ChronosError("launch: env is needed (or environment: in the run file)", 2)
+    merged.setdefault("command", None)
+    options = RunOptions(**merged)
 
     def log(line: str) -> None:
         if verbose:
             sys.stderr.write("[chronos] %s\n" % line)
 
     started = start_run(aws, options, log, lambda: datetime.now(timezone.utc))
-    return Run(env, started.run_id, aws, _started=started)
+    return Run(options.env, started.run_id, aws, _started=started)
+
+
+def launch_file(path: str = "chronos.yaml", **overrides: Any) -> Run:
+    """Launches the run a run file describes (`launch(file=path, **overrides)`)."""
+    return launch(file=path, **overrides)
+
+
+def set_secret(env: str, name: str, value: str, *, key_id: Optional[str] = None, profile: Optional[str] = None,
+               region: Optional[str] = None, clients: Optional[Clients] = None) -> int:
+    """Stores a secret for `secrets={"ENV_NAME": name}`: the SSM SecureString parameter
+    `/chronos-training/{env}/secrets/{name}` (Standard tier; replaced if it exists), encrypted with `key_id` (the
+    foundation's secretsKey) or the AWS managed key aws/ssm. Returns its version."""
+    from .run_secrets import set_secret as put
+    return put(clients or Clients(profile=profile, region=region), env, name, value, key_id)
 
 
 def runs(env: str, limit: Optional[int] = None, *, profile: Optional[str] = None, region: Optional[str] = None,

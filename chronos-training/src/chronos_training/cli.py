@@ -18,8 +18,8 @@ GLOBAL: Dict[str, Tuple[bool, bool]] = {
 
 COMMANDS: Dict[str, Dict[str, Any]] = {
     "run": {
-        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--keep-checkpoints": (True, False), "--detach": (False, False), "--dir": (True, False), "--setup": (True, False), "--setup-cache-file": (True, True), "--container": (True, False), "--wait-for-capacity": (True, False)},
-        "usage": """usage: chronos-training run --env ENV [options] -- COMMAND [ARG...]
+        "options": {"--instance-types": (True, False), "--image-id": (True, False), "--spot": (False, False), "--on-demand": (False, False), "--spot-fallback": (False, False), "--max-run-lifetime": (True, False), "--env-var": (True, True), "--name": (True, False), "--max-attempts": (True, False), "--on-demand-after-interruptions": (True, False), "--keep-checkpoints": (True, False), "--detach": (False, False), "--dir": (True, False), "--setup": (True, False), "--setup-cache-file": (True, True), "--container": (True, False), "--wait-for-capacity": (True, False), "--secret": (True, True), "--file": (True, False)},
+        "usage": """usage: chronos-training run --env ENV [options] [-- COMMAND [ARG...]]
 
 Uploads the working directory (honouring .gitignore; content-addressed, so unchanged files are not sent again),
 writes the run spec, launches an instance from the foundation's launch template and follows the run's logs.
@@ -38,7 +38,13 @@ options:
   --spot | --on-demand | --spot-fallback
                                       spot only, on-demand only, or spot then on-demand (the default)
   --max-run-lifetime 2h|90m|1h30m     each attempt's lifetime, at most the foundation's (the default)
-  --env-var KEY=VALUE                 an environment variable of the command (repeatable)
+  --env-var KEY=VALUE                 an environment variable of the command (repeatable; stored in plain text in
+                                      the run's spec: for a key or a token, use --secret)
+  --secret ENV_NAME=NAME              an environment variable of the command read at each attempt's start from the
+                                      SSM SecureString parameter /chronos-training/ENV/secrets/NAME (repeatable;
+                                      store one with chronos-training secret set NAME)
+  --file PATH                         the run file (default: chronos.yaml in the current directory, when there is
+                                      one); the flags given win over its fields (docs/RUNS.md, "The run file")
   --name NAME                         a human name, also the run ID's prefix
   --max-attempts N                    attempts in all, after spot interruptions (default 3)
   --on-demand-after-interruptions N   switch to on-demand after N spot interruptions (default 2; needs on-demand allowed)
@@ -99,6 +105,31 @@ The environment's runs, newest first (default 20).""",
 Asks the run's agent to stop (control.json): it drains, keeps its final checkpoint and logs, and ends as stopped.
 --now also terminates the run's instances at once (no drain).""",
     },
+    "secret": {
+        "options": {"--key-id": (True, False)},
+        "usage": """usage: chronos-training secret set NAME --env ENV [--key-id KEY]
+       chronos-training secret list --env ENV
+
+set: stores a secret as the SSM SecureString parameter /chronos-training/ENV/secrets/NAME (Standard tier, the AWS
+managed key aws/ssm; replaces the value it had). The value is read from a prompt that does not echo it, or from
+standard input when it is not a terminal (printf %s "$WANDB_API_KEY" | chronos-training secret set wandb --env dev).
+A run reads it with --secret ENV_NAME=NAME (or secrets: in chronos.yaml). --key-id: a customer managed KMS key (its
+ID, ARN or alias/NAME), the foundation's secretsKey (docs/IAM.md, "Run secrets").
+list: the names of the environment's secrets (never their values).""",
+    },
+    "init": {
+        "options": {"--force": (False, False), "--file": (True, False)},
+        "usage": """usage: chronos-training init [--file PATH] [--force]
+
+Writes a commented example run file, chronos.yaml (or PATH), with every field; refuses to replace one unless
+--force. Editors that read the first line's $schema (the YAML language server) complete and check its fields.""",
+    },
+    "schema": {
+        "options": {},
+        "usage": """usage: chronos-training schema
+
+Prints the JSON Schema (draft 2020-12) of the run file chronos.yaml.""",
+    },
     "agent-path": {
         "options": {"--copy": (True, False)},
         "usage": """usage: chronos-training agent-path [--copy DEST]
@@ -118,6 +149,9 @@ commands:
   list                the environment's runs
   stop RUN            stop a run (--now: terminate)
   resume RUN          continue a stopped, timed-out, failed or interrupted run
+  secret set NAME     store a secret for --secret (secret list: their names)
+  init                write an example run file, chronos.yaml
+  schema              print the run file's JSON Schema
   agent-path          the path of the packaged run agent
 
 Run chronos-training COMMAND --help for a command's options. --version prints the version.
@@ -212,7 +246,15 @@ def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str]
         from . import commands
         if command == "agent-path":
             return commands.agent_path_command(io, parsed.first("--copy"))
-        env = parsed.first("--env") or os.environ.get("CHRONOS_ENV")
+        if command in ("init", "schema"):
+            return _init_or_schema(command, parsed, io)
+        from_file: Dict[str, Any] = {}
+        if command == "run":
+            from . import runfile
+            path = runfile.find(parsed.first("--file"))
+            if path:
+                from_file = runfile.read(path)
+        env = parsed.first("--env") or os.environ.get("CHRONOS_ENV") or from_file.get("env")
         if not env:
             raise ChronosError("%s: --env ENV is needed (or CHRONOS_ENV)" % command, 2)
         if clients is None:
@@ -238,9 +280,11 @@ def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str]
             if parsed.rest is not None and parsed.positionals:
                 raise ChronosError("run: unexpected %s before --" % parsed.positionals[0], 2)
             types = parsed.first("--instance-types")
-            options = commands.RunOptions(
+            from .runfile import merge
+            given = parsed.rest if parsed.rest is not None else parsed.positionals
+            options = commands.RunOptions(**merge(from_file, dict(
                 env=env,
-                command=parsed.rest if parsed.rest is not None else parsed.positionals,
+                command=given or None,
                 instance_types=[s.strip() for s in types.split(",") if s.strip()] if types is not None else None,
                 image_id=parsed.first("--image-id"),
                 market=markets[0][2:] if markets else None,
@@ -255,7 +299,8 @@ def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str]
                 setup_cache_files=o.get("--setup-cache-file"),
                 container=parsed.first("--container"),
                 wait_for_capacity=parsed.first("--wait-for-capacity"),
-            )
+                secrets=o.get("--secret"),
+            )))
             return commands.run_command(aws, io, options, detach=bool(o.get("--detach")), poll_seconds=poll)
         if command == "resume":
             markets = [m for m in ("--spot", "--on-demand", "--spot-fallback") if o.get(m)]
@@ -277,11 +322,54 @@ def main_with(argv: List[str], io: Io, clients: Optional[Callable[[Optional[str]
             return commands.list_command(aws, io, env, _integer(parsed, "--limit"))
         if command == "stop":
             return commands.stop_command(aws, io, env, run_arg(), now=bool(o.get("--now")))
+        if command == "secret":
+            return _secret(parsed, io, aws, env)
         raise ChronosError("unknown command '%s'" % command, 2)
     except Exception as e:  # noqa: BLE001
         message = e.message if isinstance(e, ChronosError) else _describe_error(e)
         io.err("chronos-training: error: %s\n" % re.sub(r"\s*\n\s*", " ", message))
         return e.exit_code if isinstance(e, ChronosError) else 1
+
+
+def _init_or_schema(command: str, parsed: Parsed, io: Io) -> int:
+    from . import runfile
+    if parsed.positionals:
+        raise ChronosError("%s: unexpected %s" % (command, parsed.positionals[0]), 2)
+    if command == "schema":
+        io.out(runfile.schema_text())
+        return 0
+    path = parsed.first("--file") or runfile.DEFAULT_FILE
+    if os.path.exists(path) and not parsed.options.get("--force"):
+        raise ChronosError("init: %s exists; --force replaces it" % path, 2)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(runfile.example())
+    io.err("chronos-training: wrote %s; edit it, then: chronos-training run\n" % path)
+    return 0
+
+
+def _read_secret_value(name: str) -> str:
+    """The value from a prompt without echo (a terminal), else all of standard input less one final newline."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+        return getpass.getpass("value of secret %s (not echoed): " % name)
+    data = sys.stdin.read() if sys.stdin is not None else ""
+    return data[:-1] if data.endswith("\n") else data
+
+
+def _secret(parsed: Parsed, io: Io, aws: Any, env: str) -> int:
+    from . import run_secrets
+    action = parsed.positionals[0] if parsed.positionals else None
+    if action == "set" and len(parsed.positionals) == 2:
+        name = run_secrets.check_name(parsed.positionals[1])
+        version = run_secrets.set_secret(aws, env, name, _read_secret_value(name), parsed.first("--key-id"))
+        io.err("chronos-training: stored %s (version %d); a run reads it with --secret ENV_NAME=%s\n"
+               % (run_secrets.parameter_name(env, name), version, name))
+        return 0
+    if action == "list" and len(parsed.positionals) == 1:
+        for name in run_secrets.list_secrets(aws, env):
+            io.out(name + "\n")
+        return 0
+    raise ChronosError("secret: give set NAME or list (see chronos-training secret --help)", 2)
 
 
 def process_io() -> Io:

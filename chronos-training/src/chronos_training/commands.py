@@ -18,7 +18,13 @@ from .foundation import Foundation, check_env_name, resolve_foundation
 from .ec2launch import ImageChoice, Launched, LaunchRequest, choose_image, launch_with_fallback, pin_image
 from .logs import LogPrinter
 from .store import get_json, list_run_ids, put_json, run_exists, run_instances, tag_of
+from .run_secrets import check_secrets_exist, looks_secret, parse_secrets
 from .watchdog import InstanceWatchdog
+
+
+def _stderr(line: str) -> None:
+    import sys
+    sys.stderr.write("chronos-training: %s\n" % line)
 
 
 def package_version() -> str:
@@ -90,15 +96,18 @@ class RunOptions:
     keep_checkpoints: Optional[int] = None
     #: The working directory to upload (default: the current one).
     directory: Optional[str] = None
-    #: A command run once before `command` in the code directory; its result is cached (spec `setup`).
-    setup: Optional[str] = None
-    #: The files whose bytes key the setup's cache (default: the agent's, requirements*.txt and the lock files).
-    setup_cache_files: Optional[List[str]] = None
-    #: A container image the command runs in (spec `container`).
-    container: Optional[str] = None
-    #: How long a launch that finds no capacity in any zone, type and market waits and tries again (`6h`, `90m`; `0`:
-    #: no wait); default contract.DEFAULT_CAPACITY_WAIT_SECONDS (6 h).
+    #: How long to wait for capacity (`6h`) when no instance can be launched (the run keeper retries).
     wait_for_capacity: Optional[str] = None
+    #: How many whole checkpoints to keep (default 2).
+    keep_checkpoints: Optional[int] = None
+    #: A setup command run before the command at each attempt.
+    setup: Optional[str] = None
+    #: The files whose content keys the setup's cache (with the setup command).
+    setup_cache_files: Optional[List[str]] = None
+    #: A container image to run the command in.
+    container: Optional[str] = None
+    #: `ENV_NAME=parameter-name`: SSM SecureString parameters /chronos-training/{env}/secrets/{name}, read by the agent.
+    secrets: Optional[List[str]] = None
 
 
 @dataclass(frozen=True)
@@ -162,12 +171,14 @@ def capacity_wait_seconds(text: Optional[str]) -> int:
 
 
 def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now: Callable[[], datetime],
-              interrupted: Callable[[], bool] = lambda: False, sleep: Callable[[float], None] = time.sleep) -> Started:
+              interrupted: Callable[[], bool] = lambda: False, sleep: Callable[[float], None] = time.sleep,
+              warn: Optional[Callable[[str], None]] = None) -> Started:
     """Uploads the code, writes the spec and the `pending` status, and launches the first attempt. No terminal I/O:
-    `log` gets one line per step."""
+    `log` gets one line per step, `warn` each warning (default: stderr)."""
     check_env_name(options.env)
     if not options.command:
-        raise ChronosError("run needs a command after --, for example: -- python train.py", 2)
+        raise ChronosError("run needs a command after --, for example: -- python train.py (or command: in "
+                           "chronos.yaml)", 2)
     max_attempts = 3 if options.max_attempts is None else options.max_attempts
     on_demand_after = 2 if options.on_demand_after_interruptions is None else options.on_demand_after_interruptions
     if not (isinstance(max_attempts, int) and max_attempts >= 1):
@@ -180,6 +191,12 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
     env_vars = parse_env_vars(options.env_vars)
     environment = environment_fields(options)
     capacity_wait = capacity_wait_seconds(options.wait_for_capacity)
+    secrets = parse_secrets(options.secrets)
+    for key in sorted(env_vars or {}):
+        if looks_secret(key):
+            (warn or _stderr)("warning: --env-var %s looks like a secret: its value is stored in plain text in the "
+                              "run's spec.json; pass it with --secret %s=NAME (chronos-training secret set NAME)"
+                              % (key, key))
 
     foundation = resolve_foundation(clients, options.env)
     log("foundation %s: bucket %s, template %s version %s, zones %s (from %s)" % (
@@ -196,6 +213,8 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
     if not instance_types:
         raise ChronosError("--instance-types is needed: the launch template has no instance type", 2)
     markets = markets_of(options.market, foundation)
+    if secrets:
+        check_secrets_exist(clients, foundation.environment, secrets)
     image = pin_image(clients, foundation, choose_image(foundation, instance_types, options.image_id))
     log("image: %s" % image.description)
 
@@ -218,7 +237,8 @@ def start_run(clients: Any, options: RunOptions, log: Callable[[str], None], now
                        image_id=image.image_id, name=options.name)
     spec = contract.run_spec(run_id, foundation.environment, options.command, upload.manifest_key, lifetime, started_at,
                              "chronos-training/%s" % package_version(), name=options.name, env=env_vars,
-                             keep_checkpoints=keep, policy=contract.run_policy(instance_types, markets, max_attempts, on_demand_after,
+                             keep_checkpoints=keep, secrets=secrets,
+                             policy=contract.run_policy(instance_types, markets, max_attempts, on_demand_after,
                                                         capacity_wait, image.image_id, policy.max_lifetime_hours))
     spec.update(environment)
     put_json(clients.s3, foundation.bucket, contract.spec_key(foundation.environment, run_id), spec)
@@ -360,7 +380,8 @@ class Follower:
 def run_command(clients: Any, io: Io, options: RunOptions, detach: bool = False, poll_seconds: float = 5) -> int:
     """`run`: upload the code, write the spec and `pending`, launch, then follow (or return with `detach`)."""
     started = start_run(clients, options, lambda line: io.err("[chronos] %s\n" % line), io.now,
-                        io.interrupted.is_set, io.sleep)
+                        io.interrupted.is_set, io.sleep,
+                        warn=lambda line: io.err("chronos-training: %s\n" % line))
     if detach:
         io.err("[chronos] detached: follow with chronos-training logs %s --follow --env %s\n"
                % (started.run_id, started.foundation.environment))

@@ -179,9 +179,10 @@ def pending_status(run_id: str, attempt: int, now: datetime) -> Dict[str, Any]:
 def run_spec(run_id: str, environment: str, command: List[str], manifest_key: str, max_run_lifetime_seconds: int,
              created_at: datetime, created_by: str, name: Optional[str] = None,
              env: Optional[Dict[str, str]] = None, policy: Optional[Dict[str, Any]] = None,
-             keep_checkpoints: Optional[int] = None) -> Dict[str, Any]:
+             keep_checkpoints: Optional[int] = None, secrets: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """spec.json, version 1, with its fields in the contract's order (optional ones only when given; `policy`: the
-    run's RunPolicy as run_policy() writes it, which every next attempt and `resume` follow)."""
+    run's RunPolicy as run_policy() writes it, which every next attempt and `resume` follow; `secrets` maps an
+    environment variable to the name of its SSM parameter, never a value)."""
     spec: Dict[str, Any] = {"schemaVersion": SCHEMA_VERSION, "runId": run_id}
     if name:
         spec["name"] = name
@@ -189,6 +190,8 @@ def run_spec(run_id: str, environment: str, command: List[str], manifest_key: st
     spec["command"] = list(command)
     if env:
         spec["env"] = dict(env)
+    if secrets:
+        spec["secrets"] = dict(secrets)
     spec["code"] = {"manifestKey": manifest_key}
     spec["maxRunLifetimeSeconds"] = max_run_lifetime_seconds
     spec["createdAt"] = iso(created_at)

@@ -462,6 +462,7 @@ class Agent:
         self.uploaded, self.committed, self.sequence, self.offsets, self.chunks = {}, {}, 1, {}, {}
         self.rebalance = self.reclaim_at = self.rate = None
         self.keep = KEEP
+        self.masks, self.longest = [], 0  # the secrets' values (each line) the logs show as ***
 
     def main(self):
         rebooted, self.mode = self.mode == "rebooted", "batch" if self.mode == "batch" else "run"
@@ -566,7 +567,8 @@ class Agent:
                 log("no instance metadata: no spot notices (Batch sends SIGTERM)")
                 self.imds.off = True
         region = (e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or self.imds.get("placement/region", 3)).strip()
-        self.s3 = S3(self.bucket, region, Credentials(self.imds), s3_domain(self.imds, region))
+        self.domain = s3_domain(self.imds, region)
+        self.s3 = S3(self.bucket, region, Credentials(self.imds), self.domain)
         if not self.imds.off:
             for field, path in (("instanceId", "instance-id"), ("instanceType", "instance-type"),
                                 ("lifecycle", "instance-life-cycle"), ("availabilityZone", "placement/availability-zone"),
@@ -612,11 +614,14 @@ class Agent:
         if s["schemaVersion"] > SCHEMA:
             raise Fatal("spec.json has schemaVersion %d; this agent knows version %d" % (s["schemaVersion"], SCHEMA))
         cmd, env, code, runtime = s.get("command"), s.get("env", {}), s.get("code"), s.get("runtime", [])
+        sec = s.get("secrets", {})
         for ok, msg in (
                 (s.get("runId") == self.run_id, "runId is not " + self.run_id),
                 (s.get("environment") == self.env, "environment is not " + self.env),
                 (isinstance(cmd, list) and cmd and all(isinstance(a, str) for a in cmd), "command must be a non-empty array of strings"),
                 (isinstance(env, dict) and all(isinstance(v, str) for v in env.values()), "env must be an object of strings"),
+                (isinstance(sec, dict) and all(re.match(r"^[A-Za-z_]\w*$", k) and re.match(r"^[\w.-]{1,200}$", str(v))
+                                               for k, v in sec.items()), "secrets must map variable names to parameter names"),
                 (code is None or isinstance(code, dict) and str(code.get("manifestKey")).startswith(self.env + "/code/manifests/"),
                  "code.manifestKey must be under %s/code/manifests/" % self.env),
                 (isinstance(runtime, list) and all(p in RUNTIME for p in runtime), "runtime may list only " + ", ".join(RUNTIME)),
@@ -818,6 +823,7 @@ class Agent:
                 env.update(VIRTUAL_ENV=venv, PATH=os.path.join(venv, "bin") + os.pathsep + env.get("PATH", os.defpath))
                 break
         env.update(self.spec.get("env", {}))  # the contract's variables win
+        env.update(self.read_secrets())
         env.update(CHRONOS_RUN_ID=self.run_id, CHRONOS_ATTEMPT=str(self.attempt), CHRONOS_CHECKPOINT_DIR=self.dirs["checkpoints"],
                    CHRONOS_ARTIFACT_DIR=self.dirs["artifacts"], CHRONOS_RUNTIME_DIR=self.dirs["runtime"],
                    CHRONOS_RESUMED="1" if self.last_checkpoint else "0")
@@ -1030,6 +1036,48 @@ class Agent:
         self.finish(state, reason, deadline)
         return self.exit_code
 
+    def read_secrets(self):
+        """The spec's secrets from SSM (GetParameter, WithDecryption), at each attempt's start; only their names are
+        logged. A secret that cannot be read fails the attempt, naming its parameter."""
+        values, e = {}, os.environ
+        for var, name in sorted(self.spec.get("secrets", {}).items()):
+            param = "/chronos-training/%s/secrets/%s" % (self.env, name)
+            body = json.dumps({"Name": param, "WithDecryption": True}).encode()
+            url = e.get("AWS_ENDPOINT_URL_SSM") or e.get("AWS_ENDPOINT_URL") or "https://ssm.%s.%s" % (self.s3.region, self.domain)
+            u, deadline, status = urllib.parse.urlsplit(url), time.time() + 60, 0
+            while True:
+                try:
+                    headers = sigv4("POST", u.netloc, "/", [], {"content-type": "application/x-amz-json-1.1",
+                                    "x-amz-target": "AmazonSSM.GetParameter"}, hashlib.sha256(body).hexdigest(),
+                                    self.s3.creds.get(), self.s3.region, "ssm", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+                    status, data = http_call("POST", u.scheme + "://" + u.netloc + "/", headers, body)
+                    what = "HTTP %d %s" % (status, (json.loads(data.decode() or "{}").get("__type") or "").split("#")[-1])
+                except (OSError, ValueError, http.client.HTTPException) as err:
+                    what = str(err)
+                if status == 200 or 400 <= status < 500 and "Throttl" not in what or time.time() > deadline:
+                    break
+                time.sleep(2)
+            if status != 200:
+                raise Fatal("secret %s: the parameter %s could not be read: %s" % (var, param, what))
+            values[var] = json.loads(data.decode())["Parameter"]["Value"]
+            for line in values[var].splitlines():
+                if len(line) >= 4:
+                    self.masks.append(line.encode())
+                else:
+                    log("secret %s: a line of fewer than 4 characters is not masked in the logs" % var)
+        self.masks.sort(key=len, reverse=True)
+        self.longest = len(self.masks[0]) if self.masks else 0
+        if values:
+            log("secrets: %s (from /chronos-training/%s/secrets/)" % (", ".join(sorted(values)), self.env))
+        return values
+
+    def redact(self, buf, last):
+        """(the part of `buf` to write, with each secret line as ***; the tail a secret may still straddle)."""
+        for m in self.masks:
+            buf = buf.replace(m, b"***")
+        cut = len(buf) if last or not self.masks else max(buf.rfind(b"\n") + 1, len(buf) - self.longest + 1)
+        return buf[:cut], buf[cut:]
+
     def wait_command(self):
         rc = self.proc.wait()
         self.exit_code = rc if rc >= 0 else 128 - rc
@@ -1053,14 +1101,20 @@ class Agent:
             pass
 
     def read_pipe(self, pipe, stream):
+        held = b""
         with open(os.path.join(self.dirs["logs"], stream + ".log"), "ab") as out:
-            for data in iter(lambda: os.read(pipe.fileno(), 65536), b""):
-                out.write(data)
-                out.flush()
-                try:
-                    self.echo.put_nowait((stream, data))
-                except queue.Full:  # a slow console never slows the command
-                    pass
+            while True:
+                data = os.read(pipe.fileno(), 65536)
+                part, held = self.redact(held + data, not data)
+                if part:
+                    out.write(part)
+                    out.flush()
+                    try:
+                        self.echo.put_nowait((stream, part))
+                    except queue.Full:  # a slow console never slows the command
+                        pass
+                if not data:
+                    break
 
     def echo_out(self):
         for item in iter(self.echo.get, None):
