@@ -96,10 +96,9 @@ class RunOptions:
     keep_checkpoints: Optional[int] = None
     #: The working directory to upload (default: the current one).
     directory: Optional[str] = None
-    #: How long to wait for capacity (`6h`) when no instance can be launched (the run keeper retries).
+    #: How long a launch that finds no capacity in any zone, type and market waits and tries again (`6h`, `90m`; `0`:
+    #: no wait); default contract.DEFAULT_CAPACITY_WAIT_SECONDS (6 h).
     wait_for_capacity: Optional[str] = None
-    #: How many whole checkpoints to keep (default 2).
-    keep_checkpoints: Optional[int] = None
     #: A setup command run before the command at each attempt.
     setup: Optional[str] = None
     #: The files whose content keys the setup's cache (with the setup command).
