@@ -168,3 +168,13 @@ test('check-release-commit accepts a complete chore(release) commit and names wh
   expect(out.status).toBe(1);
   expect(out.stderr).toMatch(/release\/version\.json is not in the release commit/);
 });
+
+test('CHANGELOG.md\'s 0.1.0 entry is a user\'s: no breaking changes on a first release, no ci/test/release entries, no broken scopes', () => {
+  const changelog = fs.readFileSync(path.join(root, 'CHANGELOG.md'), 'utf8');
+  const first = changelog.slice(changelog.indexOf('## 0.1.0'));
+  expect(first).not.toMatch(/BREAKING/);
+  expect(first).not.toMatch(/\*\*(ci|test|release|build|chore)\b/);
+  // A scope the old header pattern broke reads "**agent): ...:**".
+  expect(first).not.toMatch(/\*\*[^*]*\)[^*]*:\*\*/);
+  expect(first).not.toMatch(/\/issues\//);
+});
