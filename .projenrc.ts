@@ -446,4 +446,8 @@ project.addTask('test:fast', {
   ],
 });
 
+// Last of `bundle` (after every bundle step, wherever it is added above): the license notices of what each bundle in
+// assets/ contains, beside it (scripts/release/third-party-notices.js; check_artifacts.py checks they are shipped).
+project.tasks.tryFind('bundle')!.exec('node scripts/release/third-party-notices.js');
+
 project.synth();
