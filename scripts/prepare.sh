@@ -10,7 +10,7 @@
 # them once, each part only links them.
 # Usage: bash scripts/prepare.sh [--background] WHAT ...
 #   --background: detach and return at once, output in .tools/prepare.log; each part is timed as a
-#   background ("bg") leg of CI's table. The legs that need a part wait for it (a flock per environment)
+#   background ("bg") leg of CI's table. The legs that need a part wait for it (a lock per environment)
 #   and make it themselves if this failed, so starting it early only saves time.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,7 +18,12 @@ cd "$root"
 if [ "${1:-}" = "--background" ]; then
   shift
   mkdir -p .tools
-  setsid nohup bash "$0" "$@" > .tools/prepare.log 2>&1 < /dev/null &
+  # Its own session where setsid exists (Linux: a Ctrl-C of the caller does not reach it), else nohup alone (macOS).
+  if command -v setsid > /dev/null 2>&1; then
+    setsid nohup bash "$0" "$@" > .tools/prepare.log 2>&1 < /dev/null &
+  else
+    nohup bash "$0" "$@" > .tools/prepare.log 2>&1 < /dev/null &
+  fi
   exit 0
 fi
 part() {

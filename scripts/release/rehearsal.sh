@@ -49,7 +49,7 @@ RUN_DIST_NAME=chronos-training   # the run package, chronos-training/pyproject.t
 CDK_VERSION="$(node -p "require('./package.json').devDependencies['aws-cdk-lib']")"
 CONSTRUCTS_VERSION="$(node -p "require('./package.json').devDependencies.constructs")"
 
-now() { date +%s.%N; }
+now() { node -p 'Date.now() / 1000'; }   # date +%s.%N is GNU-only
 t_start="$(now)"; t_step="$t_start"; timings=()
 step() {
   timings+=("$(awk -v a="$t_step" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s $1")
