@@ -390,6 +390,12 @@ const lanes = (...plan: Array<Array<[string, string]>>) => {
   ci.exec(`node scripts/ci/leg.js lanes '${json}'`);
 };
 const packagePython = project.tasks.tryFind('package:python')!;
+// The construct tests against the newest aws-cdk-lib 2.x in the registry, beside the pinned one (a leg of the jest lane).
+const cdkLatest = project.addTask('test:cdk-latest', {
+  description: 'The construct tests against the newest aws-cdk-lib 2.x and constructs 10.x in the npm registry (installed into the tool cache; node_modules untouched)',
+  exec: 'bash scripts/ci/cdk-latest.sh',
+  receiveArgs: true,
+});
 ci.exec('node scripts/ci/leg.js start');
 ci.exec('bash scripts/prepare.sh --background uv moto scan release aemm');
 leg(...take('default'));
@@ -423,7 +429,7 @@ for (const [name, command] of buildLegs) leg(name, command);
 const niced = ([name, command]: string[]): [string, string] =>
   [name, command.replace(/^((?:\w+=\S+ )*)/, '$1nice -n 5 ')];
 lanes(
-  [jestLeg, integLeg].map(niced),
+  [jestLeg, integLeg, [cdkLatest.name, `projen ${cdkLatest.name}`]].map(niced),
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], niced(typecheck)],
   // CI=true: the agent's scenarios must run under Python 3.9 (scripts/test-agent.sh installs it with uv).
   [['test:agent', 'CI=true projen test:agent'], [runPackageTest.name, `projen ${runPackageTest.name}`],
