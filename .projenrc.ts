@@ -346,8 +346,8 @@ for (const name of ['integ', 'synth', 'deploy:local', 'test:e2e', 'scan']) proje
 // too), the Python package, the artifact checks, the publish rehearsal, the scanners and the end-to-end tests.
 // Each leg runs through scripts/ci/leg.js, which records its wall time; the table is printed at the end, or
 // at the first failing leg (README "Development", docs/DEVELOPMENT.md). On 2 cores the legs run in two lanes
-// where they do not depend on each other; the tool environments (uv, the moto, scanner and release venvs,
-// verdaccio) are made in the background from the start (scripts/prepare.sh), the legs that use them wait.
+// where they do not depend on each other; each leg makes (or links from the machine's tool cache) the tool
+// environments it uses (uv, the moto, scanner and release venvs, verdaccio), under a lock per environment.
 // ---------------------------------------------------------------------------
 const ci = project.addTask('ci', {
   description: 'The whole test suite, as CI runs it, in three lanes; ends with a per-leg wall-time table (scripts/ci/leg.js)',
@@ -397,7 +397,6 @@ const cdkLatest = project.addTask('test:cdk-latest', {
   receiveArgs: true,
 });
 ci.exec('node scripts/ci/leg.js start');
-ci.exec('bash scripts/prepare.sh --background uv moto scan release aemm');
 leg(...take('default'));
 leg(...take('pre-compile'));
 // jsii rewrites tsconfig.json as it starts: eslint and tsc read it only after that (scripts/ci/after-tsconfig.js).

@@ -11,7 +11,7 @@
 # integ templates: 16.4 s of CPU, 9.8 s with the bytecode).
 # A venv in the cache is never changed after it is made: nothing may `pip install` into DIR.
 #
-# Safe to run concurrently (scripts/prepare.sh makes them in the background): one lock per venv in the cache, so a
+# Safe to run concurrently (CI's lanes): one lock per venv in the cache, so a
 # second caller waits for the first and then finds the venv made. PYTHON picks the interpreter (default python3).
 _pyenv_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/tool-cache.sh

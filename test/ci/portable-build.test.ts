@@ -1,6 +1,6 @@
 /*
  * A build that runs anywhere (issue 31): the scripts on the build path (scripts/dev, the tool cache, the venvs,
- * rosetta, prepare, npm-ci, node-path) run with the Linux-only tools hidden from PATH, as on macOS: no flock, setsid,
+ * rosetta, npm-ci, node-path) run with the Linux-only tools hidden from PATH, as on macOS: no flock, setsid,
  * sha256sum or shasum, a cp without -l, and (for node-path.sh) a macOS uname. PATH is a temporary directory of links
  * to every other tool of this machine; the scripts run from a copy of scripts/ in a temporary project.
  */
@@ -115,16 +115,6 @@ test('npm-ci.sh finds the kept node_modules without sha256sum, links it with cp 
   const bsd = sh('bash scripts/npm-ci.sh --cached-only', { cwd: dir, pathDir: hiddenPath, env });
   expect(bsd.status).toBe(3);
   expect(fs.existsSync(path.join(dir, 'node_modules'))).toBe(false);
-});
-
-test('prepare.sh --background runs without setsid', () => {
-  const dir = project();
-  const out = sh('bash scripts/prepare.sh --background no-such-part', { cwd: dir, pathDir: hiddenPath });
-  expect(out.status).toBe(0);
-  const log = path.join(dir, '.tools', 'prepare.log');
-  // The detached job writes its log; wait for it (up to a minute on a loaded machine).
-  for (let i = 0; i < 600 && !(fs.existsSync(log) && /unknown part/.test(fs.readFileSync(log, 'utf8'))); i++) spawnSync('sleep', ['0.1']);
-  expect(fs.readFileSync(log, 'utf8')).toMatch(/prepare: unknown part no-such-part/);
 });
 
 test('rosetta.sh runs jsii-rosetta under its lock without flock', () => {
