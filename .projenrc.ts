@@ -396,6 +396,8 @@ const cdkLatest = project.addTask('test:cdk-latest', {
   exec: 'bash scripts/ci/cdk-latest.sh',
   receiveArgs: true,
 });
+// The hosted build (build.yml) runs it after `npx projen build` too (docs/DEVELOPMENT.md, "CI: hosted and local").
+project.buildWorkflow!.addPostBuildSteps({ name: 'The construct tests against the newest aws-cdk-lib 2.x', run: `npx projen ${cdkLatest.name}` });
 ci.exec('node scripts/ci/leg.js start');
 leg(...take('default'));
 leg(...take('pre-compile'));
