@@ -124,6 +124,7 @@ test('the changelog generator leaves ci, test, chore, build, refactor, style and
     'fix: a user-visible fix',
     'fix(ci): lint the leg table',
     'perf(ci): faster lanes',
+    'perf(tools): a faster tool cache',
     'test: more tests',
     'ci: a new leg',
     'chore: tidy',
@@ -142,7 +143,7 @@ test('the changelog generator leaves ci, test, chore, build, refactor, style and
   const changelog = fs.readFileSync(path.join(dir, 'changelog.md'), 'utf8');
   expect(changelog).toMatch(/\*\*agent:\*\* the run agent \(docs\/RUNS\.md\): checkpoints/);
   expect(changelog).toMatch(/a user-visible fix/);
-  for (const hidden of ['lint the leg table', 'faster lanes', 'more tests', 'a new leg', 'tidy', 're-record', 'move code', 'format', 'explain']) {
+  for (const hidden of ['lint the leg table', 'faster lanes', 'faster tool cache', 'more tests', 'a new leg', 'tidy', 're-record', 'move code', 'format', 'explain']) {
     expect(changelog).not.toContain(hidden);
   }
   expect(changelog).not.toMatch(/BREAKING/);
