@@ -13,8 +13,13 @@ const root = path.join(__dirname, '..', '..');
 const script = path.join(root, 'scripts', 'release', 'next-version.js');
 const checkCommit = path.join(root, 'scripts', 'release', 'check-release-commit.js');
 const env = {
-  ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@127.0.0.1', GIT_COMMITTER_NAME: 't',
-  GIT_COMMITTER_EMAIL: 't@127.0.0.1', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null',
+  ...process.env,
+  GIT_AUTHOR_NAME: 't',
+  GIT_AUTHOR_EMAIL: 't@127.0.0.1',
+  GIT_COMMITTER_NAME: 't',
+  GIT_COMMITTER_EMAIL: 't@127.0.0.1',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
 };
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
 const tmp: string[] = [];
@@ -136,14 +141,20 @@ test('the changelog generator leaves ci, test, chore, build, refactor, style and
   execFileSync('node', [script, '--restore-tag'], { cwd: dir, env });
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'x', version: '0.1.0' }));
   fs.writeFileSync(path.join(dir, '.versionrc.json'), JSON.stringify({
-    packageFiles: [{ filename: 'package.json', type: 'json' }], bumpFiles: [{ filename: 'package.json', type: 'json' }],
-    infile: 'changelog.md', header: '', releaseAs: '0.1.1', skip: { commit: true, tag: true }, ...rc,
+    packageFiles: [{ filename: 'package.json', type: 'json' }],
+    bumpFiles: [{ filename: 'package.json', type: 'json' }],
+    infile: 'changelog.md',
+    header: '',
+    releaseAs: '0.1.1',
+    skip: { commit: true, tag: true },
+    ...rc,
   }));
   execFileSync('node', [require.resolve('commit-and-tag-version/bin/cli.js')], { cwd: dir, env, stdio: 'pipe' });
   const changelog = fs.readFileSync(path.join(dir, 'changelog.md'), 'utf8');
   expect(changelog).toMatch(/\*\*agent:\*\* the run agent \(docs\/RUNS\.md\): checkpoints/);
   expect(changelog).toMatch(/a user-visible fix/);
-  for (const hidden of ['lint the leg table', 'faster lanes', 'faster tool cache', 'more tests', 'a new leg', 'tidy', 're-record', 'move code', 'format', 'explain']) {
+  const hiddenOnes = ['lint the leg table', 'faster lanes', 'faster tool cache', 'more tests', 'a new leg', 'tidy', 're-record', 'move code', 'format', 'explain'];
+  for (const hidden of hiddenOnes) {
     expect(changelog).not.toContain(hidden);
   }
   expect(changelog).not.toMatch(/BREAKING/);
@@ -151,7 +162,10 @@ test('the changelog generator leaves ci, test, chore, build, refactor, style and
 
 test('check-release-commit accepts a complete chore(release) commit and names what one lacks', () => {
   const dir = origin([]);
-  const write = (f: string, s: string) => { fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true }); fs.writeFileSync(path.join(dir, f), s); };
+  const write = (f: string, s: string) => {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.writeFileSync(path.join(dir, f), s);
+  };
   const released = git(dir, 'rev-parse', 'HEAD');
   write('release/baseline/.jsii', JSON.stringify({ version: '0.2.0' }));
   write('release/baseline/package.json', JSON.stringify({ version: '0.2.0' }));
