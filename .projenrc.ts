@@ -138,6 +138,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
 project.gitignore.addPatterns('!/integ/*.snapshot/cdk.out');
 // The CDK CLI's lookup cache from deploys to the local emulator (account 123456789012), not the project's.
 project.gitignore.addPatterns('/integ/cdk.context.json');
+// integ-runner's working directories while it runs (their synth.lock files): never committed.
+project.gitignore.addPatterns('/integ/cdk-integ.out.*');
 
 // The last release's assembly is committed (docs/DEVELOPMENT.md, "Releasing"); the node_modules link the API guard lends it is not.
 project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/node_modules');
