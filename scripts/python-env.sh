@@ -11,7 +11,7 @@
 # integ templates: 16.4 s of CPU, 9.8 s with the bytecode).
 # A venv in the cache is never changed after it is made: nothing may `pip install` into DIR.
 #
-# Safe to run concurrently (scripts/prepare.sh makes them in the background): one flock per venv in the cache, so a
+# Safe to run concurrently (CI's lanes): one lock per venv in the cache, so a
 # second caller waits for the first and then finds the venv made. PYTHON picks the interpreter (default python3).
 _pyenv_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/tool-cache.sh
@@ -35,18 +35,19 @@ ensure_venv() {
   python="$(command -v "${PYTHON:-python3}")"
   # The key: what makes the venv, with the clone's own path left out of the arguments (the files' content is in it).
   want="$(printf '%s\n' "$seed" "$python" "$("$python" -VV)" "$(bash "$_pyenv_root/scripts/uv.sh")"
-    for a in "$@"; do printf '%s\n' "${a#"$_pyenv_root"/}"; [ -f "$a" ] && sha256sum < "$a"; done; true)"
-  want="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
+    for a in "$@"; do printf '%s\n' "${a#"$_pyenv_root"/}"; [ -f "$a" ] && sha256_stdin < "$a"; done; true)"
+  want="$(printf '%s' "$want" | sha256_stdin | cut -c1-16)"
   # Named by the key alone: links of two names to one set of packages share one venv.
   cached="$(cached_tool "venv-$want" _make_venv "$seed" "$@")" || return 1
   [ "$(readlink "$dir" 2> /dev/null)" = "$cached" ] && return 0
   # A venv made in the clone before the cache existed, or a link to an older one: replaced by the link, under a lock
   # of the clone's (a background prepare and a leg may both get here).
   mkdir -p "$_pyenv_root/.tools/locks"
-  (
-    flock 9
-    if [ "$(readlink "$dir" 2> /dev/null)" != "$cached" ]; then
-      rm -rf "$dir" && ln -s "$cached" "$dir"
-    fi
-  ) 9> "$_pyenv_root/.tools/locks/$(basename "$dir").lock"
+  with_lock "$_pyenv_root/.tools/locks/$(basename "$dir").lock" _link_venv "$dir" "$cached"
+}
+
+_link_venv() {
+  if [ "$(readlink "$1" 2> /dev/null)" != "$2" ]; then
+    rm -rf "$1" && ln -s "$2" "$1"
+  fi
 }

@@ -14,13 +14,13 @@ cd "$root"
 source "$root/scripts/python-env.sh"
 uv="$(bash scripts/uv.sh)"
 ensure_venv "$root/.venv-chronos-training-deps" -- boto3 -c "$root/scripts/local/requirements-moto.txt"
-deps="$(readlink -f "$root/.venv-chronos-training-deps")"
+deps="$(cd "$root/.venv-chronos-training-deps" && pwd -P)"
 key="$({
   "$deps/bin/python" -VV; echo "$uv $deps"
   grep -m1 '"version"' package.json
   find chronos-training/pyproject.toml chronos-training/README.md chronos-training/src -type f ! -path '*/__pycache__/*' \
-    -print0 | sort -z | xargs -0 sha256sum
-} | sha256sum | cut -c1-16)"
+    -print0 | sort -z | xargs -0 bash -c 'source scripts/tool-cache.sh && sha256_files "$@"' _
+} | sha256_stdin | cut -c1-16)"
 
 _make_run_package_venv() {
   UV_PYTHON_DOWNLOADS=never "$uv" build --quiet --wheel --out-dir "$TOOL_DIR/dist" "$root/chronos-training" &&

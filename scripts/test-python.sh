@@ -25,7 +25,7 @@ VENV="$root/.venv-python-test"
 rebuild=false
 [ "${1:-}" = "--rebuild" ] && rebuild=true
 
-now() { date +%s.%N; }
+now() { node -p 'Date.now() / 1000'; }   # date +%s.%N is GNU-only
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 t_start="$(now)"
 
@@ -45,7 +45,7 @@ if [ -z "$wheel" ] || [ "$rebuild" = true ]; then
   wheel="$(ls -t dist/python/chronos_training_infra-*.whl | head -n 1)"
 fi
 t_wheel="$(elapsed "$t0")"
-wheel_bytes="$(stat -c %s "$wheel")"
+wheel_bytes="$(wc -c < "$wheel" | tr -d " ")"
 
 # --- 2. A fresh virtualenv ------------------------------------------------------
 t0="$(now)"

@@ -28,7 +28,7 @@ UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --python "$deps/bin/python" "$work/
 "$uv" pip install --quiet --no-deps --python "$work/venv/bin/python" "$wheel"
 site="$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 "$deps/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > "$site/run-package-deps.pth"
-echo "test-run-package: $(basename "$wheel") ($(stat -c %s "$wheel") bytes) in a fresh venv, $((SECONDS - start)) s"
+echo "test-run-package: $(basename "$wheel") ($(wc -c < "$wheel" | tr -d " ") bytes) in a fresh venv, $((SECONDS - start)) s"
 
 rc=0
 (cd chronos-training && PYTHONDONTWRITEBYTECODE=1 "$work/venv/bin/python" -m pytest tests -p no:cacheprovider -ra "$@") || rc=$?

@@ -168,11 +168,13 @@ def test_bundled_npm_package_holds_only_the_library():
     assert len(bundles) == 1, bundles
     with tarfile.open(bundles[0]) as tgz:
         members = [m for m in tgz.getmembers() if m.isfile()]
-    # assets/: the run reaper's bundled Lambda handler (one index.js per function); no run agent (the launcher uploads
-    # it with each run: docs/DESIGN.md); CHANGELOG.md: the release notes, for users. No launcher: that is the
-    # chronos-training package's (issue 28).
+    # assets/: the run reaper's bundled Lambda handler (one index.js per function, its THIRD-PARTY-NOTICES.txt beside
+    # it) and the run keeper's copy of the Python run package (assets/keeper/chronos_training/, its Lambda code); no run
+    # agent for the user data (the launcher uploads it with each run: docs/DESIGN.md); CHANGELOG.md: the release notes,
+    # for users. No launcher: that is the chronos-training package's (issue 28).
     allowed = re.compile(r"^package/(package\.json|\.jsii|README\.md|API\.md|CHANGELOG\.md|LICENSE|lib/[\w./-]+\.(js|d\.ts)"
-                         r"|assets/[\w./-]+/index\.js)$")
+                         r"|assets/[\w./-]+/index\.js|assets/[\w./-]+/THIRD-PARTY-NOTICES\.txt"
+                         r"|assets/keeper/chronos_training/[\w./-]+\.(py|json|typed))$")
     unexpected = sorted({m.name.split("/")[1] for m in members if not allowed.match(m.name)})
     assert not unexpected, f"{bundles[0].name} holds files outside the library: {unexpected}"
     size = sum(m.size for m in members)

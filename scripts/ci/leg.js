@@ -12,7 +12,6 @@
  *                                                After a failure no new leg starts; the table is printed, exit 1.
  *   node scripts/ci/leg.js report                prints the table (legs in the order they started)
  *
- * Background legs (scripts/ci/prepare.sh) record themselves too; their time overlaps the foreground legs'.
  * Beside each leg's wall time, its CPU time: user + system of the processes it waited for (bash's `times`), so the
  * table says which legs cost the machine's two cores and which only wait. A daemon a leg detaches is not counted.
  */
@@ -70,11 +69,11 @@ function report(out = console.log) {
   if (!rows.length) return out('ci legs: none recorded');
   const w = Math.max(...rows.map((r) => r.name.length), 24);
   const total = t0 ? (Date.now() / 1000 - t0) : undefined;
-  const lines = ['', 'ci legs (wall seconds; "bg" legs ran in the background, overlapping the others):',
+  const lines = ['', 'ci legs (wall seconds):',
     `  ${'leg'.padEnd(w)}  ${'start'.padStart(6)}  ${'wall'.padStart(6)}  ${'cpu'.padStart(6)}  result`];
   for (const r of rows.sort((a, b) => a.start - b.start)) {
     const at = t0 ? `+${(r.start - t0).toFixed(0)}` : '';
-    lines.push(`  ${r.name.padEnd(w)}  ${at.padStart(6)}  ${r.seconds.toFixed(1).padStart(6)}  ${(r.cpu === undefined ? '' : r.cpu.toFixed(1)).padStart(6)}  ${r.rc === '0' ? 'ok' : `FAILED (exit ${r.rc})`}${r.kind === 'bg' ? ' (bg)' : ''}`);
+    lines.push(`  ${r.name.padEnd(w)}  ${at.padStart(6)}  ${r.seconds.toFixed(1).padStart(6)}  ${(r.cpu === undefined ? '' : r.cpu.toFixed(1)).padStart(6)}  ${r.rc === '0' ? 'ok' : `FAILED (exit ${r.rc})`}`);
   }
   const fgRows = rows.filter((r) => r.kind === 'fg');
   const fg = fgRows.reduce((s, r) => s + r.seconds, 0);
@@ -125,7 +124,7 @@ if (cmd === 'lanes' && name) {
   fs.writeFileSync(FILE, `start\t\t${Date.now() / 1000}\t\t\n`);
 } else if (cmd === 'report') {
   report();
-} else if ((cmd === 'run' || cmd === 'bg') && name && sep === '--' && rest.length) {
+} else if (cmd === 'run' && name && sep === '--' && rest.length) {
   const start = Date.now() / 1000;
   // One argument: a shell command line; several: a command and its arguments.
   const times = timesFile();
@@ -133,10 +132,10 @@ if (cmd === 'lanes' && name) {
   const r = spawnSync('bash', ['-c', timed(line, times)], { stdio: 'inherit' });
   const rc = r.status ?? (r.signal ? 128 : 1);
   if (r.error) console.error(`ci leg ${name}: ${r.error.message}`);
-  record(cmd === 'bg' ? 'bg' : 'fg', name, start, Date.now() / 1000 - start, rc, cpuOf(times));
+  record('fg', name, start, Date.now() / 1000 - start, rc, cpuOf(times));
   if (rc !== 0 && cmd === 'run') report(console.error);
   process.exit(rc);
 } else {
-  console.error('usage: leg.js start | report | run NAME -- CMD [ARG ...] | bg NAME -- CMD [ARG ...]');
+  console.error('usage: leg.js start | report | run NAME -- CMD [ARG ...] | lanes JSON');
   process.exit(2);
 }

@@ -31,7 +31,7 @@ function withoutAws(base = process.env) {
 
 /**
  * Create .venv-moto from requirements-moto.txt with uv (scripts/local/moto-venv.sh) unless it was made from the
- * same file; waits for a creation already running (scripts/prepare.sh starts one in the background). Returns seconds.
+ * same file; waits for a creation already running (another leg's). Returns seconds.
  */
 function ensureVenv() {
   const t0 = Date.now();

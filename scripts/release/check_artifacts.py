@@ -90,8 +90,19 @@ def embedded_tarball(wheel_zip):
     return found[0], tarfile.open(fileobj=io.BytesIO(wheel_zip.read(found[0])), mode="r:gz")
 
 
+def bundles_without_notices(tar):
+    """The JavaScript bundles in assets/ (.../index.js, .cjs, .mjs) of an open npm tarball without a
+    THIRD-PARTY-NOTICES.txt beside them (scripts/release/third-party-notices.js writes it), and all bundles."""
+    names = {m.name for m in tar.getmembers() if m.isfile()}
+    bundles = sorted(n for n in names if re.match(r"^package/assets/.*/index\.[cm]?js$", n))
+    return [b for b in bundles if posixpath.join(posixpath.dirname(b), "THIRD-PARTY-NOTICES.txt") not in names], bundles
+
+
 def check_synth_assets(label, tar, check):
     refs, missing, unresolved = missing_synth_assets(tar)
+    lacking, bundles = bundles_without_notices(tar)
+    check(not lacking, f"{label}: each of its {len(bundles)} bundle(s) in assets/ ships THIRD-PARTY-NOTICES.txt beside it "
+          f"{[b.removeprefix('package/') for b in lacking]}")
     for target, users in sorted(refs.items()):
         check(target not in missing, f"{label} ships {target.removeprefix('package/')} (loaded at synthesis by "
               f"{', '.join(u.removeprefix('package/') for u in users)})")

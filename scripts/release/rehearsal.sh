@@ -6,7 +6,9 @@
 #                                              clones of HEAD (no tags needed): `CI=true npx projen
 #                                              release` (bump: 0.1.0 on a first release, build with
 #                                              the bundle and every test, unbump, release:tag: the new
-#                                              baseline and CHANGELOG.md committed and tagged there),
+#                                              baseline, release/version.json and CHANGELOG.md committed
+#                                              and tagged there, checked by check-release-commit.js; the
+#                                              commit's bundle pushed to a bare copy as release_git does),
 #                                              then the publish jobs' package:js and package:python
 #                                              (the jsii wheel and the run package chronos-training's
 #                                              sdist and wheel) on a checkout with the release tarball
@@ -47,7 +49,7 @@ RUN_DIST_NAME=chronos-training   # the run package, chronos-training/pyproject.t
 CDK_VERSION="$(node -p "require('./package.json').devDependencies['aws-cdk-lib']")"
 CONSTRUCTS_VERSION="$(node -p "require('./package.json').devDependencies.constructs")"
 
-now() { date +%s.%N; }
+now() { node -p 'Date.now() / 1000'; }   # date +%s.%N is GNU-only
 t_start="$(now)"; t_step="$t_start"; timings=()
 step() {
   timings+=("$(awk -v a="$t_step" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s $1")
@@ -98,8 +100,24 @@ else
     say "clone: tag $(git describe --tags), commit:"
     git show --stat --format='  %h %s' HEAD
     head -n 12 CHANGELOG.md
+    # One commit holds the version file, the API baseline and the changelog entry of the version released.
+    node "$release_root/scripts/release/check-release-commit.js" HEAD
   )
-  step "full: clone, CI=true npx projen release (bump, build with tests, unbump, release:tag)"
+  # The hosted release_git job: a checkout of the released commit fetches the release job's bundle and pushes it to
+  # main (here a bare copy of this repository), a fast-forward.
+  git clone --quiet --bare --no-local "$release_root" "$work/origin.git"
+  released="$(git -C "$clone" rev-parse HEAD^)"
+  git -C "$work/origin.git" branch main-rehearsal "$released"
+  git clone --quiet --branch main-rehearsal "$work/origin.git" "$work/release-git"
+  (
+    cd "$work/release-git"
+    git fetch --quiet "$clone/dist/release-commit.bundle" HEAD
+    git push --quiet origin FETCH_HEAD:refs/heads/main-rehearsal
+  )
+  [ "$(git -C "$work/origin.git" rev-parse main-rehearsal)" = "$(git -C "$clone" rev-parse HEAD)" ] \
+    || die "the release commit's bundle did not push as the release commit"
+  say "release_git: the bundle pushed $(git -C "$work/origin.git" log -1 --format='%h %s' main-rehearsal) onto $(git rev-parse --short "$released") (fast-forward)"
+  step "full: clone, CI=true npx projen release (bump, build with tests, unbump, release:tag), release_git's push"
   repo="$work/publish-checkout"
   git clone --quiet --no-local "$release_root" "$repo"
   ln -s "$release_root/node_modules" "$repo/node_modules"

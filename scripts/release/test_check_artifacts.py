@@ -24,8 +24,12 @@ class Fn extends lambda.Function {
 """
 
 
-def tarball(files):
-    """An npm tarball (bytes) holding {path under package/: text}."""
+def tarball(files, notices=True):
+    """An npm tarball (bytes) holding {path under package/: text}; with `notices`, a THIRD-PARTY-NOTICES.txt beside
+    each assets/**/index.js, as the bundle task writes it."""
+    if notices:
+        files = {**files, **{n.rsplit("/", 1)[0] + "/THIRD-PARTY-NOTICES.txt": "notices" for n in files
+                             if n.startswith("assets/") and n.endswith("/index.js")}}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, text in files.items():
@@ -103,6 +107,18 @@ class SynthAssets(unittest.TestCase):
         files = {"lib/fn.js": "const p = path.join(__dirname, dir, 'x');"}
         refs, failures = run_check(self.write("dynamic.tgz", tarball(files)))
         self.assertEqual(refs, {})
+        self.assertEqual(len(failures), 1)
+
+    def test_fails_on_a_bundle_without_its_notices(self):
+        files = {"lib/fn.js": FUNCTION_JS % "../assets/fn.lambda", "assets/fn.lambda/index.js": "",
+                 "assets/other.lambda/index.js": ""}
+        refs, failures = run_check(self.write("no-notices.tgz", tarball(files, notices=False)))
+        self.assertEqual(len(failures), 1)
+        self.assertIn("assets/other.lambda/index.js", failures[0])
+        _, failures = run_check(self.write("notices.tgz", tarball(files)))
+        self.assertEqual(failures, [])
+        # In the wheel's embedded tarball too.
+        _, failures = run_check(self.write("no-notices.whl", wheel_with(tarball(files, notices=False))))
         self.assertEqual(len(failures), 1)
 
     def test_the_cli_exits_1_on_a_missing_asset(self):
