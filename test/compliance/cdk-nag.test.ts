@@ -49,6 +49,8 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/runtime/python-env/*]',
       'AwsSolutions-IAM5[Resource::<FoundationBucketCB08A6A1.Arn>/runtime/scripts/*]',
       'AwsSolutions-IAM5[Resource::arn:*:ec2:*:*:instance/*]',
+      // The run secrets (issue 30): kms:Decrypt of the AWS managed key aws/ssm, through SSM only.
+      'AwsSolutions-IAM5[Resource::arn:*:kms:*:*:key/*]',
       // The run keeper's role: the launch statements grantLaunch gives, its schedules and parameters.
       ...['instance', 'key-pair', 'network-interface', 'spot-instances-request', 'subnet', 'volume']
         .map(type => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:us-east-1:123456789012:${type}/*]`),
@@ -57,8 +59,7 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:us-east-1:123456789012:schedule/chronos-training-dev/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:us-east-1:*:parameter/aws/service/deeplearning/ami/*]',
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:us-east-1:123456789012:parameter/chronos-training/dev/*]',
-      // The run secrets (issue 30): kms:Decrypt of the AWS managed key aws/ssm through SSM, and the secrets' prefix.
-      'AwsSolutions-IAM5[Resource::arn:*:kms:*:*:key/*]',
+      // The run secrets (issue 30): the secrets' prefix (kms:Decrypt of the AWS managed key aws/ssm through SSM: above).
       'AwsSolutions-IAM5[Resource::arn:aws:ssm:us-east-1:123456789012:parameter/chronos-training/dev/secrets/*]',
       // aws-cdk-lib stores IDs without a '::' prefix under 'annotation::'; cdk-nag matches them.
       'annotation::AwsSolutions-S1',
