@@ -23,6 +23,8 @@ class Recorded:
     def __init__(self, endpoint_url: Any = None) -> None:
         from botocore.config import Config
         self.calls: List[Tuple[str, Dict[str, Any]]] = []
+        #: (service, operation) of each request, in the order of `calls` (botocore's service name: "ec2", "s3"...).
+        self.requests: List[Tuple[str, str]] = []
         kw: Dict[str, Any] = {"region_name": REGION, "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         if endpoint_url:
             kw["endpoint_url"] = endpoint_url
@@ -36,9 +38,15 @@ class Recorded:
         self.events = boto3.client("events", **kw)
         self.scheduler = boto3.client("scheduler", **kw)
         for client in (self.ec2, self.ec2_launch, self.s3, self.ssm, self.cfn, self.events, self.scheduler):
-            client.meta.events.register("provide-client-params", self._record)
+            self.record(client)
+
+    def record(self, client: Any) -> Any:
+        """Records `client`'s requests too (e.g. a `pricing` client a test adds); `client` itself."""
+        client.meta.events.register("provide-client-params", self._record)
+        return client
 
     def _record(self, params: Dict[str, Any], model: Any, **_kw: Any) -> None:
+        self.requests.append((model.service_model.service_name, model.name))
         self.calls.append((model.name, {k: v if k == "Body" else copy.deepcopy(v) for k, v in params.items()}))
 
     def since(self, mark: int, operation: str) -> List[Dict[str, Any]]:

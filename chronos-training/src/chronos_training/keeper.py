@@ -26,6 +26,41 @@ from .foundation import Foundation, resolve_foundation
 from .store import tag_of
 from .watchdog import end_of
 
+#: Every IAM action the handler's AWS calls need, one entry per action (docs/IAM.md, "The run keeper"; the keeper's role
+#: is built in src/keeper/training-run-keeper.ts). tests/test_keeper_actions.py runs the handler's paths against moto
+#: and fails on a call whose action is not here; test/keeper/training-run-keeper.actions.test.ts reads this tuple and
+#: fails on an action the role does not allow. Operations map to actions as the Service Authorization Reference says:
+#: ListObjectsV2 is s3:ListBucket; GetObject (and HeadObject) s3:GetObject; RunInstances needs ec2:RunInstances, and
+#: ec2:CreateTags for its TagSpecifications and iam:PassRole for the launch template's instance profile (EC2 User
+#: Guide, "Grant permission to tag resources during creation"; IAM User Guide, "Grant a user permissions to pass a role
+#: to an AWS service"); CreateSchedule needs iam:PassRole for the schedule's execution role (EventBridge Scheduler
+#: User Guide, "Set up the execution role"). Not here on purpose: s3:DeleteObject, which publish_end_event calls only to
+#: give its claim back after a failed PutEvents, best effort (the role denies deletes under runs/: the event is lost).
+AWS_ACTIONS = (
+    # The instance of a state change, and the launch of the next attempt (ec2launch.py).
+    "ec2:DescribeInstances",
+    "ec2:DescribeInstanceTypeOfferings",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:RunInstances",
+    "ec2:CreateTags",
+    "iam:PassRole",
+    # The foundation: its SSM parameters, or its CloudFormation exports; the image's public parameter.
+    "ssm:GetParametersByPath",
+    "ssm:GetParameters",
+    "cloudformation:ListExports",
+    # The run's documents under {environment}/runs/.
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:ListBucket",
+    # Waiting for capacity: a one-time schedule in the keeper's group.
+    "scheduler:CreateSchedule",
+    # The end: the cost estimate and the end event.
+    "ec2:DescribeSpotPriceHistory",
+    "pricing:GetProducts",
+    "events:PutEvents",
+)
+
 #: The instance states after which an attempt is over (the event's `detail.state`).
 END_STATES = ("shutting-down", "terminated")
 
