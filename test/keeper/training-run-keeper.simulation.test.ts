@@ -27,6 +27,25 @@ const launchTags = (tags: Record<string, string> = {}) => Object.fromEntries(Obj
 const schedule = (group: string, name: string) => `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/${group}/${name}`;
 const DEFAULT_BUS = `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/default`;
 const endEvent = { 'events:source': 'chronos.training', 'events:detail-type': 'Chronos Training Run Ended' };
+/**
+ * The default image's public parameter (chronos-training/src/chronos_training/ec2launch.py). Its real ARN has no
+ * account, which the simulator cannot parse (no.resource.types): the row uses the test account, as
+ * test/foundation/grant-launch.simulation.test.ts does, which checks the account-less form against the statement.
+ */
+const DLAMI_PARAMETER = '/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.10-amazon-linux-2023/latest/ami-id';
+/** The run keeper's handler, whose AWS_ACTIONS tuple lists every IAM action its calls need. */
+const KEEPER_PY = path.join(__dirname, '..', '..', 'chronos-training', 'src', 'chronos_training', 'keeper.py');
+
+/** The IAM actions of `AWS_ACTIONS = (...)` in keeper.py (a tuple literal of strings); throws when it is not there. */
+function keeperActions(source: string): string[] {
+  const tuple = /^AWS_ACTIONS = \(\n([\s\S]*?)^\)$/m.exec(source);
+  if (!tuple) throw new Error(`no AWS_ACTIONS = (...) tuple in ${KEEPER_PY}`);
+  const body = tuple[1].split('\n').map(line => line.replace(/#.*$/, '')).join('\n');
+  const actions = [...body.matchAll(/"([^"]*)"/g)].map(m => m[1]);
+  const rest = body.replace(/"[^"]*"/g, '').replace(/[\s,]/g, '');
+  if (rest !== '' || actions.length === 0) throw new Error(`AWS_ACTIONS in ${KEEPER_PY} is not a tuple of string literals: ${rest}`);
+  return actions;
+}
 
 /** The roles' ARNs are filled in from the template (generated names). */
 function rows(instanceRoleArn: string, schedulerRoleArn: string): Row[] {
@@ -48,6 +67,10 @@ function rows(instanceRoleArn: string, schedulerRoleArn: string): Row[] {
     { request: 'tag the instance at launch', action: 'ec2:CreateTags', resource: ec2('instance', '*'), context: { 'ec2:CreateAction': 'RunInstances' }, allowed: true },
     { request: 'pass the instance role to EC2', action: 'iam:PassRole', resource: instanceRoleArn, context: { 'iam:PassedToService': 'ec2.amazonaws.com' }, allowed: true },
     { request: 'check zone offerings of a type', action: 'ec2:DescribeInstanceTypeOfferings', resource: '*', allowed: true },
+    { request: 'read an instance type\'s architecture', action: 'ec2:DescribeInstanceTypes', resource: '*', allowed: true },
+    { request: 'read the template\'s image and tags', action: 'ec2:DescribeLaunchTemplateVersions', resource: '*', allowed: true },
+    { request: 'pin the default image (its public parameter)', action: 'ssm:GetParameters', resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter${DLAMI_PARAMETER}`, allowed: true },
+    { request: 'read the foundation\'s exports (no parameters)', action: 'cloudformation:ListExports', resource: '*', allowed: true },
     // Waiting for capacity: a one-time schedule in its own group.
     { request: 'create a retry schedule in its group', action: 'scheduler:CreateSchedule', resource: schedule('chronos-training-dev', 'r1-002'), allowed: true },
     { request: 'delete a retry schedule of its group', action: 'scheduler:DeleteSchedule', resource: schedule('chronos-training-dev', 'r1-002'), allowed: true },
@@ -143,6 +166,26 @@ describe('the run keeper\'s role, simulated', () => {
       { principal: `arn:aws:iam::${ACCOUNT}:role/Scheduler`, action: 'lambda:InvokeFunction', resource, context: {} }, resource);
     expect((await invoke(synthesized.functionArn)).overallResult).toBe('Allowed');
     expect((await invoke(`arn:aws:lambda:${REGION}:${ACCOUNT}:function:Other`)).overallResult).toBe('ImplicitlyDenied');
+  });
+
+  // Every action of the handler's calls (keeper.AWS_ACTIONS, checked against its calls on moto by
+  // chronos-training/tests/test_keeper_actions.py) is allowed for each request of the table that makes it, with the
+  // resource and context the handler's request has; an action with no request in the table fails (add one).
+  const actions = keeperActions(fs.readFileSync(KEEPER_PY, 'utf8'));
+  test.each(actions)('the role allows %s, which the handler needs', async action => {
+    const requests = table.filter(r => r.allowed && r.action === action);
+    expect({ action, requestsInTheTable: requests.length > 0 }).toEqual({ action, requestsInTheTable: true });
+    for (const r of requests) {
+      const result = await simulate(synthesized.keeperPolicies,
+        { principal: `arn:aws:iam::${ACCOUNT}:role/Keeper`, action: r.action, resource: r.resource, context: r.context ?? {} }, r.request);
+      expect({ request: r.request, result: result.overallResult }).toEqual({ request: r.request, result: 'Allowed' });
+    }
+  });
+
+  test('AWS_ACTIONS is read from keeper.py, and a file without it is refused', () => {
+    expect(actions).toEqual(expect.arrayContaining(['ec2:RunInstances', 's3:ListBucket', 'events:PutEvents']));
+    expect(() => keeperActions('X = ("s3:GetObject",)\n')).toThrow(/no AWS_ACTIONS/);
+    expect(() => keeperActions('AWS_ACTIONS = (\n    "s3:GetObject",\n    OTHER,\n)\n')).toThrow(/not a tuple of string literals/);
   });
 
   test('docs/IAM.md holds the table', () => {
