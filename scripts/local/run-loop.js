@@ -160,7 +160,7 @@ async function runLoop({ log = console.log, workDir = fs.mkdtempSync(path.join(o
     log('\nThe last whole checkpoint, from the emulator\'s bucket:');
     log(`  ${checkpoint.manifestKey} (sequence ${checkpoint.sequence}, ${checkpoint.createdAt})`);
     for (const f of checkpoint.files) log(`  ${f.path}  ${f.size} bytes  ${f.key}: ${JSON.stringify(f.content)}`);
-    const kept = keeper ? await keeperLegs({ command, endpoint, code, leg, log }) : undefined;
+    const kept = keeper ? await keeperLegs({ command, endpoint, code, leg, log, image }) : undefined;
     const result = { runId, command, launcherOutput: run.stdout, logs: logs.stdout, status: status.stdout, checkpoint, endpoint, booted: player.booted, legs, kept };
     await inspect(result);
     return result;
@@ -182,12 +182,13 @@ async function keeperHelper(command, args, { endpoint, code }) {
 }
 
 /** The keeper's legs (step 6 above): a detached run that survives two spot interruptions and a capacity wait. */
-async function keeperLegs({ command, endpoint, code, leg, log }) {
+async function keeperLegs({ command, endpoint, code, leg, log, image }) {
   const helper = (...args) => keeperHelper(command, args, { endpoint, code });
   const say = (line) => log(`  [keeper] ${line}`);
   const observer = await leg('keeper: a rule routing the end event to an SQS queue', () => helper('observe', 'dev'));
   const run = await leg('chronos-training run --detach (exits once attempt 1 is launched)', () => launcher(command,
-    ['run', '--env', 'dev', '--spot', '--instance-types', 'g6.xlarge,g5.xlarge', '--max-attempts', '4', '--name', 'kept',
+    ['run', '--env', 'dev', '--spot', '--instance-types', 'g6.xlarge,g5.xlarge', '--max-attempts', '4', '--image-id', image,
+      '--name', 'kept',
       '--env-var', 'TOY_STEPS_FILE=steps.txt',
       '--detach', '--', 'python3', 'train.py', String(STEPS), '5', '0.25'],
     { endpoint, cwd: code, onLine: (line) => log(`  [chronos-training] ${line}`) }));

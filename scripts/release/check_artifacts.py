@@ -158,8 +158,8 @@ def agent_source():
 
 
 def check_run_wheel(whl, npm_version, check, agent=None):
-    """The run package's wheel: name, the construct package's version, Python >= 3.9 and boto3 only (no Node.js, no
-    CDK), the console script and the module it names, py.typed, the run agent (the same bytes as AGENT when given)
+    """The run package's wheel: name, the construct package's version, Python >= 3.9, and boto3 and PyYAML (the run
+    file) only (no Node.js, no CDK), the console script and the module it names, py.typed, the run agent (the same bytes as AGENT when given)
     and no tests."""
     whl = Path(whl)
     with zipfile.ZipFile(whl) as z:
@@ -180,7 +180,7 @@ def check_run_wheel(whl, npm_version, check, agent=None):
           f"{label} Requires-Python {requires_python!r} (3.9 or later)")
     requires = meta.get_all("Requires-Dist") or []
     names = sorted({re.split(r"[\s;<>=!~\[(]", r, 1)[0].lower() for r in requires})
-    check(names == ["boto3"], f"{label} requires boto3 and nothing else (no Node.js, no CDK) {requires}")
+    check(names == ["boto3", "pyyaml"], f"{label} requires boto3 and PyYAML and nothing else (no Node.js, no CDK) {requires}")
     target = scripts.get(RUN_COMMAND, "")
     module = target.split(":", 1)[0]
     check(bool(module) and f"{module.replace('.', '/')}.py" in files,

@@ -134,7 +134,7 @@ class SynthAssets(unittest.TestCase):
 AGENT = b"#!/usr/bin/env python3\n# the run agent\n"
 
 
-def run_wheel(version="1.2.0", requires_python=">=3.9", requires=("boto3>=1.35.2",),
+def run_wheel(version="1.2.0", requires_python=">=3.9", requires=("boto3>=1.35.2", "PyYAML>=6.0.2,<7"),
               entry_points="[console_scripts]\nchronos-training = chronos_training.cli:main\n", drop=(), extra=None):
     """A chronos-training wheel (bytes) as hatchling builds it; `drop` leaves files out, `extra` adds {path: text}."""
     dist_info = f"chronos_training-{version}.dist-info"
@@ -193,9 +193,12 @@ class RunWheel(unittest.TestCase):
                 self.assertFailsOn(run_wheel(requires_python=spec), "Requires-Python")
 
     def test_fails_without_boto3_or_with_a_node_or_cdk_dependency(self):
-        self.assertFailsOn(run_wheel(requires=()), "requires boto3 and nothing else")
-        self.assertFailsOn(run_wheel(requires=("boto3>=1.35.2", "aws-cdk-lib==2.257.0")), "requires boto3 and nothing else")
-        self.assertFailsOn(run_wheel(requires=("boto3>=1.35.2", "jsii>=1.0; python_version>='3.9'")), "nothing else")
+        self.assertFailsOn(run_wheel(requires=()), "requires boto3 and PyYAML and nothing else")
+        self.assertFailsOn(run_wheel(requires=("PyYAML>=6.0.2",)), "requires boto3 and PyYAML and nothing else")
+        self.assertFailsOn(run_wheel(requires=("boto3>=1.35.2", "PyYAML>=6.0.2", "aws-cdk-lib==2.257.0")),
+                           "requires boto3 and PyYAML and nothing else")
+        self.assertFailsOn(run_wheel(requires=("boto3>=1.35.2", "PyYAML>=6.0.2", "jsii>=1.0; python_version>='3.9'")),
+                           "nothing else")
 
     def test_fails_without_the_console_script_or_its_module(self):
         self.assertFailsOn(run_wheel(entry_points=""), "installs the chronos-training command")
