@@ -56,3 +56,33 @@ def test_a_conflicting_write_in_flight_is_sent_again_and_its_412_means_taken():
     fake.on("put_object", put)
     assert create_json(fake, "b", "k", {}) is False
     assert len(fake.called("put_object")) == 2
+
+
+# S3 API Reference, GetObject: "If the object that you request doesn't exist, the error that Amazon S3 returns depends
+# on whether you also have the s3:ListBucket permission. If you have the s3:ListBucket permission on the bucket, Amazon
+# S3 returns an HTTP status code 404 Not Found ... If you don't have the s3:ListBucket permission, Amazon S3 returns an
+# HTTP status code 403 Access Denied." The grants give ListBucket for their prefixes only (an `s3:prefix` condition,
+# which a GET does not carry), so on AWS a missing document may answer 403. moto always answers 404: the 403 that AWS
+# would send is injected here.
+
+@pytest.fixture
+def denied_gets(s3):
+    def deny(**_kw):
+        raise aws_error("AccessDenied", status=403, operation="GetObject")
+    s3.meta.events.register("before-call.s3.GetObject", deny)
+    yield s3
+    s3.meta.events.unregister("before-call.s3.GetObject", deny)
+
+
+def test_a_403_for_a_key_that_a_listing_does_not_show_is_a_missing_document(denied_gets):
+    from chronos_training.store import get_json
+    denied_gets.put_object(Bucket="chronos-test", Key="dev/runs/r/status.json.bak", Body=b"{}")  # a longer key: not it
+    assert get_json(denied_gets, "chronos-test", "dev/runs/r/status.json") is None
+
+
+def test_a_403_for_a_key_that_exists_is_the_denial_it_says(denied_gets):
+    from chronos_training.store import get_json
+    denied_gets.put_object(Bucket="chronos-test", Key="dev/runs/r/status.json", Body=b"{}")
+    with pytest.raises(Exception) as raised:
+        get_json(denied_gets, "chronos-test", "dev/runs/r/status.json")
+    assert "AccessDenied" in str(raised.value)

@@ -229,3 +229,34 @@ def test_the_pool_runs_jobs_side_by_side_and_the_first_failure_stops_the_rest():
         agent.run_pool(jobs, stop)
     assert stop.is_set() and len(started) <= agent.CONNECTIONS  # those in flight end; no other starts
     agent.run_pool([])  # nothing to do: no thread
+
+
+@pytest.fixture
+def denied(s3, monkeypatch):
+    """The agent's S3 client as AWS answers a caller whose ListBucket holds only for its prefixes: S3 API Reference,
+    GetObject: "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403 Access
+    Denied" for a missing key (moto answers 404), and a GET of a key in `forbidden` is denied outright."""
+    real, forbidden = agent.http_call, set()
+
+    def http_call(method, url, *args, **kw):
+        status, data = real(method, url, *args, **kw)
+        key = url.split("?")[0].split("/%s/" % s3.bucket, 1)[-1]
+        if method == "GET" and "list-type" not in url and (status == 404 or key in forbidden):
+            return 403, b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        return status, data
+    monkeypatch.setattr(agent, "http_call", http_call)
+    s3.forbidden = forbidden
+    return s3
+
+
+def test_a_403_for_a_key_that_a_listing_does_not_show_is_a_missing_object(denied):
+    denied.client.put_object(Bucket=denied.bucket, Key="dev/runs/r/control.json.old", Body=b"{}")
+    assert denied.get("dev/runs/r/control.json") is None
+    assert denied.get_json("dev/runs/r/control.json") is None
+
+
+def test_a_403_for_a_key_that_exists_is_the_denial_it_says(denied):
+    denied.client.put_object(Bucket=denied.bucket, Key="dev/runs/r/control.json", Body=b"{}")
+    denied.forbidden.add("dev/runs/r/control.json")
+    with pytest.raises(agent.Fatal, match="HTTP 403 AccessDenied"):
+        denied.get("dev/runs/r/control.json")

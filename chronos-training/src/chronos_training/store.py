@@ -33,14 +33,34 @@ def create_json(s3: Any, bucket: str, key: str, doc: Any, conflict_retries: int 
 
 
 def get_text(s3: Any, bucket: str, key: str) -> Optional[str]:
-    """An object's text, or None when there is none."""
+    """An object's text, or None when there is none.
+
+    S3 answers a GET of a missing key with 403, not 404, to a caller without s3:ListBucket on the bucket (S3 API
+    Reference, GetObject: "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403
+    Access Denied"), and the grants give ListBucket only for their prefixes (`s3:prefix`), which a GET does not carry.
+    So a 403 is a missing key when a listing of the key itself (allowed for those prefixes) shows no such key; else
+    it is the denial it says."""
     try:
         reply = s3.get_object(Bucket=bucket, Key=key)
     except Exception as e:  # noqa: BLE001
-        if is_not_found(e):
+        if is_not_found(e) or (is_denied(e) and not _listed(s3, bucket, key)):
             return None
         raise
     return reply["Body"].read().decode("utf-8")
+
+
+def is_denied(e: Any) -> bool:
+    """Whether an S3 error is a 403 Access Denied."""
+    return error_code(e) in ("AccessDenied", "403") or http_status(e) == 403
+
+
+def _listed(s3: Any, bucket: str, key: str) -> bool:
+    """Whether ListObjectsV2 of `key` as the prefix shows `key` itself (an error says nothing: True)."""
+    try:
+        reply = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    except Exception:  # noqa: BLE001
+        return True
+    return any(o.get("Key") == key for o in reply.get("Contents", []))
 
 
 def get_json(s3: Any, bucket: str, key: str) -> Optional[Dict[str, Any]]:

@@ -289,7 +289,7 @@ class S3:
             self.base, self.root = "https://" + self.host, "/" + bucket if "." in bucket else ""
 
     def call(self, method, key="", query=(), body=None, size=0, sink=None, deadline=None, cancel=None, headers=None,
-             reply=None):
+             reply=None, absent=(404,)):
         """(status, body), a GET's 404 included; network errors, 5xx, 429 and throttling are retried with backoff until
         `deadline` (default: 60 s). A file body is streamed, its payload unsigned (UNSIGNED-PAYLOAD)."""
         deadline, extra = deadline or time.time() + 60, headers or {}
@@ -313,7 +313,7 @@ class S3:
                 status, data = http_call(method, url, signed, body if isinstance(body, (bytes, type(None))) else chunks(
                     body, cancel.is_set if cancel else lambda: time.time() > deadline), max(2, min(60, deadline - time.time())), sink,
                     reply)
-                if status < 300 or (status == 404 and method == "GET"):
+                if status < 300 or (status in absent and method == "GET"):
                     return status, data
                 code = (re.findall(rb"<Code>([^<]*)<", data) or [b""])[0].decode()
                 error = "%s s3://%s/%s: HTTP %d %s" % (method, self.bucket, key, status, code)
@@ -331,7 +331,14 @@ class S3:
             time.sleep(pause)
 
     def get(self, key, deadline=None):
-        status, data = self.call("GET", key, deadline=deadline)
+        """The object's bytes, or None when there is none. Without s3:ListBucket S3 answers a missing key with 403
+        (S3 API Reference, GetObject), and the instance role lists only its prefixes (`s3:prefix`), which a GET does
+        not carry: a 403 is a missing key when a listing of the key itself shows none."""
+        status, data = self.call("GET", key, deadline=deadline, absent=(403, 404))
+        if status == 403:
+            if any(k == key for k, _ in self.list(key)):
+                raise Fatal("GET s3://%s/%s: HTTP 403 AccessDenied" % (self.bucket, key))
+            return None
         return data if status == 200 else None
 
     def get_json(self, key, deadline=None):
