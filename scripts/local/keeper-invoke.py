@@ -39,6 +39,16 @@ def client(name: str) -> Any:
     return boto3.client(name, region_name=REGION)
 
 
+def schedule_group(name: str) -> str:
+    """The schedule group `name`, made in the emulator when absent: moto's CloudFormation skips the stack's
+    AWS::Scheduler::ScheduleGroup (a type it does not model), and its CreateSchedule in a missing group is a 500.
+    Made once: moto 5.2.5 replaces a group made again, and its schedules with it (AWS answers ConflictException)."""
+    scheduler = client("scheduler")
+    if name not in [g["Name"] for g in scheduler.list_schedule_groups().get("ScheduleGroups", [])]:
+        scheduler.create_schedule_group(Name=name)
+    return name
+
+
 def configuration(env: str) -> Dict[str, str]:
     """The keeper's environment and ARN: the deployed function's, else computed."""
     try:
@@ -46,14 +56,11 @@ def configuration(env: str) -> Dict[str, str]:
             for fn in page.get("Functions", []):
                 variables = (fn.get("Environment") or {}).get("Variables") or {}
                 if variables.get("CHRONOS_ENVIRONMENT") == env:
+                    schedule_group(variables["CHRONOS_SCHEDULE_GROUP"])
                     return dict(variables, FUNCTION_ARN=fn["FunctionArn"], SOURCE="the deployed function %s" % fn["FunctionName"])
     except ClientError:
         pass
-    group = "chronos-training-keeper-%s" % env
-    scheduler = client("scheduler")
-    # Made once: moto 5.2.5 replaces a group made again, and its schedules with it (AWS answers ConflictException).
-    if group not in [g["Name"] for g in scheduler.list_schedule_groups().get("ScheduleGroups", [])]:
-        scheduler.create_schedule_group(Name=group)
+    group = schedule_group("chronos-training-keeper-%s" % env)
     return {"CHRONOS_ENVIRONMENT": env, "CHRONOS_SCHEDULE_GROUP": group,
             "CHRONOS_SCHEDULER_ROLE_ARN": "arn:aws:iam::%s:role/chronos-keeper-scheduler-%s" % (ACCOUNT, env),
             "FUNCTION_ARN": "arn:aws:lambda:%s:%s:function:chronos-keeper-%s" % (REGION, ACCOUNT, env),
