@@ -34,6 +34,8 @@ const KEEPER_INVOKE = path.join(__dirname, 'keeper-invoke.py');
 const REGION = 'us-east-1';
 /** The toy script's steps: 0.25 s each, a checkpoint every 5, so the notice comes mid-run. */
 const STEPS = 60;
+/** The kept run's steps: enough that each of its first two attempts is still running at its spot notice. */
+const KEPT_STEPS = 2 * STEPS;
 
 /**
  * The `chronos-training` command of the Python run package, installed from its wheel (scripts/run-package-venv.sh:
@@ -190,7 +192,7 @@ async function keeperLegs({ command, endpoint, code, leg, log, image }) {
     ['run', '--env', 'dev', '--spot', '--instance-types', 'g6.xlarge,g5.xlarge', '--max-attempts', '4', '--image-id', image,
       '--name', 'kept',
       '--env-var', 'TOY_STEPS_FILE=steps.txt',
-      '--detach', '--', 'python3', 'train.py', String(STEPS), '5', '0.25'],
+      '--detach', '--', 'python3', 'train.py', String(KEPT_STEPS), '5', '0.25'],
     { endpoint, cwd: code, onLine: (line) => log(`  [chronos-training] ${line}`) }));
   if (run.code !== 0) throw new Error(`chronos-training run --detach exited ${run.code}`);
   const runId = /\b(kept-\d{8}-\d{6}-[0-9a-f]{6})\b/.exec(run.stdout)?.[1];
