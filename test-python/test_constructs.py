@@ -111,8 +111,9 @@ def test_instance_role(role):
     iam_role = only(t, "AWS::IAM::Role")["Properties"]
     assert iam_role["AssumeRolePolicyDocument"]["Statement"] == [{
         "Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}}]
-    assert sorted(p["PolicyName"] for p in iam_role["Policies"]) == ["EC2SelfManagement", "S3ReadAccess",
-                                                                     "S3WriteAccess"]
+    # The guide's three, and the run secrets' (issue 30: read and decrypt /chronos-training/{env}/secrets/* only).
+    assert sorted(p["PolicyName"] for p in iam_role["Policies"]) == ["EC2SelfManagement", "ReadRunSecrets",
+                                                                     "S3ReadAccess", "S3WriteAccess"]
     assert "ManagedPolicyArns" not in iam_role
     template.resource_count_is("AWS::IAM::Policy", 0)
     profile = only(t, "AWS::IAM::InstanceProfile")["Properties"]

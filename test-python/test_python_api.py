@@ -11,7 +11,7 @@ import chronos_training_infra as lib
 
 CONSTRUCTS = ["ChronosTrainingFoundation", "ChronosTrainingStack", "TrainingBucket", "TrainingEgressSecurityGroup",
               "TrainingInstanceRole", "TrainingNetwork", "TrainingLaunchTemplate", "TrainingRunReaper", "TrainingBudget",
-              "TrainingBatchQueue"]
+              "TrainingBatchQueue", "TrainingRunKeeper", "RunNotifications"]
 CLASSES = ["FoundationExports", "ZeroIdleCostChecker"]
 INTERFACES = ["IChronosTrainingFoundation"]
 STRUCTS = ["ChronosTrainingFoundationImportOptions", "ChronosTrainingFoundationProps", "ChronosTrainingStackProps",
@@ -20,7 +20,8 @@ STRUCTS = ["ChronosTrainingFoundationImportOptions", "ChronosTrainingFoundationP
            "TrainingNetworkOptions", "TrainingNetworkProps", "ZeroIdleCostCheckerProps",
            "TrainingLaunchTemplateOptions", "TrainingLaunchTemplateProps", "TrainingRunReaperOptions", "TrainingRunReaperProps",
            "TrainingBudgetOptions", "TrainingBudgetProps", "BudgetLaunchers", "S3EndpointRestrictionOptions",
-           "TrainingBatchQueueOptions", "TrainingBatchQueueProps", "TrainingBatchQueueMultiNodeOptions"]
+           "TrainingBatchQueueOptions", "TrainingBatchQueueProps", "TrainingBatchQueueMultiNodeOptions",
+           "TrainingRunKeeperOptions", "TrainingRunKeeperProps", "RunNotificationsOptions", "RunNotificationsProps"]
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
