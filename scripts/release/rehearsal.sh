@@ -292,12 +292,13 @@ step "pip install by name + the Python test suite (python)"
 
 # --- 5. the run package, by name from pypiserver, in a venv with no Node.js on PATH ---------------------------------
 # A user's machine with Python only: the venv's bin/ and four shell tools are the whole PATH of step 5's commands
-# (`command -v node` must fail there), and no other variable of this shell reaches them (env -i). boto3, the package's one dependency, at the
-# version the moto venv pins, comes from a venv of the tool cache through a .pth file, as the peers of step 4 do, so pip
+# (`command -v node` must fail there), and no other variable of this shell reaches them (env -i). boto3 and PyYAML, the package's dependencies, at the
+# versions the moto venv pins, come from a venv of the tool cache through a .pth file, as the peers of step 4 do, so pip
 # installs chronos-training alone, from pypiserver only (--index-url: it cannot reach PyPI for that name).
 wait_for "$ENDPOINT/moto-api/"
 .venv-moto/bin/python scripts/release/rehearsal_foundation.py deploy "$ENDPOINT" dev
-ensure_venv "$work/run-peers" -- "$(grep -E '^boto3==' scripts/local/requirements-moto.txt)"
+ensure_venv "$work/run-peers" -- "$(grep -E '^boto3==' scripts/local/requirements-moto.txt)" \
+  "$(grep -E '^PyYAML==' scripts/local/requirements-moto.txt)"
 UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --seed --python "$(command -v python3)" "$work/run-venv"
 site_of "$work/run-peers/bin/python" > "$(site_of "$work/run-venv/bin/python")/chronos-rehearsal-peers.pth"
 mkdir -p "$work/code" "$work/no-node-bin" && echo 'print("rehearsal")' > "$work/code/train.py"
