@@ -284,3 +284,18 @@ def test_the_api_takes_the_run_files_fields_and_a_file(aws, tmp_path):
     run = chronos_training.launch(env="dev", command=["true"], instance_types=["t3.micro"], directory=str(tmp_path),
                                   secrets={"K_TOKEN": "wandb"}, clients=aws)
     assert run.spec()["secrets"] == {"K_TOKEN": "wandb"}
+
+
+@pytest.mark.parametrize("readme", ["README.md", "chronos-training/README.md"])
+def test_the_run_files_of_the_readmes_are_valid(readme, tmp_path):
+    """Each ```yaml block of the READMEs is a run file that validates, as a reader would copy it."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / readme).read_text()
+    blocks = re.findall(r"^```yaml\n(.*?)^```", text, flags=re.S | re.M)
+    assert blocks, "%s has no run file example" % readme
+    for i, block in enumerate(blocks):
+        path = tmp_path / ("chronos-%d.yaml" % i)
+        path.write_text(block)
+        fields = runfile.read(str(path))
+        assert fields.get("command"), fields
