@@ -24,7 +24,7 @@ const os = require('node:os');
 const path = require('node:path');
 const moto = require('../scripts/local/moto');
 const { clients } = require('../scripts/local/cdk');
-const { launcher, launcherCommand } = require('../scripts/local/run-loop');
+const { launcher, launcherCommand, emulatorImage } = require('../scripts/local/run-loop');
 const cfnc = require('@aws-sdk/client-cloudformation');
 const ec2c = require('@aws-sdk/client-ec2');
 const ssmc = require('@aws-sdk/client-ssm');
@@ -108,7 +108,9 @@ test('the next launch after the update uses version 2: chronos-training run laun
   const cwd = path.join(work, 'project');
   fs.mkdirSync(cwd);
   fs.writeFileSync(path.join(cwd, 'train.py'), 'print("hello")\n');
-  const r = await launcher(command, ['run', '--detach', '--env', 'dev', '--instance-types', 'g5.xlarge', '--', 'python3', 'train.py'],
+  // An AMI the emulator has: the launcher pins the default image's public `resolve:ssm:` parameter, which moto cannot hold.
+  const image = await emulatorImage(server.endpoint);
+  const r = await launcher(command, ['run', '--detach', '--env', 'dev', '--instance-types', 'g5.xlarge', '--image-id', image, '--', 'python3', 'train.py'],
     { endpoint: server.endpoint, cwd });
   assert.equal(r.code, 0, r.stdout);
   const runId = /run (\S+)/.exec(r.stdout.split('\n').find((l) => l.startsWith('[chronos] run ')) ?? '')?.[1];

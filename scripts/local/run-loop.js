@@ -221,7 +221,7 @@ async function keeperLegs({ command, endpoint, code, leg, log, image }) {
   return { runId, launcherOutput: run.stdout, events, fired: fired.fired, status: final.status, last, ends: ends.events };
 }
 
-module.exports = { runLoop, launcher, launcherCommand, STEPS, REGION };
+module.exports = { runLoop, launcher, launcherCommand, emulatorImage, STEPS, REGION };
 
 if (require.main === module) {
   runLoop().catch((e) => { console.error(`run-loop: ${e.message}`); process.exit(1); });

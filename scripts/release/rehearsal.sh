@@ -297,6 +297,7 @@ step "pip install by name + the Python test suite (python)"
 # installs chronos-training alone, from pypiserver only (--index-url: it cannot reach PyPI for that name).
 wait_for "$ENDPOINT/moto-api/"
 .venv-moto/bin/python scripts/release/rehearsal_foundation.py deploy "$ENDPOINT" dev
+IMAGE="$(.venv-moto/bin/python scripts/release/rehearsal_foundation.py image "$ENDPOINT")"
 ensure_venv "$work/run-peers" -- "$(grep -E '^boto3==' scripts/local/requirements-moto.txt)" \
   "$(grep -E '^PyYAML==' scripts/local/requirements-moto.txt)"
 UV_PYTHON_DOWNLOADS=never "$uv" venv --quiet --seed --python "$(command -v python3)" "$work/run-venv"
@@ -307,7 +308,7 @@ mkdir -p "$work/code" "$work/no-node-bin" && echo 'print("rehearsal")' > "$work/
 for tool in cat grep sed wc; do ln -s "$(command -v "$tool")" "$work/no-node-bin/$tool"; done
 # shellcheck disable=SC2016 # expanded by the inner bash
 env -i HOME="$work/home" TMPDIR="$work/tmp" PATH="$work/run-venv/bin:$work/no-node-bin" W="$work" INDEX="$INDEX" NAME="$RUN_DIST_NAME" \
-  VERSION="$VERSION" ENDPOINT="$ENDPOINT" /bin/bash -euo pipefail -c '
+  VERSION="$VERSION" ENDPOINT="$ENDPOINT" IMAGE="$IMAGE" /bin/bash -euo pipefail -c '
   say() { echo "release:local: $*"; }
   if command -v node; then echo "release:local: FAILED: node is on PATH ($PATH)" >&2; exit 1; fi
   say "no Node.js on PATH ($PATH): command -v node fails"
@@ -319,7 +320,7 @@ env -i HOME="$work/home" TMPDIR="$work/tmp" PATH="$work/run-venv/bin:$work/no-no
   grep -qE "^ *run " "$W/run-help.txt" || { cat "$W/run-help.txt"; exit 1; }
   say "chronos-training --help: $(wc -l < "$W/run-help.txt") lines"
   AWS_ENDPOINT_URL="$ENDPOINT" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-    CHRONOS_CACHE_DIR="$W/run-cache" chronos-training run --env dev --detach --dir "$W/code" --instance-types t3.micro \
+    CHRONOS_CACHE_DIR="$W/run-cache" chronos-training run --env dev --detach --dir "$W/code" --instance-types t3.micro --image-id "$IMAGE" \
     -- python3 train.py > "$W/run-id" 2> "$W/run.log" || { cat "$W/run.log" >&2; exit 1; }
   sed "s/^/  chronos-training run | /" "$W/run.log"
   # The run, as the other commands see it: in the list, and its status with the instance it launched.

@@ -74,8 +74,15 @@ def launched(endpoint, env, run_id):
         got["LaunchTemplateVersion"]))
 
 
+def image(endpoint):
+    """An AMI the emulator has: the launcher pins the default image (the DLAMI's public `resolve:ssm:` parameter) when
+    a run starts, and moto refuses parameters under the reserved `/aws/`, so the rehearsal's run names an AMI ID, as
+    the local run loop does (scripts/local/run-loop.js)."""
+    print(sorted(i["ImageId"] for i in client("ec2", endpoint).describe_images(Owners=["amazon"])["Images"])[0])
+
+
 if __name__ == "__main__":
     action, endpoint, *names = sys.argv[1:]
     if not endpoint.startswith(("http://localhost:", "http://127.0.0.1:")):
         sys.exit("rehearsal_foundation: only an emulator on loopback (%s)" % endpoint)
-    {"deploy": deploy, "launched": launched}[action](endpoint, *names)
+    {"deploy": deploy, "launched": launched, "image": image}[action](endpoint, *names)
