@@ -174,7 +174,7 @@ for (const env of ENVS) {
     assert.equal(sg.VpcId, e.VPCId);
   });
 
-  test(`${env}: bucket (name, SSE-S3, four tags), role with its three inline policies, instance profile`, async () => {
+  test(`${env}: bucket (name, SSE-S3, four tags), role with its four inline policies, instance profile`, async () => {
     const e = x[env];
     const bucket = `chronos-training-${env}-${EMULATOR_ACCOUNT}-${REGION}`;
     assert.equal(e.S3BucketName, bucket);
@@ -191,7 +191,8 @@ for (const env of ENVS) {
     assert.deepEqual(trust.Statement.map((s) => [s.Effect, s.Action, s.Principal.Service]),
       [['Allow', 'sts:AssumeRole', 'ec2.amazonaws.com']]);
     const pols = (await c.iam.send(new iamc.ListRolePoliciesCommand({ RoleName: e.IAMRoleName }))).PolicyNames;
-    assert.deepEqual([...pols].sort(), ['EC2SelfManagement', 'S3ReadAccess', 'S3WriteAccess']);
+    // The guide's three, and the run secrets' (issue 30).
+    assert.deepEqual([...pols].sort(), ['EC2SelfManagement', 'ReadRunSecrets', 'S3ReadAccess', 'S3WriteAccess']);
 
     assert.equal(e.InstanceProfileName, `ChronosTrainingInstanceProfile-${env}`);
     const prof = (await c.iam.send(new iamc.GetInstanceProfileCommand({ InstanceProfileName: e.InstanceProfileName }))).InstanceProfile;
@@ -372,19 +373,20 @@ test('three zones: one public subnet per zone, read back through an export and t
   }
 });
 
-test('the run reaper deploys through the CLI: its function asset is published to the bootstrap bucket, and the function, schedule and dead-letter queue exist', async () => {
+test('the run reaper and the run keeper deploy through the CLI: their function assets are published to the bootstrap bucket, and each function, rule and dead-letter queue exists', async () => {
   const env = 'reaper';
   const r = await emu.deploy({ environment: env, maxRunLifetimeHours: 6 });
   timing(`cdk deploy ${cdk.stackNameFor(env)} (maxRunLifetime 6 h)`, r.seconds);
   const resources = await stackResources(cdk.stackNameFor(env));
-  const ofType = (type) => resources.filter((x) => x.ResourceType === type);
-  for (const type of ['AWS::Lambda::Function', 'AWS::Events::Rule', 'AWS::SQS::Queue']) {
-    assert.equal(ofType(type).length, 1, type);
-    assert.match(ofType(type)[0].ResourceStatus, /_COMPLETE$/, type);
-  }
-  // The function's code is the asset the CLI published to the bootstrap bucket (no Docker: nothing is invoked).
-  const fn = templateResource(r.template, 'AWS::Lambda::Function');
-  const key = fn.props.Code.S3Key;
   const listed = await c.s3.send(new s3c.ListObjectsV2Command({ Bucket: `cdk-hnb659fds-assets-${cdk.ACCOUNT}-${cdk.REGION}` }));
-  assert.ok((listed.Contents || []).some((o) => o.Key === key), `asset ${key} in the bootstrap bucket`);
+  for (const prefix of ['FoundationReaper', 'FoundationKeeper']) {
+    const ofType = (type) => resources.filter((x) => x.ResourceType === type && x.LogicalResourceId.startsWith(prefix));
+    for (const type of ['AWS::Lambda::Function', 'AWS::Events::Rule', 'AWS::SQS::Queue']) {
+      assert.equal(ofType(type).length, 1, `${prefix} ${type}`);
+      assert.match(ofType(type)[0].ResourceStatus, /_COMPLETE$/, `${prefix} ${type}`);
+    }
+    // The function's code is the asset the CLI published to the bootstrap bucket (no Docker: nothing is invoked).
+    const key = r.template.Resources[ofType('AWS::Lambda::Function')[0].LogicalResourceId].Properties.Code.S3Key;
+    assert.ok((listed.Contents || []).some((o) => o.Key === key), `${prefix}: asset ${key} in the bootstrap bucket`);
+  }
 });

@@ -23,11 +23,13 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const moto = require('../scripts/local/moto');
-const { clients } = require('../scripts/local/cdk');
+const cdk = require('../scripts/local/cdk');
+const { clients } = cdk;
 const { launcher, launcherCommand, emulatorImage } = require('../scripts/local/run-loop');
 const cfnc = require('@aws-sdk/client-cloudformation');
 const ec2c = require('@aws-sdk/client-ec2');
 const ssmc = require('@aws-sdk/client-ssm');
+const s3c = require('@aws-sdk/client-s3');
 
 const TEMPLATE = path.join(__dirname, '..', 'integ', 'integ.dev.ts.snapshot', 'ChronosTraining.template.json');
 const STACK = 'ChronosTraining-dev-Stack';
@@ -38,8 +40,17 @@ before(async () => {
   server = await moto.start({ logFile: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chronos-lt-version-e2e-')), 'moto.log') });
   const { cfg } = clients(server.endpoint);
   c = { cfn: new cfnc.CloudFormationClient(cfg), ec2: new ec2c.EC2Client(cfg), ssm: new ssmc.SSMClient(cfg) };
-  // What `cdk bootstrap` would leave: the version parameter the template's BootstrapVersion reads.
+  // What `cdk bootstrap` and `cdk deploy` would leave: the version parameter the template's BootstrapVersion reads, and
+  // the run keeper's function code in the assets bucket (moto's Lambda reads it when the function is created; its
+  // bytes are an empty zip archive here: nothing is invoked).
   await c.ssm.send(new ssmc.PutParameterCommand({ Name: '/cdk-bootstrap/hnb659fds/version', Value: '30', Type: 'String', Overwrite: true }));
+  const s3 = new s3c.S3Client({ ...cfg, forcePathStyle: true });
+  const functions = Object.values(JSON.parse(fs.readFileSync(TEMPLATE, 'utf8')).Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+  for (const fn of functions) {
+    const bucket = fn.Properties.Code.S3Bucket['Fn::Sub'].replace('${AWS::AccountId}', cdk.ACCOUNT);
+    await s3.send(new s3c.CreateBucketCommand({ Bucket: bucket })).catch((e) => { if (e.name !== 'BucketAlreadyOwnedByYou') throw e; });
+    await s3.send(new s3c.PutObjectCommand({ Bucket: bucket, Key: fn.Properties.Code.S3Key, Body: Buffer.from([0x50, 0x4b, 0x05, 0x06, ...Array(18).fill(0)]) }));
+  }
 });
 
 after(async () => {

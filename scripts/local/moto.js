@@ -59,7 +59,8 @@ async function start({ logFile, detached = false }) {
   const endpoint = `http://localhost:${await freePort()}`;
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(path.join(VENV, 'bin', 'moto_server'), ['-H', '127.0.0.1', '-p', new URL(endpoint).port],
+  // moto_server, with one fix for stack updates (scripts/local/moto_server.py).
+  const child = spawn(path.join(VENV, 'bin', 'python'), [path.join(__dirname, 'moto_server.py'), '-H', '127.0.0.1', '-p', new URL(endpoint).port],
     { stdio: ['ignore', out, out], detached, env: { ...withoutAws().env, AWS_EC2_METADATA_DISABLED: 'true' } });
   fs.closeSync(out);
   let exited = false;
