@@ -1007,7 +1007,7 @@ class Agent:
             raise Fatal("cannot start the command: %s" % e)
         readers = [thread(self.read_pipe, self.proc.stdout, "stdout"), thread(self.read_pipe, self.proc.stderr, "stderr")]
         keepers = [thread(self.keep_logs), thread(self.keep_checkpoints)]
-        thread(self.echo_out)
+        echo = thread(self.echo_out)
         thread(self.wait_command)
         if self.mode == "run":  # apart: a slow control.json GET never delays the notice
             thread(self.keep_control)
@@ -1039,6 +1039,7 @@ class Agent:
         for t in keepers:
             t.join()
         self.echo.put(None)
+        echo.join(5)  # the console has the command's last lines before the agent's own
         log("the command ended with code %d" % self.exit_code)
         self.finish(state, reason, deadline)
         return self.exit_code
