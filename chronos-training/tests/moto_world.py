@@ -1,8 +1,10 @@
 """A foundation on moto, made with boto3 as the TypeScript launcher's tests made it with the SDK: two public subnets, a
 bucket, a launch template (with an image, user data and the foundation's tags) and the SSM parameters."""
 import base64
+import contextlib
 import copy
-from typing import Any, Dict, List, Tuple
+import os
+from typing import Any, Dict, Iterator, List, Tuple
 
 import boto3
 
@@ -74,3 +76,17 @@ def make_foundation(c: Recorded, env: str = "dev") -> Dict[str, Any]:
     for suffix, value in parameters.items():
         c.ssm.put_parameter(Name="/chronos-training/%s/%s" % (env, suffix), Value=value, Type="String")
     return {"subnets": subnets, "template": template, "images": images}
+
+
+@contextlib.contextmanager
+def moto_foundation(w: Any, tmp: str) -> Iterator[Any]:
+    """`w` inside moto with recorded clients and a foundation: sets `w.tmp`, `w.clients`, `w.subnets`, `w.template`
+    and `w.images` (the launcher's and the keeper's test worlds)."""
+    from moto import mock_aws
+    from conftest import moto_environment
+    w.tmp = tmp
+    with moto_environment(os.path.join(tmp, "cache")), mock_aws():
+        w.clients = Recorded()
+        made = make_foundation(w.clients)
+        w.subnets, w.template, w.images = made["subnets"], made["template"], made["images"]
+        yield w

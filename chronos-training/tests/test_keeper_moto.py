@@ -12,19 +12,17 @@ writes": of concurrent `If-None-Match: *` writes of one key, one succeeds and th
 checks and sets in two steps: the race test makes its PutObject atomic, as S3's is.
 """
 import json
-import os
 import re
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List
 
 import pytest
-from moto import mock_aws
 
 from chronos_training import attempts, contract, keeper
 from chronos_training.foundation import resolve_foundation
-from conftest import aws_error, moto_environment
-from moto_world import Recorded, make_foundation
+from conftest import aws_error
+from moto_world import moto_foundation
 from test_launcher_moto import (World, cli, instances_of, put, read_json, run_id_of, run_requests, status,  # noqa: F401
                                 stub_describe, tags_of, workdir)
 
@@ -36,12 +34,7 @@ FUNCTION = "arn:aws:lambda:us-east-1:%s:function:chronos-keeper-dev" % ACCOUNT
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    w = World()
-    w.tmp = str(tmp_path_factory.mktemp("chronos-keeper"))
-    with moto_environment(os.path.join(w.tmp, "cache")), mock_aws():
-        w.clients = Recorded()
-        made = make_foundation(w.clients)
-        w.subnets, w.template, w.images = made["subnets"], made["template"], made["images"]
+    with moto_foundation(World(), str(tmp_path_factory.mktemp("chronos-keeper"))) as w:
         w.clients.scheduler.create_schedule_group(Name=GROUP)
         # The user's route of the end event: a rule on the default bus, an SQS queue as its target.
         sqs = __import__("boto3").client("sqs", region_name="us-east-1")

@@ -9,11 +9,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
-from moto import mock_aws
 
 from chronos_training.cli import main_with
-from conftest import Recording, aws_error, moto_environment
-from moto_world import BUCKET, Recorded, make_foundation
+from conftest import Recording, aws_error
+from moto_world import BUCKET, Recorded, moto_foundation
 
 # The tests' clock starts now (moto stamps objects with the real time, which the upload compares with it).
 START = datetime.now(timezone.utc).replace(microsecond=0)
@@ -31,12 +30,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    w = World()
-    w.tmp = str(tmp_path_factory.mktemp("chronos-cli"))
-    with moto_environment(os.path.join(w.tmp, "cache")), mock_aws():
-        w.clients = Recorded()
-        made = make_foundation(w.clients)
-        w.subnets, w.template, w.images = made["subnets"], made["template"], made["images"]
+    with moto_foundation(World(), str(tmp_path_factory.mktemp("chronos-cli"))) as w:
         yield w
 
 
