@@ -88,7 +88,9 @@ def test_logs_and_checkpoints_resume_during_the_run_after_an_s3_outage(make_run)
     try:
         run.put_spec(toy(1300, every=20, pause=0.05))  # over 65 s
         agent = run.start_agent(run.env(aemm, s3_endpoint="http://127.0.0.1:%d" % proxy.port))
-        time.sleep(3)
+        started = time.time() + 60  # the outage begins once the command runs (a loaded machine starts it late)
+        while not run.steps() and time.time() < started:
+            time.sleep(0.2)
         proxy.set_down(True)
         time.sleep(36)
         chunks, manifests = set(run.keys(stdout_prefix)), set(run.manifests())
